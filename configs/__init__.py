@@ -1,0 +1,1 @@
+"""Named presets for `spatial` commands. Each module holds the presets of one config type."""

@@ -1,0 +1,3 @@
+from spatial.cli import main
+
+main()

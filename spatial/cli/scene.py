@@ -1,0 +1,130 @@
+"""`spatial scene ...`: inspect, convert and make scene folders."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+import tyro
+from rich.console import Console
+from rich.table import Table
+
+from spatial.errors import SpatialError
+from spatial.scene import Scene
+
+
+def summary_table(scene: Scene, title: str) -> Table:
+    cams = scene.cameras
+    widths, heights = sorted(set(cams.width.tolist())), sorted(set(cams.height.tolist()))
+    size = f"{widths[0]}x{heights[0]}" if len(widths) == len(heights) == 1 else "mixed: " + ", ".join(
+        f"{w}x{h}" for w, h in sorted(set(zip(cams.width.tolist(), cams.height.tolist())))[:4])
+    table = Table(title=title, show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    rows = [
+        ("folder", str(scene.root)),
+        ("layout", scene.source_format or "-"),
+        ("images", f"{len(scene)} ({len(scene.train_ids)} train, {len(scene.test_ids)} test)"),
+        ("camera model", cams.model.value),
+        ("image size", size),
+        ("focal length", f"{float(cams.fx.min()):.1f} - {float(cams.fx.max()):.1f} px"),
+        ("sparse points", f"{scene.points.shape[0]:,}"),
+        ("camera extent", f"{scene.extent:.3f} (radius of the camera centres)"),
+        ("background", str(scene.background) if scene.background else "white (behind images with alpha)"),
+    ]
+    for key, value in rows:
+        table.add_row(key, value)
+    return table
+
+
+@dataclass
+class Info:
+    """Load a scene folder and print what it holds: cameras, images, split, points."""
+
+    path: tyro.conf.Positional[Path]
+    """Scene folder (COLMAP, nerfstudio or Blender layout) or a transforms.json file."""
+
+    def main(self) -> None:
+        from spatial.io import load_scene
+
+        scene = load_scene(self.path)
+        Console().print(summary_table(scene, f"scene {self.path}"))
+
+
+@dataclass
+class Convert:
+    """Write a scene in another layout, with its images copied beside it, for other tools to read."""
+
+    path: tyro.conf.Positional[Path]
+    """Scene folder or transforms.json to read."""
+    out: tyro.conf.Positional[Path]
+    """Folder to write (created if missing)."""
+    to: Literal["colmap", "colmap-text", "nerfstudio"] = "colmap"
+    """colmap: images/ and binary sparse/0; colmap-text: the same as text; nerfstudio: transforms.json."""
+
+    def main(self) -> None:
+        from spatial.io import load_scene, write_colmap, write_transforms
+
+        scene = load_scene(self.path)
+        scene = copy_images(scene, self.out / "images")
+        if self.to == "nerfstudio":
+            write_transforms(scene, self.out / "transforms.json")
+        else:
+            write_colmap(scene, self.out / "sparse" / "0", binary=self.to == "colmap")
+        Console().print(f"wrote {len(scene)} cameras as {self.to} to [bold]{self.out}[/]")
+
+
+def copy_images(scene: Scene, folder: Path) -> Scene:
+    """The scene with its images copied under `folder` (kept where they already are)."""
+    from dataclasses import replace
+
+    paths = []
+    try:
+        for source, name in zip(scene.image_paths, scene.image_names):
+            target = folder / name
+            if target.resolve() != source.resolve():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target)
+            paths.append(target)
+    except OSError as e:
+        raise SpatialError(f"{e.filename}: cannot copy the image ({e.strerror})") from None
+    return replace(scene, image_paths=paths, image_root=folder, root=folder.parent)
+
+
+@dataclass
+class Make:
+    """Render one of the built-in synthetic scenes (cached) and print where it is."""
+
+    name: tyro.conf.Positional[Literal["orbit", "facade"]] = "orbit"
+    """orbit: objects on a ground square, cameras circling (Blender layout, RGBA);
+    facade: forward-facing view of objects before a wall (COLMAP + transforms.json)."""
+    size: Literal["test", "default", "large"] = "default"
+    """Preset from configs/scenes.py: test 64x48 (16 views), default 256x192 (48), large 640x480 (96)."""
+    seed: int = 0
+    """Seed for the sampled sparse points."""
+
+    def main(self) -> None:
+        path = make_with_progress(self.name, self.size, self.seed)
+        print(path)
+
+
+def make_with_progress(name: str, size: str, seed: int = 0) -> Path:
+    from scenes import make_scene
+    from spatial.cli.progress import progress_bar
+
+    with progress_bar(f"rendering {name} ({size})", total=1) as advance:
+        return make_scene(name, size, seed=seed, progress=advance)
+
+
+SceneCommand = Annotated[
+    Union[
+        Annotated[Info, tyro.conf.subcommand("info")],
+        Annotated[Convert, tyro.conf.subcommand("convert")],
+        Annotated[Make, tyro.conf.subcommand("make")],
+    ],
+    tyro.conf.subcommand(
+        "scene", description="Scene folders: inspect, convert between layouts, make synthetic ones."
+    ),
+]

@@ -1,0 +1,63 @@
+"""The Blender-synthetic NeRF layout: `transforms_{train,val,test}.json` with `camera_angle_x`.
+
+Images are RGBA; the scene's `background` is the colour they are composited on (white by default,
+as in the NeRF and 3DGS papers). The validation split is ignored, as those papers do. A
+`points3d.ply` beside the json files, as the original 3DGS code writes it, gives the sparse points.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from spatial.cameras import Cameras
+from spatial.distortion import CameraModel
+from spatial.errors import file_error
+from spatial.images import find_image, image_size
+from spatial.io.json_util import pose_matrix, read_json
+from spatial.io.points_ply import read_points_ply
+from spatial.scene import Scene
+
+
+def load_blender(folder: Path, background: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> Scene:
+    folder = Path(folder).resolve()
+    paths, c2w, Ks, sizes, split_ids = [], [], [], [], {"train": [], "test": []}
+    for split in ("train", "test"):
+        file = folder / f"transforms_{split}.json"
+        if not file.is_file():
+            if split == "train":
+                raise file_error(file, "not found (a Blender scene needs transforms_train.json)")
+            continue
+        meta = read_json(file)
+        angle = meta.get("camera_angle_x")
+        if not isinstance(angle, (int, float)) or not 0 < angle < math.pi:
+            raise file_error(file, "camera_angle_x must be a number of radians between 0 and pi")
+        frames = meta.get("frames")
+        if not isinstance(frames, list) or not frames:
+            raise file_error(file, "no frames: expected a non-empty list under 'frames'")
+        for i, frame in enumerate(frames):
+            if not isinstance(frame, dict) or "file_path" not in frame:
+                raise file_error(file, f"frame {i} has no file_path")
+            image = find_image((folder / frame["file_path"]).resolve())
+            w, h = image_size(image)
+            f = 0.5 * w / math.tan(0.5 * angle)
+            split_ids[split].append(len(paths))
+            paths.append(image)
+            c2w.append(pose_matrix(file, frame, i))
+            Ks.append(np.array([[f, 0, w / 2], [0, f, h / 2], [0, 0, 1]]))
+            sizes.append((w, h))
+    cameras = Cameras(
+        torch.from_numpy(np.stack(c2w)).float(), torch.from_numpy(np.stack(Ks)).float(),
+        torch.tensor([s[0] for s in sizes]), torch.tensor([s[1] for s in sizes]), CameraModel.PINHOLE,
+    )
+    points, colors = torch.zeros(0, 3), torch.zeros(0, 3, dtype=torch.uint8)
+    if (folder / "points3d.ply").is_file():
+        points, colors = read_points_ply(folder / "points3d.ply")
+    return Scene(
+        cameras, paths, points, colors,
+        split_ids["train"], split_ids["test"], root=folder, image_root=folder,
+        background=background, source_format="blender",
+    )

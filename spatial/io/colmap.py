@@ -1,0 +1,140 @@
+"""COLMAP scene folders: `images/` beside `sparse/0/` (binary or text), read into and written from a Scene."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from spatial.cameras import Cameras
+from spatial.distortion import CameraModel, common_model, promote
+from spatial.errors import SpatialError, file_error
+from spatial.io.colmap_model import (
+    ColmapCamera,
+    ColmapImage,
+    ColmapModel,
+    ColmapPoints,
+    find_model,
+    read_model,
+    write_model,
+)
+from spatial.scene import Scene, every_nth_split
+from spatial.transforms import quat_to_rotmat, rotmat_to_quat
+
+UNSUPPORTED_HINT = "undistort the images first (`colmap image_undistorter`) or reconstruct with OPENCV cameras"
+
+
+def camera_from_colmap(camera: ColmapCamera, path: Path) -> tuple[CameraModel, np.ndarray, np.ndarray]:
+    """Our model, K `[3, 3]` and coefficients `[4]` for a COLMAP camera."""
+    p = camera.params
+    if camera.model == "SIMPLE_PINHOLE":
+        model, (fx, fy, cx, cy), dist = CameraModel.PINHOLE, (p[0], p[0], p[1], p[2]), [0, 0, 0, 0]
+    elif camera.model == "PINHOLE":
+        model, (fx, fy, cx, cy), dist = CameraModel.PINHOLE, p[:4], [0, 0, 0, 0]
+    elif camera.model == "SIMPLE_RADIAL":
+        model, (fx, fy, cx, cy), dist = CameraModel.SIMPLE_RADIAL, (p[0], p[0], p[1], p[2]), [p[3], 0, 0, 0]
+    elif camera.model == "RADIAL":
+        model, (fx, fy, cx, cy), dist = CameraModel.OPENCV, (p[0], p[0], p[1], p[2]), [p[3], p[4], 0, 0]
+    elif camera.model in ("OPENCV", "OPENCV_FISHEYE"):
+        model, (fx, fy, cx, cy), dist = CameraModel(camera.model), p[:4], p[4:8]
+    else:
+        raise file_error(path, f"camera {camera.id} uses the {camera.model} model, which spatial does not "
+                               f"support; {UNSUPPORTED_HINT}")
+    K = np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1]], np.float64)
+    return model, K, np.asarray(dist, np.float64)
+
+
+def camera_to_colmap(camera_id: int, model: CameraModel, K: np.ndarray, dist: np.ndarray,
+                     width: int, height: int) -> ColmapCamera:
+    fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
+    if model == CameraModel.PINHOLE:
+        return ColmapCamera(camera_id, "PINHOLE", width, height, np.array([fx, fy, cx, cy]))
+    if model == CameraModel.SIMPLE_RADIAL and fx == fy:
+        return ColmapCamera(camera_id, "SIMPLE_RADIAL", width, height, np.array([fx, cx, cy, dist[0]]))
+    name = "OPENCV_FISHEYE" if model == CameraModel.OPENCV_FISHEYE else "OPENCV"
+    return ColmapCamera(camera_id, name, width, height, np.array([fx, fy, cx, cy, *dist]))
+
+
+def load_colmap(path: Path, images_dir: Path | None = None, test_every: int = 8) -> Scene:
+    """A COLMAP scene folder (or a model folder, with `images_dir` given)."""
+    path = Path(path).resolve()
+    found = find_model(path)
+    if found is None:
+        raise file_error(path, "no COLMAP model found (looked for cameras.bin/.txt in ., sparse/0 and sparse)")
+    model_dir = found[0]
+    model = read_model(model_dir)
+    if not model.images:
+        raise file_error(model_dir, "the COLMAP model has no registered images")
+    root = path if path.is_dir() else path.parent
+    if images_dir is None:
+        images_dir = root / "images"
+        if not images_dir.is_dir():
+            raise file_error(images_dir, "image folder not found; pass the folder that holds the images")
+
+    images = sorted(model.images.values(), key=lambda im: im.name)
+    models, Ks, dists, c2w, widths, heights = [], [], [], [], [], []
+    cache: dict[int, tuple] = {}
+    for im in images:
+        if im.camera_id not in cache:
+            cache[im.camera_id] = camera_from_colmap(model.cameras[im.camera_id], model_dir)
+        cam_model, K, dist = cache[im.camera_id]
+        models.append(cam_model)
+        Ks.append(K)
+        dists.append(dist)
+        widths.append(model.cameras[im.camera_id].width)
+        heights.append(model.cameras[im.camera_id].height)
+        R = quat_to_rotmat(torch.from_numpy(im.qvec)).numpy()  # cam_from_world
+        T = np.eye(4)
+        T[:3, :3], T[:3, 3] = R.T, -R.T @ im.tvec
+        c2w.append(T)
+    try:
+        batch_model = common_model(models)
+    except ValueError as e:
+        raise file_error(model_dir, str(e)) from None
+    dist = torch.stack([promote(m, torch.from_numpy(d), batch_model) for m, d in zip(models, dists)])
+    cameras = Cameras(
+        torch.from_numpy(np.stack(c2w)).float(), torch.from_numpy(np.stack(Ks)).float(),
+        torch.tensor(widths), torch.tensor(heights), batch_model, dist.float(),
+    )
+    train, test = every_nth_split(len(images), test_every)
+    return Scene(
+        cameras=cameras,
+        image_paths=[images_dir / im.name for im in images],
+        points=torch.from_numpy(model.points.xyz).float().reshape(-1, 3),
+        point_colors=torch.from_numpy(model.points.rgb).reshape(-1, 3),
+        train_ids=train, test_ids=test, root=root, image_root=images_dir, source_format="colmap",
+    )
+
+
+def colmap_from_scene(scene: Scene) -> ColmapModel:
+    """Cameras with identical intrinsics share one COLMAP camera, as COLMAP itself writes them."""
+    cams = scene.cameras
+    cameras: dict[int, ColmapCamera] = {}
+    keys: dict[tuple, int] = {}
+    images: dict[int, ColmapImage] = {}
+    for i, name in enumerate(scene.image_names):
+        K, dist = cams.K[i].double().numpy(), cams.dist[i].double().numpy()
+        w, h = int(cams.width[i]), int(cams.height[i])
+        key = (w, h, *K.reshape(-1).tolist(), *dist.tolist())
+        if key not in keys:
+            keys[key] = len(keys) + 1
+            cameras[keys[key]] = camera_to_colmap(keys[key], cams.model, K, dist, w, h)
+        w2c = cams.world_to_cam[i].double()
+        images[i + 1] = ColmapImage(
+            i + 1, rotmat_to_quat(w2c[:3, :3]).numpy(), w2c[:3, 3].numpy(), keys[key], name
+        )
+    P = scene.points.shape[0]
+    points = ColmapPoints(
+        ids=np.arange(1, P + 1, dtype=np.int64), xyz=scene.points.double().numpy(),
+        rgb=scene.point_colors.numpy().astype(np.uint8), error=np.zeros(P), tracks=[np.zeros((0, 2), np.int32)] * P,
+    )
+    return ColmapModel(cameras, images, points)
+
+
+def write_colmap(scene: Scene, model_dir: Path, binary: bool = True) -> None:
+    """Write the scene's cameras and points as a COLMAP model (images are referenced by name)."""
+    try:
+        write_model(colmap_from_scene(scene), model_dir, binary=binary)
+    except OSError as e:
+        raise SpatialError(f"{model_dir}: cannot write the COLMAP model ({e.strerror})") from None

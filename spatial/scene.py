@@ -1,0 +1,165 @@
+"""`Scene`: calibrated cameras, their images, sparse points and a train/test split.
+
+Every loader (`spatial.io`) returns this one type, whatever the file layout on disk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from spatial.cameras import Cameras
+from spatial.errors import file_error
+from spatial.images import composite, downscaled_image, image_size, read_image
+from spatial.transforms import apply_to_cam_to_world, apply_to_points
+
+WHITE = (1.0, 1.0, 1.0)  # behind images with alpha when the scene names no background (Blender, 3DGS)
+DEFAULT_TEST_EVERY = 8  # Every 8th image held out, as in the Mip-NeRF 360 and LLFF benchmarks.
+
+
+@dataclass
+class Scene:
+    cameras: Cameras  # [C]
+    image_paths: list[Path]  # C absolute paths, in camera order
+    points: Tensor  # [P, 3] float32 world positions of the sparse points (P may be 0)
+    point_colors: Tensor  # [P, 3] uint8
+    train_ids: list[int]
+    test_ids: list[int]
+    root: Path  # the scene folder: downscaled images are cached below it
+    image_root: Path  # image names are the image paths relative to this folder
+    background: tuple[float, float, float] | None = None  # behind RGBA images (0-1); None: white
+    world_from_source: Tensor = field(default_factory=lambda: torch.eye(4))  # [4, 4] see `normalized`
+    source_format: str = ""
+    metadata: dict = field(default_factory=dict)  # format extras kept for writers (e.g. aabb_scale)
+
+    def __post_init__(self) -> None:
+        C = len(self.cameras)
+        if len(self.image_paths) != C:
+            raise ValueError(f"{len(self.image_paths)} image paths for {C} cameras")
+        if self.points.shape != (self.points.shape[0], 3) or self.point_colors.shape != self.points.shape:
+            raise ValueError("points and point_colors must both be [P, 3]")
+
+    # ---- what is in it ----------------------------------------------------------------------
+    @property
+    def image_names(self) -> list[str]:
+        return [p.relative_to(self.image_root).as_posix() for p in self.image_paths]
+
+    @property
+    def center(self) -> Tensor:  # [3] mean camera centre
+        return self.cameras.centers.mean(dim=0)
+
+    @property
+    def extent(self) -> float:
+        """Radius of the camera centres around their mean: the scene's length scale."""
+        return float(torch.linalg.norm(self.cameras.centers - self.center, dim=-1).max())
+
+    def __len__(self) -> int:
+        return len(self.cameras)
+
+    def load_image(self, index: int) -> np.ndarray:
+        """RGB float32 `[H, W, 3]` in 0-1, RGBA composited on the scene's background."""
+        pixels = read_image(self.image_paths[index])
+        expected = (int(self.cameras.width[index]), int(self.cameras.height[index]))
+        if (pixels.shape[1], pixels.shape[0]) != expected:
+            raise file_error(
+                self.image_paths[index],
+                f"image is {pixels.shape[1]}x{pixels.shape[0]} but its camera expects {expected[0]}x{expected[1]}",
+            )
+        return composite(pixels, self.background if self.background is not None else WHITE)
+
+    def check_images(self) -> None:
+        """Every image exists, is readable and has its camera's size (headers only; fast)."""
+        for i, path in enumerate(self.image_paths):
+            size = image_size(path)
+            expected = (int(self.cameras.width[i]), int(self.cameras.height[i]))
+            if size != expected:
+                raise file_error(
+                    path, f"image is {size[0]}x{size[1]} but its camera expects {expected[0]}x{expected[1]}"
+                )
+
+    # ---- derived scenes ---------------------------------------------------------------------
+    def downscaled(self, factor: int) -> Scene:
+        """The scene with images downscaled by `factor`, cached in `ROOT/images_{factor}/`."""
+        if factor == 1:
+            return self
+        cameras = self.cameras.downscaled(factor)
+        cache = self.root / f"images_{factor}"
+        paths = [
+            downscaled_image(path, cache / name, (int(w), int(h)))
+            for path, name, w, h in zip(self.image_paths, self.image_names, cameras.width, cameras.height)
+        ]
+        return replace(self, cameras=cameras, image_paths=paths, image_root=cache)
+
+    def normalized(self) -> Scene:
+        """The scene in a world frame that puts it upright, centred and of unit size.
+
+        +z is the mean camera up direction, the origin is the point nearest to all optical axes
+        (the camera centres' mean when the axes are near parallel, as in a forward-facing capture),
+        and camera centres lie within distance 1. `world_from_source` keeps the similarity, so
+        results can be taken back to the source frame.
+        """
+        T = normalizing_transform(self.cameras.cam_to_world.double()).float()
+        return replace(
+            self,
+            cameras=replace(self.cameras, cam_to_world=apply_to_cam_to_world(T, self.cameras.cam_to_world)),
+            points=apply_to_points(T, self.points),
+            world_from_source=T @ self.world_from_source,
+        )
+
+    def subset(self, ids: list[int]) -> Scene:
+        """The cameras `ids`, all of them in the training split."""
+        return replace(
+            self, cameras=self.cameras[ids], image_paths=[self.image_paths[i] for i in ids],
+            train_ids=list(range(len(ids))), test_ids=[],
+        )
+
+
+def every_nth_split(count: int, test_every: int = DEFAULT_TEST_EVERY) -> tuple[list[int], list[int]]:
+    """Train and test ids holding out every `test_every`-th image (none when `test_every` is 0)."""
+    if test_every <= 0 or count < 2:
+        return list(range(count)), []
+    test = list(range(0, count, test_every))
+    return [i for i in range(count) if i % test_every != 0], test
+
+
+def normalizing_transform(cam_to_world: Tensor) -> Tensor:
+    """Similarity `[4, 4]` (float64) used by `Scene.normalized`."""
+    centers = cam_to_world[:, :3, 3]  # [C, 3]
+    up = -cam_to_world[:, :3, 1].mean(dim=0)  # OpenCV: image up is -y
+    up = up / torch.linalg.norm(up).clamp_min(1e-12)
+    R = _rotation_between(up, torch.tensor([0.0, 0.0, 1.0], dtype=up.dtype))
+
+    # The point nearest to every optical axis: sum_i (I - d d^T)(x - c_i) = 0.
+    d = torch.nn.functional.normalize(cam_to_world[:, :3, 2], dim=-1)
+    P = torch.eye(3, dtype=d.dtype) - d[:, :, None] * d[:, None, :]  # [C, 3, 3]
+    A, b = P.sum(0), (P @ centers[:, :, None]).sum(0)[:, 0]
+    focus = centers.mean(dim=0)
+    if len(centers) > 1 and torch.linalg.cond(A) < 1e4:
+        candidate = torch.linalg.solve(A, b)
+        # Trust the focus only when it is in front of the cameras and not absurdly far.
+        spread = torch.linalg.norm(centers - centers.mean(0), dim=-1).max()
+        in_front = ((candidate - centers) * d).sum(-1).mean() > 0
+        if in_front and torch.linalg.norm(candidate - centers.mean(0)) < 10 * spread.clamp_min(1e-9):
+            focus = candidate
+    radius = torch.linalg.norm(centers - focus, dim=-1).max().clamp_min(1e-9)
+    scale = 1.0 / radius
+    T = torch.eye(4, dtype=cam_to_world.dtype)
+    T[:3, :3] = scale * R
+    T[:3, 3] = -scale * (R @ focus)
+    return T
+
+
+def _rotation_between(a: Tensor, b: Tensor) -> Tensor:
+    """Rotation `[3, 3]` taking unit vector `a` to unit vector `b` (Rodrigues)."""
+    v, c = torch.cross(a, b, dim=0), torch.dot(a, b)
+    if c < -1 + 1e-9:  # opposite: rotate by pi about any axis perpendicular to a
+        axis = torch.nn.functional.normalize(torch.cross(a, torch.tensor([1.0, 0, 0], dtype=a.dtype), dim=0), dim=0)
+        if torch.linalg.norm(axis) < 1e-6:
+            axis = torch.nn.functional.normalize(torch.cross(a, torch.tensor([0, 1.0, 0], dtype=a.dtype), dim=0), dim=0)
+        return 2 * torch.outer(axis, axis) - torch.eye(3, dtype=a.dtype)
+    vx = torch.tensor([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]], dtype=a.dtype)
+    return torch.eye(3, dtype=a.dtype) + vx + vx @ vx / (1 + c)

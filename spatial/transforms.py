@@ -1,0 +1,73 @@
+"""Rotations and rigid/similarity transforms. Quaternions are `wxyz`, unit norm, as in COLMAP."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def quat_to_rotmat(quat_wxyz: Tensor) -> Tensor:
+    """Quaternions `[..., 4]` (normalised here) to rotation matrices `[..., 3, 3]`."""
+    w, x, y, z = torch.nn.functional.normalize(quat_wxyz, dim=-1).unbind(-1)
+    return torch.stack(
+        [
+            1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
+            2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
+            2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
+        ],
+        dim=-1,
+    ).reshape(quat_wxyz.shape[:-1] + (3, 3))
+
+
+def rotmat_to_quat(R: Tensor) -> Tensor:
+    """Rotation matrices `[..., 3, 3]` to unit quaternions `[..., 4]` (wxyz, w >= 0).
+
+    Shepperd's method: pick the largest of the four candidate denominators for stability.
+    """
+    m = R.reshape(-1, 3, 3)
+    t = m[:, 0, 0] + m[:, 1, 1] + m[:, 2, 2]
+    candidates = torch.stack(
+        [
+            torch.stack([1 + t, m[:, 2, 1] - m[:, 1, 2], m[:, 0, 2] - m[:, 2, 0], m[:, 1, 0] - m[:, 0, 1]], -1),
+            torch.stack([m[:, 2, 1] - m[:, 1, 2], 1 + m[:, 0, 0] - m[:, 1, 1] - m[:, 2, 2],
+                         m[:, 0, 1] + m[:, 1, 0], m[:, 0, 2] + m[:, 2, 0]], -1),
+            torch.stack([m[:, 0, 2] - m[:, 2, 0], m[:, 0, 1] + m[:, 1, 0],
+                         1 - m[:, 0, 0] + m[:, 1, 1] - m[:, 2, 2], m[:, 1, 2] + m[:, 2, 1]], -1),
+            torch.stack([m[:, 1, 0] - m[:, 0, 1], m[:, 0, 2] + m[:, 2, 0], m[:, 1, 2] + m[:, 2, 1],
+                         1 - m[:, 0, 0] - m[:, 1, 1] + m[:, 2, 2]], -1),
+        ],
+        dim=1,
+    )  # [N, 4 candidates, 4]
+    diag = torch.stack([1 + t, 1 + m[:, 0, 0] - m[:, 1, 1] - m[:, 2, 2],
+                        1 - m[:, 0, 0] + m[:, 1, 1] - m[:, 2, 2], 1 - m[:, 0, 0] - m[:, 1, 1] + m[:, 2, 2]], -1)
+    best = diag.argmax(dim=-1)
+    q = candidates[torch.arange(m.shape[0]), best]
+    q = q / torch.linalg.norm(q, dim=-1, keepdim=True)
+    q = torch.where(q[:, :1] < 0, -q, q)
+    return q.reshape(R.shape[:-2] + (4,))
+
+
+def make_transform(R: Tensor, t: Tensor, scale: float | Tensor = 1.0) -> Tensor:
+    """Similarity `[4, 4]`: x -> scale * R x + t."""
+    T = torch.eye(4, dtype=R.dtype, device=R.device)
+    T[:3, :3] = scale * R
+    T[:3, 3] = t
+    return T
+
+
+def apply_to_points(T: Tensor, points: Tensor) -> Tensor:
+    """Transform `[4, 4]` applied to points `[N, 3]`."""
+    return points @ T[:3, :3].T + T[:3, 3]
+
+
+def apply_to_cam_to_world(T: Tensor, cam_to_world: Tensor) -> Tensor:
+    """Similarity `T [4, 4]` applied to camera poses `[C, 4, 4]`; the result stays rigid.
+
+    The scale of `T` moves camera centres but must not scale the camera's axes.
+    """
+    scale = torch.linalg.det(T[:3, :3]).abs() ** (1.0 / 3.0)
+    R = T[:3, :3] / scale
+    out = cam_to_world.clone()
+    out[:, :3, :3] = R @ cam_to_world[:, :3, :3]
+    out[:, :3, 3] = apply_to_points(T, cam_to_world[:, :3, 3])
+    return out

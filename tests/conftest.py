@@ -1,0 +1,44 @@
+"""Shared fixtures: the built-in scenes at test size (rendered once per session) and the real captures."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def scene_cache(tmp_path_factory) -> Path:
+    """Keep rendered scenes of this run in a temporary cache, never in the user's home."""
+    path = tmp_path_factory.mktemp("cache")
+    old = os.environ.get("SPATIAL_CACHE_DIR")
+    os.environ["SPATIAL_CACHE_DIR"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("SPATIAL_CACHE_DIR", None)
+    else:
+        os.environ["SPATIAL_CACHE_DIR"] = old
+
+
+@pytest.fixture(scope="session")
+def orbit_path(scene_cache) -> Path:
+    from scenes import make_scene
+
+    return make_scene("orbit", "test")
+
+
+@pytest.fixture(scope="session")
+def facade_path(scene_cache) -> Path:
+    from scenes import make_scene
+
+    return make_scene("facade", "test")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real captures not found at {SHARED_DATA} (see its README); skipping")
+    return SHARED_DATA

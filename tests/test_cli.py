@@ -1,0 +1,78 @@
+"""The `spatial` command: help for every subcommand, the main job, and one-line errors."""
+
+import subprocess
+import sys
+
+import pytest
+
+from spatial.cli import main
+
+
+def subcommand_paths() -> list[list[str]]:
+    """Every command path, found by walking `--help` output, so a new command cannot go untested."""
+    import re
+
+    found, todo = [], [[]]
+    while todo:
+        path = todo.pop()
+        out = run_help(path)
+        # Subcommands are the usage line's last token: `usage: spatial scene [-h] {info,convert,make}`.
+        usage = re.search(r"^usage: spatial.*?\{([\w,-]+)\}\s*$", out, re.M)
+        subs = usage.group(1).split(",") if usage else []
+        assert len(path) < 4, f"runaway subcommand walk at {path}"
+        found.append(path)
+        todo.extend(path + [s] for s in subs)
+    return found
+
+
+def run_help(path: list[str]) -> str:
+    from contextlib import redirect_stdout
+    from io import StringIO
+
+    buffer = StringIO()
+    with redirect_stdout(buffer), pytest.raises(SystemExit) as e:
+        main(path + ["--help"])
+    assert e.value.code == 0
+    return buffer.getvalue()
+
+
+def test_every_subcommand_has_help():
+    paths = subcommand_paths()
+    assert ["scene", "info"] in paths and ["demo"] in paths and ["scene", "convert"] in paths
+    for path in paths:
+        text = run_help(path)
+        assert "usage: spatial" in text
+        if path:  # each command and option explains itself
+            assert "(required)" in text or "options" in text
+
+
+def test_demo_runs_on_the_test_scene(capsys):
+    main(["demo", "--size", "test"])
+    out = capsys.readouterr().out
+    assert "16 (14 train, 2 test)" in out and "blender" in out
+
+
+def test_scene_convert_round_trip(orbit_path, tmp_path, capsys):
+    from spatial import load_scene
+
+    main(["scene", "convert", str(orbit_path), str(tmp_path / "c"), "--to", "colmap-text"])
+    main(["scene", "convert", str(tmp_path / "c"), str(tmp_path / "n"), "--to", "nerfstudio"])
+    main(["scene", "info", str(tmp_path / "n")])
+    a, b = load_scene(orbit_path), load_scene(tmp_path / "n")
+    assert sorted(a.image_names) == b.image_names and len(b.points) == len(a.points)
+    for name, c2w in zip(a.image_names, a.cameras.cam_to_world):
+        assert (c2w - b.cameras.cam_to_world[b.image_names.index(name)]).abs().max() < 1e-5
+    assert (a.load_image(0) == b.load_image(b.image_names.index(a.image_names[0]))).all()  # same white background
+    assert (tmp_path / "c" / "sparse" / "0" / "cameras.txt").is_file()
+    assert (tmp_path / "n" / "images" / "train" / "r_001.png").is_file()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["scene", "info", "does/not/exist"], "does/not/exist: no such file or folder"),
+    (["scene", "info", "."], "no scene found"),
+])
+def test_bad_input_is_one_line_without_traceback(args, message, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "spatial", *args], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
