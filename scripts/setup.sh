@@ -16,12 +16,20 @@ if has_cuda; then EXTRAS=${EXTRAS:+$EXTRAS,}cuda; fi
 
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 pip=("$VENV/bin/python" -m pip --disable-pip-version-check)
-stamp="$VENV/.installed-$( (cat pyproject.toml; echo "$EXTRAS") | sha1sum | cut -c1-12)"
-[ -f "$stamp" ] && exit 0
+# The stamp names the pyproject.toml it installed and holds the extras it installed with:
+# nothing to do when this pyproject was installed with at least the extras asked for now.
+stamp="$VENV/.installed-$(sha1sum pyproject.toml | cut -c1-12)"
+if [ -f "$stamp" ]; then
+  missing=0
+  for extra in ${EXTRAS//,/ }; do grep -qx "$extra" "$stamp" || missing=1; done
+  [ "$missing" = 0 ] && exit 0
+  EXTRAS=$(printf '%s\n' ${EXTRAS//,/ } $(cat "$stamp") | sort -u | paste -sd, -)
+fi
+echo "setting up $VENV (first run, or pyproject.toml changed)..."
 
 if ! "$VENV/bin/python" -c "import torch" >/dev/null 2>&1; then
   if has_cuda; then
-    "${pip[@]}" install "torch>=2.4"
+    "${pip[@]}" install "torch>=2.13"
   else
     # The local +cpu label matches only CPU builds: from a local wheel cache or PyPI mirror first,
     # else from PyTorch's CPU index (which also serves macOS and Windows builds).
@@ -30,6 +38,6 @@ if ! "$VENV/bin/python" -c "import torch" >/dev/null 2>&1; then
         --extra-index-url https://pypi.org/simple
   fi
 fi
-"${pip[@]}" install -e ".${EXTRAS:+[$EXTRAS]}"
+"${pip[@]}" install -q -e ".${EXTRAS:+[$EXTRAS]}"
 rm -f "$VENV"/.installed-*
-touch "$stamp"
+printf '%s\n' ${EXTRAS//,/ } > "$stamp"
