@@ -63,13 +63,25 @@ class Scene:
     def load_image(self, index: int) -> np.ndarray:
         """RGB float32 `[H, W, 3]` in 0-1, RGBA composited on the scene's background."""
         pixels = read_image(self.image_paths[index])
+        self._check_size(index, pixels)
+        return composite(pixels, self.background if self.background is not None else WHITE)
+
+    def _check_size(self, index: int, pixels: np.ndarray) -> None:
         expected = (int(self.cameras.width[index]), int(self.cameras.height[index]))
         if (pixels.shape[1], pixels.shape[0]) != expected:
             raise file_error(
                 self.image_paths[index],
                 f"image is {pixels.shape[1]}x{pixels.shape[0]} but its camera expects {expected[0]}x{expected[1]}",
             )
-        return composite(pixels, self.background if self.background is not None else WHITE)
+
+    def load_rgba(self, index: int) -> np.ndarray:
+        """RGBA float32 `[H, W, 4]` in 0-1, straight (not premultiplied); alpha is 1 for opaque images."""
+        pixels = read_image(self.image_paths[index])
+        self._check_size(index, pixels)
+        rgba = pixels.astype(np.float32) / 255.0
+        if rgba.shape[-1] == 3:
+            rgba = np.concatenate([rgba, np.ones_like(rgba[..., :1])], -1)
+        return rgba
 
     def check_images(self) -> None:
         """Every image exists, is readable and has its camera's size (headers only; fast)."""

@@ -1,0 +1,24 @@
+"""Presets for `spatial train splat --preset NAME`.
+
+default: the 3DGS paper's schedule (30k steps), for a GPU.
+cpu: sized for a laptop or CI CPU: fewer steps, densification compressed into them, SH degree 1.
+mcmc: the default schedule with the MCMC strategy (capped at 1M Gaussians).
+"""
+
+from spatial.splats.step import StepConfig
+from spatial.splats.strategies import DefaultStrategy, MCMCStrategy
+from spatial.splats.trainer import SplatTrainConfig
+
+PRESETS: dict[str, tuple[str, SplatTrainConfig]] = {
+    "default": ("3DGS paper schedule, 30k steps (GPU)", SplatTrainConfig()),
+    "cpu": (
+        "2k steps, densify every 100 from step 200, SH degree 1 (CPU)",
+        SplatTrainConfig(
+            step=StepConfig(steps=2000, sh_degree=1, sh_degree_interval=500),
+            strategy=DefaultStrategy(refine_start=200, refine_stop=1500, refine_every=100, reset_every=0,
+                                     grow_grad2d=0.0002),
+            checkpoint_every=500,
+        ),
+    ),
+    "mcmc": ("3DGS as MCMC, 30k steps, up to 1M Gaussians (GPU)", SplatTrainConfig(strategy=MCMCStrategy())),
+}

@@ -1,0 +1,35 @@
+"""Image quality: PSNR and SSIM (Wang et al. 2004, 11x11 Gaussian window, sigma 1.5)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def psnr(a: Tensor, b: Tensor) -> Tensor:
+    """Peak signal-to-noise ratio in dB of images in 0-1 (any matching shapes)."""
+    mse = torch.mean((a - b) ** 2)
+    return -10 * torch.log10(mse.clamp_min(1e-12))
+
+
+def _window(size: int, sigma: float, channels: int, device, dtype) -> Tensor:
+    x = torch.arange(size, device=device, dtype=dtype) - (size - 1) / 2
+    g = torch.exp(-(x**2) / (2 * sigma**2))
+    g = g / g.sum()
+    return (g[:, None] * g[None, :]).expand(channels, 1, size, size).contiguous()
+
+
+def ssim(a: Tensor, b: Tensor, window_size: int = 11, sigma: float = 1.5) -> Tensor:
+    """Mean SSIM of images `[B, H, W, C]` in 0-1, zero-padded to the same size as in the 3DGS code."""
+    a, b = a.permute(0, 3, 1, 2), b.permute(0, 3, 1, 2)
+    C = a.shape[1]
+    w = _window(window_size, sigma, C, a.device, a.dtype)
+    pad = window_size // 2
+    mu_a, mu_b = F.conv2d(a, w, padding=pad, groups=C), F.conv2d(b, w, padding=pad, groups=C)
+    var_a = F.conv2d(a * a, w, padding=pad, groups=C) - mu_a**2
+    var_b = F.conv2d(b * b, w, padding=pad, groups=C) - mu_b**2
+    cov = F.conv2d(a * b, w, padding=pad, groups=C) - mu_a * mu_b
+    c1, c2 = 0.01**2, 0.03**2
+    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+    return s.mean()

@@ -1,0 +1,53 @@
+"""Gaussian splat rendering: one stateless function, two backends.
+
+    out = rasterize(means, quats, scales, opacities, sh, world_to_cam, K, width, height)
+    out.rgb      # [C, H, W, 3]
+    out.means2d  # [C, N, 2], for densification statistics
+
+`torch` (ours, portable, any device) and `gsplat` (CUDA kernels) take the same inputs and give the
+same outputs; `RenderOptions.backend="auto"` picks gsplat for CUDA tensors when it is installed.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from spatial.render.options import RenderOptions, RenderOutput
+from spatial.render.sh import num_sh_bases, rgb_to_sh, sh_to_rgb
+
+__all__ = ["RenderOptions", "RenderOutput", "backend_for", "num_sh_bases", "rasterize", "rgb_to_sh", "sh_to_rgb"]
+
+
+def backend_for(device, options: RenderOptions) -> str:
+    from spatial.render.gsplat_backend import gsplat_available
+
+    if options.backend != "auto":
+        return options.backend
+    return "gsplat" if str(device).startswith("cuda") and gsplat_available() else "torch"
+
+
+def rasterize(
+    means: Tensor,  # [N, 3] world positions
+    quats: Tensor,  # [N, 4] wxyz rotations (normalised inside)
+    scales: Tensor,  # [N, 3] standard deviations along the Gaussian's axes (activated, > 0)
+    opacities: Tensor,  # [N] in 0-1 (activated)
+    colors: Tensor,  # [N, K, 3] SH coefficients, or [N, 3] RGB when options.sh_degree is None
+    world_to_cam: Tensor,  # [C, 4, 4] OpenCV world -> camera
+    K: Tensor,  # [C, 3, 3] pinhole intrinsics in pixels
+    width: int,
+    height: int,
+    background: Tensor | None = None,  # [C, 3] or [3] colour behind the Gaussians; None is black
+    options: RenderOptions | None = None,
+) -> RenderOutput:
+    options = options or RenderOptions()
+    if background is not None and background.dim() == 1:
+        background = background.expand(world_to_cam.shape[0], 3)
+    if backend_for(means.device, options) == "gsplat":
+        from spatial.render.gsplat_backend import rasterize_gsplat
+
+        return rasterize_gsplat(means, quats, scales, opacities, colors, world_to_cam, K, width, height,
+                                background, options)
+    from spatial.render.torch_backend import rasterize_torch
+
+    return rasterize_torch(means, quats, scales, opacities, colors, world_to_cam, K, width, height,
+                           background, options)

@@ -1,0 +1,46 @@
+"""What a render call takes besides the Gaussians and cameras, and what it gives back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from torch import Tensor
+
+# Shared by both backends, and equal to gsplat's so the two agree pixel for pixel.
+ALPHA_MIN = 1.0 / 255.0  # Gaussians fainter than this at a pixel are skipped
+ALPHA_MAX = 0.999  # gsplat's clamp (the original 3DGS code used 0.99)
+TRANSMITTANCE_MIN = 1e-4  # a pixel stops once less light than this would pass
+EXTEND_MAX = 3.33  # bounding-box half-size in standard deviations
+
+
+@dataclass
+class RenderOptions:
+    sh_degree: int | None = 3
+    """Spherical-harmonics degree to evaluate (0-3); None when `colors` are plain RGB [N, 3]."""
+    near: float = 0.01
+    """Gaussians nearer than this (camera z) are culled."""
+    far: float = 1e10
+    """Gaussians farther than this are culled."""
+    eps2d: float = 0.3
+    """Low-pass filter: variance in pixels added to every projected covariance."""
+    antialiased: bool = False
+    """Mip-Splatting's anti-aliased variant: scale opacity to conserve energy under eps2d."""
+    tile_size: int = 16
+    """Side of the square screen tiles that Gaussians are binned into."""
+    backend: Literal["auto", "torch", "gsplat"] = "auto"
+    """auto: gsplat's CUDA kernels for CUDA tensors when gsplat is installed, else our torch rasterizer."""
+
+
+@dataclass
+class RenderOutput:
+    rgb: Tensor  # [C, H, W, 3] composited over the background
+    alpha: Tensor  # [C, H, W, 1] accumulated opacity
+    depth: Tensor  # [C, H, W, 1] expected camera-z depth (alpha-normalised; 0 where alpha is 0)
+    means2d: Tensor  # [C, N, 2] projected centres; call .retain_grad() before backward to read their gradient
+    radii: Tensor  # [C, N, 2] int32 bounding-box half-sizes in pixels; 0 where culled
+    depths: Tensor  # [C, N] camera-z of each Gaussian centre
+
+    @property
+    def visible(self) -> Tensor:  # [C, N] bool
+        return (self.radii > 0).all(dim=-1)

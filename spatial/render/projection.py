@@ -1,0 +1,86 @@
+"""EWA splatting: 3D Gaussians to 2D screen-space Gaussians (Zwicker et al. 2001; 3DGS; gsplat).
+
+The Jacobian of the perspective projection is evaluated at the centre, with the centre clamped to
+1.3x the field of view as in gsplat so that Gaussians far off-screen do not explode.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from spatial.render.options import ALPHA_MIN, EXTEND_MAX
+from spatial.transforms import quat_to_rotmat
+
+
+@dataclass
+class Projected:
+    means2d: Tensor  # [C, N, 2] pixels
+    conics: Tensor  # [C, N, 3] inverse 2D covariance (a, b, c) of [[a, b], [b, c]]
+    depths: Tensor  # [C, N] camera z
+    opacities: Tensor  # [C, N] after the anti-aliasing compensation (if any)
+    radii: Tensor  # [C, N, 2] int32, 0 where culled
+
+
+def covariances(quats: Tensor, scales: Tensor) -> Tensor:
+    """World covariances `[N, 3, 3]` = R S S R^T from quaternions `[N, 4]` and scales `[N, 3]`."""
+    M = quat_to_rotmat(quats) * scales[:, None, :]
+    return M @ M.transpose(-1, -2)
+
+
+def project(
+    means: Tensor,  # [N, 3]
+    quats: Tensor,  # [N, 4] wxyz, any norm
+    scales: Tensor,  # [N, 3] activated (positive)
+    opacities: Tensor,  # [N] in 0-1
+    world_to_cam: Tensor,  # [C, 4, 4]
+    K: Tensor,  # [C, 3, 3]
+    width: int,
+    height: int,
+    near: float = 0.01,
+    far: float = 1e10,
+    eps2d: float = 0.3,
+    antialiased: bool = False,
+) -> Projected:
+    R, t = world_to_cam[:, None, :3, :3], world_to_cam[:, None, :3, 3]  # [C, 1, 3, 3], [C, 1, 3]
+    p = (R @ means[None, :, :, None])[..., 0] + t  # [C, N, 3]
+    cov = R @ covariances(quats, scales)[None] @ R.transpose(-1, -2)  # [C, N, 3, 3]
+    x, y, z = p.unbind(-1)
+    fx, fy = K[:, 0, 0, None], K[:, 1, 1, None]  # [C, 1]
+    cx, cy = K[:, 0, 2, None], K[:, 1, 2, None]
+
+    z_safe = torch.where(z.abs() < 1e-6, torch.full_like(z, 1e-6), z)
+    lim_x_pos = (width - cx) / fx + 0.3 * (0.5 * width / fx)
+    lim_x_neg = cx / fx + 0.3 * (0.5 * width / fx)
+    lim_y_pos = (height - cy) / fy + 0.3 * (0.5 * height / fy)
+    lim_y_neg = cy / fy + 0.3 * (0.5 * height / fy)
+    tx = z_safe * torch.minimum(lim_x_pos, torch.maximum(-lim_x_neg, x / z_safe))
+    ty = z_safe * torch.minimum(lim_y_pos, torch.maximum(-lim_y_neg, y / z_safe))
+    zero = torch.zeros_like(z)
+    J = torch.stack([
+        torch.stack([fx / z_safe, zero, -fx * tx / z_safe**2], -1),
+        torch.stack([zero, fy / z_safe, -fy * ty / z_safe**2], -1),
+    ], -2)  # [C, N, 2, 3]
+    cov2d = J @ cov @ J.transpose(-1, -2)  # [C, N, 2, 2]
+    a, b, c = cov2d[..., 0, 0], cov2d[..., 0, 1], cov2d[..., 1, 1]
+    det_raw = a * c - b * b
+    a, c = a + eps2d, c + eps2d
+    det = a * c - b * b
+    det_safe = torch.where(det > 0, det, torch.ones_like(det))
+    conics = torch.stack([c / det_safe, -b / det_safe, a / det_safe], -1)
+    opac = opacities[None].expand_as(z)
+    if antialiased:
+        opac = opac * torch.sqrt(torch.clamp_min(det_raw / det_safe, 0.0))
+    means2d = torch.stack([fx * x / z_safe + cx, fy * y / z_safe + cy], -1)
+
+    with torch.no_grad():  # the bounding box is not differentiated, as in gsplat
+        valid = (z > near) & (z < far) & (det > 0) & (opac >= ALPHA_MIN)
+        extend = torch.clamp(torch.sqrt(2 * torch.log(torch.clamp_min(opac, ALPHA_MIN) / ALPHA_MIN)), max=EXTEND_MAX)
+        radii = torch.ceil(extend[..., None] * torch.sqrt(torch.stack([a, c], -1).clamp_min(0)))
+        size = torch.tensor([width, height], dtype=radii.dtype, device=radii.device)
+        on_screen = ((means2d + radii > 0) & (means2d - radii < size)).all(-1)
+        valid &= on_screen & (radii > 0).any(-1)
+        radii = torch.where(valid[..., None], radii, torch.zeros_like(radii)).to(torch.int32)
+    return Projected(means2d, conics, z, opac, radii)

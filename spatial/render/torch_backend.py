@@ -1,0 +1,118 @@
+"""The portable rasterizer: pure PyTorch, any device, differentiable through autograd.
+
+Per camera: project (EWA), bin into tiles, then composite tiles in chunks. Each chunk evaluates
+only the Gaussians binned to its tiles ([tiles, pixels per tile, Gaussians per tile]), so memory
+grows with the number of tile intersections, never with pixels x Gaussians.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from spatial.render.options import ALPHA_MAX, ALPHA_MIN, TRANSMITTANCE_MIN, RenderOptions, RenderOutput
+from spatial.render.projection import project
+from spatial.render.sh import view_colors
+from spatial.render.tiles import TileBins, bin_gaussians
+
+CHUNK_ELEMENTS = 1 << 22  # tiles x pixels x Gaussians evaluated at once
+
+
+def rasterize_torch(
+    means: Tensor,  # [N, 3]
+    quats: Tensor,  # [N, 4]
+    scales: Tensor,  # [N, 3]
+    opacities: Tensor,  # [N]
+    colors: Tensor,  # [N, K, 3] SH coefficients, or [N, 3] RGB when options.sh_degree is None
+    world_to_cam: Tensor,  # [C, 4, 4]
+    K: Tensor,  # [C, 3, 3]
+    width: int,
+    height: int,
+    background: Tensor | None,  # [C, 3] or None (black)
+    options: RenderOptions,
+) -> RenderOutput:
+    proj = project(means, quats, scales, opacities, world_to_cam, K, width, height,
+                   options.near, options.far, options.eps2d, options.antialiased)
+    cam_to_world = torch.linalg.inv(world_to_cam)
+    rgb = view_colors(colors, means, cam_to_world, options.sh_degree)  # [C, N, 3]
+    C = world_to_cam.shape[0]
+    images, alphas, depths = [], [], []
+    for c in range(C):
+        bins = bin_gaussians(proj.means2d[c], proj.radii[c], proj.depths[c], width, height, options.tile_size)
+        features = torch.cat([rgb[c], proj.depths[c, :, None]], -1)  # [N, 4]: colour and depth
+        out, alpha = composite(bins, proj.means2d[c], proj.conics[c], proj.opacities[c], features,
+                               width, height, options.tile_size)
+        color, depth = out[..., :3], out[..., 3:]
+        bg = background[c] if background is not None else None
+        if bg is not None:
+            color = color + (1 - alpha) * bg
+        images.append(color)
+        alphas.append(alpha)
+        depths.append(depth / alpha.clamp_min(1e-10))
+    return RenderOutput(torch.stack(images), torch.stack(alphas), torch.stack(depths),
+                        proj.means2d, proj.radii, proj.depths)
+
+
+def composite(
+    bins: TileBins,
+    means2d: Tensor,  # [N, 2]
+    conics: Tensor,  # [N, 3]
+    opacities: Tensor,  # [N]
+    features: Tensor,  # [N, F]
+    width: int,
+    height: int,
+    tile_size: int,
+) -> tuple[Tensor, Tensor]:
+    """Front-to-back alpha compositing: features `[H, W, F]` and alpha `[H, W, 1]`."""
+    device, dtype = means2d.device, means2d.dtype
+    T = bins.tiles_x * bins.tiles_y
+    P = tile_size * tile_size
+    counts = bins.offsets[1:] - bins.offsets[:-1]  # [T]
+    # Pixel centres of every tile, [T, P, 2].
+    ty, tx = torch.div(torch.arange(T, device=device), bins.tiles_x, rounding_mode="floor"), \
+        torch.arange(T, device=device) % bins.tiles_x
+    py, px = torch.div(torch.arange(P, device=device), tile_size, rounding_mode="floor"), \
+        torch.arange(P, device=device) % tile_size
+    pix = torch.stack([tx[:, None] * tile_size + px[None] + 0.5, ty[:, None] * tile_size + py[None] + 0.5], -1).to(dtype)
+
+    out = features.new_zeros(T, P, features.shape[-1])
+    acc = features.new_zeros(T, P, 1)
+    busy = torch.nonzero(counts > 0)[:, 0]
+    busy = busy[torch.argsort(counts[busy])]  # similar lengths together: little padding in a chunk
+    start = 0
+    chunks = []
+    # Group tiles into chunks whose padded [tiles, P, max count] block stays under the budget.
+    sizes = counts[busy].tolist()
+    while start < len(sizes):
+        end, longest = start, 0
+        while end < len(sizes) and (end - start + 1) * P * max(longest, sizes[end]) <= CHUNK_ELEMENTS or end == start:
+            longest = max(longest, sizes[end])
+            end += 1
+        chunks.append((busy[start:end], longest))
+        start = end
+    for tiles, longest in chunks:
+        slot = torch.arange(longest, device=device)
+        index = bins.offsets[tiles, None] + slot[None]  # [t, k]
+        present = slot[None] < counts[tiles, None]
+        gid = bins.gaussian_ids[torch.where(present, index, torch.zeros_like(index))]  # [t, k]
+        d = pix[tiles][:, :, None, :] - means2d[gid][:, None, :, :]  # [t, P, k, 2]
+        con = conics[gid][:, None]  # [t, 1, k, 3]
+        sigma = 0.5 * (con[..., 0] * d[..., 0] ** 2 + con[..., 2] * d[..., 1] ** 2) + con[..., 1] * d[..., 0] * d[..., 1]
+        alpha = torch.clamp_max(opacities[gid][:, None] * torch.exp(-sigma), ALPHA_MAX)  # [t, P, k]
+        alpha = torch.where(present[:, None] & (sigma >= 0) & (alpha >= ALPHA_MIN), alpha, torch.zeros_like(alpha))
+        log_t = torch.cumsum(torch.log1p(-alpha), dim=-1)  # log transmittance after each Gaussian
+        # gsplat stops before the Gaussian that would leave less than TRANSMITTANCE_MIN.
+        keep = log_t > torch.log(torch.tensor(TRANSMITTANCE_MIN, dtype=dtype, device=device))
+        weight = alpha * torch.exp(log_t - torch.log1p(-alpha)) * keep  # alpha_i * T_before_i
+        out = out.index_put((tiles,), torch.einsum("tpk,tkf->tpf", weight, features[gid]))
+        acc = acc.index_put((tiles,), weight.sum(-1, keepdim=True))
+    image = _untile(out, bins, tile_size)[:height, :width]
+    alpha = _untile(acc, bins, tile_size)[:height, :width]
+    return image, alpha
+
+
+def _untile(x: Tensor, bins: TileBins, tile_size: int) -> Tensor:
+    """`[T, P, F]` per-tile pixels to an image `[tiles_y * ts, tiles_x * ts, F]`."""
+    F = x.shape[-1]
+    x = x.reshape(bins.tiles_y, bins.tiles_x, tile_size, tile_size, F).permute(0, 2, 1, 3, 4)
+    return x.reshape(bins.tiles_y * tile_size, bins.tiles_x * tile_size, F)

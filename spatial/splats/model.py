@@ -1,0 +1,71 @@
+"""The splat model: a dict of raw (unactivated) parameters, as gsplat's trainers keep it.
+
+    means      [N, 3]      world positions
+    quats      [N, 4]      wxyz rotations (any norm; normalised when rendered)
+    scales     [N, 3]      log standard deviations
+    opacities  [N]         logit opacities
+    sh0        [N, 1, 3]   degree-0 spherical-harmonic colour
+    shN        [N, K-1, 3] higher SH bands, K = (max degree + 1)^2
+
+A strategy (densification) edits this dict and the optimizers together, so the dict is the one
+source of truth and checkpoints are a plain `state_dict`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from spatial.render import RenderOptions, RenderOutput, num_sh_bases, rasterize, rgb_to_sh
+
+PARAM_NAMES = ("means", "quats", "scales", "opacities", "sh0", "shN")
+
+
+def init_splats(points: Tensor, colors: Tensor, sh_degree: int, init_opacity: float = 0.1,
+                init_scale: float = 1.0) -> torch.nn.ParameterDict:
+    """Gaussians at `points [P, 3]` with colours `[P, 3]` in 0-1, sized by their neighbours' distance."""
+    N = points.shape[0]
+    dist = nearest_neighbour_distance(points, k=3)  # [N]
+    scales = torch.log(dist.clamp_min(1e-7) * init_scale)[:, None].repeat(1, 3)
+    quats = torch.zeros(N, 4)
+    quats[:, 0] = 1.0
+    shN = torch.zeros(N, num_sh_bases(sh_degree) - 1, 3)
+    return torch.nn.ParameterDict({
+        "means": torch.nn.Parameter(points.float().clone()),
+        "quats": torch.nn.Parameter(quats),
+        "scales": torch.nn.Parameter(scales),
+        "opacities": torch.nn.Parameter(torch.full((N,), math.log(init_opacity / (1 - init_opacity)))),
+        "sh0": torch.nn.Parameter(rgb_to_sh(colors.float())[:, None, :]),
+        "shN": torch.nn.Parameter(shN),
+    })
+
+
+def random_points(count: int, center: Tensor, radius: float, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Points uniform in a cube of half-size `radius` around `center`, with random colours."""
+    points = center + (torch.rand(count, 3, generator=generator) * 2 - 1) * radius
+    return points, torch.rand(count, 3, generator=generator)
+
+
+def nearest_neighbour_distance(points: Tensor, k: int = 3, chunk: int = 4096) -> Tensor:
+    """Root mean square distance `[N]` to each point's k nearest neighbours (3DGS's initial scale)."""
+    out = torch.empty(points.shape[0])
+    for start in range(0, points.shape[0], chunk):
+        d = torch.cdist(points[start:start + chunk], points)  # [chunk, N]
+        nearest = torch.topk(d, min(k + 1, points.shape[0]), largest=False).values[:, 1:]  # skip itself
+        out[start:start + chunk] = torch.sqrt((nearest**2).mean(-1))
+    return out
+
+
+def render_splats(splats: torch.nn.ParameterDict, world_to_cam: Tensor, K: Tensor, width: int, height: int,
+                  sh_degree: int, background: Tensor | None = None,
+                  options: RenderOptions | None = None) -> RenderOutput:
+    """Render raw parameters (activated here) from cameras `world_to_cam [C, 4, 4]`, `K [C, 3, 3]`."""
+    options = options or RenderOptions()
+    options = RenderOptions(**{**options.__dict__, "sh_degree": sh_degree})
+    colors = torch.cat([splats["sh0"], splats["shN"]], dim=1)  # [N, K, 3]
+    return rasterize(
+        splats["means"], splats["quats"], torch.exp(splats["scales"]), torch.sigmoid(splats["opacities"]),
+        colors, world_to_cam, K, width, height, background=background, options=options,
+    )

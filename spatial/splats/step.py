@@ -1,0 +1,115 @@
+"""One training step of 3D Gaussian Splatting, as a function a CLI, a viewer or a script can call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from spatial.errors import SpatialError
+from spatial.metrics import psnr, ssim
+from spatial.render import RenderOptions
+from spatial.splats.model import render_splats
+from spatial.splats.strategies.base import StepInfo, Strategy
+
+
+@dataclass
+class LearningRates:
+    means: float = 1.6e-4
+    """Initial position learning rate (x scene scale), decayed exponentially to `means_final` of it."""
+    means_final: float = 0.01
+    """Fraction of the initial position learning rate reached at the last step."""
+    scales: float = 5e-3
+    """Log-scale learning rate."""
+    quats: float = 1e-3
+    """Rotation learning rate."""
+    opacities: float = 5e-2
+    """Logit-opacity learning rate."""
+    sh0: float = 2.5e-3
+    """Base colour learning rate."""
+    shN: float = 2.5e-3 / 20
+    """Higher spherical-harmonics learning rate."""
+
+
+@dataclass
+class StepConfig:
+    steps: int = 30_000
+    """Total number of training steps (sets the position learning-rate schedule)."""
+    sh_degree: int = 3
+    """Highest spherical-harmonics degree."""
+    sh_degree_interval: int = 1000
+    """Steps between raising the active SH degree by one, starting from 0."""
+    ssim_lambda: float = 0.2
+    """Weight of the D-SSIM term in the loss (the rest is L1)."""
+    lr: LearningRates = field(default_factory=LearningRates)
+    """Learning rates of the Adam optimizers, one per parameter."""
+    render: RenderOptions = field(default_factory=RenderOptions)
+    """Rasterizer settings (backend, anti-aliasing, near plane, ...)."""
+
+
+@dataclass
+class TrainState:
+    params: torch.nn.ParameterDict
+    optimizers: dict[str, torch.optim.Optimizer]
+    strategy_state: dict
+    generator: torch.Generator
+    step: int = 0
+
+
+def make_optimizers(params: torch.nn.ParameterDict, lr: LearningRates, scene_scale: float) -> dict:
+    rates = {"means": lr.means * scene_scale, "quats": lr.quats, "scales": lr.scales,
+             "opacities": lr.opacities, "sh0": lr.sh0, "shN": lr.shN}
+    return {name: torch.optim.Adam([params[name]], lr=rates[name], eps=1e-15) for name in params}
+
+
+def means_lr(config: StepConfig, step: int, scene_scale: float) -> float:
+    return config.lr.means * scene_scale * config.lr.means_final ** min(step / max(config.steps, 1), 1.0)
+
+
+def train_step(
+    state: TrainState,
+    config: StepConfig,
+    strategy: Strategy,
+    target: Tensor,  # [H, W, 3] in 0-1, composited over `background`
+    world_to_cam: Tensor,  # [1, 4, 4]
+    K: Tensor,  # [1, 3, 3]
+    background: Tensor,  # [3]
+    scene_scale: float,
+) -> dict[str, float]:
+    """Render one view, take one optimizer step, let the strategy densify. Returns the step's stats."""
+    H, W = target.shape[:2]
+    step = state.step
+    lr = means_lr(config, step, scene_scale)
+    for group in state.optimizers["means"].param_groups:
+        group["lr"] = lr
+    sh_degree = min(step // config.sh_degree_interval, config.sh_degree)
+
+    out = render_splats(state.params, world_to_cam, K, W, H, sh_degree, background, config.render)
+    info = StepInfo(step, out, W, H, scene_scale, lr, state.generator)
+    strategy.step_pre_backward(state.params, state.optimizers, state.strategy_state, info)
+    image = out.rgb[0]
+    l1 = torch.abs(image - target).mean()
+    d_ssim = 1 - ssim(image[None], target[None])
+    loss = (1 - config.ssim_lambda) * l1 + config.ssim_lambda * d_ssim + strategy.regularization(state.params)
+    if not torch.isfinite(loss):
+        raise SpatialError(f"training diverged at step {step}: the loss is {loss.item()} "
+                           "(try lower learning rates, or check the scene's cameras)")
+    loss.backward()
+    for optimizer in state.optimizers.values():
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    strategy.step_post_backward(state.params, state.optimizers, state.strategy_state, info)
+    state.step += 1
+    return {"loss": loss.item(), "psnr": psnr(image.detach(), target).item(),
+            "gaussians": state.params["means"].shape[0], "sh_degree": sh_degree}
+
+
+def check_finite(params: torch.nn.ParameterDict, step: int) -> None:
+    """Raise a clear error naming the parameter when any Gaussian holds NaN or infinity."""
+    for name, p in params.items():
+        bad = ~torch.isfinite(p.detach())
+        if bad.any():
+            rows = bad.reshape(p.shape[0], -1).any(-1).nonzero()[:, 0]
+            raise SpatialError(f"training diverged at step {step}: {name} of {len(rows)} Gaussians is NaN or "
+                               f"infinite (first: Gaussian {rows[0].item()})")

@@ -1,0 +1,38 @@
+"""The interface every densification strategy implements: one argument type for all of them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+from torch import Tensor
+
+from spatial.render import RenderOutput
+
+
+@dataclass
+class StepInfo:
+    """What a strategy may read about the current training step."""
+
+    step: int  # 0-based index of the step being taken
+    render: RenderOutput  # the render of this step (means2d, radii, ...)
+    width: int  # rendered image size
+    height: int
+    scene_scale: float  # length scale of the scene (radius of the camera centres, x 1.1)
+    means_lr: float  # current learning rate of the means (MCMC's noise is scaled by it)
+    generator: torch.Generator  # the trainer's random stream, so runs and resumes are reproducible
+
+
+class Strategy(Protocol):
+    def init_state(self, params: torch.nn.ParameterDict) -> dict:
+        """Per-run statistics, saved in checkpoints with the parameters."""
+
+    def step_pre_backward(self, params, optimizers, state: dict, info: StepInfo) -> None:
+        """Before `loss.backward()`: ask for the gradients the strategy needs."""
+
+    def step_post_backward(self, params, optimizers, state: dict, info: StepInfo) -> None:
+        """After `backward()` and before the optimizers step: grow, prune, relocate."""
+
+    def regularization(self, params: torch.nn.ParameterDict) -> Tensor:
+        """Extra loss terms (zero for strategies that have none)."""

@@ -1,0 +1,105 @@
+"""Adaptive density control of the original 3DGS paper: clone, split, prune, opacity reset.
+
+Thresholds and schedule follow gsplat's `DefaultStrategy`; steps are 0-based.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from spatial.splats import ops
+from spatial.splats.strategies.base import StepInfo
+from spatial.transforms import quat_to_rotmat
+
+
+@dataclass
+class DefaultStrategy:
+    prune_opacity: float = 0.005
+    """Gaussians less opaque than this are removed."""
+    grow_grad2d: float = 0.0002
+    """Average screen-space gradient (in NDC units) above which a Gaussian is cloned or split."""
+    grow_scale3d: float = 0.01
+    """Gaussians smaller than this (x scene scale) are cloned when they grow; larger ones are split."""
+    prune_scale3d: float = 0.1
+    """After the first opacity reset, Gaussians larger than this (x scene scale) are removed."""
+    refine_start: int = 500
+    """First step of densification."""
+    refine_stop: int = 15_000
+    """Densification stops after this step."""
+    refine_every: int = 100
+    """Steps between densifications."""
+    reset_every: int = 3000
+    """Steps between opacity resets (0 disables them)."""
+
+    def init_state(self, params) -> dict:
+        N = params["means"].shape[0]
+        return {"grad2d": torch.zeros(N), "count": torch.zeros(N)}
+
+    def step_pre_backward(self, params, optimizers, state: dict, info: StepInfo) -> None:
+        info.render.means2d.retain_grad()
+
+    def regularization(self, params) -> Tensor:
+        return torch.zeros(())
+
+    def step_post_backward(self, params, optimizers, state: dict, info: StepInfo) -> None:
+        step = info.step
+        if step >= self.refine_stop:
+            return
+        self._accumulate(state, info)
+        if step > self.refine_start and step % self.refine_every == 0:
+            self._grow(params, optimizers, state, info)
+            self._prune(params, optimizers, state, info)
+            N = params["means"].shape[0]
+            state["grad2d"], state["count"] = torch.zeros(N), torch.zeros(N)
+        if self.reset_every and step % self.reset_every == 0 and step > 0:
+            limit = math.log(2 * self.prune_opacity / (1 - 2 * self.prune_opacity))
+            ops.edit(params, optimizers,
+                     lambda n, p: p.clamp_max(limit) if n == "opacities" else p,
+                     lambda n, m: torch.zeros_like(m) if n == "opacities" else m)
+
+    def _accumulate(self, state: dict, info: StepInfo) -> None:
+        grad = info.render.means2d.grad  # [C, N, 2] pixels
+        if grad is None:
+            return
+        grad = grad.detach() * torch.tensor([info.width / 2, info.height / 2])  # to NDC units, as gsplat
+        visible = info.render.visible  # [C, N]
+        norms = torch.linalg.norm(grad, dim=-1) * visible
+        state["grad2d"] += norms.sum(0).cpu()
+        state["count"] += visible.sum(0).float().cpu()
+
+    def _grow(self, params, optimizers, state: dict, info: StepInfo) -> None:
+        avg = state["grad2d"] / state["count"].clamp_min(1)
+        high = avg > self.grow_grad2d
+        small = torch.exp(params["scales"].detach()).max(-1).values <= self.grow_scale3d * info.scene_scale
+        clone, split = high & small, high & ~small
+        if clone.any():
+            ops.append(params, optimizers, {k: v.detach()[clone] for k, v in params.items()})
+            split = torch.cat([split, torch.zeros(int(clone.sum()), dtype=torch.bool)])
+        if split.any():
+            self._split(params, optimizers, split, info.generator)
+
+    @staticmethod
+    def _split(params, optimizers, mask: Tensor, generator: torch.Generator) -> None:
+        """Replace each masked Gaussian by two, sampled from it and 1.6x smaller."""
+        src = {k: v.detach()[mask] for k, v in params.items()}
+        scales = torch.exp(src["scales"])  # [S, 3]
+        R = quat_to_rotmat(src["quats"])  # [S, 3, 3]
+        new = {}
+        for k, v in src.items():
+            new[k] = torch.cat([v, v])
+        offsets = torch.randn(2, *scales.shape, generator=generator) * scales  # [2, S, 3]
+        new["means"] = (src["means"] + (R @ offsets[..., None])[..., 0]).reshape(-1, 3)
+        new["scales"] = torch.log(scales / 1.6).repeat(2, 1)
+        ops.keep(params, optimizers, ~mask)
+        ops.append(params, optimizers, new)
+
+    def _prune(self, params, optimizers, state: dict, info: StepInfo) -> None:
+        remove = torch.sigmoid(params["opacities"].detach()) < self.prune_opacity
+        if self.reset_every and info.step > self.reset_every:
+            remove |= torch.exp(params["scales"].detach()).max(-1).values > self.prune_scale3d * info.scene_scale
+        if remove.any():
+            ops.keep(params, optimizers, ~remove)

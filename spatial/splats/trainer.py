@@ -1,0 +1,215 @@
+"""Training a splat model on a scene: data, the loop, evaluation and checkpoints around `train_step`."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Union
+
+import numpy as np
+import torch
+
+from spatial.errors import SpatialError
+from spatial.metrics import psnr, ssim
+from spatial.scene import Scene
+from spatial.splats.model import init_splats, random_points, render_splats
+from spatial.splats.step import StepConfig, TrainState, check_finite, make_optimizers, train_step
+from spatial.splats.strategies.default import DefaultStrategy
+from spatial.splats.strategies.mcmc import MCMCStrategy
+
+
+@dataclass
+class SplatTrainConfig:
+    step: StepConfig = field(default_factory=StepConfig)
+    """Loss, learning rates, SH schedule and rasterizer settings."""
+    strategy: Union[DefaultStrategy, MCMCStrategy] = field(default_factory=DefaultStrategy)
+    """Densification: 'default' (clone/split/prune, as 3DGS) or 'mcmc' (3DGS as MCMC)."""
+    downscale: int = 1
+    """Train on images downscaled by this factor (cached in images_N/)."""
+    init_opacity: float = 0.1
+    """Opacity of the initial Gaussians."""
+    init_scale: float = 1.0
+    """Initial size relative to the distance to the nearest sparse points."""
+    random_init_points: int = 100_000
+    """Gaussians placed at random in the camera bounds when the scene has no sparse points."""
+    random_background: bool = False
+    """For images with alpha: a random background every step, so transparent areas stay empty."""
+    eval_every: int = 0
+    """Evaluate on the test views every this many steps (0: only at the end)."""
+    checkpoint_every: int = 1000
+    """Write a checkpoint every this many steps (also at the end and on Ctrl-C)."""
+    seed: int = 0
+    """Seed of every random choice (initialisation, image order, densification)."""
+    device: str = "auto"
+    """Torch device: auto picks cuda when available, else cpu."""
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class SplatTrainer:
+    """Owns the training data and state; `step()` advances one step, `evaluate()` scores the test views."""
+
+    def __init__(self, scene: Scene, config: SplatTrainConfig, out: Path):
+        self.config, self.out = config, out
+        self.device = pick_device(config.device)
+        if config.downscale > 1:
+            scene = scene.downscaled(config.downscale)
+        self.scene = scene
+        if len(scene.train_ids) == 0:
+            raise SpatialError(f"{scene.root}: the scene has no training images")
+        cams = scene.cameras
+        if cams.model.value != "PINHOLE" and bool((cams.dist != 0).any()):
+            raise SpatialError(f"{scene.root}: the cameras are distorted ({cams.model.value}); splat training needs "
+                               "undistorted images: run `spatial process` with --undistort, or COLMAP's image_undistorter")
+        self.scene_scale = 1.1 * max(scene.extent, 1e-6)
+        self.background = torch.tensor(scene.background or (1.0, 1.0, 1.0))
+        self.world_to_cam = cams.world_to_cam.to(self.device)
+        self.K = cams.K.to(self.device)
+        self.images = {i: torch.from_numpy(scene.load_rgba(i)).to(self.device) for i in scene.train_ids}
+        self.has_alpha = any(bool((img[..., 3] < 1).any()) for img in self.images.values())
+        generator = torch.Generator().manual_seed(config.seed)
+        params = self._initial_params(generator).to(self.device)
+        self.state = TrainState(params, make_optimizers(params, config.step.lr, self.scene_scale),
+                                config.strategy.init_state(params), generator)
+        self._order: list[int] = []
+        self.started = time.time()
+
+    def _initial_params(self, generator: torch.Generator) -> torch.nn.ParameterDict:
+        scene, cfg = self.scene, self.config
+        if scene.points.shape[0] > 0:
+            points, colors = scene.points, scene.point_colors.float() / 255.0
+        else:
+            points, colors = random_points(cfg.random_init_points, scene.center, self.scene_scale, generator)
+        return init_splats(points, colors, cfg.step.sh_degree, cfg.init_opacity, cfg.init_scale)
+
+    # ---- training ---------------------------------------------------------------------------
+    def next_view(self) -> int:
+        if not self._order:
+            perm = torch.randperm(len(self.scene.train_ids), generator=self.state.generator).tolist()
+            self._order = [self.scene.train_ids[i] for i in perm]
+        return self._order.pop()
+
+    def step(self) -> dict[str, float]:
+        i = self.next_view()
+        rgba = self.images[i]
+        if self.has_alpha and self.config.random_background:
+            background = torch.rand(3, generator=self.state.generator).to(self.device)
+        else:
+            background = self.background.to(self.device)
+        target = rgba[..., :3] * rgba[..., 3:] + background * (1 - rgba[..., 3:])
+        stats = train_step(self.state, self.config.step, self.config.strategy, target,
+                           self.world_to_cam[i:i + 1], self.K[i:i + 1], background, self.scene_scale)
+        if self.state.step % 100 == 0:
+            check_finite(self.state.params, self.state.step)
+        return stats
+
+    def train(self, steps: int, on_step: Callable[[dict], None] | None = None) -> None:
+        """Run until `steps`; checkpoints periodically, and on Ctrl-C before re-raising it."""
+        try:
+            while self.state.step < steps:
+                stats = self.step()
+                if on_step is not None:
+                    on_step(stats)
+                s = self.state.step
+                if self.config.checkpoint_every and s % self.config.checkpoint_every == 0:
+                    self.save_checkpoint()
+                if self.config.eval_every and s % self.config.eval_every == 0 and s < steps:
+                    self.evaluate()
+        except KeyboardInterrupt:
+            self.save_checkpoint()
+            raise
+        self.save_checkpoint()
+
+    # ---- evaluation -------------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self, ids: list[int] | None = None) -> dict:
+        """PSNR and SSIM on the test views (the training views when the scene has none)."""
+        ids = ids if ids is not None else (self.scene.test_ids or self.scene.train_ids)
+        cfg, scores, start = self.config.step, [], time.time()
+        for i in ids:
+            target = torch.from_numpy(self.scene.load_image(i)).to(self.device)
+            H, W = target.shape[:2]
+            out = render_splats(self.state.params, self.world_to_cam[i:i + 1], self.K[i:i + 1], W, H,
+                                cfg.sh_degree, self.background.to(self.device), cfg.render)
+            image = out.rgb[0].clamp(0, 1)
+            scores.append((psnr(image, target).item(), ssim(image[None], target[None]).item()))
+        result = {
+            "step": self.state.step,
+            "views": "test" if self.scene.test_ids else "train (the scene has no test views)",
+            "psnr": float(np.mean([s[0] for s in scores])),
+            "ssim": float(np.mean([s[1] for s in scores])),
+            "lpips": None,  # needs network weights that no installed package ships; never downloaded
+            "gaussians": self.state.params["means"].shape[0],
+            "train_seconds": round(time.time() - self.started, 1),
+            "eval_seconds_per_image": round((time.time() - start) / max(len(ids), 1), 3),
+            "peak_memory_mb": peak_memory_mb(self.device),
+        }
+        _write_json_atomic(self.out / "eval.json", result)
+        return result
+
+    # ---- checkpoints ------------------------------------------------------------------------
+    def checkpoint_path(self) -> Path:
+        return self.out / "checkpoints" / f"step-{self.state.step:06d}.pt"
+
+    def save_checkpoint(self) -> Path:
+        s = self.state
+        payload = {
+            "step": s.step,
+            "params": {k: v.detach().cpu() for k, v in s.params.items()},
+            "optimizers": {k: o.state_dict() for k, o in s.optimizers.items()},
+            "strategy_state": s.strategy_state,
+            "generator": s.generator.get_state(),
+            "order": list(self._order),
+            "scene_scale": self.scene_scale,
+            "elapsed": time.time() - self.started,
+            "config": asdict(self.config),
+        }
+        path = self.checkpoint_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save(payload, tmp)
+        os.replace(tmp, path)  # a crash mid-write never leaves a truncated checkpoint
+        for old in sorted(path.parent.glob("step-*.pt"))[:-2]:
+            old.unlink()
+        return path
+
+    def load_checkpoint(self, path: Path) -> None:
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as e:  # noqa: BLE001 - torch raises many kinds for a bad file
+            raise SpatialError(f"{path}: not a readable checkpoint ({e})") from None
+        params = torch.nn.ParameterDict({k: torch.nn.Parameter(v) for k, v in payload["params"].items()})
+        params = params.to(self.device)
+        optimizers = make_optimizers(params, self.config.step.lr, self.scene_scale)
+        for name, opt in optimizers.items():
+            opt.load_state_dict(payload["optimizers"][name])
+        self.state = TrainState(params, optimizers, payload["strategy_state"], self.state.generator, payload["step"])
+        self.state.generator.set_state(payload["generator"])
+        self._order = list(payload["order"])
+        self.started = time.time() - payload.get("elapsed", 0.0)
+
+
+def latest_checkpoint(run: Path) -> Path | None:
+    found = sorted((run / "checkpoints").glob("step-*.pt"))
+    return found[-1] if found else None
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux reports KiB
+
+
+def _write_json_atomic(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)

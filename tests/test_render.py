@@ -1,0 +1,124 @@
+"""The portable rasterizer against the brute-force reference, finite differences, and SH."""
+
+import numpy as np
+import pytest
+import torch
+
+from spatial.cameras import intrinsics_from_fov, look_at, rigid_inverse
+from spatial.render import RenderOptions, rasterize
+from spatial.render.sh import eval_sh, rgb_to_sh, sh_to_rgb, view_colors
+from tests.reference_rasterizer import reference_render
+
+
+def random_gaussians(n, seed=0, dtype=torch.float32, opacity_range=(0.1, 0.95), scale=0.12):
+    g = torch.Generator().manual_seed(seed)
+    means = (torch.rand(n, 3, generator=g) - 0.5) * torch.tensor([2.0, 1.5, 1.0])
+    quats = torch.randn(n, 4, generator=g)
+    scales = torch.exp(torch.randn(n, 3, generator=g) * 0.5) * scale
+    lo, hi = opacity_range
+    opacities = lo + (hi - lo) * torch.rand(n, generator=g)
+    rgb = torch.rand(n, 3, generator=g)
+    return [x.to(dtype) for x in (means, quats, scales, opacities, rgb)]
+
+
+def camera(width, height, dtype=torch.float32, eye=(0.3, -0.2, -3.0)):
+    c2w = look_at(torch.tensor([eye], dtype=torch.float64), torch.zeros(1, 3, dtype=torch.float64),
+                  torch.tensor([0.0, -1.0, 0.0], dtype=torch.float64))
+    K = intrinsics_from_fov(50, width, height)[None].double()
+    K[0, 0, 2] += 1.3  # an off-centre principal point
+    return rigid_inverse(c2w).to(dtype), K.to(dtype)
+
+
+@pytest.mark.parametrize("n, opacity_range, antialiased", [
+    (60, (0.1, 0.95), False),
+    (300, (0.6, 1.0), False),  # dense and opaque: many pixels terminate early
+    (60, (0.1, 0.95), True),
+])
+def test_forward_matches_brute_force(n, opacity_range, antialiased):
+    W, H = 45, 37  # not multiples of the tile size
+    means, quats, scales, opac, rgb = random_gaussians(n, seed=n, opacity_range=opacity_range)
+    w2c, K = camera(W, H)
+    bg = torch.tensor([0.2, 0.3, 0.4])
+    out = rasterize(means, quats, scales, opac, rgb, w2c, K, W, H, background=bg,
+                    options=RenderOptions(sh_degree=None, backend="torch", antialiased=antialiased))
+    ref_rgb, ref_alpha, ref_depth = reference_render(
+        *(x.double().numpy() for x in (means, quats, scales, opac, rgb)), w2c[0].double().numpy(),
+        K[0].double().numpy(), W, H, background=bg.double().numpy(), antialiased=antialiased)
+    assert ref_alpha.max() > 0.9  # the scene is actually covered
+    np.testing.assert_allclose(out.rgb[0].numpy(), ref_rgb, atol=1e-4)
+    np.testing.assert_allclose(out.alpha[0, ..., 0].numpy(), ref_alpha, atol=1e-4)
+    covered = ref_alpha > 0.5
+    np.testing.assert_allclose(out.depth[0, ..., 0].numpy()[covered], ref_depth[covered], rtol=1e-4)
+
+
+def test_several_cameras_and_tile_sizes_agree():
+    means, quats, scales, opac, rgb = random_gaussians(80, seed=3)
+    w2c_a, K = camera(40, 30)
+    w2c_b, _ = camera(40, 30, eye=(-1.0, 0.5, -2.5))
+    w2c = torch.cat([w2c_a, w2c_b])
+    K = K.expand(2, 3, 3)
+    both = rasterize(means, quats, scales, opac, rgb, w2c, K, 40, 30, options=RenderOptions(sh_degree=None))
+    single = rasterize(means, quats, scales, opac, rgb, w2c[1:], K[1:], 40, 30,
+                       options=RenderOptions(sh_degree=None, tile_size=8))
+    assert torch.allclose(both.rgb[1], single.rgb[0], atol=1e-5)
+    assert not torch.allclose(both.rgb[0], both.rgb[1], atol=1e-2)
+
+
+def test_culling_near_plane_and_off_screen():
+    means = torch.tensor([[0.0, 0.0, -0.5], [50.0, 0.0, 1.0], [0.0, 0.0, 2.0]])  # behind, off-screen, visible
+    quats = torch.tensor([[1.0, 0, 0, 0]]).expand(3, 4)
+    scales = torch.full((3, 3), 0.1)
+    out = rasterize(means, quats, scales, torch.full((3,), 0.9), torch.ones(3, 3), torch.eye(4)[None],
+                    intrinsics_from_fov(60, 32, 32)[None], 32, 32, options=RenderOptions(sh_degree=None))
+    assert out.visible[0].tolist() == [False, False, True]
+    assert out.alpha[0, 16, 16, 0] > 0.75  # 0.9 * exp(-sigma) half a pixel off the centre
+
+
+def test_gradients_match_finite_differences():
+    W, H = 14, 11
+    means, quats, scales, opac, _ = random_gaussians(5, seed=7, dtype=torch.float64, scale=0.35)
+    sh = torch.randn(5, 4, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1)) * 0.3
+    w2c, K = camera(W, H, dtype=torch.float64)
+    bg = torch.tensor([0.1, 0.2, 0.3], dtype=torch.float64)
+    options = RenderOptions(sh_degree=1, backend="torch")
+
+    def f(means, quats, scales, opac, sh):
+        out = rasterize(means, quats, scales, opac, sh, w2c, K, W, H, background=bg, options=options)
+        return out.rgb, out.alpha
+
+    inputs = tuple(x.clone().requires_grad_(True) for x in (means, quats, scales, opac, sh))
+    assert torch.autograd.gradcheck(f, inputs, eps=1e-6, atol=1e-5, rtol=1e-3)
+
+
+def test_means2d_gradient_is_available_for_densification():
+    means, quats, scales, opac, rgb = random_gaussians(30, seed=2)
+    w2c, K = camera(32, 24)
+    out = rasterize(means.requires_grad_(), quats, scales, opac, rgb, w2c, K, 32, 24,
+                    options=RenderOptions(sh_degree=None))
+    out.means2d.retain_grad()
+    out.rgb.sum().backward()
+    grad = out.means2d.grad[0]
+    assert grad.shape == (30, 2)
+    assert (grad[out.visible[0]].abs().sum(-1) > 0).float().mean() > 0.5
+    assert (grad[~out.visible[0]] == 0).all()
+
+
+def test_spherical_harmonics():
+    rgb = torch.rand(10, 3)
+    assert torch.allclose(sh_to_rgb(rgb_to_sh(rgb)), rgb, atol=1e-6)
+    # Degree 0 is view-independent; degree 1 flips sign with the direction.
+    coeffs = torch.zeros(1, 16, 3)
+    coeffs[0, 0] = rgb_to_sh(torch.tensor([0.5, 0.5, 0.5]))
+    coeffs[0, 3] = 0.2  # the x basis
+    d = torch.tensor([[1.0, 0, 0]])
+    assert torch.allclose(eval_sh(0, coeffs, d), torch.zeros(1, 3), atol=1e-6)
+    assert torch.allclose(eval_sh(1, coeffs, d), -eval_sh(1, coeffs, -d), atol=1e-6)
+    # Orthonormality of the basis: integrating Y_i * Y_j over the sphere gives the identity.
+    dirs = torch.nn.functional.normalize(torch.randn(200000, 3, generator=torch.Generator().manual_seed(0)), dim=-1)
+    basis = torch.stack([eval_sh(3, torch.eye(16)[:, k:k + 1].expand(16, 3)[None].expand(len(dirs), 16, 3), dirs)[:, 0]
+                         for k in range(16)], -1)  # [D, 16]
+    gram = basis.T @ basis * (4 * np.pi / len(dirs))
+    assert torch.allclose(gram, torch.eye(16), atol=0.03)
+    # view_colors adds 0.5 and clamps at zero, as gsplat does.
+    colors = view_colors(coeffs.expand(2, 16, 3).clone(), torch.zeros(2, 3), torch.eye(4)[None], 3)
+    assert colors.shape == (1, 2, 3) and (colors >= 0).all()
