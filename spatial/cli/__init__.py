@@ -1,30 +1,70 @@
-"""The `spatial` command: tyro subcommands, one dataclass with a `main()` per command.
+"""The `spatial` command: a tree of command groups whose leaves are dataclasses with a `main()`.
 
-Commands live in the modules of this package and are imported here; a command whose optional
-dependency is missing still shows in `--help` and says what to install when run.
+Each leaf is parsed by tyro (docstrings become `--help`); groups are dispatched here, so a group
+with a single command (`spatial train splat`) needs no placeholder siblings.
 """
 
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Union
 
 import tyro
 
 from spatial.cli.demo import Demo
-from spatial.cli.scene import SceneCommand
+from spatial.cli.scene import Convert, Info, Make
+from spatial.cli.train import TrainSplat, select_preset
 from spatial.errors import SpatialError
 
-Command = Union[
-    Annotated[Demo, tyro.conf.subcommand("demo")],
-    SceneCommand,
-]
+COMMANDS: dict = {
+    "demo": Demo,
+    "scene": ("Scene folders: inspect, convert between layouts, make synthetic ones.",
+              {"info": Info, "convert": Convert, "make": Make}),
+    "train": ("Train a model on a scene.", {"splat": TrainSplat}),
+}
+DESCRIPTION = "Turn phone videos and photo sets into 3D worlds."
+
+
+def _summary(node) -> str:
+    if isinstance(node, tuple):
+        return node[0]
+    return (node.__doc__ or "").strip().splitlines()[0]
+
+
+def _group_help(path: list[str], description: str, children: dict) -> str:
+    prog = " ".join(["spatial", *path])
+    lines = [f"usage: {prog} [-h] {{{','.join(children)}}}", "", description, "", "commands:"]
+    width = max(len(name) for name in children)
+    lines += [f"  {name.ljust(width)}  {_summary(node)}" for name, node in children.items()]
+    lines += ["", f"Run '{prog} COMMAND --help' for the options of a command."]
+    return "\n".join(lines)
+
+
+def _resolve(args: list[str]) -> tuple[type, list[str], list[str]]:
+    """The leaf command named by the leading words of `args`, its path, and the remaining args."""
+    node, path, description = COMMANDS, [], DESCRIPTION
+    while isinstance(node, dict):
+        if not args or args[0] in ("-h", "--help"):
+            print(_group_help(path, description, node))
+            sys.exit(0 if args else 2)
+        name = args[0]
+        if name not in node:
+            prog = " ".join(["spatial", *path])
+            print(f"{prog}: unknown command {name!r}; choose from {', '.join(node)}", file=sys.stderr)
+            sys.exit(2)
+        path.append(name)
+        args = args[1:]
+        node = node[name]
+        if isinstance(node, tuple):
+            description, node = node
+    return node, path, args
 
 
 def main(args: list[str] | None = None) -> None:
     """Entry point of the `spatial` console script."""
-    command = tyro.cli(Command, args=args, prog="spatial",
-                       description="Turn phone videos and photo sets into 3D worlds.")
+    args = sys.argv[1:] if args is None else list(args)
+    leaf, path, rest = _resolve(args)
+    select_preset(rest)
+    command = tyro.cli(leaf, args=rest, prog=" ".join(["spatial", *path]))
     try:
         command.main()
     except SpatialError as e:

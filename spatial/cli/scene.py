@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Literal
 
 import tyro
 from rich.console import Console
@@ -116,15 +116,3 @@ def make_with_progress(name: str, size: str, seed: int = 0) -> Path:
 
     with progress_bar(f"rendering {name} ({size})", total=1) as advance:
         return make_scene(name, size, seed=seed, progress=advance)
-
-
-SceneCommand = Annotated[
-    Union[
-        Annotated[Info, tyro.conf.subcommand("info")],
-        Annotated[Convert, tyro.conf.subcommand("convert")],
-        Annotated[Make, tyro.conf.subcommand("make")],
-    ],
-    tyro.conf.subcommand(
-        "scene", description="Scene folders: inspect, convert between layouts, make synthetic ones."
-    ),
-]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from plyfile import PlyData, PlyElement
+from plyfile import PlyData, PlyElement, PlyParseError
 
 from spatial.errors import file_error
 
@@ -29,7 +29,7 @@ def read_points_ply(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
         xyz = np.stack([vertex[c] for c in "xyz"], -1).astype(np.float32)
     except FileNotFoundError:
         raise file_error(path, "point cloud not found") from None
-    except (KeyError, ValueError, OSError) as e:
+    except (KeyError, ValueError, OSError, PlyParseError) as e:
         raise file_error(path, f"not a PLY point cloud with x, y, z vertices ({e})") from None
     names = vertex.data.dtype.names
     if all(c in names for c in ("red", "green", "blue")):

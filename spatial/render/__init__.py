@@ -4,8 +4,10 @@
     out.rgb      # [C, H, W, 3]
     out.means2d  # [C, N, 2], for densification statistics
 
-`torch` (ours, portable, any device) and `gsplat` (CUDA kernels) take the same inputs and give the
-same outputs; `RenderOptions.backend="auto"` picks gsplat for CUDA tensors when it is installed.
+Backends take the same inputs and give the same outputs: `torch` (ours, pure PyTorch, any device;
+the reference), `cpu` (ours: the same with compositing in a C/OpenMP kernel compiled on first use)
+and `gsplat` (CUDA kernels). `RenderOptions.backend="auto"` picks gsplat for CUDA tensors when it
+is installed, the C kernel for CPU tensors when it compiles, and the torch backend otherwise.
 """
 
 from __future__ import annotations
@@ -19,11 +21,18 @@ __all__ = ["RenderOptions", "RenderOutput", "backend_for", "num_sh_bases", "rast
 
 
 def backend_for(device, options: RenderOptions) -> str:
-    from spatial.render.gsplat_backend import gsplat_available
-
+    """The backend `options.backend` names, resolving 'auto' for tensors on `device`."""
     if options.backend != "auto":
         return options.backend
-    return "gsplat" if str(device).startswith("cuda") and gsplat_available() else "torch"
+    if str(device).startswith("cuda"):
+        from spatial.render.gsplat_backend import gsplat_available
+
+        return "gsplat" if gsplat_available() else "torch"
+    if str(device) == "cpu":
+        from spatial.render.cpu_backend import kernel_available
+
+        return "cpu" if kernel_available() else "torch"
+    return "torch"
 
 
 def rasterize(
@@ -42,11 +51,17 @@ def rasterize(
     options = options or RenderOptions()
     if background is not None and background.dim() == 1:
         background = background.expand(world_to_cam.shape[0], 3)
-    if backend_for(means.device, options) == "gsplat":
+    backend = backend_for(means.device, options)
+    if backend == "gsplat":
         from spatial.render.gsplat_backend import rasterize_gsplat
 
         return rasterize_gsplat(means, quats, scales, opacities, colors, world_to_cam, K, width, height,
                                 background, options)
+    if backend == "cpu":
+        from spatial.render.cpu_backend import rasterize_cpu
+
+        return rasterize_cpu(means, quats, scales, opacities, colors, world_to_cam, K, width, height,
+                             background, options)
     from spatial.render.torch_backend import rasterize_torch
 
     return rasterize_torch(means, quats, scales, opacities, colors, world_to_cam, K, width, height,

@@ -28,8 +28,8 @@ class RenderOptions:
     """Mip-Splatting's anti-aliased variant: scale opacity to conserve energy under eps2d."""
     tile_size: int = 16
     """Side of the square screen tiles that Gaussians are binned into."""
-    backend: Literal["auto", "torch", "gsplat"] = "auto"
-    """auto: gsplat's CUDA kernels for CUDA tensors when gsplat is installed, else our torch rasterizer."""
+    backend: Literal["auto", "torch", "cpu", "gsplat"] = "auto"
+    """auto: gsplat for CUDA tensors (if installed), the C kernel for CPU tensors (if it compiles), else torch."""
 
 
 @dataclass

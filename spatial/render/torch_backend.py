@@ -30,7 +30,9 @@ def rasterize_torch(
     height: int,
     background: Tensor | None,  # [C, 3] or None (black)
     options: RenderOptions,
+    composite_fn=None,  # the compositing step; `composite` below unless a backend brings its own
 ) -> RenderOutput:
+    composite_fn = composite_fn or composite
     proj = project(means, quats, scales, opacities, world_to_cam, K, width, height,
                    options.near, options.far, options.eps2d, options.antialiased)
     cam_to_world = torch.linalg.inv(world_to_cam)
@@ -40,8 +42,8 @@ def rasterize_torch(
     for c in range(C):
         bins = bin_gaussians(proj.means2d[c], proj.radii[c], proj.depths[c], width, height, options.tile_size)
         features = torch.cat([rgb[c], proj.depths[c, :, None]], -1)  # [N, 4]: colour and depth
-        out, alpha = composite(bins, proj.means2d[c], proj.conics[c], proj.opacities[c], features,
-                               width, height, options.tile_size)
+        out, alpha = composite_fn(bins, proj.means2d[c], proj.conics[c], proj.opacities[c], features,
+                                  width, height, options.tile_size)
         color, depth = out[..., :3], out[..., 3:]
         bg = background[c] if background is not None else None
         if bg is not None:
@@ -69,11 +71,10 @@ def composite(
     P = tile_size * tile_size
     counts = bins.offsets[1:] - bins.offsets[:-1]  # [T]
     # Pixel centres of every tile, [T, P, 2].
-    ty, tx = torch.div(torch.arange(T, device=device), bins.tiles_x, rounding_mode="floor"), \
-        torch.arange(T, device=device) % bins.tiles_x
-    py, px = torch.div(torch.arange(P, device=device), tile_size, rounding_mode="floor"), \
-        torch.arange(P, device=device) % tile_size
-    pix = torch.stack([tx[:, None] * tile_size + px[None] + 0.5, ty[:, None] * tile_size + py[None] + 0.5], -1).to(dtype)
+    tile, p = torch.arange(T, device=device), torch.arange(P, device=device)
+    x0, y0 = (tile % bins.tiles_x) * tile_size, (tile // bins.tiles_x) * tile_size  # [T] tile corners
+    px, py = x0[:, None] + p[None] % tile_size, y0[:, None] + p[None] // tile_size  # [T, P]
+    pix = torch.stack([px, py], -1).to(dtype) + 0.5
 
     out = features.new_zeros(T, P, features.shape[-1])
     acc = features.new_zeros(T, P, 1)
@@ -85,7 +86,8 @@ def composite(
     sizes = counts[busy].tolist()
     while start < len(sizes):
         end, longest = start, 0
-        while end < len(sizes) and (end - start + 1) * P * max(longest, sizes[end]) <= CHUNK_ELEMENTS or end == start:
+        while end < len(sizes) and ((end - start + 1) * P * max(longest, sizes[end]) <= CHUNK_ELEMENTS
+                                    or end == start):
             longest = max(longest, sizes[end])
             end += 1
         chunks.append((busy[start:end], longest))
@@ -97,7 +99,8 @@ def composite(
         gid = bins.gaussian_ids[torch.where(present, index, torch.zeros_like(index))]  # [t, k]
         d = pix[tiles][:, :, None, :] - means2d[gid][:, None, :, :]  # [t, P, k, 2]
         con = conics[gid][:, None]  # [t, 1, k, 3]
-        sigma = 0.5 * (con[..., 0] * d[..., 0] ** 2 + con[..., 2] * d[..., 1] ** 2) + con[..., 1] * d[..., 0] * d[..., 1]
+        dx, dy = d[..., 0], d[..., 1]
+        sigma = 0.5 * (con[..., 0] * dx**2 + con[..., 2] * dy**2) + con[..., 1] * dx * dy
         alpha = torch.clamp_max(opacities[gid][:, None] * torch.exp(-sigma), ALPHA_MAX)  # [t, P, k]
         alpha = torch.where(present[:, None] & (sigma >= 0) & (alpha >= ALPHA_MIN), alpha, torch.zeros_like(alpha))
         log_t = torch.cumsum(torch.log1p(-alpha), dim=-1)  # log transmittance after each Gaussian

@@ -6,7 +6,7 @@ matching optimizer moments with the same function, so the two never disagree in 
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor

@@ -6,12 +6,14 @@ import json
 import os
 import resource
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Union
+from typing import Annotated, Union
 
 import numpy as np
 import torch
+import tyro
 
 from spatial.errors import SpatialError
 from spatial.metrics import psnr, ssim
@@ -26,7 +28,10 @@ from spatial.splats.strategies.mcmc import MCMCStrategy
 class SplatTrainConfig:
     step: StepConfig = field(default_factory=StepConfig)
     """Loss, learning rates, SH schedule and rasterizer settings."""
-    strategy: Union[DefaultStrategy, MCMCStrategy] = field(default_factory=DefaultStrategy)
+    strategy: Union[
+        Annotated[DefaultStrategy, tyro.conf.subcommand("default")],
+        Annotated[MCMCStrategy, tyro.conf.subcommand("mcmc")],
+    ] = field(default_factory=DefaultStrategy)
     """Densification: 'default' (clone/split/prune, as 3DGS) or 'mcmc' (3DGS as MCMC)."""
     downscale: int = 1
     """Train on images downscaled by this factor (cached in images_N/)."""
@@ -67,8 +72,8 @@ class SplatTrainer:
             raise SpatialError(f"{scene.root}: the scene has no training images")
         cams = scene.cameras
         if cams.model.value != "PINHOLE" and bool((cams.dist != 0).any()):
-            raise SpatialError(f"{scene.root}: the cameras are distorted ({cams.model.value}); splat training needs "
-                               "undistorted images: run `spatial process` with --undistort, or COLMAP's image_undistorter")
+            raise SpatialError(f"{scene.root}: the cameras are distorted ({cams.model.value}); splat training "
+                               "needs undistorted images: undistort them first (COLMAP's image_undistorter)")
         self.scene_scale = 1.1 * max(scene.extent, 1e-6)
         self.background = torch.tensor(scene.background or (1.0, 1.0, 1.0))
         self.world_to_cam = cams.world_to_cam.to(self.device)
@@ -105,11 +110,10 @@ class SplatTrainer:
         else:
             background = self.background.to(self.device)
         target = rgba[..., :3] * rgba[..., 3:] + background * (1 - rgba[..., 3:])
-        stats = train_step(self.state, self.config.step, self.config.strategy, target,
-                           self.world_to_cam[i:i + 1], self.K[i:i + 1], background, self.scene_scale)
-        if self.state.step % 100 == 0:
-            check_finite(self.state.params, self.state.step)
-        return stats
+        # NaN Gaussians are culled by the rasterizer, so the loss alone would not show them.
+        check_finite(self.state.params, self.state.step)
+        return train_step(self.state, self.config.step, self.config.strategy, target,
+                          self.world_to_cam[i:i + 1], self.K[i:i + 1], background, self.scene_scale)
 
     def train(self, steps: int, on_step: Callable[[dict], None] | None = None) -> None:
         """Run until `steps`; checkpoints periodically, and on Ctrl-C before re-raising it."""

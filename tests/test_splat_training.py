@@ -1,0 +1,159 @@
+"""Training: the step function learns, strategies edit consistently, resume is exact, failures are clear."""
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from spatial import SpatialError, load_scene
+from spatial.cli import main
+from spatial.splats import ops
+from spatial.splats.step import StepConfig, check_finite
+from spatial.splats.strategies import DefaultStrategy, MCMCStrategy
+from spatial.splats.strategies.mcmc import relocation
+from spatial.splats.trainer import SplatTrainConfig, SplatTrainer, latest_checkpoint
+
+
+def small_config(steps=40, strategy=None, **kw):
+    strategy = strategy or DefaultStrategy(refine_start=10, refine_every=10, refine_stop=1000, reset_every=0)
+    return SplatTrainConfig(step=StepConfig(steps=steps, sh_degree=1, sh_degree_interval=20), strategy=strategy,
+                            checkpoint_every=0, **kw)
+
+
+def test_training_lowers_the_loss_and_raises_psnr(orbit_path, tmp_path):
+    trainer = SplatTrainer(load_scene(orbit_path), small_config(60), tmp_path)
+    before = trainer.evaluate()["psnr"]
+    losses = [trainer.step()["loss"] for _ in range(60)]
+    after = trainer.evaluate()
+    assert sum(losses[-10:]) < 0.8 * sum(losses[:10])
+    assert after["psnr"] > before + 2
+    assert json.loads((tmp_path / "eval.json").read_text())["psnr"] == after["psnr"]
+
+
+def test_default_strategy_clones_splits_and_prunes(orbit_path, tmp_path):
+    strategy = DefaultStrategy(refine_start=5, refine_every=5, refine_stop=100, reset_every=0, grow_grad2d=1e-6)
+    trainer = SplatTrainer(load_scene(orbit_path), small_config(20, strategy), tmp_path)
+    n0 = trainer.state.params["means"].shape[0]
+    for _ in range(11):  # steps 0-10: the first refinement runs at step 10
+        trainer.step()
+    p = trainer.state.params
+    assert p["means"].shape[0] > n0  # grew
+    for name, opt in trainer.state.optimizers.items():  # Adam moments follow every edit
+        assert opt.state[p[name]]["exp_avg"].shape == p[name].shape
+    with torch.no_grad():
+        p["opacities"][:10] = -20.0  # make ten Gaussians transparent: the next refinement prunes them
+    n = p["means"].shape[0]
+    strategy.grow_grad2d = 1e9
+    while trainer.state.step % 5 != 0 or trainer.state.step <= 5:
+        trainer.step()
+    trainer.step()
+    assert trainer.state.params["means"].shape[0] <= n - 10
+
+
+def test_mcmc_relocates_dead_gaussians_and_respects_the_cap(orbit_path, tmp_path):
+    strategy = MCMCStrategy(cap_max=1600, refine_start=2, refine_every=3, refine_stop=100)
+    trainer = SplatTrainer(load_scene(orbit_path), small_config(20, strategy), tmp_path)
+    with torch.no_grad():
+        trainer.state.params["opacities"][:100] = -20.0
+    for _ in range(10):
+        trainer.step()
+    p = trainer.state.params
+    assert p["means"].shape[0] == 1600  # grew by 5% per refinement up to the cap
+    assert (torch.sigmoid(p["opacities"]) > strategy.min_opacity).all()  # the dead were relocated
+
+
+def test_relocation_preserves_the_rendered_opacity_profile():
+    """Two copies of (o, s) must together equal the original Gaussian at its centre (MCMC eq. 9)."""
+    o, s = torch.tensor([0.7]), torch.tensor([[0.2, 0.3, 0.1]])
+    new_o, new_s = relocation(o, s, torch.tensor([1]))
+    assert torch.allclose(new_o, o) and torch.allclose(new_s, s)  # one copy: unchanged
+    new_o, _ = relocation(o, s, torch.tensor([2]))
+    assert torch.allclose(1 - (1 - new_o) ** 2, o)  # two copies composite to the original opacity
+
+
+def test_resume_gives_the_same_result_as_an_uninterrupted_run(orbit_path, tmp_path):
+    scene = load_scene(orbit_path)
+    config = small_config(30)
+    straight = SplatTrainer(scene, config, tmp_path / "a")
+    straight.train(30)
+    first = SplatTrainer(scene, replace(config, checkpoint_every=15), tmp_path / "b")
+    first.train(15)
+    resumed = SplatTrainer(scene, config, tmp_path / "b")
+    resumed.load_checkpoint(latest_checkpoint(tmp_path / "b"))
+    assert resumed.state.step == 15
+    resumed.train(30)
+    for name in straight.state.params:
+        assert torch.allclose(straight.state.params[name], resumed.state.params[name], atol=1e-6), name
+
+
+def test_ctrl_c_saves_a_checkpoint(orbit_path, tmp_path):
+    trainer = SplatTrainer(load_scene(orbit_path), small_config(50), tmp_path)
+
+    def interrupt(stats):
+        if trainer.state.step == 7:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train(50, interrupt)
+    assert latest_checkpoint(tmp_path).name == "step-000007.pt"
+
+
+def test_nan_is_reported_with_the_step(orbit_path, tmp_path):
+    trainer = SplatTrainer(load_scene(orbit_path), small_config(10), tmp_path)
+    trainer.step()
+    with torch.no_grad():
+        trainer.state.params["scales"][3, 0] = float("nan")
+    with pytest.raises(SpatialError, match="training diverged at step 1: scales of 1 Gaussians is NaN"):
+        check_finite(trainer.state.params, trainer.state.step)
+    with pytest.raises(SpatialError, match="training diverged at step 1: scales"):
+        trainer.step()  # the trainer checks before every step: NaN Gaussians would be culled silently
+
+
+def test_scene_without_points_initialises_at_random(orbit_path, tmp_path):
+    scene = load_scene(orbit_path)
+    scene = replace(scene, points=torch.zeros(0, 3), point_colors=torch.zeros(0, 3, dtype=torch.uint8))
+    trainer = SplatTrainer(scene, small_config(5, random_init_points=500), tmp_path)
+    assert trainer.state.params["means"].shape[0] == 500
+    trainer.step()
+
+
+def test_scene_without_training_images_is_refused(orbit_path, tmp_path):
+    scene = replace(load_scene(orbit_path), train_ids=[])
+    with pytest.raises(SpatialError, match="no training images"):
+        SplatTrainer(scene, small_config(5), tmp_path)
+
+
+def test_ops_keep_and_append_keep_adam_in_step():
+    params = torch.nn.ParameterDict({"means": torch.nn.Parameter(torch.randn(5, 3))})
+    opt = {"means": torch.optim.Adam([params["means"]], lr=0.1)}
+    params["means"].grad = torch.ones(5, 3)
+    opt["means"].step()
+    ops.keep(params, opt, torch.tensor([True, False, True, True, False]))
+    ops.append(params, opt, {"means": torch.zeros(2, 3)})
+    state = opt["means"].state[params["means"]]
+    assert params["means"].shape == (5, 3) and state["exp_avg"].shape == (5, 3)
+    assert (state["exp_avg"][3:] == 0).all() and (state["exp_avg"][:3] != 0).all()
+
+
+@pytest.mark.parametrize("preset", ["default", "cpu", "mcmc"])
+def test_every_preset_runs_two_steps_from_the_command_line(orbit_path, tmp_path, preset):
+    out = tmp_path / preset
+    main(["train", "splat", str(orbit_path), "--preset", preset, "--out", str(out), "--step.steps", "2"])
+    assert (out / "splats.ply").is_file() and (out / "checkpoints" / "step-000002.pt").is_file()
+    result = json.loads((out / "eval.json").read_text())
+    assert result["step"] == 2 and result["psnr"] > 5 and result["lpips"] is None
+    with pytest.raises(SystemExit):  # the run exists: a second start must not overwrite it
+        main(["train", "splat", str(orbit_path), "--preset", preset, "--out", str(out), "--step.steps", "2"])
+    main(["train", "splat", str(orbit_path), "--preset", preset, "--out", str(out), "--step.steps", "4", "--resume"])
+    assert json.loads((out / "eval.json").read_text())["step"] == 4
+
+
+def test_the_default_preset_keeps_the_paper_schedule():
+    from configs.splat import PRESETS
+
+    config = PRESETS["default"][1]
+    assert config.step.steps == 30_000 and config.step.sh_degree == 3
+    assert isinstance(config.strategy, DefaultStrategy) and config.strategy.reset_every == 3000
+    assert Path(__file__).resolve().parents[1].joinpath("configs", "splat.py").is_file()
