@@ -3,6 +3,7 @@
     python scripts/bench_render.py                   # CPU sweep, both CPU backends, to stdout
     python scripts/bench_render.py --quick           # a small sweep for a smoke test
     python scripts/bench_render.py --out results.json
+    python scripts/bench_render.py --e2e             # also train the default scene (cpu preset) end to end
 
 Sweep: 10k, 50k and 200k Gaussians at 256x256, 512x512 and 1920x1080, random Gaussians in front
 of the camera sized like a trained scene's. Each configuration runs in its own process, so the
@@ -72,6 +73,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed repetitions after one warm-up")
     parser.add_argument("--backends", default=None, help="comma-separated (default: cpu,torch; gsplat,torch on CUDA)")
     parser.add_argument("--out", default=None, help="also write the results as JSON here")
+    parser.add_argument("--e2e", action="store_true",
+                        help="also train the default built-in scene with the auto preset and report time and PSNR")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # internal: run one configuration
     args = parser.parse_args()
     if args.one:
@@ -107,9 +110,28 @@ def main() -> None:
             if base and ours and len(backends) > 1:
                 print(f"{'':8} ratio {backends[-1]}/{backends[0]} fwd+bwd: "
                       f"{base[0]['forward_backward_s'] / ours[0]['forward_backward_s']:.1f}x")
+    end_to_end = end_to_end_training() if args.e2e else None
     if args.out:
         with open(args.out, "w") as f:
-            json.dump({"device": device, "threads": torch.get_num_threads(), "rows": rows}, f, indent=2)
+            json.dump({"device": device, "threads": torch.get_num_threads(), "rows": rows,
+                       "end_to_end": end_to_end}, f, indent=2)
+
+
+def end_to_end_training() -> dict:
+    """Train the default scene as `spatial demo` does and return its evaluation."""
+    import tempfile
+    from pathlib import Path
+
+    from scenes import make_scene
+    from spatial.cli.train import preset_config, run_training
+
+    with tempfile.TemporaryDirectory() as tmp:
+        result = run_training(make_scene("orbit", "default"), Path(tmp) / "run", preset_config("auto"), resume=False,
+                              preset="auto")
+    print(f"end to end (orbit, default size, auto preset): test PSNR {result['psnr']:.2f} dB, "
+          f"SSIM {result['ssim']:.3f}, {result['train_seconds']:.0f} s training, {result['gaussians']:,} Gaussians, "
+          f"peak {result['peak_memory_mb']:.0f} MB")
+    return result
 
 
 if __name__ == "__main__":

@@ -82,6 +82,9 @@ def run_training(scene_path: Path, out: Path, config: SplatTrainConfig, resume: 
     from spatial.render import backend_for
 
     backend = backend_for(trainer.device, config.step.render)
+    if scene.points.shape[0] == 0:
+        console.print(f"[yellow]note:[/] {scene.root} has no sparse points; starting from "
+                      f"{config.random_init_points:,} Gaussians at random within the camera bounds")
     console.print(f"training {len(scene.train_ids)} views of {scene.root} on {trainer.device} ({backend} rasterizer), "
                   f"{steps} steps -> {out}")
     columns = (TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[stats]}"),

@@ -42,18 +42,14 @@ def append(params, optimizers, new: dict[str, Tensor]) -> None:
          lambda name, m: torch.cat([m, torch.zeros_like(new[name]).to(m)]))
 
 
-def set_values(params, optimizers, name: str, index: Tensor, values: Tensor) -> None:
-    """Overwrite `params[name][index]` and zero its Adam moments there."""
-    def fn(n: str, p: Tensor) -> Tensor:
-        if n != name:
-            return p
+def set_rows(params, optimizers, index: Tensor, values: dict[str, Tensor]) -> None:
+    """Overwrite rows `index` of every parameter with `values[name]` and zero their Adam moments there."""
+    def fn(name: str, p: Tensor) -> Tensor:
         p = p.clone()
-        p[index] = values.to(p)
+        p[index] = values[name].to(p)
         return p
 
-    def state_fn(n: str, m: Tensor) -> Tensor:
-        if n != name:
-            return m
+    def state_fn(name: str, m: Tensor) -> Tensor:
         m = m.clone()
         m[index] = 0
         return m

@@ -86,14 +86,10 @@ class MCMCStrategy:
         new_opacity, new_scales = relocation(opacity, scales, counts)
         new_opacity = new_opacity.clamp(self.min_opacity, 1 - 1e-6)
         logit = torch.log(new_opacity / (1 - new_opacity))
-        index = torch.cat([sources, targets])
-        for name in params.keys():
-            values = params[name].detach()[sources]
-            if name == "opacities":
-                values = logit
-            elif name == "scales":
-                values = torch.log(new_scales)
-            ops.set_values(params, optimizers, name, index, torch.cat([values, values]))
+        values = {name: p.detach()[sources] for name, p in params.items()}
+        values["opacities"], values["scales"] = logit, torch.log(new_scales)
+        ops.set_rows(params, optimizers, torch.cat([sources, targets]),
+                     {name: torch.cat([v, v]) for name, v in values.items()})
 
     def _inject_noise(self, params, info: StepInfo) -> None:
         with torch.no_grad():
