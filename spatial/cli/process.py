@@ -1,0 +1,56 @@
+"""`spatial process images`: photos to a scene folder with calibrated cameras and sparse points."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+import tyro
+from rich.console import Console
+from rich.table import Table
+
+from spatial.process.sfm import SfMConfig
+
+
+@dataclass
+class ProcessImages:
+    """Reconstruct a folder of photos with COLMAP (pycolmap): writes images/, sparse/0, transforms.json."""
+
+    folder: tyro.conf.Positional[Path]
+    """Folder of photos (JPEG, PNG, ...). EXIF orientation is applied; files that are not images are skipped."""
+    out: tyro.conf.Positional[Path]
+    """Scene folder to write (created if missing; an earlier result there is replaced)."""
+    max_size: int = 1600
+    """Longest side of the imported images in pixels (0 keeps the originals' size)."""
+    sfm: Annotated[SfMConfig, tyro.conf.arg(name="")] = field(default_factory=SfMConfig)
+    """Structure-from-motion settings."""
+
+    def main(self) -> None:
+        from spatial.process.pipeline import process_images
+
+        console = Console()
+        with console.status("starting") as status:
+            def stage(name: str) -> None:
+                status.update(f"{name} ... (COLMAP's messages: {self.out / 'colmap.log'})")
+                console.log(name)
+
+            manifest = process_images(self.folder, self.out, self.sfm, self.max_size, stage)
+        print_summary(console, manifest, self.out)
+
+
+def print_summary(console: Console, manifest: dict, out: Path) -> None:
+    table = Table(title=f"scene {out}", show_header=False)
+    images = manifest["images"]
+    table.add_row("registered", f"{images['registered']} of {images['imported']} imported ({images['input']} files)")
+    table.add_row("sparse points", f"{manifest['points']:,}")
+    table.add_row("reprojection error", f"{manifest['mean_reprojection_error_px']:.3f} px")
+    table.add_row("models", str(manifest["models"]) + (" (kept the largest)" if manifest["models"] > 1 else ""))
+    for stage, seconds in manifest["seconds"].items():
+        table.add_row(f"time: {stage}", f"{seconds:.1f} s")
+    console.print(table)
+    for name, why in manifest["skipped"].items():
+        console.print(f"[yellow]skipped[/] {name}: {why}")
+    for name, why in manifest["unregistered"].items():
+        console.print(f"[yellow]not registered[/] {name}: {why}")
+    console.print(f"train on it with: [bold]spatial train splat {out}[/]")

@@ -1,0 +1,171 @@
+"""Structure from motion with pycolmap: SIFT, matching, mapping, undistortion; COLMAP's log kept."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from spatial.errors import SpatialError
+
+
+@dataclass
+class SfMConfig:
+    camera_model: Literal["OPENCV", "SIMPLE_RADIAL", "PINHOLE", "OPENCV_FISHEYE"] = "OPENCV"
+    """Lens model to calibrate; OPENCV suits phone cameras."""
+    matcher: Literal["auto", "exhaustive", "sequential"] = "auto"
+    """Which pairs to match: exhaustive for photo sets, sequential (with overlap) for video frames;
+    auto is sequential for videos and exhaustive for photo sets up to 200 images."""
+    mapper: Literal["incremental", "global"] = "incremental"
+    """COLMAP's incremental mapper, or GLOMAP-style global mapping."""
+    max_image_size: int = 1600
+    """Longest image side used for feature extraction."""
+    max_features: int = 8192
+    """Most SIFT features per image."""
+    sequential_overlap: int = 10
+    """Sequential matching: each frame is matched with this many following frames."""
+    undistort: bool = True
+    """Write undistorted images and PINHOLE cameras (what splat training needs)."""
+    seed: int = 0
+    """Seed of the mapper's random choices."""
+
+
+@dataclass
+class SfMResult:
+    registered: list[str]
+    unregistered: dict[str, str]  # image -> likely cause
+    models: int
+    points: int
+    reprojection_error: float
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@contextmanager
+def colmap_log(path: Path):
+    """Send what COLMAP writes to stderr (glog, from C++) into `path` instead of the terminal."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "a") as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def run_sfm(images: Path, names: list[str], out: Path, config: SfMConfig, is_video: bool,
+            focal_px: float | None, size: tuple[int, int] | None, stage=None) -> SfMResult:
+    """Reconstruct `names` in `images`; writes `out/sparse/0` (and undistorted `out/images`)."""
+    import pycolmap
+
+    stage = stage or (lambda name: None)
+    work = out / "colmap"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    database = work / "database.db"
+    log = out / "colmap.log"
+    seconds = {}
+
+    reader = pycolmap.ImageReaderOptions()
+    reader.camera_model = config.camera_model
+    if focal_px and size:
+        extra = {"OPENCV": ",0,0,0,0", "OPENCV_FISHEYE": ",0,0,0,0", "SIMPLE_RADIAL": ",0", "PINHOLE": ""}
+        two_focals = config.camera_model in ("OPENCV", "OPENCV_FISHEYE", "PINHOLE")
+        f = f"{focal_px},{focal_px}" if two_focals else f"{focal_px}"
+        reader.camera_params = f"{f},{size[0] / 2},{size[1] / 2}{extra[config.camera_model]}"
+    extraction = pycolmap.FeatureExtractionOptions()
+    extraction.max_image_size = config.max_image_size
+    extraction.sift.max_num_features = config.max_features
+    mode = pycolmap.CameraMode.SINGLE if (is_video or size) else pycolmap.CameraMode.AUTO
+
+    with colmap_log(log):
+        stage("extracting features")
+        t = time.time()
+        pycolmap.extract_features(database, images, image_names=names, camera_mode=mode, reader_options=reader,
+                                  extraction_options=extraction, device=pycolmap.Device.cpu)
+        seconds["extraction"] = time.time() - t
+        stage("matching")
+        t = time.time()
+        sequential = config.matcher == "sequential" or (config.matcher == "auto" and (is_video or len(names) > 200))
+        if sequential:
+            pairing = pycolmap.SequentialPairingOptions()
+            pairing.overlap = config.sequential_overlap
+            pycolmap.match_sequential(database, pairing_options=pairing, device=pycolmap.Device.cpu)
+        else:
+            pycolmap.match_exhaustive(database, device=pycolmap.Device.cpu)
+        seconds["matching"] = time.time() - t
+        stage("mapping")
+        t = time.time()
+        (work / "sparse").mkdir()
+        if config.mapper == "global":
+            models = pycolmap.global_mapping(database, images, work / "sparse")
+        else:
+            options = pycolmap.IncrementalPipelineOptions()
+            options.random_seed = config.seed
+            models = pycolmap.incremental_mapping(database, images, work / "sparse", options)
+        seconds["mapping"] = time.time() - t
+    if not models:
+        raise SpatialError(f"{images}: structure from motion found no reconstruction: the photos do not overlap "
+                           "enough (each part of the scene should appear in 3 or more photos, from nearby viewpoints)")
+    best_id, best = max(models.items(), key=lambda kv: kv[1].num_reg_images())
+    registered = sorted(im.name for im in best.images.values() if im.has_pose)
+    matches = _match_counts(database)
+    unregistered = {}
+    for name in names:
+        if name in registered:
+            continue
+        count = matches.get(name, 0)
+        cause = ("in another, smaller reconstruction" if any(name in {i.name for i in m.images.values() if i.has_pose}
+                                                              for k, m in models.items() if k != best_id)
+                 else f"too few feature matches with other photos ({count} verified matches)")
+        unregistered[name] = cause
+
+    stage("undistorting")
+    t = time.time()
+    model_dir = work / "sparse" / str(best_id)
+    model_dir.mkdir(exist_ok=True)
+    best.write(model_dir)
+    final = out / "sparse" / "0"
+    shutil.rmtree(out / "sparse", ignore_errors=True)
+    shutil.rmtree(out / "images", ignore_errors=True)
+    with colmap_log(log):
+        if config.undistort:
+            pycolmap.undistort_images(work / "undistorted", model_dir, images, image_names=registered)
+            shutil.move(str(work / "undistorted" / "images"), out / "images")
+            final.parent.mkdir(parents=True)
+            shutil.move(str(work / "undistorted" / "sparse"), final)
+        else:
+            (out / "images").mkdir()
+            for name in registered:
+                shutil.copy2(images / name, out / "images" / name)
+            final.parent.mkdir(parents=True)
+            shutil.copytree(model_dir, final)
+    seconds["undistortion"] = time.time() - t
+    return SfMResult(registered, unregistered, len(models), best.num_points3D(),
+                     float(best.compute_mean_reprojection_error()), seconds)
+
+
+def _match_counts(database: Path) -> dict[str, int]:
+    """Verified matches per image name, from COLMAP's database (for explaining failures)."""
+    import sqlite3
+
+    counts: dict[str, int] = {}
+    try:
+        with sqlite3.connect(database) as db:
+            names = dict(db.execute("SELECT image_id, name FROM images"))
+            for pair_id, rows in db.execute("SELECT pair_id, rows FROM two_view_geometries"):
+                second = pair_id % 2147483647
+                first = (pair_id - second) // 2147483647
+                for image_id in (first, second):
+                    if image_id in names:
+                        counts[names[image_id]] = counts.get(names[image_id], 0) + rows
+    except sqlite3.Error:
+        return {}
+    return counts

@@ -1,0 +1,105 @@
+"""`spatial process images`: synthetic scenes with known cameras, real captures, and bad input."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from scenes import make_scene
+from scenes.config import SceneSize
+from spatial import SpatialError, load_scene
+from spatial.cli import main
+from spatial.process.alignment import pose_errors
+from spatial.process.pipeline import process_images
+
+SFM_SIZE = SceneSize(width=256, height=192, views=16, supersample=2, points=500)
+
+
+@pytest.fixture(scope="module")
+def facade_photos(tmp_path_factory):
+    """The facade scene's images alone (cameras held back), and the scene with its true cameras."""
+    scene = load_scene(make_scene("facade", SFM_SIZE))
+    folder = tmp_path_factory.mktemp("photos")
+    for i in range(len(scene)):
+        Image.fromarray((scene.load_image(i) * 255 + 0.5).astype(np.uint8)).save(folder / f"{i:03d}.png")
+    return folder, scene
+
+
+@pytest.fixture(scope="module")
+def facade_processed(facade_photos, tmp_path_factory):
+    folder, truth = facade_photos
+    out = tmp_path_factory.mktemp("facade_scene")
+    manifest = process_images(folder, out)
+    return out, manifest, truth
+
+
+def test_synthetic_scene_registers_with_accurate_cameras(facade_processed):
+    out, manifest, truth = facade_processed
+    assert manifest["images"]["registered"] == len(truth) and manifest["unregistered"] == {}
+    assert manifest["mean_reprojection_error_px"] < 1.0
+    scene = load_scene(out)
+    ids = [int(Path(name).stem) for name in scene.image_names]
+    errors = pose_errors(scene.cameras.cam_to_world, truth.cameras.cam_to_world[ids])
+    assert errors["center_error_max"] < 0.01  # of the cameras' extent
+    assert errors["rotation_error_max_deg"] < 1.0
+
+
+def test_output_is_a_complete_scene_folder(facade_processed):
+    out, manifest, _ = facade_processed
+    for path in ("images", "images_2", "images_4", "images_8", "sparse/0/cameras.bin", "transforms.json",
+                 "manifest.json", "colmap.log"):
+        assert (out / path).exists(), path
+    assert load_scene(out / "transforms.json").image_names == load_scene(out).image_names
+    assert json.loads((out / "manifest.json").read_text())["images"]["registered"] == 16
+    assert "Elapsed time" in (out / "colmap.log").read_text()  # COLMAP's own messages are kept
+
+
+def test_output_trains_without_manual_steps(facade_processed, tmp_path):
+    out, _, _ = facade_processed
+    main(["train", "splat", str(out), "--preset", "cpu", "--step.steps", "3", "--out", str(tmp_path / "run")])
+    assert (tmp_path / "run" / "splats.ply").is_file()
+
+
+def test_bad_files_among_photos_are_skipped_and_reported(facade_photos, tmp_path):
+    folder, truth = facade_photos
+    mixed = tmp_path / "mixed"
+    shutil.copytree(folder, mixed)
+    (mixed / "notes.txt").write_text("not a photo")
+    (mixed / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    manifest = process_images(mixed, tmp_path / "out")
+    assert set(manifest["skipped"]) == {"notes.txt", "broken.jpg"}
+    assert "not an image file" in manifest["skipped"]["notes.txt"]
+    assert manifest["images"]["registered"] == len(truth)
+
+
+def test_empty_folder_and_too_few_photos(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SpatialError, match="empty: the folder is empty"):
+        process_images(tmp_path / "empty", tmp_path / "out")
+    with pytest.raises(SpatialError, match="not a folder of photos"):
+        process_images(tmp_path / "missing", tmp_path / "out")
+    (tmp_path / "two").mkdir()
+    for i in range(2):
+        Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "two" / f"{i}.png")
+    with pytest.raises(SpatialError, match="only 2 usable photos"):
+        process_images(tmp_path / "two", tmp_path / "out")
+
+
+def test_photos_without_overlap_are_refused_clearly(tmp_path):
+    rng = np.random.default_rng(0)
+    (tmp_path / "noise").mkdir()
+    for i in range(4):
+        Image.fromarray(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)).save(tmp_path / "noise" / f"{i}.png")
+    with pytest.raises(SpatialError, match="overlap"):
+        process_images(tmp_path / "noise", tmp_path / "out")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("capture, count", [("sceaux_castle", 11), ("monstree", 23)])
+def test_real_captures_register_every_photo(shared_data, tmp_path, capture, count):
+    manifest = process_images(shared_data / capture / "images", tmp_path / capture)
+    assert manifest["images"]["registered"] == count, manifest["unregistered"]
+    assert manifest["mean_reprojection_error_px"] < 1.5
