@@ -11,7 +11,7 @@ import sys
 import tyro
 
 from spatial.cli.demo import Demo
-from spatial.cli.process import ProcessImages
+from spatial.cli.process import ProcessImages, ProcessVideo
 from spatial.cli.scene import Convert, Info, Make
 from spatial.cli.train import TrainSplat, select_preset
 from spatial.errors import SpatialError
@@ -20,7 +20,8 @@ COMMANDS: dict = {
     "demo": Demo,
     "scene": ("Scene folders: inspect, convert between layouts, make synthetic ones.",
               {"info": Info, "convert": Convert, "make": Make}),
-    "process": ("Turn photos into a scene folder (structure from motion with COLMAP).", {"images": ProcessImages}),
+    "process": ("Turn photos or a video into a scene folder (structure from motion with COLMAP).",
+                {"images": ProcessImages, "video": ProcessVideo}),
     "train": ("Train a model on a scene.", {"splat": TrainSplat}),
 }
 DESCRIPTION = "Turn phone videos and photo sets into 3D worlds."

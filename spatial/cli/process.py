@@ -1,4 +1,4 @@
-"""`spatial process images`: photos to a scene folder with calibrated cameras and sparse points."""
+"""`spatial process images|video`: a capture to a scene folder with calibrated cameras and sparse points."""
 
 from __future__ import annotations
 
@@ -36,6 +36,44 @@ class ProcessImages:
                 console.log(name)
 
             manifest = process_images(self.folder, self.out, self.sfm, self.max_size, stage)
+        print_summary(console, manifest, self.out)
+
+
+@dataclass
+class ProcessVideo:
+    """Choose sharp frames spread over a video, then reconstruct them like `process images`."""
+
+    video: tyro.conf.Positional[Path]
+    """Video file (MP4, MOV, ...), decoded with PyAV; rotation metadata is honoured."""
+    out: tyro.conf.Positional[Path]
+    """Scene folder to write (created if missing; an earlier result there is replaced)."""
+    frames: int = 120
+    """How many frames to keep, spread evenly over the video (fewer if the video is shorter)."""
+    max_size: int = 1600
+    """Longest side of the extracted frames in pixels (0 keeps the video's size)."""
+    sfm: Annotated[SfMConfig, tyro.conf.arg(name="")] = field(default_factory=SfMConfig)
+    """Structure-from-motion settings (matching is sequential for video under matcher=auto)."""
+
+    def main(self) -> None:
+        from rich.progress import Progress
+
+        from spatial.process.pipeline import process_video
+
+        console = Console()
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("reading frames", total=None)
+
+            def advance(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            def stage(name: str) -> None:
+                progress.update(task, description=name)
+                console.log(name)
+
+            manifest = process_video(self.video, self.out, self.frames, self.sfm, self.max_size, stage, advance)
+        source = manifest["source"]
+        console.print(f"frames: {source['frames_read']} read, {source['frames_dropped_for_blur']} dropped for blur, "
+                      f"{source['frames_kept']} kept" + (f" ({source['note']})" if "note" in source else ""))
         print_summary(console, manifest, self.out)
 
 

@@ -1,4 +1,4 @@
-"""`process_images`: a folder of photos to a scene folder that COLMAP, nerfstudio and spatial read.
+"""`process_images` / `process_video`: a capture to a scene folder that COLMAP, nerfstudio and spatial read.
 
     OUT/images/            undistorted images (registered ones only)
     OUT/images_2, _4, _8/  downscaled copies
@@ -16,9 +16,12 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from PIL import Image
+
 from spatial.errors import SpatialError
 from spatial.process.photos import import_photos
 from spatial.process.sfm import SfMConfig, SfMResult, run_sfm
+from spatial.process.video import extract_frames
 
 
 def process_images(folder: Path, out: Path, config: SfMConfig | None = None, max_size: int = 0,
@@ -30,19 +33,51 @@ def process_images(folder: Path, out: Path, config: SfMConfig | None = None, max
     out.mkdir(parents=True, exist_ok=True)
     stage("importing photos")
     imported = import_photos(folder, out / "input", max_size=max_size)
-    result = run_sfm(out / "input", imported.names, out, config, is_video, imported.focal_px, imported.size, stage)
+    source = source or {"photos": str(folder.resolve())}
+    return _reconstruct(folder, out, imported.names, imported.skipped, config, False, imported.focal_px,
+                        imported.size, source, start, stage)
+
+
+def process_video(video: Path, out: Path, frames: int = 120, config: SfMConfig | None = None, max_size: int = 0,
+                  stage=None, progress=None) -> dict:
+    """Choose sharp frames of `video`, then reconstruct them as `process_images` does."""
+    config = config or SfMConfig()
+    stage = stage or (lambda name: None)
+    start = time.time()
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(out / "input", ignore_errors=True)
+    stage("reading the video")
+    extracted = extract_frames(video, out / "input", frames, max_size, progress)
+    if len(extracted.names) < 3:
+        raise SpatialError(f"{video}: only {len(extracted.names)} usable frames ({extracted.read} read, "
+                           f"{len(extracted.blurred)} too blurred); at least 3 are needed")
+    source = {"video": str(video.resolve()), "frames_read": extracted.read, "frames_requested": frames,
+              "frames_kept": len(extracted.names), "frames_dropped_for_blur": len(extracted.blurred),
+              "blurred_frames": extracted.blurred, "kept_frames": extracted.kept,
+              "rotation_degrees": extracted.rotation}
+    if extracted.read < frames:
+        source["note"] = (f"the video has {extracted.read} frames, fewer than the {frames} requested: "
+                          "kept every sharp one")
+    with Image.open(out / "input" / extracted.names[0]) as im:
+        size = im.size
+    return _reconstruct(video, out, extracted.names, {}, config, True, None, size, source, start, stage)
+
+
+def _reconstruct(origin: Path, out: Path, names: list[str], skipped: dict, config: SfMConfig, is_video: bool,
+                 focal_px: float | None, size: tuple[int, int] | None, source: dict, start: float, stage) -> dict:
+    result = run_sfm(out / "input", names, out, config, is_video, focal_px, size, stage)
     if len(result.registered) < 3:
-        raise SpatialError(f"{folder}: only {len(result.registered)} of {len(imported.names)} photos could be placed; "
-                           "the photos do not overlap enough")
+        raise SpatialError(f"{origin}: only {len(result.registered)} of {len(names)} images could be placed; "
+                           "they do not overlap enough")
     stage("writing the scene")
-    manifest = write_scene(out, folder, imported.names, imported.skipped, result, config, source)
+    manifest = write_scene(out, names, skipped, result, config, source)
     manifest["seconds"]["total"] = round(time.time() - start, 2)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return manifest
 
 
-def write_scene(out: Path, folder: Path, names: list[str], skipped: dict, result: SfMResult, config: SfMConfig,
-                source: dict | None) -> dict:
+def write_scene(out: Path, names: list[str], skipped: dict, result: SfMResult, config: SfMConfig,
+                source: dict) -> dict:
     from spatial.io import load_colmap, write_transforms
 
     scene = load_colmap(out)
@@ -51,7 +86,7 @@ def write_scene(out: Path, folder: Path, names: list[str], skipped: dict, result
         scene.downscaled(factor)
     shutil.rmtree(out / "colmap", ignore_errors=True)
     return {
-        "source": source or {"photos": str(folder.resolve())},
+        "source": source,
         "images": {"input": len(names) + len(skipped), "imported": len(names), "registered": len(result.registered)},
         "skipped": skipped,
         "unregistered": result.unregistered,
