@@ -103,3 +103,12 @@ def test_real_captures_register_every_photo(shared_data, tmp_path, capture, coun
     manifest = process_images(shared_data / capture / "images", tmp_path / capture)
     assert manifest["images"]["registered"] == count, manifest["unregistered"]
     assert manifest["mean_reprojection_error_px"] < 1.5
+
+
+def test_import_an_existing_reconstruction(facade_path, tmp_path):
+    main(["process", "import", str(facade_path / "transforms.json"), str(tmp_path / "scene")])
+    original, imported = load_scene(facade_path), load_scene(tmp_path / "scene")
+    assert imported.image_names == original.image_names
+    assert (imported.cameras.cam_to_world - original.cameras.cam_to_world).abs().max() < 1e-5
+    for path in ("images_2", "images_4", "images_8", "sparse/0/images.bin", "transforms.json", "manifest.json"):
+        assert (tmp_path / "scene" / path).exists(), path

@@ -11,7 +11,7 @@ import sys
 import tyro
 
 from spatial.cli.demo import Demo
-from spatial.cli.process import ProcessImages, ProcessVideo
+from spatial.cli.process import ProcessImages, ProcessImport, ProcessVideo
 from spatial.cli.scene import Convert, Info, Make
 from spatial.cli.train import TrainSplat, select_preset
 from spatial.errors import SpatialError
@@ -21,7 +21,7 @@ COMMANDS: dict = {
     "scene": ("Scene folders: inspect, convert between layouts, make synthetic ones.",
               {"info": Info, "convert": Convert, "make": Make}),
     "process": ("Turn photos or a video into a scene folder (structure from motion with COLMAP).",
-                {"images": ProcessImages, "video": ProcessVideo}),
+                {"images": ProcessImages, "video": ProcessVideo, "import": ProcessImport}),
     "train": ("Train a model on a scene.", {"splat": TrainSplat}),
 }
 DESCRIPTION = "Turn phone videos and photo sets into 3D worlds."

@@ -77,6 +77,33 @@ class ProcessVideo:
         print_summary(console, manifest, self.out)
 
 
+@dataclass
+class ProcessImport:
+    """Bring an existing reconstruction (COLMAP model or transforms.json) into a spatial scene folder."""
+
+    source: tyro.conf.Positional[Path]
+    """A COLMAP scene folder (images/ + sparse/0), a transforms.json, or a Blender-layout folder."""
+    out: tyro.conf.Positional[Path]
+    """Scene folder to write: images/, images_2/4/8, sparse/0, transforms.json and manifest.json."""
+
+    def main(self) -> None:
+        import json
+
+        from spatial.cli.scene import copy_images
+        from spatial.io import load_scene, write_colmap, write_transforms
+
+        scene = copy_images(load_scene(self.source), self.out / "images")
+        write_colmap(scene, self.out / "sparse" / "0")
+        write_transforms(scene, self.out / "transforms.json")
+        for factor in (2, 4, 8):
+            scene.downscaled(factor)
+        manifest = {"source": {"imported": str(self.source.resolve()), "layout": scene.source_format},
+                    "images": {"registered": len(scene)}, "points": int(scene.points.shape[0]),
+                    "camera_model": scene.cameras.model.value}
+        (self.out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        Console().print(f"imported {len(scene)} cameras and {scene.points.shape[0]:,} points into [bold]{self.out}[/]")
+
+
 def print_summary(console: Console, manifest: dict, out: Path) -> None:
     table = Table(title=f"scene {out}", show_header=False)
     images = manifest["images"]

@@ -8,6 +8,7 @@ grows with the number of tile intersections, never with pixels x Gaussians.
 from __future__ import annotations
 
 import torch
+import torch.utils.checkpoint
 from torch import Tensor
 
 from spatial.render.options import ALPHA_MAX, ALPHA_MIN, TRANSMITTANCE_MIN, RenderOptions, RenderOutput
@@ -92,26 +93,41 @@ def composite(
             end += 1
         chunks.append((busy[start:end], longest))
         start = end
+    needs_grad = torch.is_grad_enabled() and any(
+        t.requires_grad for t in (means2d, conics, opacities, features))
     for tiles, longest in chunks:
         slot = torch.arange(longest, device=device)
         index = bins.offsets[tiles, None] + slot[None]  # [t, k]
         present = slot[None] < counts[tiles, None]
         gid = bins.gaussian_ids[torch.where(present, index, torch.zeros_like(index))]  # [t, k]
-        d = pix[tiles][:, :, None, :] - means2d[gid][:, None, :, :]  # [t, P, k, 2]
-        con = conics[gid][:, None]  # [t, 1, k, 3]
-        dx, dy = d[..., 0], d[..., 1]
-        sigma = 0.5 * (con[..., 0] * dx**2 + con[..., 2] * dy**2) + con[..., 1] * dx * dy
-        alpha = torch.clamp_max(opacities[gid][:, None] * torch.exp(-sigma), ALPHA_MAX)  # [t, P, k]
-        alpha = torch.where(present[:, None] & (sigma >= 0) & (alpha >= ALPHA_MIN), alpha, torch.zeros_like(alpha))
-        log_t = torch.cumsum(torch.log1p(-alpha), dim=-1)  # log transmittance after each Gaussian
-        # gsplat stops before the Gaussian that would leave less than TRANSMITTANCE_MIN.
-        keep = log_t > torch.log(torch.tensor(TRANSMITTANCE_MIN, dtype=dtype, device=device))
-        weight = alpha * torch.exp(log_t - torch.log1p(-alpha)) * keep  # alpha_i * T_before_i
-        out = out.index_put((tiles,), torch.einsum("tpk,tkf->tpf", weight, features[gid]))
-        acc = acc.index_put((tiles,), weight.sum(-1, keepdim=True))
+        args = (pix[tiles], present, gid, means2d, conics, opacities, features)
+        if needs_grad:
+            # Recompute the chunk in backward instead of keeping its [t, P, k] intermediates:
+            # memory stays at one chunk whatever the number of intersections.
+            chunk_out, chunk_acc = torch.utils.checkpoint.checkpoint(_composite_chunk, *args, use_reentrant=False)
+        else:
+            chunk_out, chunk_acc = _composite_chunk(*args)
+        out = out.index_put((tiles,), chunk_out)
+        acc = acc.index_put((tiles,), chunk_acc)
     image = _untile(out, bins, tile_size)[:height, :width]
     alpha = _untile(acc, bins, tile_size)[:height, :width]
     return image, alpha
+
+
+def _composite_chunk(pix: Tensor, present: Tensor, gid: Tensor, means2d: Tensor, conics: Tensor,
+                     opacities: Tensor, features: Tensor) -> tuple[Tensor, Tensor]:
+    """Tiles `pix [t, P, 2]` against their Gaussians `gid [t, k]`: features `[t, P, F]`, alpha `[t, P, 1]`."""
+    d = pix[:, :, None, :] - means2d[gid][:, None, :, :]  # [t, P, k, 2]
+    con = conics[gid][:, None]  # [t, 1, k, 3]
+    dx, dy = d[..., 0], d[..., 1]
+    sigma = 0.5 * (con[..., 0] * dx**2 + con[..., 2] * dy**2) + con[..., 1] * dx * dy
+    alpha = torch.clamp_max(opacities[gid][:, None] * torch.exp(-sigma), ALPHA_MAX)  # [t, P, k]
+    alpha = torch.where(present[:, None] & (sigma >= 0) & (alpha >= ALPHA_MIN), alpha, torch.zeros_like(alpha))
+    log_t = torch.cumsum(torch.log1p(-alpha), dim=-1)  # log transmittance after each Gaussian
+    # gsplat stops before the Gaussian that would leave less than TRANSMITTANCE_MIN.
+    keep = log_t > torch.log(torch.tensor(TRANSMITTANCE_MIN, dtype=pix.dtype, device=pix.device))
+    weight = alpha * torch.exp(log_t - torch.log1p(-alpha)) * keep  # alpha_i * T_before_i
+    return torch.einsum("tpk,tkf->tpf", weight, features[gid]), weight.sum(-1, keepdim=True)
 
 
 def _untile(x: Tensor, bins: TileBins, tile_size: int) -> Tensor:
