@@ -22,7 +22,7 @@ def synthetic_photos(name: str, folder: Path):
     from scenes.config import SceneSize
     from spatial import load_scene
 
-    scene = load_scene(make_scene(name, SceneSize(width=256, height=192, views=32, supersample=2, points=500)))
+    scene = load_scene(make_scene(name, SceneSize(width=384, height=288, views=32, supersample=2, points=500)))
     folder.mkdir(parents=True)
     for i in range(len(scene)):
         Image.fromarray((scene.load_image(i) * 255 + 0.5).astype(np.uint8)).save(folder / f"{i:03d}.png")
@@ -60,7 +60,7 @@ def main() -> None:
             manifest = process_images(tmp / f"{name}-photos", tmp / name)
             est = load_scene(tmp / name)
             ids = [int(Path(n).stem) for n in est.image_names]
-            report(f"{name} (synthetic, 256x192)", manifest, pose_errors(est.cameras.cam_to_world,
+            report(f"{name} (synthetic, 384x288)", manifest, pose_errors(est.cameras.cam_to_world,
                                                                            truth.cameras.cam_to_world[ids]))
 
 

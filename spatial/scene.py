@@ -106,6 +106,11 @@ class Scene:
         ]
         return replace(self, cameras=cameras, image_paths=paths, image_root=cache)
 
+    def cache_downscaled(self, factors: tuple[int, ...] = (2, 4, 8)) -> None:
+        """Write the `images_N` copies that nerfstudio and gsplat look for, for each factor."""
+        for factor in factors:
+            self.downscaled(factor)
+
     def normalized(self) -> Scene:
         """The scene in a world frame that puts it upright, centred and of unit size.
 

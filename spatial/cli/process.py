@@ -95,8 +95,7 @@ class ProcessImport:
         scene = copy_images(load_scene(self.source), self.out / "images")
         write_colmap(scene, self.out / "sparse" / "0")
         write_transforms(scene, self.out / "transforms.json")
-        for factor in (2, 4, 8):
-            scene.downscaled(factor)
+        scene.cache_downscaled()
         manifest = {"source": {"imported": str(self.source.resolve()), "layout": scene.source_format},
                     "images": {"registered": len(scene)}, "points": int(scene.points.shape[0]),
                     "camera_model": scene.cameras.model.value}

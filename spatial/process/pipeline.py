@@ -82,8 +82,7 @@ def write_scene(out: Path, names: list[str], skipped: dict, result: SfMResult, c
 
     scene = load_colmap(out)
     write_transforms(scene, out / "transforms.json")
-    for factor in (2, 4, 8):
-        scene.downscaled(factor)
+    scene.cache_downscaled()
     shutil.rmtree(out / "colmap", ignore_errors=True)
     return {
         "source": source,

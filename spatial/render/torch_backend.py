@@ -11,6 +11,7 @@ import torch
 import torch.utils.checkpoint
 from torch import Tensor
 
+from spatial.cameras import rigid_inverse
 from spatial.render.options import ALPHA_MAX, ALPHA_MIN, TRANSMITTANCE_MIN, RenderOptions, RenderOutput
 from spatial.render.projection import project
 from spatial.render.sh import view_colors
@@ -36,7 +37,7 @@ def rasterize_torch(
     composite_fn = composite_fn or composite
     proj = project(means, quats, scales, opacities, world_to_cam, K, width, height,
                    options.near, options.far, options.eps2d, options.antialiased)
-    cam_to_world = torch.linalg.inv(world_to_cam)
+    cam_to_world = rigid_inverse(world_to_cam)
     rgb = view_colors(colors, means, cam_to_world, options.sh_degree)  # [C, N, 3]
     C = world_to_cam.shape[0]
     images, alphas, depths = [], [], []
