@@ -132,3 +132,28 @@ def test_import_an_existing_reconstruction(facade_path, tmp_path):
     assert (imported.cameras.cam_to_world - original.cameras.cam_to_world).abs().max() < 1e-5
     for path in ("images_2", "images_4", "images_8", "sparse/0/images.bin", "transforms.json", "manifest.json"):
         assert (tmp_path / "scene" / path).exists(), path
+
+
+def test_global_mapper(facade_photos, tmp_path):
+    folder, truth = facade_photos
+    from spatial.process.sfm import SfMConfig
+
+    manifest = process_images(folder, tmp_path / "scene", SfMConfig(mapper="global"))
+    assert manifest["images"]["registered"] == len(truth) and manifest["config"]["mapper"] == "global"
+    scene = load_scene(tmp_path / "scene")
+    ids = [int(Path(name).stem) for name in scene.image_names]
+    assert pose_errors(scene.cameras.cam_to_world, truth.cameras.cam_to_world[ids])["center_error_max"] < 0.01
+
+
+def test_photos_of_mixed_sizes_get_their_own_cameras(facade_photos, tmp_path):
+    folder, truth = facade_photos
+    mixed = tmp_path / "mixed"
+    shutil.copytree(folder, mixed)
+    for name in ("003.png", "007.png", "011.png"):
+        Image.open(mixed / name).resize((320, 240)).save(mixed / name)
+    manifest = process_images(mixed, tmp_path / "scene")
+    assert manifest["images"]["registered"] == len(truth)
+    scene = load_scene(tmp_path / "scene")  # checks every image's size against its own camera
+    widths = {int(w) for w in scene.cameras.width}
+    # Without EXIF, COLMAP calibrates each photo as its own camera, and undistortion gives each its own size.
+    assert min(widths) < 300 < max(widths)
