@@ -46,10 +46,11 @@ def test_every_subcommand_has_help():
             assert "(required)" in text or "options" in text
 
 
-def test_demo_runs_on_the_test_scene(capsys):
-    main(["demo", "--size", "test"])
+def test_demo_runs_on_the_test_scene(capsys, tmp_path):
+    main(["demo", "--size", "test", "--steps", "20", "--out", str(tmp_path / "demo")])
     out = capsys.readouterr().out
     assert "16 (14 train, 2 test)" in out and "blender" in out
+    assert "test PSNR" in out and (tmp_path / "demo" / "splats.ply").is_file()
 
 
 def test_scene_convert_round_trip(orbit_path, tmp_path, capsys):
