@@ -87,9 +87,8 @@ class ProcessImport:
     """Scene folder to write: images/, images_2/4/8, sparse/0, transforms.json and manifest.json."""
 
     def main(self) -> None:
-        import json
-
         from spatial.cli.scene import copy_images
+        from spatial.files import write_json_atomic
         from spatial.io import load_scene, write_colmap, write_transforms
 
         scene = copy_images(load_scene(self.source), self.out / "images")
@@ -99,7 +98,7 @@ class ProcessImport:
         manifest = {"source": {"imported": str(self.source.resolve()), "layout": scene.source_format},
                     "images": {"registered": len(scene)}, "points": int(scene.points.shape[0]),
                     "camera_model": scene.cameras.model.value}
-        (self.out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        write_json_atomic(self.out / "manifest.json", manifest)
         Console().print(f"imported {len(scene)} cameras and {scene.points.shape[0]:,} points into [bold]{self.out}[/]")
 
 

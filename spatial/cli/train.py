@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from spatial.errors import SpatialError
+from spatial.files import write_json_atomic
 from spatial.splats.trainer import SplatTrainConfig
 
 PresetName = Literal["auto", "default", "cpu", "mcmc"]
@@ -73,8 +74,8 @@ def run_training(scene_path: Path, out: Path, config: SplatTrainConfig, resume: 
     torch.manual_seed(config.seed)
     trainer = SplatTrainer(scene, config, out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps({"scene": str(scene_path.resolve()), "preset": preset,
-                                                 "config": _jsonable(config)}, indent=2))
+    write_json_atomic(out / "config.json", {"scene": str(scene_path.resolve()), "preset": preset,
+                                            "config": _jsonable(config)})
     if checkpoint is not None:
         trainer.load_checkpoint(checkpoint)
         console.print(f"resuming from {checkpoint} (step {trainer.state.step})")
@@ -109,7 +110,7 @@ def run_training(scene_path: Path, out: Path, config: SplatTrainConfig, resume: 
     train_seconds = time.time() - start
     result = trainer.evaluate()
     result["train_seconds_this_session"] = round(train_seconds, 1)
-    (out / "eval.json").write_text(json.dumps(result, indent=2))
+    write_json_atomic(out / "eval.json", result)
     save_ply(trainer.state.params, out / "splats.ply")
     table = Table(title="evaluation", show_header=False)
     for key in ("views", "psnr", "ssim", "gaussians", "train_seconds", "peak_memory_mb"):

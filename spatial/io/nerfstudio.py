@@ -6,7 +6,6 @@ the shared-intrinsics files of `ns-process-data` and the per-frame files of othe
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
@@ -17,6 +16,7 @@ import torch
 from spatial.cameras import Cameras
 from spatial.distortion import CameraModel
 from spatial.errors import SpatialError, file_error
+from spatial.files import write_json_atomic
 from spatial.images import find_image, image_size
 from spatial.io.json_util import gl_matrix, pose_matrix, read_json
 from spatial.io.points_ply import read_points_ply, write_points_ply
@@ -149,9 +149,7 @@ def write_transforms(scene: Scene, file: Path) -> None:
         if scene.points.shape[0]:
             write_points_ply(root / "sparse_pc.ply", scene.points, scene.point_colors)
             meta["ply_file_path"] = "sparse_pc.ply"
-        tmp = file.with_name(file.name + ".tmp")
-        tmp.write_text(json.dumps(meta, indent=2))
-        os.replace(tmp, file)
+        write_json_atomic(file, meta)
     except OSError as e:
         raise SpatialError(f"{file}: cannot write ({e.strerror})") from None
 

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from dataclasses import asdict
@@ -19,6 +18,7 @@ from pathlib import Path
 from PIL import Image
 
 from spatial.errors import SpatialError
+from spatial.files import write_json_atomic
 from spatial.process.photos import import_photos
 from spatial.process.sfm import SfMConfig, SfMResult, run_sfm
 from spatial.process.video import extract_frames
@@ -72,7 +72,7 @@ def _reconstruct(origin: Path, out: Path, names: list[str], skipped: dict, confi
     stage("writing the scene")
     manifest = write_scene(out, names, skipped, result, config, source)
     manifest["seconds"]["total"] = round(time.time() - start, 2)
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    write_json_atomic(out / "manifest.json", manifest)
     return manifest
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import resource
 import time
@@ -16,6 +15,7 @@ import torch
 import tyro
 
 from spatial.errors import SpatialError
+from spatial.files import write_json_atomic
 from spatial.metrics import psnr, ssim
 from spatial.scene import Scene
 from spatial.splats.model import init_splats, random_points, render_splats
@@ -156,7 +156,7 @@ class SplatTrainer:
             "eval_seconds_per_image": round((time.time() - start) / max(len(ids), 1), 3),
             "peak_memory_mb": peak_memory_mb(self.device),
         }
-        _write_json_atomic(self.out / "eval.json", result)
+        write_json_atomic(self.out / "eval.json", result)
         return result
 
     # ---- checkpoints ------------------------------------------------------------------------
@@ -211,9 +211,3 @@ def peak_memory_mb(device: torch.device) -> float:
         return round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux reports KiB
 
-
-def _write_json_atomic(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
