@@ -8,14 +8,14 @@ wxyz quaternion. `f_rest` is channel-major (all red coefficients, then green, th
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 from plyfile import PlyData, PlyElement, PlyParseError
 
-from spatial.errors import SpatialError, file_error
+from spatial.errors import file_error
+from spatial.files import atomic_path
 
 REQUIRED = ["x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", "opacity", "scale_0", "scale_1", "scale_2",
             "rot_0", "rot_1", "rot_2", "rot_3"]
@@ -38,15 +38,8 @@ def save_ply(params: dict[str, torch.Tensor], path: Path) -> None:
     vertex = np.empty(N, dtype=[(name, "<f4") for name in columns])
     for name, values in columns.items():
         vertex[name] = values
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
         PlyData([PlyElement.describe(vertex, "vertex")], byte_order="<").write(str(tmp))
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise SpatialError(f"{path}: cannot write ({e.strerror})") from None
 
 
 def load_ply(path: Path) -> dict[str, torch.Tensor]:
@@ -88,3 +81,7 @@ def load_ply(path: Path) -> dict[str, torch.Tensor]:
 
 def sh_degree_of(params: dict[str, torch.Tensor]) -> int:
     return int(round(np.sqrt(params["shN"].shape[1] + 1))) - 1
+
+
+save = save_ply
+load = load_ply
