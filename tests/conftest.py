@@ -42,3 +42,20 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real captures not found at {SHARED_DATA} (see its README); skipping")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def trained_run(orbit_path, tmp_path_factory) -> Path:
+    """A run folder as `spatial train splat` writes it: 300 steps on the test-size orbit scene (~25 s)."""
+    from spatial.cli.train import run_training
+    from spatial.splats.step import StepConfig
+    from spatial.splats.strategies import DefaultStrategy
+    from spatial.splats.trainer import SplatTrainConfig
+
+    config = SplatTrainConfig(step=StepConfig(steps=300, sh_degree=1, sh_degree_interval=100),
+                              strategy=DefaultStrategy(refine_start=30, refine_every=15, refine_stop=225,
+                                                       reset_every=0),
+                              checkpoint_every=0)
+    out = tmp_path_factory.mktemp("run") / "orbit"
+    run_training(orbit_path, out, config, resume=False, preset="test")
+    return out

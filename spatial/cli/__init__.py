@@ -11,7 +11,13 @@ import sys
 import tyro
 
 from spatial.cli.demo import Demo
+from spatial.cli.export.mesh import ExportMesh
+from spatial.cli.export.ply import ExportPly
+from spatial.cli.export.points import ExportPoints
+from spatial.cli.export.splat import ExportSplat
+from spatial.cli.export.spz import ExportSpz
 from spatial.cli.process import ProcessImages, ProcessImport, ProcessVideo
+from spatial.cli.render import Render
 from spatial.cli.scene import Convert, Info, Make
 from spatial.cli.train import TrainSplat, select_preset
 from spatial.errors import SpatialError
@@ -23,6 +29,9 @@ COMMANDS: dict = {
     "process": ("Turn photos or a video into a scene folder (structure from motion with COLMAP).",
                 {"images": ProcessImages, "video": ProcessVideo, "import": ProcessImport}),
     "train": ("Train a model on a scene.", {"splat": TrainSplat}),
+    "export": ("Export a trained model: splat files, a mesh, or a point cloud.",
+               {"ply": ExportPly, "splat": ExportSplat, "spz": ExportSpz, "mesh": ExportMesh, "points": ExportPoints}),
+    "render": Render,
 }
 DESCRIPTION = "Turn phone videos and photo sets into 3D worlds."
 

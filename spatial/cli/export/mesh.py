@@ -1,0 +1,44 @@
+"""`spatial export mesh`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import tyro
+from rich.console import Console
+
+from spatial.cli.export import output_path
+from spatial.cli.progress import progress_bar
+from spatial.mesh import MESH_SUFFIXES, FusionConfig
+
+
+@dataclass
+class ExportMesh:
+    """Extract a vertex-coloured mesh: render depth from the training cameras, fuse it (TSDF), marching cubes."""
+
+    model: tyro.conf.Positional[Path]
+    """Training run folder or checkpoint (its scene gives the cameras), or a splat file with --scene."""
+    out: Path | None = None
+    """Output mesh: .ply, .obj or .glb (default: exports/mesh.ply inside the run folder)."""
+    scene: Path | None = None
+    """Scene folder whose cameras to render from (default: the one the run was trained on)."""
+    fusion: FusionConfig = field(default_factory=FusionConfig)
+    """How depth maps become a volume and a surface."""
+    device: str = "cpu"
+    """Torch device to render and fuse on."""
+
+    def main(self) -> None:
+        from spatial.mesh import mesh_from_depth, save_mesh
+        from spatial.runs import load_model
+
+        out = output_path(self.model, self.out, "mesh.ply", *MESH_SUFFIXES)
+        model = load_model(self.model, self.device)
+        if self.scene is not None:
+            model.scene_path = self.scene
+        cameras = model.training_cameras()
+        with progress_bar("render and fuse", 2 * len(cameras)) as advance:
+            mesh = mesh_from_depth(model.render_frames(cameras), cameras, self.fusion, advance)
+        save_mesh(mesh, out)
+        Console().print(f"wrote a mesh of {len(mesh.vertices):,} vertices and {len(mesh.faces):,} faces "
+                        f"to [bold]{out}[/]")

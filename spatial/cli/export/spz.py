@@ -1,0 +1,14 @@
+"""`spatial export spz`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from spatial.cli.export import SplatExport
+
+
+@dataclass
+class ExportSpz(SplatExport):
+    """Export splats as Niantic's SPZ (gzipped fixed point, about 10x smaller than PLY, SH kept)."""
+
+    suffix = ".spz"

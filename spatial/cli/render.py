@@ -1,0 +1,63 @@
+"""`spatial render`: render a trained model along a camera path to a video or PNG frames."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import tyro
+from rich.console import Console
+
+from spatial.cli.progress import progress_bar
+
+
+@dataclass
+class Render:
+    """Render a trained model along a camera path (an orbit, a spiral, or a camera-path JSON) to an mp4 or PNGs."""
+
+    model: tyro.conf.Positional[Path]
+    """Training run folder, checkpoint (.pt), or splat file (.ply, .splat, .spz)."""
+    path: str = "orbit"
+    """'orbit' (one turn around the subject of the training cameras), 'spiral' (around the mean
+    training view, for forward-facing captures), or a camera-path JSON (nerfstudio's layout, or one
+    saved by `spatial view`)."""
+    out: Path = Path("render.mp4")
+    """A video file (.mp4, .mov, .mkv; H.264) or a folder name for PNG frames."""
+    output: Literal["rgb", "depth", "alpha"] = "rgb"
+    """What to draw: colour, expected depth (turbo colour map, near blue, far red) or accumulated opacity."""
+    frames: int = 120
+    """Number of frames for 'orbit' and 'spiral' (a JSON path has its own)."""
+    fps: float | None = None
+    """Frames per second (default: the JSON path's, else 30)."""
+    width: int | None = None
+    """Image width (default: the JSON path's, else the training images')."""
+    height: int | None = None
+    """Image height (default: the JSON path's, else the training images')."""
+    scene: Path | None = None
+    """Scene folder for 'orbit'/'spiral' when the model is a bare splat file (runs know their scene)."""
+    device: str = "cpu"
+    """Torch device to render on (cpu, cuda, cuda:1, ...)."""
+
+    def main(self) -> None:
+        from spatial.camera_path import load_camera_path, orbit_path, spiral_path
+        from spatial.render_path import render_camera_path
+        from spatial.runs import load_model
+
+        model = load_model(self.model, self.device)
+        if self.path in ("orbit", "spiral"):
+            if self.scene is not None:
+                model.scene_path = self.scene
+            make = orbit_path if self.path == "orbit" else spiral_path
+            path = make(model.training_cameras(), frames=self.frames, width=self.width, height=self.height,
+                        fps=self.fps or 30.0)
+        else:
+            path = load_camera_path(Path(self.path))
+            path.width, path.height = self.width or path.width, self.height or path.height
+            path.fps = self.fps or path.fps
+        console = Console()
+        console.print(f"rendering {len(path)} frames of {model.count:,} Gaussians at {path.width}x{path.height} "
+                      f"-> {self.out}")
+        with progress_bar("render", len(path)) as advance:
+            count = render_camera_path(model, path, self.out, self.output, lambda i: advance(i + 1, len(path)))
+        console.print(f"wrote {count} frames to [bold]{self.out}[/]")
