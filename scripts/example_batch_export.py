@@ -38,7 +38,8 @@ def export_run(run: Path, out: Path, min_opacity: float, mesh_resolution: int) -
     return files
 
 
-def main(runs: tyro.conf.Positional[list[Path]], out: Path = Path("exports"), min_opacity: float = 0.005, mesh_resolution: int = 256) -> None:
+def main(runs: tyro.conf.Positional[list[Path]], out: Path = Path("exports"), min_opacity: float = 0.005,
+         mesh_resolution: int = 256) -> None:
     """Export each of RUNS (training run folders) into OUT/RUN_NAME/.
 
     Args:

@@ -20,8 +20,8 @@ from spatial.colormap import colorize_depth
 from spatial.video_out import write_video
 
 
-def main(run: tyro.conf.Positional[Path], out: Path = Path("turntable.mp4"), frames: int = 90, width: int = 480, fps: float = 30.0,
-         raise_camera: float = 0.5) -> None:
+def main(run: tyro.conf.Positional[Path], out: Path = Path("turntable.mp4"), frames: int = 90, width: int = 480,
+         fps: float = 30.0, raise_camera: float = 0.5) -> None:
     """Render a turntable of RUN (a training run folder or checkpoint) to OUT.
 
     Args:

@@ -11,10 +11,12 @@ from spatial.camera_path import (
     CameraPath,
     interpolate_keyframes,
     load_camera_path,
-    orbit_path as make_orbit,
     save_camera_path,
     scene_frame,
     spiral_path,
+)
+from spatial.camera_path import (
+    orbit_path as make_orbit,
 )
 from spatial.cameras import look_at
 

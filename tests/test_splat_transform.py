@@ -5,11 +5,11 @@ import math
 import pytest
 import torch
 
+from spatial.cameras import intrinsics_from_fov, look_at, rigid_inverse
 from spatial.render import RenderOptions
 from spatial.splats.model import render_splats
 from spatial.splats.transform import merge_splats, sh_basis, sh_rotation, transform_splats
 from spatial.transforms import apply_to_cam_to_world, make_transform, quat_to_rotmat
-from spatial.cameras import intrinsics_from_fov, look_at, rigid_inverse
 
 
 def random_splats(n=300, degree=3, seed=0):

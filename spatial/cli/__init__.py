@@ -51,9 +51,17 @@ def _group_help(path: list[str], description: str, children: dict) -> str:
     return "\n".join(lines)
 
 
+def plugin_commands() -> dict:
+    """Commands that other installed packages add through the `spatial.commands` entry point
+    (the browser viewer's `spatial view` is one): `spatial` itself never imports them by name."""
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep.load() for ep in entry_points(group="spatial.commands")}
+
+
 def _resolve(args: list[str]) -> tuple[type, list[str], list[str]]:
     """The leaf command named by the leading words of `args`, its path, and the remaining args."""
-    node, path, description = COMMANDS, [], DESCRIPTION
+    node, path, description = {**COMMANDS, **plugin_commands()}, [], DESCRIPTION
     while isinstance(node, dict):
         if not args or args[0] in ("-h", "--help"):
             print(_group_help(path, description, node))

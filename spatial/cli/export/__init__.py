@@ -46,7 +46,8 @@ class SplatExport:
             mask &= select.in_box(model.params, torch.tensor(self.box_min), torch.tensor(self.box_max))
         kept = int(mask.sum())
         if kept == 0:
-            raise SpatialError(f"{self.model}: no Gaussian passes the filters (--min-opacity, --box-*); nothing to write")
+            raise SpatialError(f"{self.model}: no Gaussian passes the filters (--min-opacity, --box-*); "
+                               "nothing to write")
         save_splats(select.subset(model.params, mask), out)
         Console().print(f"wrote {kept:,} of {model.count:,} Gaussians to [bold]{out}[/]")
 

@@ -1,0 +1,75 @@
+"""The viewer without a browser: camera paths to video, `spatial view` input and port errors."""
+
+import socket
+import subprocess
+import sys
+import urllib.request
+
+import numpy as np
+import pytest
+import torch
+
+from spatial import SpatialError, load_camera_path, load_model
+from spatial.transforms import rotmat_to_quat
+from spatial.video_out import read_video
+
+
+class FakeCamera:  # what viser reports for a browser's camera
+    def __init__(self, c2w, fov_radians):
+        self.wxyz, self.position, self.fov = rotmat_to_quat(c2w[:3, :3]).numpy(), c2w[:3, 3].numpy(), fov_radians
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_path_made_in_the_viewer_saves_and_renders_to_matching_video(trained_run, tmp_path):
+    from viewer.cli import build_app
+
+    app = build_app([trained_run], tmp_path / "edited.ply", thumbnails=False)
+    app.start("127.0.0.1", free_port())
+    try:
+        with pytest.raises(SpatialError, match="at least two keyframes"):
+            app.camera_path()
+        cams = app.cameras
+        for i in (0, 3, 6):
+            app.add_keyframe(FakeCamera(cams.cam_to_world[i], 0.8))
+        app._seconds.value, app._fps.value = 1.0, 6
+        saved = load_camera_path(app.save_path())
+        assert len(saved) == 6 and len(saved.keyframes) == 3
+        torch.testing.assert_close(saved.cam_to_world[0].float(), cams.cam_to_world[0], atol=1e-5, rtol=0)
+        video = read_video(app.render_video())
+        direct = load_model(trained_run).render(app.camera_path().cameras()).rgb.clamp(0, 1).numpy() * 255
+        assert video.shape == direct.shape == (6, 480, 640, 3)
+        assert np.abs(video.astype(np.float32) - direct).mean() < 4.0
+        # the server hands out its web client and nothing else: no files from the disk
+        for probe in ("/../../../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", f"/{trained_run}/config.json"):
+            try:
+                body = urllib.request.urlopen(app.url + probe, timeout=5).read()
+            except Exception:  # noqa: BLE001 - a refusal is what we want
+                continue
+            assert b"root:" not in body and b'"scene"' not in body
+    finally:
+        app.stop()
+
+
+def run_view(*args):
+    result = subprocess.run([sys.executable, "-m", "spatial", "view", *map(str, args)], capture_output=True,
+                            text=True, timeout=120)
+    return result.returncode, result.stdout + result.stderr
+
+
+def test_view_errors_are_clear(tmp_path):
+    code, out = run_view(tmp_path / "missing.ply")
+    assert code == 2 and "missing.ply: not found" in out and "Traceback" not in out
+    bad = tmp_path / "bad.ply"
+    bad.write_text("not a ply")
+    code, out = run_view(bad)
+    assert code == 2 and "bad.ply: not a PLY file" in out
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        code, out = run_view(bad, "--port", s.getsockname()[1])
+        assert code == 2 and "is in use" in out and "--port" in out

@@ -1,0 +1,131 @@
+"""The viewer in a real browser: Debian's chromium, headless, driven by playwright.
+
+Skips (with the reason) where chromium or playwright is missing; CI installs both (see .ci/run).
+"""
+
+import shutil
+import socket
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from spatial.formats import load_splats
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+W, H = 400, 300
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def browser(tmp_path):
+    playwright = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no chromium at {CHROMIUM} (apt-get install chromium)")
+    with playwright.sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=FLAGS,
+            viewport={"width": 2 * W, "height": 2 * H})  # get_render keeps the page's aspect: use the same
+        yield context
+        context.close()
+
+
+def wait_until(predicate, timeout=60.0, every=0.25):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError("timed out waiting")
+
+
+def blocks(image: np.ndarray, k: int = 5) -> np.ndarray:
+    """Mean over k x k blocks: `[H, W, C]` -> `[H/k, W/k, C]`."""
+    h, w, c = image.shape
+    return image[: h - h % k, : w - w % k].astype(np.float32).reshape(h // k, k, w // k, k, c).mean((1, 3))
+
+
+def over_background(rgba: np.ndarray, background) -> np.ndarray:
+    """The canvas is transparent where nothing is drawn: composite it on the scene's background."""
+    rgba = rgba.astype(np.float32)
+    if rgba.shape[-1] == 3:
+        return rgba
+    alpha = rgba[..., 3:] / 255
+    return rgba[..., :3] * alpha + np.asarray(background, np.float32) * 255 * (1 - alpha)
+
+
+def steady_render(client, background, timeout=60.0) -> np.ndarray:
+    """The browser's 3D canvas once two renders in a row agree (software WebGL draws slowly)."""
+    last = over_background(client.get_render(H, W, transport_format="png"), background)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        time.sleep(0.5)
+        now = over_background(client.get_render(H, W, transport_format="png"), background)
+        if np.abs(now - last).mean() < 0.5:
+            return now
+        last = now
+    raise AssertionError("the browser's picture never settled")
+
+
+def test_view_draws_the_splats_and_deletes_a_selection(trained_run, browser, tmp_path):
+    from viewer.cli import build_app
+
+    out = tmp_path / "edited.ply"
+    app = build_app([trained_run], out, thumbnails=False)
+    app.start("127.0.0.1", free_port())
+    try:
+        app.show_cameras(False)
+        page = browser.new_page()
+        page.goto(app.url)
+        client = wait_until(lambda: next(iter(app.server.get_clients().values()), None))
+        first = app.cameras.cam_to_world[0, :3, 3].numpy()
+        wait_until(lambda: np.allclose(client.camera.position, first, atol=1e-3))  # our start view arrived
+        time.sleep(1.0)
+        shot = steady_render(client, app.background)
+
+        # the splats are drawn: the picture differs from the empty background where the objects are,
+        # and matches our own server-side render of the same view
+        ours = app.render_view(client.camera, W, H, "colour").astype(np.float32)
+        covered = app.render_view(client.camera, W, H, "alpha")[..., 0] > 200
+        background = np.asarray(app.background, np.float32) * 255
+        assert covered.mean() > 0.1
+        assert np.abs(shot[covered] - background).mean() > 40
+        # compared on 5x5-pixel blocks: the browser draws RGB only (no SH), with fp16 covariances and
+        # its own sort and filter, so single pixels of fine texture differ while regions agree
+        error = np.abs(blocks(shot) - blocks(ours))[blocks(covered[..., None])[..., 0] > 0.99].mean()
+        print("block error", error, "pixel error", np.abs(shot - ours)[covered].mean())
+        assert error < 6 and np.abs(shot - ours)[covered].mean() < 10, error
+        other = app.render_view(type("Cam", (), {"wxyz": client.camera.wxyz, "fov": client.camera.fov,
+                                                 "position": client.camera.position + np.array([0, 0, 2.0])})(),
+                                W, H, "colour").astype(np.float32)
+        assert np.abs(blocks(shot) - blocks(other)).mean() > 2 * error  # a moved camera does not match
+
+        # select a box around the centre of the scene, delete it in the browser, save
+        before = sum(layer.count for layer in app.world.layers)
+        page.get_by_role("button", name="Select in box").click()
+        selected = wait_until(lambda: app.world.selected_count())
+        page.get_by_role("button", name="Delete selection").click()
+        wait_until(lambda: sum(layer.count for layer in app.world.layers) == before - selected)
+        page.get_by_role("button", name="Save PLY").click()
+        wait_until(lambda: out.exists())
+        assert load_splats(out)["means"].shape[0] == before - selected
+
+        after = steady_render(client, app.background)
+        ours_after = app.render_view(client.camera, W, H, "colour").astype(np.float32)
+        changed = np.abs(ours_after - ours).mean(-1) > 30  # where our renderer says the deletion shows
+        assert changed.mean() > 0.01
+        assert np.abs(after - shot).mean(-1)[changed].mean() > 20  # the browser shows it too
+        assert np.abs(blocks(after) - blocks(ours_after)).mean() < 15
+    finally:
+        app.stop()

@@ -1,0 +1,60 @@
+"""Opening what `spatial view` is given: runs, checkpoints and splat files become editable splat
+layers; meshes and point clouds become fixed layers drawn as they are."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from spatial.errors import SpatialError, file_error
+from spatial.runs import SplatModel, load_model
+
+MESH_SUFFIXES = (".obj", ".glb", ".gltf", ".stl", ".off")
+
+
+@dataclass
+class StaticLayer:
+    """A mesh or point cloud shown beside the splats (not edited)."""
+
+    name: str
+    vertices: np.ndarray  # [V, 3]
+    colors: np.ndarray | None  # [V, 3] uint8
+    faces: np.ndarray | None  # [F, 3]; None for a point cloud
+
+
+def is_splat_ply(path: Path) -> bool:
+    """Whether a PLY's header has the 3DGS vertex properties (else it is a mesh or point cloud)."""
+    with open(path, "rb") as f:
+        head = f.read(65536).decode("latin-1")
+    if not head.startswith("ply") or "end_header" not in head:
+        raise file_error(path, "not a PLY file (no 'ply' ... 'end_header' header)")
+    names = {line.split()[-1] for line in head.split("end_header")[0].splitlines() if line.startswith("property")}
+    return {"opacity", "scale_0", "rot_0", "f_dc_0"} <= names
+
+
+def open_input(path: Path) -> SplatModel | StaticLayer:
+    path = Path(path)
+    if not path.exists():
+        raise file_error(path, "not found")
+    if path.is_dir() or path.suffix in (".pt", ".splat", ".spz") or (path.suffix == ".ply" and is_splat_ply(path)):
+        return load_model(path)
+    if path.suffix.lower() in (".ply", *MESH_SUFFIXES):
+        import trimesh
+
+        try:
+            loaded = trimesh.load(path, force="mesh" if path.suffix.lower() != ".ply" else None)
+        except Exception as e:  # noqa: BLE001 - trimesh raises many kinds on a bad file
+            raise file_error(path, f"not a readable mesh or point cloud ({e})") from None
+        if isinstance(loaded, trimesh.Scene):
+            loaded = loaded.to_mesh()
+        colors = getattr(loaded, "colors", None) if isinstance(loaded, trimesh.PointCloud) else \
+            getattr(loaded.visual, "vertex_colors", None)
+        colors = None if colors is None or len(colors) == 0 else np.asarray(colors)[:, :3].astype(np.uint8)
+        faces = np.asarray(loaded.faces) if isinstance(loaded, trimesh.Trimesh) and len(loaded.faces) else None
+        if len(loaded.vertices) == 0:
+            raise file_error(path, "holds no vertices")
+        return StaticLayer(path.stem, np.asarray(loaded.vertices, np.float32), colors, faces)
+    raise SpatialError(f"{path}: cannot view {path.suffix!r} files; give a training run folder, a checkpoint, "
+                       "a splat file (.ply, .splat, .spz), a mesh (.ply, .obj, .glb) or a point cloud (.ply)")
