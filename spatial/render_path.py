@@ -12,6 +12,7 @@ import torch
 from spatial.camera_path import CameraPath
 from spatial.colormap import colorize_depth
 from spatial.errors import SpatialError
+from spatial.render import RenderOutput
 from spatial.runs import SplatModel
 from spatial.video_out import VIDEO_SUFFIXES, write_frames, write_video
 
@@ -30,15 +31,21 @@ def path_frames(model: SplatModel, path: CameraPath, output: Output = "rgb",
         if values.numel():
             near, far = float(torch.quantile(values, 0.01)), float(torch.quantile(values, 0.99))
     for i, out in enumerate(model.render_frames(cameras)):
-        if output == "rgb":
-            image = out.rgb[0]
-        elif output == "depth":
-            image = colorize_depth(out.depth[0].cpu(), out.alpha[0].cpu(), near, far)
-        else:
-            image = out.alpha[0].expand(-1, -1, 3)
         if on_frame is not None:
             on_frame(i)
-        yield (image.clamp(0, 1) * 255 + 0.5).to(torch.uint8).cpu().numpy()
+        yield frame_image(out, output, near, far)
+
+
+def frame_image(out: RenderOutput, output: Output = "rgb", near: float | None = None,
+                far: float | None = None) -> np.ndarray:
+    """The first camera of a render as `[H, W, 3]` uint8: colour, colour-mapped depth, or alpha."""
+    if output == "rgb":
+        image = out.rgb[0]
+    elif output == "depth":
+        image = colorize_depth(out.depth[0].cpu(), out.alpha[0].cpu(), near, far)
+    else:
+        image = out.alpha[0].expand(-1, -1, 3)
+    return (image.clamp(0, 1) * 255 + 0.5).to(torch.uint8).cpu().numpy()
 
 
 def render_camera_path(model: SplatModel, path: CameraPath, out: Path, output: Output = "rgb",

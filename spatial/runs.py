@@ -23,7 +23,7 @@ from torch import Tensor
 from spatial.cameras import Cameras
 from spatial.errors import SpatialError, file_error
 from spatial.render import RenderOptions, RenderOutput
-from spatial.splats.model import render_splats
+from spatial.splats.model import render_splats, sh_degree_of
 
 SPLAT_SUFFIXES = (".ply", ".splat", ".spz")
 
@@ -42,7 +42,7 @@ class SplatModel:
 
     @property
     def sh_degree(self) -> int:
-        return int(round((self.params["shN"].shape[1] + 1) ** 0.5)) - 1
+        return sh_degree_of(self.params)
 
     def training_cameras(self) -> Cameras:
         """The cameras of the scene this model was trained on (at its training resolution)."""

@@ -21,7 +21,7 @@ from spatial.cameras import Cameras
 from spatial.errors import SpatialError
 from spatial.render import RenderOptions
 from spatial.render.sh import sh_to_rgb
-from spatial.splats.model import render_splats
+from spatial.splats.model import render_splats, sh_degree_of
 from spatial.transforms import quat_to_rotmat, rotmat_to_quat
 from viewer.layers import StaticLayer
 from viewer.world import World
@@ -67,6 +67,7 @@ class ViewerApp:
         self.server = None
         self._drawn_version = -1
         self._render_mode = "browser"
+        self._last_render: dict = {}  # client id -> (camera key, time, rendered at full size)
         self._lock = threading.RLock()
         self._stop = threading.Event()
 
@@ -368,25 +369,17 @@ class ViewerApp:
 
     def render_view(self, camera, width: int, height: int, mode: str) -> np.ndarray:
         """Our renderer at a browser camera: `[H, W, 3]` uint8 colour, colour-mapped depth or alpha."""
-        from spatial.colormap import colorize_depth
+        from spatial.render_path import frame_image
 
         c2w, K = client_camera(camera, width, height)
         params = self.world.world_params()
-        degree = int(round((params["shN"].shape[1] + 1) ** 0.5)) - 1
         with torch.no_grad():
-            out = render_splats(params, torch.linalg.inv(c2w)[None], K[None], width, height, degree,
+            out = render_splats(params, torch.linalg.inv(c2w)[None], K[None], width, height, sh_degree_of(params),
                                 torch.tensor(self.background), RenderOptions())
-        if mode == "depth":
-            image = colorize_depth(out.depth[0], out.alpha[0])
-        elif mode == "alpha":
-            image = out.alpha[0].expand(-1, -1, 3)
-        else:
-            image = out.rgb[0]
-        return (image.clamp(0, 1) * 255 + 0.5).to(torch.uint8).numpy()
+        return frame_image(out, "rgb" if mode == "colour" else mode)
 
     def _render_loop(self) -> None:
         """While a server mode is on: a small render as soon as the camera moves, full size once it rests."""
-        self._last_render: dict = {}
         while not self._stop.wait(0.05):
             if self._render_mode == "browser" or self.server is None:
                 continue

@@ -87,8 +87,7 @@ def build_app(inputs: list[Path], out: Path, thumbnails: bool = True):
         if isinstance(opened, StaticLayer):
             static.append(opened)
             continue
-        name = path.name if not path.is_dir() else path.name
-        world.add_layer(Path(name).stem if not path.is_dir() else name, opened.params, str(path))
+        world.add_layer(path.name if path.is_dir() else path.stem, opened.params, str(path))
         if cameras is None and opened.scene_path is not None and Path(opened.scene_path).exists():
             scene = opened.scene()
             cameras, background = scene.cameras, opened.background

@@ -35,12 +35,20 @@ class FusionConfig:
 
 def depth_points(out: RenderOutput, camera: Cameras, min_alpha: float = 0.5) -> tuple[Tensor, Tensor]:
     """World points `[P, 3]` and colours `[P, 3]` of the covered pixels of one render."""
-    depth, alpha, rgb = out.depth[0, ..., 0].cpu(), out.alpha[0, ..., 0].cpu(), out.rgb[0].cpu()
+    return _covered_points(out.depth[0, ..., 0].cpu(), out.alpha[0, ..., 0].cpu(), out.rgb[0].cpu(), camera,
+                           min_alpha)
+
+
+def _covered_points(depth: Tensor, alpha: Tensor, rgb: Tensor, camera: Cameras, min_alpha: float,
+                    limit: int | None = None, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """Unproject pixels of `depth [H, W]` whose `alpha [H, W]` reaches `min_alpha` (at most `limit`, at random)."""
     H, W = depth.shape
-    covered = (alpha >= min_alpha) & (depth > 0)
-    uv = pixel_centers(W, H).reshape(H, W, 2)[covered]  # [P, 2]
-    points = camera.unproject(uv[None], depth[covered][None])[0]
-    return points, rgb[covered]
+    index = torch.nonzero(((alpha >= min_alpha) & (depth > 0)).reshape(-1))[:, 0]  # [P]
+    if limit is not None and len(index) > limit:
+        index = index[torch.randperm(len(index), generator=torch.Generator().manual_seed(seed))[:limit]]
+    uv = pixel_centers(W, H).reshape(-1, 2)[index]
+    points = camera.unproject(uv[None], depth.reshape(-1)[index][None])[0]
+    return points, rgb.reshape(-1, 3)[index]
 
 
 def mesh_from_depth(renders: Iterable[RenderOutput], cameras: Cameras, config: FusionConfig | None = None,
@@ -69,14 +77,8 @@ def mesh_from_depth(renders: Iterable[RenderOutput], cameras: Cameras, config: F
 
 
 def _bounds(views, cams: Cameras, config: FusionConfig) -> tuple[Tensor, Tensor]:
-    points = []
-    for i, (depth, alpha, _) in enumerate(views):
-        H, W = depth.shape
-        covered = (alpha >= config.min_alpha) & (depth > 0)
-        idx = torch.nonzero(covered.reshape(-1))[:, 0]
-        idx = idx[torch.randperm(len(idx), generator=torch.Generator().manual_seed(i))[:20000]]
-        uv = pixel_centers(W, H).reshape(-1, 2)[idx]
-        points.append(cams[i].unproject(uv[None], depth.reshape(-1)[idx][None])[0])
+    points = [_covered_points(depth, alpha, rgb, cams[i], config.min_alpha, limit=20000, seed=i)[0]
+              for i, (depth, alpha, rgb) in enumerate(views)]
     if not points or sum(len(p) for p in points) == 0:
         raise SpatialError(f"no rendered pixel reached opacity {config.min_alpha}; nothing to fuse")
     pts = torch.cat(points)

@@ -42,6 +42,11 @@ def init_splats(points: Tensor, colors: Tensor, sh_degree: int, init_opacity: fl
     })
 
 
+def sh_degree_of(params: dict[str, Tensor]) -> int:
+    """The SH degree that `shN [N, K-1, 3]` holds: K = (degree + 1)^2."""
+    return int(round(math.sqrt(params["shN"].shape[1] + 1))) - 1
+
+
 def random_points(count: int, center: Tensor, radius: float, generator: torch.Generator) -> tuple[Tensor, Tensor]:
     """Points uniform in a cube of half-size `radius` around `center`, with random colours."""
     points = center + (torch.rand(count, 3, generator=generator) * 2 - 1) * radius

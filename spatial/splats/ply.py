@@ -16,6 +16,7 @@ from plyfile import PlyData, PlyElement, PlyParseError
 
 from spatial.errors import file_error
 from spatial.files import atomic_path
+from spatial.splats.model import sh_degree_of  # noqa: F401 - re-exported for callers of this module
 
 REQUIRED = ["x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", "opacity", "scale_0", "scale_1", "scale_2",
             "rot_0", "rot_1", "rot_2", "rot_3"]
@@ -77,10 +78,6 @@ def load_ply(path: Path) -> dict[str, torch.Tensor]:
     if not all(torch.isfinite(v).all() for v in out.values()):
         raise file_error(path, "holds NaN or infinite values")
     return out
-
-
-def sh_degree_of(params: dict[str, torch.Tensor]) -> int:
-    return int(round(np.sqrt(params["shN"].shape[1] + 1))) - 1
 
 
 save = save_ply

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from spatial.render.sh import eval_sh
+from spatial.splats.model import sh_degree_of
 from spatial.transforms import quat_to_rotmat, rotmat_to_quat
 
 
@@ -70,7 +71,7 @@ def transform_splats(params: dict[str, Tensor], T: Tensor) -> dict[str, Tensor]:
     norms = p["quats"].norm(dim=-1, keepdim=True)
     out["quats"] = (rotmat_to_quat(rotated) * norms).to(dtype)
     out["scales"] = p["scales"] + math.log(s)
-    degree = int(round(math.sqrt(p["shN"].shape[1] + 1))) - 1
+    degree = sh_degree_of(p)
     if degree > 0:
         M = sh_rotation(R, degree).to(dtype)
         out["shN"] = torch.einsum("ij,njc->nic", M, p["shN"])
