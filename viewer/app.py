@@ -60,7 +60,9 @@ def client_camera(camera, width: int, height: int) -> tuple[torch.Tensor, torch.
 class ViewerApp:
     def __init__(self, world: World, static: list[StaticLayer] | None = None, cameras: Cameras | None = None,
                  thumbnails: list[np.ndarray] | None = None, out: Path = Path("edited.ply"),
-                 background: tuple[float, float, float] = (0.0, 0.0, 0.0), up: np.ndarray | None = None):
+                 background: tuple[float, float, float] = (0.0, 0.0, 0.0), up: np.ndarray | None = None,
+                 editable: bool = True):
+        self.editable = editable  # False while a model trains: its next refresh would undo any edit
         self.world, self.static, self.cameras, self.thumbnails = world, static or [], cameras, thumbnails
         self.out, self.background, self.up = Path(out), background, up
         self.keyframes: list[tuple[torch.Tensor, float]] = []  # (cam_to_world [4, 4], vertical fov degrees)
@@ -167,6 +169,12 @@ class ViewerApp:
         cameras = gui.add_checkbox("Show cameras", True, hint="training cameras; click one to fly there")
         cameras.on_update(lambda _: self.show_cameras(cameras.value))
 
+        if self.editable:
+            self._build_editing_gui()
+        self._build_path_gui()
+
+    def _build_editing_gui(self) -> None:
+        gui, world = self.server.gui, self.world
         with gui.add_folder("Select"):
             select_mode = gui.add_dropdown("Mode", ("set", "add", "subtract", "intersect"), initial_value="set")
             self._box = self.server.scene.add_transform_controls("/selection_box", scale=0.5, visible=False)
@@ -234,6 +242,8 @@ class ViewerApp:
             gui.add_button("Save world", hint="the layers and their transforms").on_click(
                 lambda _: self._save_world())
 
+    def _build_path_gui(self) -> None:
+        gui = self.server.gui
         with gui.add_folder("Camera path"):
             self._fov = gui.add_slider("FOV (degrees)", 10.0, 120.0, 1.0, 50.0)
             self._seconds = gui.add_number("Duration (s)", 4.0, min=0.5, step=0.5)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +9,7 @@ from pathlib import Path
 import tyro
 from rich.console import Console
 
+from spatial.cli.ports import check_port, is_loopback
 from spatial.errors import SpatialError
 
 
@@ -50,31 +49,10 @@ class View:
             app.stop()
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def check_port(host: str, port: int) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind((host, port))
-        except OSError:
-            raise SpatialError(f"port {port} on {host} is in use (another viewer or program); "
-                               "choose another with --port") from None
-
-
 def build_app(inputs: list[Path], out: Path, thumbnails: bool = True):
-    import numpy as np
-    from PIL import Image
-
     from spatial.camera_path import scene_frame
     from viewer.app import ViewerApp
-    from viewer.layers import StaticLayer, open_input
+    from viewer.layers import StaticLayer, camera_thumbnails, open_input
     from viewer.world import World
 
     world, static, cameras, images, background = World(), [], None, None, (0.0, 0.0, 0.0)
@@ -91,12 +69,7 @@ def build_app(inputs: list[Path], out: Path, thumbnails: bool = True):
         if cameras is None and opened.scene_path is not None and Path(opened.scene_path).exists():
             scene = opened.scene()
             cameras, background = scene.cameras, opened.background
-            if thumbnails:
-                images = []
-                for i in range(len(scene)):
-                    rgb = (scene.load_image(i) * 255).astype(np.uint8)
-                    h, w = rgb.shape[:2]
-                    images.append(np.asarray(Image.fromarray(rgb).resize((96, max(1, round(96 * h / w))))))
+            images = camera_thumbnails(scene) if thumbnails else None
     world._undo.clear()  # opening is not an edit
     up = None if cameras is None else scene_frame(cameras)[1].numpy()
     return ViewerApp(world, static, cameras, images, out, background, up)

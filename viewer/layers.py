@@ -58,3 +58,15 @@ def open_input(path: Path) -> SplatModel | StaticLayer:
         return StaticLayer(path.stem, np.asarray(loaded.vertices, np.float32), colors, faces)
     raise SpatialError(f"{path}: cannot view {path.suffix!r} files; give a training run folder, a checkpoint, "
                        "a splat file (.ply, .splat, .spz), a mesh (.ply, .obj, .glb) or a point cloud (.ply)")
+
+
+def camera_thumbnails(scene, width: int = 96) -> list[np.ndarray]:
+    """Each camera's image, `width` pixels wide, for its frustum in the viewer."""
+    from PIL import Image
+
+    images = []
+    for i in range(len(scene)):
+        rgb = (scene.load_image(i) * 255).astype(np.uint8)
+        h, w = rgb.shape[:2]
+        images.append(np.asarray(Image.fromarray(rgb).resize((width, max(1, round(width * h / w))))))
+    return images

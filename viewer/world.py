@@ -74,6 +74,20 @@ class World:
         self._changed()
         return layer
 
+    def update_layer(self, name: str, params: dict[str, Tensor]) -> Layer:
+        """Replace a layer's splats without an undo step (a model that is still training), adding it if new."""
+        params = {k: v.detach().cpu().float() for k, v in params.items()}
+        for layer in self.layers:
+            if layer.name == name:
+                layer.params = params
+                break
+        else:
+            layer = Layer(name, params)
+            self.layers.append(layer)
+        self.selection[name] = torch.zeros(layer.count, dtype=torch.bool)
+        self._changed()
+        return layer
+
     def layer(self, name: str) -> Layer:
         for layer in self.layers:
             if layer.name == name:

@@ -18,6 +18,7 @@ from spatial.errors import SpatialError
 from spatial.files import write_json_atomic
 from spatial.metrics import psnr, ssim
 from spatial.scene import Scene
+from spatial.training import latest_checkpoint  # noqa: F401 - also imported from here
 from spatial.splats.model import init_splats, random_points, render_splats
 from spatial.splats.step import StepConfig, TrainState, check_finite, make_optimizers, train_step
 from spatial.splats.strategies.default import DefaultStrategy
@@ -94,6 +95,35 @@ class SplatTrainer:
         else:
             points, colors = random_points(cfg.random_init_points, scene.center, self.scene_scale, generator)
         return init_splats(points, colors, cfg.step.sh_degree, cfg.init_opacity, cfg.init_scale)
+
+    # ---- what run_training and the live viewer ask (spatial.training.Trainer) ---------------
+    @property
+    def step_count(self) -> int:
+        return self.state.step
+
+    def describe(self) -> str:
+        from spatial.render import backend_for
+
+        backend = backend_for(self.device, self.config.step.render)
+        return (f"training splats on {len(self.scene.train_ids)} views of {self.scene.root} on {self.device} "
+                f"({backend} rasterizer)")
+
+    def progress_text(self, stats: dict) -> str:
+        return f"loss {stats['loss']:.4f}  psnr {stats['psnr']:.2f}  gaussians {stats['gaussians']:,}"
+
+    def export(self) -> list[tuple[str, Path]]:
+        from spatial.splats.ply import save_ply
+
+        save_ply(self.state.params, self.out / "splats.ply")
+        return [("splats (INRIA 3DGS layout: open it in SuperSplat or any 3DGS viewer)", self.out / "splats.ply")]
+
+    def snapshot(self):
+        """The current splats as a `SplatModel` (detached copies on the CPU)."""
+        from spatial.runs import SplatModel
+
+        params = {k: v.detach().to("cpu", copy=True) for k, v in self.state.params.items()}
+        return SplatModel(params, self.out, self.scene.root, self.config.downscale,
+                          tuple(self.background.tolist()))
 
     # ---- training ---------------------------------------------------------------------------
     def next_view(self) -> int:
@@ -199,11 +229,6 @@ class SplatTrainer:
         self.state.generator.set_state(payload["generator"])
         self._order = list(payload["order"])
         self.started = time.time() - payload.get("elapsed", 0.0)
-
-
-def latest_checkpoint(run: Path) -> Path | None:
-    found = sorted((run / "checkpoints").glob("step-*.pt"))
-    return found[-1] if found else None
 
 
 def peak_memory_mb(device: torch.device) -> float:

@@ -55,9 +55,8 @@ def sh_rotation(R: Tensor, degree: int) -> Tensor:
 def sh_basis(dirs: Tensor, degree: int) -> Tensor:
     """Values `[D, K]` of the K = (degree+1)^2 real SH basis functions at unit `dirs [D, 3]`."""
     K = (degree + 1) ** 2
-    eye = torch.eye(K, dtype=dirs.dtype)
-    return torch.stack([eval_sh(degree, eye[k][None, :, None].expand(dirs.shape[0], K, 1), dirs)[:, 0]
-                        for k in range(K)], -1)
+    eye = torch.eye(K, dtype=dirs.dtype, device=dirs.device)  # channel k holds basis function k alone
+    return eval_sh(degree, eye.expand(dirs.shape[0], K, K), dirs)
 
 
 def transform_splats(params: dict[str, Tensor], T: Tensor) -> dict[str, Tensor]:

@@ -1,0 +1,175 @@
+"""Running a trainer from the command line: checkpoint checks, a progress bar, Ctrl-C, evaluation,
+the final export, and the live viewer. Every method (splats, NeRF) goes through `run_training`.
+
+A trainer is anything with this shape (see `Trainer`); `SplatTrainer` and `NerfTrainer` are the two.
+
+    trainer = make_trainer()                  # loads the scene, builds the model
+    trainer.train(steps, on_step)             # checkpoints periodically and on Ctrl-C
+    result = trainer.evaluate()               # PSNR/SSIM on the test views, also written to eval.json
+    files = trainer.export()                  # the run's final files: splats.ply, ...
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields, is_dataclass
+from pathlib import Path
+from typing import Protocol
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from spatial.errors import SpatialError
+from spatial.files import write_json_atomic
+
+
+class Trainer(Protocol):
+    out: Path
+    device: object  # torch.device
+
+    @property
+    def step_count(self) -> int: ...
+    def train(self, steps: int, on_step: Callable[[dict], None] | None = None) -> None: ...
+    def evaluate(self) -> dict: ...
+    def load_checkpoint(self, path: Path) -> None: ...
+    def describe(self) -> str: ...  # one line: what is trained, on what, with which backend
+    def progress_text(self, stats: dict) -> str: ...  # the step's stats for the progress bar
+    def export(self) -> list[tuple[str, Path]]: ...  # (what, file) for each file written at the end
+    def snapshot(self): ...  # the current model as `spatial.runs` loads it (a copy, safe to render elsewhere)
+
+
+@dataclass
+class LiveViewerOptions:
+    host: str = "127.0.0.1"
+    port: int = 7007
+    refresh_seconds: float = 5.0
+    keep_open: bool = True  # after training, serve until Ctrl-C
+
+
+def latest_checkpoint(run: Path) -> Path | None:
+    found = sorted((run / "checkpoints").glob("step-*.pt"))
+    return found[-1] if found else None
+
+
+def run_training(make_trainer: Callable[[], Trainer], command: str, scene_path: Path, out: Path, config,
+                 steps: int, resume: bool, preset: str = "", viewer: LiveViewerOptions | None = None) -> dict:
+    """Load, train (with a progress bar), evaluate and export; returns the evaluation.
+
+    `command` is how the user reruns it (for the resume hint), `config` the dataclass saved as config.json.
+    """
+    console = Console()
+    checkpoint = latest_checkpoint(out)
+    if checkpoint is not None and not resume:
+        raise SpatialError(f"{out}: already holds a training run; pass --resume to continue it, "
+                           "or choose another --out")
+    if resume and checkpoint is None:
+        raise SpatialError(f"{out}: no checkpoint to resume from (expected {out}/checkpoints/step-*.pt)")
+    live = _live_viewer(viewer) if viewer is not None else None  # fail before loading anything
+    trainer = make_trainer()
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / "config.json", {"scene": str(Path(scene_path).resolve()), "method": command.split()[2],
+                                            "preset": preset, "config": jsonable(config)})
+    if checkpoint is not None:
+        trainer.load_checkpoint(checkpoint)
+        console.print(f"resuming from {checkpoint} (step {trainer.step_count})")
+    console.print(f"{trainer.describe()}, {steps} steps -> {out}")
+    session = live(trainer, viewer) if live is not None else None
+    if session is not None:
+        console.print(f"live viewer at [bold]{session.url}[/] (refreshes every {viewer.refresh_seconds:g} s; "
+                      "Pause/Resume in its panel)")
+    columns = (TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[stats]}"),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    start = time.time()
+    try:
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task("train", total=steps, completed=trainer.step_count, stats="")
+
+            def on_step(stats: dict) -> None:
+                if session is not None:
+                    session.on_step(stats)
+                if trainer.step_count % 10 == 0 or trainer.step_count == steps:
+                    progress.update(task, completed=trainer.step_count, stats=trainer.progress_text(stats))
+
+            try:
+                trainer.train(steps, on_step)
+            except KeyboardInterrupt:
+                progress.stop()
+                console.print(f"\ninterrupted at step {trainer.step_count}; checkpoint saved in {out}/checkpoints. "
+                              f"Continue with: {command} {scene_path} --out {out} --resume")
+                raise
+        train_seconds = time.time() - start
+        result = trainer.evaluate()
+        result["train_seconds_this_session"] = round(train_seconds, 1)
+        write_json_atomic(out / "eval.json", result)
+        files = trainer.export()
+        table = Table(title="evaluation", show_header=False)
+        for key in ("views", "psnr", "ssim", "gaussians", "train_seconds", "peak_memory_mb"):
+            if key in result:
+                value = result[key]
+                table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
+        console.print(table)
+        for what, path in files:
+            console.print(f"{what}: [bold]{path}[/]")
+        if session is not None:
+            session.finished(result)
+            if viewer.keep_open:
+                console.print(f"training done; the viewer stays at {session.url} (Ctrl-C to close it)")
+                _wait_for_ctrl_c()
+        return result
+    finally:
+        if session is not None:
+            session.stop()
+
+
+def _wait_for_ctrl_c() -> None:
+    try:
+        while True:
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        pass
+
+
+def _live_viewer(options: LiveViewerOptions):
+    """The live-viewer class installed under the `spatial.live_viewers` entry point (the browser viewer
+    registers one); `spatial` itself never imports a viewer by name."""
+    from importlib.metadata import entry_points
+
+    from spatial.cli.ports import check_port
+
+    found = list(entry_points(group="spatial.live_viewers"))
+    if not found:
+        raise SpatialError("--viewer needs the browser viewer, which is not installed here "
+                           "(install spatial with its viewer: pip install -e .)")
+    check_port(options.host, options.port, "--viewer.port")
+    return found[0].load()
+
+
+def jsonable(obj):
+    return json.loads(json.dumps(asdict(obj) if is_dataclass(obj) else obj, default=str))
+
+
+def config_from_dict(cls, data: dict):
+    """Rebuild a (nested) config dataclass from `dataclasses.asdict` output, e.g. out of a checkpoint."""
+    import types
+    import typing
+
+    hints = typing.get_type_hints(cls)
+
+    def value(tp, v):
+        if is_dataclass(tp) and isinstance(v, dict):
+            return config_from_dict(tp, v)
+        origin, args = typing.get_origin(tp), typing.get_args(tp)
+        if origin in (typing.Union, types.UnionType):
+            if v is None:
+                return None
+            return value(next(a for a in args if a is not type(None)), v)
+        if origin is tuple and isinstance(v, (list, tuple)):
+            if len(args) == 2 and args[1] is Ellipsis:
+                return tuple(value(args[0], x) for x in v)
+            return tuple(value(a, x) for a, x in zip(args, v))
+        return v
+
+    return cls(**{f.name: value(hints[f.name], data[f.name]) for f in fields(cls) if f.name in data})
