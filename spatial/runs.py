@@ -44,6 +44,9 @@ class SplatModel:
     def sh_degree(self) -> int:
         return sh_degree_of(self.params)
 
+    def summary(self) -> str:
+        return f"{self.count:,} Gaussians"
+
     def training_cameras(self) -> Cameras:
         """The cameras of the scene this model was trained on (at its training resolution)."""
         return self.scene().cameras
@@ -83,10 +86,11 @@ class SplatModel:
                               ("rgb", "alpha", "depth", "means2d", "radii", "depths")))
 
 
-def load_model(path: Path, device: str = "cpu") -> SplatModel:
-    """A trained splat model from a run folder, a checkpoint, or a .ply/.splat/.spz file."""
+def load_model(path: Path, device: str = "cpu"):
+    """A trained model from a run folder, a checkpoint, or a .ply/.splat/.spz file: a `SplatModel`, or a
+    `TrainedNerf` (spatial.nerf.trained) for NeRF runs; both render through `render` / `render_frames`."""
     from spatial.formats import load_splats
-    from spatial.splats.trainer import latest_checkpoint
+    from spatial.training import latest_checkpoint
 
     path = Path(path)
     if not path.exists():
@@ -99,15 +103,20 @@ def load_model(path: Path, device: str = "cpu") -> SplatModel:
             hint = " (it has a splats.ply: pass that file)" if (path / "splats.ply").is_file() else ""
             raise file_error(path, "has no checkpoint (checkpoints/step-*.pt); it is not a finished or "
                                    f"interrupted training run{hint}")
-        params = _checkpoint_params(checkpoint)
-    elif path.suffix == ".pt":
-        params = _checkpoint_params(path)
+        path = checkpoint
+    if path.suffix == ".pt":
+        payload = _read_checkpoint(path)
+        if payload.get("method") == "nerf":
+            from spatial.nerf.trained import load_nerf
+
+            model = load_nerf(path, payload, device)
+        else:
+            model = SplatModel({k: v.float().to(device) for k, v in payload["params"].items()}, path)
     elif path.suffix.lower() in SPLAT_SUFFIXES:
-        params = load_splats(path)
+        model = SplatModel({k: v.to(device) for k, v in load_splats(path).items()}, path)
     else:
         raise file_error(path, f"unknown model file type {path.suffix!r}; expected a run folder, .pt, "
                                f"{', '.join(SPLAT_SUFFIXES)}")
-    model = SplatModel({k: v.to(device) for k, v in params.items()}, path)
     if run is not None and (run / "config.json").is_file():
         config = json.loads((run / "config.json").read_text())
         model.scene_path = Path(config["scene"]) if config.get("scene") else None
@@ -116,12 +125,23 @@ def load_model(path: Path, device: str = "cpu") -> SplatModel:
     return model
 
 
-def _checkpoint_params(path: Path) -> dict[str, Tensor]:
+def load_splat_model(path: Path, device: str = "cpu") -> SplatModel:
+    """`load_model`, for what only splats have (splat files, centres as points): a NeRF is refused clearly."""
+    model = load_model(path, device)
+    if not isinstance(model, SplatModel):
+        raise SpatialError(f"{path}: is a NeRF run, which has no Gaussians to write; export a mesh "
+                           "(`spatial export mesh` or `density-mesh`) or depth points (`--source depth`)")
+    return model
+
+
+def _read_checkpoint(path: Path) -> dict:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=False)
-        return {k: v.float() for k, v in payload["params"].items()}
     except Exception as e:  # noqa: BLE001 - torch raises many kinds for a bad file
         raise file_error(path, f"not a readable checkpoint ({e})") from None
+    if not isinstance(payload, dict) or not ("params" in payload or payload.get("method") == "nerf"):
+        raise file_error(path, "not a checkpoint written by `spatial train` (no model inside)")
+    return payload
 
 
 def _scene_background(scene_path: Path | None) -> tuple[float, float, float]:

@@ -28,6 +28,8 @@ from viewer.world import World
 
 SELECTED_RGB = np.array([1.0, 0.45, 0.0], np.float32)  # selection highlight (orange)
 MOVING_MAX_SIDE = 256  # server renders this small while the camera moves, full size once it rests
+# a NeRF renders ray by ray, far slower than splats on a CPU: smaller while moving, capped at rest
+NERF_MOVING_MAX_SIDE, NERF_REST_MAX_SIDE = 96, 512
 
 
 def splat_arrays(params: dict[str, torch.Tensor], selected: torch.Tensor) -> dict[str, np.ndarray]:
@@ -69,6 +71,10 @@ class ViewerApp:
         self.server = None
         self._drawn_version = -1
         self._render_mode = "browser"
+        self.model = None  # a model only the server can draw (a NeRF), shown instead of the splat layers
+        self._mode_dropdown = None
+        self._layer_handles: dict = {}
+        self._model_version = 0
         self._last_render: dict = {}  # client id -> (camera key, time, rendered at full size)
         self._lock = threading.RLock()
         self._stop = threading.Event()
@@ -113,6 +119,15 @@ class ViewerApp:
             self._drawn_version = self.world.version
             self._status()
 
+    def set_model(self, model) -> None:
+        """Show `model` (anything with `render_frames`, e.g. a `TrainedNerf`) through server-side renders."""
+        with self._lock:
+            self.model = model
+            self._model_version += 1
+            if self._render_mode == "browser" and self._mode_dropdown is not None:
+                self._mode_dropdown.value = "colour"  # its on_update switches the mode
+                self._render_mode = "colour"
+
     def _draw_static(self) -> None:
         for layer in self.static:
             if layer.faces is not None:
@@ -153,7 +168,10 @@ class ViewerApp:
     def _build_gui(self) -> None:
         gui, world = self.server.gui, self.world
         self._status_text = gui.add_markdown("")
-        mode = gui.add_dropdown("Render", ("browser", "colour", "depth", "alpha"), initial_value="browser",
+        start_mode = "browser" if self.model is None else "colour"
+        self._render_mode = start_mode
+        mode = self._mode_dropdown = gui.add_dropdown("Render", ("browser", "colour", "depth", "alpha"),
+                                                      initial_value=start_mode,
                                 hint="browser: splats drawn by your browser (RGB only); the others are rendered "
                                      "on the server with SH, streamed as images")
 
@@ -348,7 +366,8 @@ class ViewerApp:
         from spatial.runs import SplatModel
 
         path = self.camera_path()
-        model = SplatModel(self.world.world_params(), self.out, background=self.background)
+        model = self.model if self.model is not None else \
+            SplatModel(self.world.world_params(), self.out, background=self.background)
         file = self.out.with_name(self.out.stem + "_path.mp4")
         render_camera_path(model, path, file)
         self._notify(f"rendered {len(path)} frames to {file}")
@@ -382,6 +401,11 @@ class ViewerApp:
         from spatial.render_path import frame_image
 
         c2w, K = client_camera(camera, width, height)
+        if self.model is not None:
+            cams = Cameras(c2w[None], K[None], width, height)
+            with torch.no_grad():
+                out = next(iter(self.model.render_frames(cams, torch.tensor(self.background, dtype=torch.float32))))
+            return frame_image(out, "rgb" if mode == "colour" else mode)
         params = self.world.world_params()
         with torch.no_grad():
             out = render_splats(params, torch.linalg.inv(c2w)[None], K[None], width, height, sh_degree_of(params),
@@ -396,11 +420,15 @@ class ViewerApp:
             for client in list(self.server.get_clients().values()):
                 cam = client.camera
                 key = (tuple(np.round(cam.wxyz, 5)), tuple(np.round(cam.position, 5)), round(cam.fov, 5),
-                       self._render_mode, self.world.version)
+                       self._render_mode, self.world.version, self._model_version)
                 last_key, last_time, full = self._last_render.get(client.client_id, (None, 0.0, False))
                 W, H = max(int(cam.image_width or 640), 16), max(int(cam.image_height or 480), 16)
+                moving_side = MOVING_MAX_SIDE if self.model is None else NERF_MOVING_MAX_SIDE
+                if self.model is not None:
+                    rest = min(1.0, NERF_REST_MAX_SIDE / max(W, H))
+                    W, H = max(round(W * rest), 8), max(round(H * rest), 8)
                 if key != last_key:
-                    scale = min(1.0, MOVING_MAX_SIDE / max(W, H))
+                    scale = min(1.0, moving_side / max(W, H))
                     size, done = (max(round(W * scale), 8), max(round(H * scale), 8)), scale == 1.0
                     self._last_render[client.client_id] = (key, time.time(), done)
                 elif not full and time.time() - last_time > 0.3:

@@ -51,11 +51,13 @@ class View:
 
 def build_app(inputs: list[Path], out: Path, thumbnails: bool = True):
     from spatial.camera_path import scene_frame
+    from spatial.runs import SplatModel
     from viewer.app import ViewerApp
     from viewer.layers import StaticLayer, camera_thumbnails, open_input
     from viewer.world import World
 
     world, static, cameras, images, background = World(), [], None, None, (0.0, 0.0, 0.0)
+    server_model = None  # a NeRF: drawn by server-side renders only
     for path in inputs:
         if path.name.endswith(".world.json"):
             for layer in World.load_world(path).layers:
@@ -65,11 +67,19 @@ def build_app(inputs: list[Path], out: Path, thumbnails: bool = True):
         if isinstance(opened, StaticLayer):
             static.append(opened)
             continue
-        world.add_layer(path.name if path.is_dir() else path.stem, opened.params, str(path))
+        if isinstance(opened, SplatModel):
+            world.add_layer(path.name if path.is_dir() else path.stem, opened.params, str(path))
+        elif server_model is not None:
+            raise SpatialError(f"{path}: the viewer shows one NeRF at a time (splat layers can be several)")
+        else:
+            server_model = opened
         if cameras is None and opened.scene_path is not None and Path(opened.scene_path).exists():
             scene = opened.scene()
             cameras, background = scene.cameras, opened.background
             images = camera_thumbnails(scene) if thumbnails else None
     world._undo.clear()  # opening is not an edit
     up = None if cameras is None else scene_frame(cameras)[1].numpy()
-    return ViewerApp(world, static, cameras, images, out, background, up)
+    app = ViewerApp(world, static, cameras, images, out, background, up, editable=server_model is None)
+    if server_model is not None:
+        app.set_model(server_model)
+    return app

@@ -11,6 +11,7 @@ import sys
 import tyro
 
 from spatial.cli.demo import Demo
+from spatial.cli.export.density_mesh import ExportDensityMesh
 from spatial.cli.export.mesh import ExportMesh
 from spatial.cli.export.ply import ExportPly
 from spatial.cli.export.points import ExportPoints
@@ -20,6 +21,7 @@ from spatial.cli.process import ProcessImages, ProcessImport, ProcessVideo
 from spatial.cli.render import Render
 from spatial.cli.scene import Convert, Info, Make
 from spatial.cli.train import TrainSplat, select_preset
+from spatial.cli.train_nerf import TrainNerf
 from spatial.errors import SpatialError
 
 COMMANDS: dict = {
@@ -28,9 +30,10 @@ COMMANDS: dict = {
               {"info": Info, "convert": Convert, "make": Make}),
     "process": ("Turn photos or a video into a scene folder (structure from motion with COLMAP).",
                 {"images": ProcessImages, "video": ProcessVideo, "import": ProcessImport}),
-    "train": ("Train a model on a scene.", {"splat": TrainSplat}),
+    "train": ("Train a model on a scene.", {"splat": TrainSplat, "nerf": TrainNerf}),
     "export": ("Export a trained model: splat files, a mesh, or a point cloud.",
-               {"ply": ExportPly, "splat": ExportSplat, "spz": ExportSpz, "mesh": ExportMesh, "points": ExportPoints}),
+               {"ply": ExportPly, "splat": ExportSplat, "spz": ExportSpz, "mesh": ExportMesh,
+                "density-mesh": ExportDensityMesh, "points": ExportPoints}),
     "render": Render,
 }
 DESCRIPTION = "Turn phone videos and photo sets into 3D worlds."

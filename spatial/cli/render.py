@@ -56,7 +56,7 @@ class Render:
             path.width, path.height = self.width or path.width, self.height or path.height
             path.fps = self.fps or path.fps
         console = Console()
-        console.print(f"rendering {len(path)} frames of {model.count:,} Gaussians at {path.width}x{path.height} "
+        console.print(f"rendering {len(path)} frames of {model.summary()} at {path.width}x{path.height} "
                       f"-> {self.out}")
         with progress_bar("render", len(path)) as advance:
             count = render_camera_path(model, path, self.out, self.output, lambda i: advance(i + 1, len(path)))

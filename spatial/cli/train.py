@@ -25,7 +25,7 @@ def preset_config(name: str) -> SplatTrainConfig:
 
     from configs.splat import PRESETS
 
-    if name == "auto":
+    if name == "auto" or name not in PRESETS:  # an unknown name: tyro reports it with the valid ones
         name = "default" if torch.cuda.is_available() else "cpu"
     return copy.deepcopy(PRESETS[name][1])
 
@@ -109,5 +109,7 @@ def select_preset(args: list[str]) -> None:
             _selected_preset = args[i + 1]
         elif arg.startswith("--preset="):
             _selected_preset = arg.split("=", 1)[1]
-    if _selected_preset not in PresetName.__args__:
-        _selected_preset = "auto"  # tyro reports the bad choice with the list of valid ones
+
+
+def selected_preset() -> str:
+    return _selected_preset

@@ -34,11 +34,11 @@ class SplatExport:
         import torch
 
         from spatial.formats import save_splats
-        from spatial.runs import load_model
+        from spatial.runs import load_splat_model
         from spatial.splats import select
 
         out = output_path(self.model, self.out, f"splats{self.suffix}", self.suffix)
-        model = load_model(self.model)
+        model = load_splat_model(self.model)
         mask = select.by_opacity(model.params, self.min_opacity)
         if (self.box_min is None) != (self.box_max is None):
             raise SpatialError("give both --box-min and --box-max, or neither")

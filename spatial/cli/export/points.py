@@ -36,11 +36,11 @@ class ExportPoints:
 
         from spatial.mesh import depth_points, save_points
         from spatial.render import sh_to_rgb
-        from spatial.runs import load_model
+        from spatial.runs import load_model, load_splat_model
         from spatial.splats import select
 
         out = output_path(self.model, self.out, "points.ply", ".ply")
-        model = load_model(self.model)
+        model = load_splat_model(self.model) if self.source == "centers" else load_model(self.model)
         if self.source == "centers":
             mask = select.by_opacity(model.params, self.min_opacity)
             points = model.params["means"][mask]

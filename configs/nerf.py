@@ -1,0 +1,38 @@
+"""Presets for `spatial train nerf --preset NAME`.
+
+default: nerfacto's settings (hash grids of 2^19 rows, 4096 rays, 256/96 proposal and 48 field samples), for a GPU.
+cpu: sized for a 2-core CPU (about 11 minutes on the default scene): smaller grids, fewer samples and rays.
+tiny: the smallest useful model, for smoke tests and quick checks.
+"""
+
+from spatial.nerf.field import FieldConfig
+from spatial.nerf.hash_encoding import HashConfig
+from spatial.nerf.model import ModelConfig
+from spatial.nerf.trainer import NerfTrainConfig
+
+CPU_PROPOSALS = (HashConfig(levels=5, log2_table_size=15, min_resolution=16, max_resolution=128),
+                 HashConfig(levels=5, log2_table_size=15, min_resolution=16, max_resolution=256))
+
+PRESETS: dict[str, tuple[str, NerfTrainConfig]] = {
+    "default": ("nerfacto's settings, 30k steps (GPU)", NerfTrainConfig()),
+    "cpu": (
+        "3k steps of 1024 rays, 12-level 2^17 grid, 48/24 proposal and 16 field samples (CPU, ~11 min)",
+        NerfTrainConfig(
+            model=ModelConfig(
+                field=FieldConfig(hash=HashConfig(levels=12, log2_table_size=17, max_resolution=512),
+                                  appearance_dim=8),
+                proposal_hash=CPU_PROPOSALS, proposal_samples=(48, 24), field_samples=16, anneal_steps=300),
+            steps=3000, rays_per_batch=1024, checkpoint_every=500),
+    ),
+    "tiny": (
+        "a 6-level 2^12 grid, 256 rays, 16/8 proposal and 8 field samples (smoke tests)",
+        NerfTrainConfig(
+            model=ModelConfig(
+                field=FieldConfig(hash=HashConfig(levels=6, log2_table_size=12, max_resolution=128), hidden=32,
+                                  geo_features=7, colour_layers=1, direction_sh_degree=2, appearance_dim=4),
+                proposal_hash=(HashConfig(levels=3, log2_table_size=10, max_resolution=64),
+                               HashConfig(levels=3, log2_table_size=10, max_resolution=64)),
+                proposal_samples=(16, 8), field_samples=8, anneal_steps=50),
+            steps=300, rays_per_batch=256, checkpoint_every=100),
+    ),
+}

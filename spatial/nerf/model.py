@@ -1,0 +1,136 @@
+"""The NeRF model: two proposal density fields, then the radiance field (nerfacto's design).
+
+    model = NerfModel(space, config, num_images)
+    out = model(origins, dirs, image_ids, background)      # rays [R, 3] -> rgb [R, 3], alpha, depth, ...
+    frame = model.render_camera(camera, background)          # a whole image, in chunks of rays
+
+Each ray starts with `proposal_samples[0]` uniform intervals; every proposal level's weights are
+resampled into fewer, better-placed intervals (`pdf_edges`), and the last set feeds the radiance
+field. The proposal fields learn only from `interlevel_loss`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from spatial.cameras import Cameras, pixel_centers
+from spatial.nerf.field import DensityField, FieldConfig, RadianceField, SpaceMap
+from spatial.nerf.hash_encoding import HashConfig
+from spatial.nerf.rendering import composite, render_weights
+from spatial.nerf.sampling import Spacing, pdf_edges, ray_box, uniform_edges
+
+
+@dataclass
+class ModelConfig:
+    field: FieldConfig = field(default_factory=FieldConfig)
+    """The radiance field."""
+    proposal_hash: tuple[HashConfig, ...] = (
+        HashConfig(levels=5, log2_table_size=17, min_resolution=16, max_resolution=128),
+        HashConfig(levels=5, log2_table_size=17, min_resolution=16, max_resolution=256),
+    )
+    """Hash grids of the proposal fields, coarsest first (one per proposal level)."""
+    proposal_samples: tuple[int, ...] = (256, 96)
+    """Intervals per ray evaluated by each proposal field (the first are uniform)."""
+    field_samples: int = 48
+    """Intervals per ray evaluated by the radiance field."""
+    anneal_steps: int = 1000
+    """Steps over which proposal weights sharpen from flat to as-is (nerfacto's annealing)."""
+    near: float = 0.05
+    """Closest distance sampled along a ray, relative to the scene radius."""
+    far: float = 1000.0
+    """Farthest distance sampled in unbounded scenes, relative to the scene radius."""
+
+
+@dataclass
+class RayOutput:
+    rgb: Tensor  # [R, 3] composited over the background
+    alpha: Tensor  # [R] accumulated opacity
+    depth: Tensor  # [R] expected distance along the ray (alpha-normalised)
+    edges: Tensor  # [R, S + 1] final intervals, normalised spacing
+    weights: Tensor  # [R, S]
+    proposals: list[tuple[Tensor, Tensor]]  # per proposal level: (edges, weights)
+
+
+class NerfModel(torch.nn.Module):
+    def __init__(self, space: SpaceMap, config: ModelConfig, num_images: int):
+        super().__init__()
+        if len(config.proposal_hash) != len(config.proposal_samples):
+            raise ValueError("one proposal hash grid per proposal level is needed")
+        self.space, self.config = space, config
+        self.proposals = torch.nn.ModuleList([DensityField(space, h) for h in config.proposal_hash])
+        self.field = RadianceField(space, config.field, num_images)
+
+    @property
+    def radius(self) -> float:
+        return float(self.space.half_size.max())
+
+    def near_far(self, origins: Tensor, dirs: Tensor) -> tuple[Tensor, Tensor, Spacing]:
+        near = self.config.near * self.radius
+        if self.space.bounded:
+            lo = self.space.center - self.space.half_size
+            t0, t1 = ray_box(origins, dirs, lo, self.space.center + self.space.half_size)
+            t0 = t0.clamp(min=near)
+            t1 = torch.maximum(t1, t0 + 1e-4)  # rays that miss: a sliver with no density
+            return t0, t1, Spacing(t0, t1)
+        t0 = torch.full_like(origins[:, 0], near)
+        t1 = torch.full_like(t0, self.config.far * self.radius)
+        return t0, t1, Spacing(t0, t1, self.radius)
+
+    def forward(self, origins: Tensor, dirs: Tensor, image_ids: Tensor | None, background: Tensor,
+                step: int | None = None, generator: torch.Generator | None = None) -> RayOutput:
+        """Render rays `origins, dirs [R, 3]` (unit dirs). `step` is given in training: it jitters the
+        samples and anneals the proposal weights; None renders deterministically."""
+        training = step is not None
+        _, _, spacing = self.near_far(origins, dirs)
+        R = origins.shape[0]
+        anneal = 1.0 if not training else _anneal(min(step / max(self.config.anneal_steps, 1), 1.0))
+        edges = uniform_edges(R, self.config.proposal_samples[0], training, origins.device, generator)
+        proposals = []
+        for level, proposal in enumerate(self.proposals):
+            t = spacing.to_t(edges)
+            sigma = proposal.density(_points(origins, dirs, t)).reshape(R, -1)
+            weights = render_weights(sigma, t)
+            proposals.append((edges, weights))
+            n = self.config.proposal_samples[level + 1] if level + 1 < len(self.proposals) \
+                else self.config.field_samples
+            edges = pdf_edges(edges, weights.detach() ** anneal, n, training, generator)
+        t = spacing.to_t(edges)
+        sigma, rgb = self.field(_points(origins, dirs, t).reshape(R, -1, 3), dirs, image_ids)
+        weights = render_weights(sigma, t)
+        alpha = weights.sum(-1)
+        colour = composite(weights, rgb) + (1 - alpha[:, None]) * background
+        mids = (t[:, 1:] + t[:, :-1]) / 2
+        depth = (weights * mids).sum(-1) / alpha.clamp(min=1e-6)
+        return RayOutput(colour, alpha, depth, edges, weights, proposals)
+
+    @torch.no_grad()
+    def render_camera(self, camera: Cameras, background: Tensor, chunk: int = 8192) -> dict[str, Tensor]:
+        """One camera's image: `rgb [H, W, 3]`, `alpha [H, W, 1]`, camera-z `depth [H, W, 1]`."""
+        H, W = int(camera.height[0]), int(camera.width[0])
+        device = next(self.parameters()).device
+        cam = camera.to(device)
+        uv = pixel_centers(W, H, device=device).reshape(1, -1, 2)
+        origins, dirs = cam.pixel_rays(uv)
+        origins, dirs = origins[0], dirs[0]
+        forward = cam.cam_to_world[0, :3, 2]
+        parts = {"rgb": [], "alpha": [], "depth": []}
+        for i in range(0, origins.shape[0], chunk):
+            out = self(origins[i:i + chunk], dirs[i:i + chunk], None, background.to(device))
+            parts["rgb"].append(out.rgb)
+            parts["alpha"].append(out.alpha[:, None])
+            z = out.depth * (dirs[i:i + chunk] @ forward)  # distance along the ray -> camera z
+            parts["depth"].append(torch.where(out.alpha > 1e-4, z, torch.zeros_like(z))[:, None])
+        return {k: torch.cat(v).reshape(H, W, -1) for k, v in parts.items()}
+
+
+def _points(origins: Tensor, dirs: Tensor, edges_t: Tensor) -> Tensor:
+    """Interval midpoints `[R * S, 3]` for distance edges `[R, S + 1]`."""
+    mids = (edges_t[:, 1:] + edges_t[:, :-1]) / 2  # [R, S]
+    return (origins[:, None] + dirs[:, None] * mids[..., None]).reshape(-1, 3)
+
+
+def _anneal(fraction: float, bias: float = 10.0) -> float:
+    return bias * fraction / ((bias - 1) * fraction + 1)

@@ -1,0 +1,48 @@
+"""One NeRF training step, as a function a CLI, a viewer or a script can call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from spatial.errors import SpatialError
+from spatial.nerf.model import NerfModel
+from spatial.nerf.rendering import distortion_loss, interlevel_loss
+
+
+@dataclass
+class LossConfig:
+    interlevel: float = 1.0
+    """Weight of the proposal (interlevel) loss."""
+    distortion: float = 0.002
+    """Weight of the distortion loss (compact weights along each ray; fewer floaters)."""
+
+
+@dataclass
+class RayBatch:
+    origins: Tensor  # [R, 3] world
+    dirs: Tensor  # [R, 3] unit, world
+    image_ids: Tensor  # [R] int64, which training image each ray comes from
+    target: Tensor  # [R, 3] in 0-1, composited over `background`
+    background: Tensor  # [R, 3] or [3]
+
+
+def train_step(model: NerfModel, optimizer: torch.optim.Optimizer, scheduler, batch: RayBatch, losses: LossConfig,
+               step: int, generator: torch.Generator, autocast: bool = False) -> dict[str, float]:
+    """Render the batch's rays, take one optimizer step. Returns the step's stats."""
+    with torch.autocast(batch.origins.device.type, dtype=torch.bfloat16, enabled=autocast):
+        out = model(batch.origins, batch.dirs, batch.image_ids, batch.background, step, generator)
+    mse = torch.mean((out.rgb.float() - batch.target) ** 2)
+    loss = mse + losses.interlevel * interlevel_loss(out.edges, out.weights.float(), out.proposals) \
+        + losses.distortion * distortion_loss(out.edges, out.weights.float())
+    if not torch.isfinite(loss):
+        raise SpatialError(f"training diverged at step {step}: the loss is {loss.item()} "
+                           "(try a lower --lr, or check the scene's cameras)")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    scheduler.step()
+    return {"loss": loss.item(), "psnr": float(-10 * torch.log10(mse.detach().clamp(min=1e-10))),
+            "alpha": float(out.alpha.detach().mean())}

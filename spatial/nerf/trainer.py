@@ -1,0 +1,263 @@
+"""Training a NeRF on a scene: rays from every training image, the loop, evaluation, checkpoints.
+
+The same shape as `SplatTrainer` (see `spatial.training.Trainer`), so `spatial train nerf` shares the
+progress bar, evaluation, checkpoints, `--resume` and `--viewer` with `spatial train splat`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+from spatial.errors import SpatialError
+from spatial.files import write_json_atomic
+from spatial.metrics import psnr, ssim
+from spatial.nerf.field import SpaceMap
+from spatial.nerf.model import ModelConfig, NerfModel
+from spatial.nerf.step import LossConfig, RayBatch, train_step
+from spatial.scene import Scene
+from spatial.splats.trainer import peak_memory_mb, pick_device
+
+
+@dataclass
+class NerfTrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    """Fields and sampling."""
+    losses: LossConfig = field(default_factory=LossConfig)
+    """Weights of the regularising losses."""
+    steps: int = 30_000
+    """Total number of training steps (sets the learning-rate schedule)."""
+    rays_per_batch: int = 4096
+    """Rays per step, drawn at random from all training images."""
+    lr: float = 1e-2
+    """Adam learning rate of every field at the first step."""
+    lr_final: float = 1e-3
+    """Learning rate reached at the last step (exponential decay)."""
+    bounds: Literal["auto", "box", "unbounded"] = "auto"
+    """box: a bounded object scene inside a box (from the sparse points, or --box-min/--box-max);
+    unbounded: scene contraction for captures that see the world around them; auto: box when the
+    images have transparent backgrounds, else unbounded."""
+    box_min: tuple[float, float, float] | None = None
+    """Lower corner of the scene box in world units (default: from the sparse points)."""
+    box_max: tuple[float, float, float] | None = None
+    """Upper corner of the scene box (see --box-min)."""
+    random_background: bool = True
+    """For images with alpha: a random background colour per ray, so transparent areas learn to be empty."""
+    downscale: int = 1
+    """Train on images downscaled by this factor (cached in images_N/)."""
+    mixed_precision: bool = True
+    """bfloat16 autocast for the fields on CUDA (ignored on the CPU, where it is slower)."""
+    eval_chunk: int = 8192
+    """Rays rendered at once when rendering whole images."""
+    eval_every: int = 0
+    """Evaluate on the test views every this many steps (0: only at the end)."""
+    checkpoint_every: int = 1000
+    """Write a checkpoint every this many steps (also at the end and on Ctrl-C)."""
+    seed: int = 0
+    """Seed of every random choice (initialisation, rays, sample jitter)."""
+    device: str = "auto"
+    """Torch device: auto picks cuda when available, else cpu."""
+
+
+def space_map(scene: Scene, config: NerfTrainConfig, has_alpha: bool) -> SpaceMap:
+    """The scene box (bounded) or the contraction's centre and radius (unbounded)."""
+    bounded = config.bounds == "box" or (config.bounds == "auto" and has_alpha)
+    if not bounded:
+        return SpaceMap(scene.center.float(), torch.full((3,), max(scene.extent, 1e-6)), bounded=False)
+    if (config.box_min is None) != (config.box_max is None):
+        raise SpatialError("give both --box-min and --box-max, or neither")
+    if config.box_min is not None:
+        lo, hi = torch.tensor(config.box_min), torch.tensor(config.box_max)
+        if not bool((hi > lo).all()):
+            raise SpatialError(f"--box-max {config.box_max} must exceed --box-min {config.box_min} on every axis")
+    elif scene.points.shape[0] >= 10:
+        lo = torch.quantile(scene.points.float(), 0.005, dim=0)
+        hi = torch.quantile(scene.points.float(), 0.995, dim=0)
+        pad = 0.05 * float((hi - lo).max())
+        lo, hi = lo - pad, hi + pad
+    else:
+        raise SpatialError(f"{scene.root}: a bounded (box) scene needs sparse points to size its box, and this "
+                           "one has none; give --box-min and --box-max, or --bounds unbounded")
+    return SpaceMap((lo + hi) / 2, (hi - lo) / 2, bounded=True)
+
+
+class NerfTrainer:
+    def __init__(self, scene: Scene, config: NerfTrainConfig, out: Path):
+        self.config, self.out = config, out
+        self.device = pick_device(config.device)
+        if config.downscale > 1:
+            scene = scene.downscaled(config.downscale)
+        self.scene = scene
+        if len(scene.train_ids) == 0:
+            raise SpatialError(f"{scene.root}: the scene has no training images")
+        self.background = torch.tensor(scene.background or (1.0, 1.0, 1.0), dtype=torch.float32)
+        cams = scene.cameras
+        sizes = {(int(cams.width[i]), int(cams.height[i])) for i in scene.train_ids}
+        if len(sizes) > 1:
+            raise SpatialError(f"{scene.root}: training images of several sizes ({sorted(sizes)[:3]}...); "
+                               "NeRF training needs one size (resize them, or process the scene again)")
+        (self.width, self.height), = sizes
+        self.cameras = cams.to(self.device)
+        rgba = np.stack([scene.load_rgba(i) for i in scene.train_ids])  # [I, H, W, 4]
+        self.pixels = torch.from_numpy(rgba).to(self.device).reshape(len(scene.train_ids), -1, 4)
+        self.has_alpha = bool((self.pixels[..., 3] < 1).any())
+        self.train_ids = torch.tensor(scene.train_ids, device=self.device)
+        self.generator = torch.Generator().manual_seed(config.seed)
+        torch.manual_seed(config.seed)
+        self.space = space_map(scene, config, self.has_alpha)
+        self.model = NerfModel(self.space, config.model, len(scene)).to(self.device)
+        self.optimizer, self.scheduler = self._optimizer()
+        self.step_index = 0
+        self.started = time.time()
+
+    def _optimizer(self):
+        opt = torch.optim.Adam(self.model.parameters(), lr=self.config.lr, eps=1e-15)
+        decay = (self.config.lr_final / self.config.lr) ** (1 / max(self.config.steps, 1))
+        return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda s: decay ** min(s, self.config.steps))
+
+    # ---- what run_training and the live viewer ask (spatial.training.Trainer) ---------------
+    @property
+    def step_count(self) -> int:
+        return self.step_index
+
+    def describe(self) -> str:
+        kind = "box" if self.space.bounded else "unbounded (contracted)"
+        return (f"training a NeRF on {len(self.scene.train_ids)} views of {self.scene.root} on {self.device}, "
+                f"{kind} scene, {self.config.rays_per_batch} rays per step")
+
+    def progress_text(self, stats: dict) -> str:
+        return f"loss {stats['loss']:.4f}  psnr {stats['psnr']:.2f}"
+
+    def export(self) -> list[tuple[str, Path]]:
+        return [("model (render it with `spatial render`, mesh it with `spatial export mesh`)",
+                 self.checkpoint_path())]
+
+    def snapshot(self):
+        """The current NeRF as a `TrainedNerf` (a copy on the CPU, safe to render on another thread)."""
+        from spatial.nerf.trained import TrainedNerf
+
+        model = NerfModel(self.space, self.config.model, len(self.scene))
+        model.load_state_dict({k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()})
+        return TrainedNerf(model.eval(), self.out, self.scene.root, self.config.downscale,
+                           tuple(self.background.tolist()))
+
+    # ---- training ---------------------------------------------------------------------------
+    def sample_batch(self) -> RayBatch:
+        R, g = self.config.rays_per_batch, self.generator
+        image = torch.randint(len(self.train_ids), (R,), generator=g).to(self.device)
+        pixel = torch.randint(self.width * self.height, (R,), generator=g).to(self.device)
+        rgba = self.pixels[image, pixel]  # [R, 4]
+        uv = torch.stack([pixel % self.width, pixel // self.width], -1).float() + 0.5
+        ids = self.train_ids[image]
+        origins, dirs = self.cameras[ids].pixel_rays(uv[:, None])  # one camera per ray
+        if self.has_alpha and self.config.random_background:
+            background = torch.rand(R, 3, generator=g).to(self.device)
+        else:
+            background = self.background.to(self.device)
+        target = rgba[:, :3] * rgba[:, 3:] + background * (1 - rgba[:, 3:])
+        return RayBatch(origins[:, 0], dirs[:, 0], ids, target, background)
+
+    def step(self) -> dict[str, float]:
+        autocast = self.config.mixed_precision and self.device.type == "cuda"
+        stats = train_step(self.model, self.optimizer, self.scheduler, self.sample_batch(), self.config.losses,
+                           self.step_index, self.generator, autocast)
+        self.step_index += 1
+        return stats
+
+    def train(self, steps: int, on_step: Callable[[dict], None] | None = None) -> None:
+        """Run until `steps`; checkpoints periodically, and on Ctrl-C before re-raising it."""
+        try:
+            while self.step_index < steps:
+                stats = self.step()
+                if on_step is not None:
+                    on_step(stats)
+                s = self.step_index
+                if self.config.checkpoint_every and s % self.config.checkpoint_every == 0:
+                    self.save_checkpoint()
+                if self.config.eval_every and s % self.config.eval_every == 0 and s < steps:
+                    self.evaluate()
+        except KeyboardInterrupt:
+            self.save_checkpoint()
+            raise
+        self.save_checkpoint()
+
+    # ---- evaluation -------------------------------------------------------------------------
+    @torch.no_grad()
+    def render(self, index: int) -> dict[str, torch.Tensor]:
+        self.model.eval()
+        try:
+            return self.model.render_camera(self.cameras[index], self.background, self.config.eval_chunk)
+        finally:
+            self.model.train()
+
+    @torch.no_grad()
+    def evaluate(self, ids: list[int] | None = None) -> dict:
+        """PSNR and SSIM on the test views (the training views when the scene has none)."""
+        ids = ids if ids is not None else (self.scene.test_ids or self.scene.train_ids)
+        scores, start = [], time.time()
+        for i in ids:
+            target = torch.from_numpy(self.scene.load_image(i)).to(self.device)
+            image = self.render(i)["rgb"].clamp(0, 1)
+            scores.append((psnr(image, target).item(), ssim(image[None], target[None]).item()))
+        result = {
+            "step": self.step_index,
+            "views": "test" if self.scene.test_ids else "train (the scene has no test views)",
+            "psnr": float(np.mean([s[0] for s in scores])),
+            "ssim": float(np.mean([s[1] for s in scores])),
+            "lpips": None,  # needs network weights that no installed package ships; never downloaded
+            "train_seconds": round(time.time() - self.started, 1),
+            "eval_seconds_per_image": round((time.time() - start) / max(len(ids), 1), 3),
+            "peak_memory_mb": peak_memory_mb(self.device),
+        }
+        write_json_atomic(self.out / "eval.json", result)
+        return result
+
+    # ---- checkpoints ------------------------------------------------------------------------
+    def checkpoint_path(self) -> Path:
+        return self.out / "checkpoints" / f"step-{self.step_index:06d}.pt"
+
+    def save_checkpoint(self) -> Path:
+        payload = {
+            "method": "nerf",
+            "step": self.step_index,
+            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "generator": self.generator.get_state(),
+            "space": self.space.state(),
+            "num_images": len(self.scene),
+            "elapsed": time.time() - self.started,
+            "config": asdict(self.config),
+        }
+        path = self.checkpoint_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save(payload, tmp)
+        os.replace(tmp, path)  # a crash mid-write never leaves a truncated checkpoint
+        for old in sorted(path.parent.glob("step-*.pt"))[:-2]:
+            old.unlink()
+        return path
+
+    def load_checkpoint(self, path: Path) -> None:
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as e:  # noqa: BLE001 - torch raises many kinds for a bad file
+            raise SpatialError(f"{path}: not a readable checkpoint ({e})") from None
+        if payload.get("method") != "nerf":
+            raise SpatialError(f"{path}: not a NeRF checkpoint (it holds a {payload.get('method', 'splat')} model)")
+        self.space = SpaceMap.from_state(payload["space"])
+        self.model = NerfModel(self.space, self.config.model, payload["num_images"]).to(self.device)
+        self.model.load_state_dict(payload["model"])
+        self.optimizer, self.scheduler = self._optimizer()
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.scheduler.load_state_dict(payload["scheduler"])
+        self.generator.set_state(payload["generator"])
+        self.step_index = payload["step"]
+        self.started = time.time() - payload.get("elapsed", 0.0)

@@ -1,0 +1,142 @@
+"""NeRF parts against direct or closed-form references: hash encoding, volume rendering, sampling, losses."""
+
+import math
+
+import pytest
+import torch
+
+from spatial.nerf.field import SpaceMap, contract
+from spatial.nerf.hash_encoding import PRIMES, HashConfig, HashEncoding
+from spatial.nerf.rendering import distortion_loss, interlevel_loss, interval_outer, render_weights
+from spatial.nerf.sampling import Spacing, pdf_edges, ray_box, uniform_edges
+
+
+def direct_hash_encoding(table: torch.Tensor, x: torch.Tensor, resolutions: list[int], T: int) -> torch.Tensor:
+    """Instant-NGP's encoding written corner by corner, point by point, without vectorisation tricks."""
+    F = table.shape[1]
+    out = torch.zeros(x.shape[0], len(resolutions) * F, dtype=table.dtype)
+    for n in range(x.shape[0]):
+        for level, res in enumerate(resolutions):
+            p = [float(v) * res for v in x[n]]
+            base = [min(math.floor(v), res - 1) for v in p]
+            acc = torch.zeros(F, dtype=table.dtype)
+            for dx in (0, 1):
+                for dy in (0, 1):
+                    for dz in (0, 1):
+                        c = (base[0] + dx, base[1] + dy, base[2] + dz)
+                        w = 1.0
+                        for d, bit in enumerate((dx, dy, dz)):
+                            f = p[d] - base[d]
+                            w *= f if bit else 1 - f
+                        if (res + 1) ** 3 <= T:
+                            row = c[0] + (res + 1) * (c[1] + (res + 1) * c[2])
+                        else:
+                            row = (c[0] * PRIMES[0] ^ c[1] * PRIMES[1] ^ c[2] * PRIMES[2]) % T
+                        acc = acc + w * table[level * T + row]
+            out[n, level * F:(level + 1) * F] = acc
+    return out
+
+
+def test_hash_encoding_matches_the_direct_implementation_in_values_and_gradients():
+    torch.manual_seed(0)
+    # levels 4 and 8 fit the table densely (5^3, 9^3 <= 2^10); 16 and 32 are hashed, with collisions
+    config = HashConfig(levels=4, features_per_level=2, log2_table_size=10, min_resolution=4, max_resolution=32)
+    enc = HashEncoding(config)
+    assert enc.resolutions == [4, 8, 16, 32]
+    with torch.no_grad():
+        enc.table.normal_()
+    x = torch.rand(40, 3)
+    x[0] = torch.tensor([0.0, 1.0, 0.5])  # the cube's faces: the last cell, not one past it
+    table = enc.table.detach().double().requires_grad_()
+    expected = direct_hash_encoding(table, x.double(), enc.resolutions, enc.table_size)
+    got = enc(x)
+    torch.testing.assert_close(got.double(), expected.detach(), atol=1e-5, rtol=1e-5)
+    upstream = torch.randn_like(expected)
+    (grad_expected,) = torch.autograd.grad((expected * upstream).sum(), table)
+    (grad_got,) = torch.autograd.grad((got * upstream.float()).sum(), enc.table)
+    torch.testing.assert_close(grad_got.double(), grad_expected, atol=1e-5, rtol=1e-5)
+    assert (grad_got != 0).any(dim=1).sum() > 100  # many rows touched, so the comparison means something
+
+
+def test_one_slab_of_constant_density_renders_in_closed_form():
+    sigma, a, b = 2.5, 1.0, 1.8  # density, slab entry and exit along the ray
+    edges = torch.linspace(0.0, 4.0, 401)[None]  # 0.01 apart: a and b fall on edges
+    mids = (edges[:, 1:] + edges[:, :-1]) / 2
+    density = torch.where((mids > a) & (mids < b), torch.tensor(sigma), torch.tensor(0.0))
+    w = render_weights(density, edges)
+    L = b - a
+    assert float(w.sum()) == pytest.approx(1 - math.exp(-sigma * L), abs=1e-5)
+    # the expected termination depth given that the ray stops in the slab: a + 1/s - L e^{-sL} / (1 - e^{-sL})
+    depth = float((w * mids).sum() / w.sum())
+    closed = a + 1 / sigma - L * math.exp(-sigma * L) / (1 - math.exp(-sigma * L))
+    assert depth == pytest.approx(closed, abs=1e-4)  # midpoint quadrature error is O(bin^2)
+    # transmittance after the slab is exp(-sigma L), whatever the sampling
+    coarse = torch.tensor([[0.0, a, b, 4.0]])
+    wc = render_weights(torch.tensor([[0.0, sigma, 0.0]]), coarse)
+    assert wc.tolist()[0] == pytest.approx([0.0, 1 - math.exp(-sigma * L), 0.0], abs=1e-6)
+
+
+def test_ray_box_and_spacing():
+    o = torch.tensor([[-5.0, 0.0, 0.0], [-5.0, 3.0, 0.0]])
+    d = torch.tensor([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]])
+    t0, t1 = ray_box(o, d, torch.tensor([-1.0, -1, -1]), torch.tensor([1.0, 1, 1]))
+    assert (t0[0].item(), t1[0].item()) == (4.0, 6.0)
+    assert t1[1] < t0[1]  # the second ray misses
+    s = torch.linspace(0, 1, 11)[None].expand(2, -1)
+    lin = Spacing(torch.tensor([2.0, 1.0]), torch.tensor([4.0, 3.0])).to_t(s)
+    torch.testing.assert_close(lin[0], torch.linspace(2, 4, 11))
+    unb = Spacing(torch.tensor([0.1, 0.1]), torch.tensor([100.0, 100.0]), radius=1.0).to_t(s)
+    assert unb[0, 0] == pytest.approx(0.1) and unb[0, -1] == pytest.approx(100.0, rel=1e-4)
+    assert bool((unb[0, 1:] > unb[0, :-1]).all())
+    assert (unb[0] <= 1).sum() >= 4  # the nearby unit radius keeps a good share of the samples
+
+
+def test_pdf_resampling_follows_the_weights():
+    edges = torch.linspace(0, 1, 11)[None].expand(1000, -1).contiguous()
+    weights = torch.zeros(1000, 10)
+    weights[:, 3] = 1.0  # all weight in [0.3, 0.4]
+    new = pdf_edges(edges, weights, 32, jitter=True, generator=torch.Generator().manual_seed(0), padding=0.0)
+    assert new.shape == (1000, 33) and bool((new[:, 1:] >= new[:, :-1]).all())
+    inner = new[:, 1:-1]
+    assert bool(((inner >= 0.3 - 1e-6) & (inner <= 0.4 + 1e-6)).all())
+    assert new[:, 0].eq(0).all() and new[:, -1].eq(1).all()
+    # uniform weights give back (nearly) uniform intervals
+    flat = pdf_edges(edges[:1], torch.ones(1, 10), 20, jitter=False)
+    torch.testing.assert_close(flat[0], torch.linspace(0, 1, 21), atol=1e-6, rtol=0)
+
+
+def test_interlevel_loss_is_zero_when_the_proposal_bounds_the_weights():
+    edges = torch.linspace(0, 1, 9)[None]
+    weights = torch.tensor([[0, 0, 0.2, 0.5, 0.2, 0, 0, 0]])
+    p_edges = torch.linspace(0, 1, 5)[None]  # each proposal interval covers two final ones
+    bound = interval_outer(edges, p_edges, torch.tensor([[0.0, 0.7, 0.2, 0.0]]))
+    torch.testing.assert_close(bound, torch.tensor([[0.0, 0.0, 0.7, 0.7, 0.2, 0.2, 0.0, 0.0]]))
+    assert interlevel_loss(edges, weights, [(p_edges, torch.tensor([[0.0, 0.7, 0.2, 0.0]]))]).item() < 1e-12
+    short = torch.tensor([[0.0, 0.3, 0.2, 0.0]], requires_grad=True)  # too little weight where it ends
+    loss = interlevel_loss(edges, weights, [(p_edges, short)])
+    assert loss.item() > 0
+    loss.backward()
+    assert short.grad[0, 1] < 0  # raising the proposal's weight there lowers the loss
+
+
+def test_distortion_loss_matches_its_definition():
+    torch.manual_seed(0)
+    edges = torch.sort(torch.rand(3, 7), -1).values
+    w = torch.rand(3, 6)
+    mids = (edges[:, 1:] + edges[:, :-1]) / 2
+    widths = edges[:, 1:] - edges[:, :-1]
+    direct = (w[:, :, None] * w[:, None, :] * (mids[:, :, None] - mids[:, None, :]).abs()).sum((1, 2)) \
+        + (w**2 * widths).sum(-1) / 3
+    torch.testing.assert_close(distortion_loss(edges, w), direct.mean())
+
+
+def test_scene_maps_and_contraction():
+    box = SpaceMap(torch.tensor([1.0, 0, 0]), torch.tensor([2.0, 1, 1]))
+    u, inside = box(torch.tensor([[1.0, 0, 0], [3.0, 1, 1], [3.5, 0, 0]]))
+    torch.testing.assert_close(u[:2], torch.tensor([[0.5, 0.5, 0.5], [1.0, 1.0, 1.0]]))
+    assert inside.tolist() == [True, True, False]
+    p = torch.tensor([[0.5, 0.0, 0.0], [10.0, 0.0, 0.0], [1e6, 1e6, 0.0]])
+    c = contract(p)
+    torch.testing.assert_close(c[0], p[0])
+    assert c[1, 0] == pytest.approx(1.9) and c.abs().max() < 2
+    assert uniform_edges(4, 8, jitter=False, device="cpu").shape == (4, 9)

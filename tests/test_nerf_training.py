@@ -1,0 +1,129 @@
+"""NeRF training end to end: every preset runs, resume is exact, the learned geometry is right, and
+the model renders, meshes and opens in the viewer like a splat model."""
+
+import copy
+import socket
+
+import numpy as np
+import pytest
+import torch
+
+from configs.nerf import PRESETS
+from spatial import SpatialError, load_model, load_scene
+from spatial.cli import main
+from spatial.cli.train_nerf import run_training
+from spatial.nerf.trainer import NerfTrainer
+
+
+def preset(name, steps, **changes):
+    config = copy.deepcopy(PRESETS[name][1])
+    config.steps, config.checkpoint_every = steps, 0
+    for key, value in changes.items():
+        setattr(config, key, value)
+    return config
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_trains_two_steps_on_cpu(name, orbit_path, tmp_path):
+    result = run_training(orbit_path, tmp_path / name, preset(name, 2), resume=False, preset=name)
+    assert result["step"] == 2 and np.isfinite(result["psnr"])
+    assert (tmp_path / name / "checkpoints" / "step-000002.pt").is_file()
+    assert (tmp_path / name / "eval.json").is_file()
+
+
+def test_resume_continues_exactly(orbit_path, tmp_path):
+    scene = load_scene(orbit_path)
+    config = preset("tiny", 12)
+    straight = NerfTrainer(scene, config, tmp_path / "a")
+    straight.train(12)
+    first = NerfTrainer(scene, preset("tiny", 12, checkpoint_every=5), tmp_path / "b")
+    first.train(5)  # writes step-000005.pt; the second trainer starts from that file
+    resumed = NerfTrainer(scene, config, tmp_path / "b")
+    resumed.load_checkpoint(tmp_path / "b" / "checkpoints" / "step-000005.pt")
+    resumed.train(12)
+    for (name, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
+        torch.testing.assert_close(a, b, msg=f"{name} differs after resuming")
+
+
+def test_cli_refuses_bad_runs(orbit_path, tmp_path, capsys):
+    run_training(orbit_path, tmp_path / "run", preset("tiny", 2), resume=False)
+    with pytest.raises(SpatialError, match="pass --resume"):
+        run_training(orbit_path, tmp_path / "run", preset("tiny", 2), resume=False)
+    with pytest.raises(SpatialError, match="no checkpoint to resume"):
+        run_training(orbit_path, tmp_path / "empty", preset("tiny", 2), resume=True)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", "ply", str(tmp_path / "run")])
+    assert exit_info.value.code == 2 and "is a NeRF run" in capsys.readouterr().err
+    with pytest.raises(SpatialError, match="--box-max .* must exceed"):
+        NerfTrainer(load_scene(orbit_path), preset("tiny", 2, bounds="box", box_min=(0, 0, 0), box_max=(1, -1, 1)),
+                    tmp_path / "x")
+
+
+@pytest.fixture(scope="module")
+def nerf_run(orbit_path, tmp_path_factory):
+    """The cpu preset's model trained for 200 steps on the test-size orbit scene (~45 s)."""
+    out = tmp_path_factory.mktemp("nerf") / "orbit"
+    result = run_training(orbit_path, out, preset("cpu", 200), resume=False, preset="cpu")
+    return out, result
+
+
+@pytest.mark.slow
+def test_a_trained_nerf_meshes_within_two_percent_of_the_true_surface(nerf_run, tmp_path):
+    from scenes.geometry import mesh_error
+    from spatial.mesh import FusionConfig, mesh_from_depth
+    from spatial.nerf.mesh import DensityMeshConfig, density_mesh
+
+    run, result = nerf_run
+    assert result["psnr"] > 17.0, result  # 64x48 images: the splat run reaches about 20 dB here
+    model = load_model(run)
+    scene_path = model.scene_path
+    marched = density_mesh(model.model, DensityMeshConfig(resolution=64))
+    error = mesh_error(marched, scene_path)
+    assert error["symmetric_fraction"] < 0.02, error
+    assert marched.colors.std() > 0.04  # textured, not one flat colour
+    cameras = model.training_cameras()
+    fused = mesh_from_depth(model.render_frames(cameras), cameras, FusionConfig(resolution=96))
+    error = mesh_error(fused, scene_path)
+    assert error["symmetric_fraction"] < 0.02, error
+    main(["export", "density-mesh", str(run), "--out", str(tmp_path / "m.glb"), "--mesh.resolution", "48"])
+    assert (tmp_path / "m.glb").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_a_trained_nerf_renders_paths_and_shows_in_the_viewer(nerf_run, tmp_path):
+    from spatial.video_out import read_video
+    from viewer.cli import build_app
+
+    run, _ = nerf_run
+    model = load_model(run)
+    scene = model.scene()
+    test = scene.test_ids[0]
+    out = next(model.render_frames(scene.cameras[test]))
+    target = torch.from_numpy(scene.load_image(test))
+    mse = float(((out.rgb[0].clamp(0, 1) - target) ** 2).mean())
+    assert -10 * np.log10(mse) > 17.0
+    assert float(out.alpha.mean()) > 0.3 and float(out.depth[out.alpha > 0.5].min()) > 0
+    main(["render", str(run), "--out", str(tmp_path / "v.mp4"), "--frames", "4", "--width", "64", "--height", "48"])
+    assert read_video(tmp_path / "v.mp4").shape == (4, 48, 64, 3)
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = build_app([run], tmp_path / "edited.ply", thumbnails=False)
+    app.start("127.0.0.1", port)
+    try:
+        assert app.model is not None and app._render_mode == "colour" and not app.world.layers
+        cams = scene.cameras
+
+        class Camera:  # what viser reports for a browser's camera
+            from spatial.transforms import rotmat_to_quat
+            wxyz = rotmat_to_quat(cams.cam_to_world[test, :3, :3]).numpy()
+            position = cams.cam_to_world[test, :3, 3].numpy()
+            fov = float(2 * np.arctan(0.5 * int(cams.height[test]) / float(cams.K[test, 1, 1])))
+
+        image = app.render_view(Camera, int(cams.width[test]), int(cams.height[test]), "colour")
+        direct = (out.rgb[0].clamp(0, 1) * 255 + 0.5).to(torch.uint8).numpy()
+        assert np.abs(image.astype(int) - direct.astype(int)).mean() < 1.0
+        assert app.render_view(Camera, 32, 24, "depth").std() > 5  # a depth map, not a flat image
+    finally:
+        app.stop()
