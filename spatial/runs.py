@@ -28,24 +28,13 @@ from spatial.splats.model import render_splats, sh_degree_of
 SPLAT_SUFFIXES = (".ply", ".splat", ".spz")
 
 
-@dataclass
-class SplatModel:
-    params: dict[str, Tensor]  # raw parameters, see spatial.splats.model
-    source: Path  # the file or folder it came from
-    scene_path: Path | None = None  # the scene it was trained on, when known
-    downscale: int = 1  # the image downscale it was trained at
-    background: tuple[float, float, float] = (0.0, 0.0, 0.0)
+class TrainedModel:
+    """What every trained model shares (`SplatModel` here, `TrainedNerf` in spatial.nerf.trained): the scene
+    it was trained on, and rendering a batch of cameras through its `render_frames`."""
 
-    @property
-    def count(self) -> int:
-        return self.params["means"].shape[0]
-
-    @property
-    def sh_degree(self) -> int:
-        return sh_degree_of(self.params)
-
-    def summary(self) -> str:
-        return f"{self.count:,} Gaussians"
+    source: Path
+    scene_path: Path | None
+    downscale: int
 
     def training_cameras(self) -> Cameras:
         """The cameras of the scene this model was trained on (at its training resolution)."""
@@ -63,6 +52,35 @@ class SplatModel:
         scene = load_scene(Path(self.scene_path))
         return scene.downscaled(self.downscale) if self.downscale > 1 else scene
 
+    def render(self, cameras: Cameras, background: Tensor | None = None,
+               options: RenderOptions | None = None) -> RenderOutput:
+        """Render every camera (all the same size); outputs are stacked along the first axis."""
+        if len(set(cameras.width.tolist())) > 1 or len(set(cameras.height.tolist())) > 1:
+            raise ValueError("render() needs cameras of one size; use render_frames() for mixed sizes")
+        frames = list(self.render_frames(cameras, background, options))
+        return RenderOutput(*(torch.cat([getattr(f, name) for f in frames]) for name in
+                              ("rgb", "alpha", "depth", "means2d", "radii", "depths")))
+
+
+@dataclass
+class SplatModel(TrainedModel):
+    params: dict[str, Tensor]  # raw parameters, see spatial.splats.model
+    source: Path  # the file or folder it came from
+    scene_path: Path | None = None  # the scene it was trained on, when known
+    downscale: int = 1  # the image downscale it was trained at
+    background: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+    @property
+    def count(self) -> int:
+        return self.params["means"].shape[0]
+
+    @property
+    def sh_degree(self) -> int:
+        return sh_degree_of(self.params)
+
+    def summary(self) -> str:
+        return f"{self.count:,} Gaussians"
+
     def render_frames(self, cameras: Cameras, background: Tensor | None = None,
                       options: RenderOptions | None = None) -> Iterator[RenderOutput]:
         """Render one camera at a time (so a long path never holds more than one frame)."""
@@ -75,15 +93,6 @@ class SplatModel:
                 w, h = int(cam.width[0]), int(cam.height[0])
                 yield render_splats(params, cam.world_to_cam.to(device), cam.K.to(device), w, h, self.sh_degree,
                                     bg.to(device), options)
-
-    def render(self, cameras: Cameras, background: Tensor | None = None,
-               options: RenderOptions | None = None) -> RenderOutput:
-        """Render every camera (all the same size); outputs are stacked along the first axis."""
-        if len(set(cameras.width.tolist())) > 1 or len(set(cameras.height.tolist())) > 1:
-            raise ValueError("render() needs cameras of one size; use render_frames() for mixed sizes")
-        frames = list(self.render_frames(cameras, background, options))
-        return RenderOutput(*(torch.cat([getattr(f, name) for f in frames]) for name in
-                              ("rgb", "alpha", "depth", "means2d", "radii", "depths")))
 
 
 def load_model(path: Path, device: str = "cpu"):

@@ -166,7 +166,7 @@ class ViewerApp:
 
     # ---- GUI ----------------------------------------------------------------------------------
     def _build_gui(self) -> None:
-        gui, world = self.server.gui, self.world
+        gui = self.server.gui
         self._status_text = gui.add_markdown("")
         start_mode = "browser" if self.model is None else "colour"
         self._render_mode = start_mode

@@ -18,16 +18,22 @@ PresetName = Literal["auto", "default", "cpu", "mcmc"]
 
 
 def preset_config(name: str) -> SplatTrainConfig:
-    """The preset's config: `auto` is `default` on a CUDA machine and `cpu` elsewhere."""
+    """The splat preset's config: `auto` is `default` on a CUDA machine and `cpu` elsewhere."""
+    from configs.splat import PRESETS
+
+    return choose_preset(PRESETS, name)
+
+
+def choose_preset(presets: dict, name: str):
+    """A copy of `presets[name]`'s config; `auto` (or an unknown name, which tyro then reports with the
+    valid ones) is `default` on a CUDA machine and `cpu` elsewhere."""
     import copy
 
     import torch
 
-    from configs.splat import PRESETS
-
-    if name == "auto" or name not in PRESETS:  # an unknown name: tyro reports it with the valid ones
+    if name == "auto" or name not in presets:
         name = "default" if torch.cuda.is_available() else "cpu"
-    return copy.deepcopy(PRESETS[name][1])
+    return copy.deepcopy(presets[name][1])
 
 
 @dataclass

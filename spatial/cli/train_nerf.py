@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 import tyro
 
-from spatial.cli.train import ViewerFlags, selected_preset
+from spatial.cli.train import ViewerFlags, choose_preset, selected_preset
 from spatial.nerf.trainer import NerfTrainConfig
 from spatial.training import LiveViewerOptions
 from spatial.training import run_training as train_loop
@@ -17,21 +17,15 @@ PresetName = Literal["auto", "default", "cpu", "tiny"]
 
 
 def preset_config(name: str) -> NerfTrainConfig:
-    """The preset's config: `auto` is `default` on a CUDA machine and `cpu` elsewhere."""
-    import copy
-
-    import torch
-
+    """The NeRF preset's config: `auto` is `default` on a CUDA machine and `cpu` elsewhere."""
     from configs.nerf import PRESETS
 
-    if name == "auto" or name not in PRESETS:  # an unknown name: tyro reports it with the valid ones
-        name = "default" if torch.cuda.is_available() else "cpu"
-    return copy.deepcopy(PRESETS[name][1])
+    return choose_preset(PRESETS, name)
 
 
 @dataclass
 class TrainNerf:
-    """Train a NeRF (nerfacto-style: hash grids, proposal sampling) on a scene folder; writes checkpoints and eval.json."""
+    """Train a NeRF (nerfacto-style: hash grids, proposal sampling) on a scene; writes checkpoints and eval.json."""
 
     scene: tyro.conf.Positional[Path]
     """Scene folder (COLMAP, nerfstudio or Blender layout) or a transforms.json file."""

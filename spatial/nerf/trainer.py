@@ -6,10 +6,8 @@ progress bar, evaluation, checkpoints, `--resume` and `--viewer` with `spatial t
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -17,13 +15,11 @@ import numpy as np
 import torch
 
 from spatial.errors import SpatialError
-from spatial.files import write_json_atomic
-from spatial.metrics import psnr, ssim
 from spatial.nerf.field import SpaceMap
 from spatial.nerf.model import ModelConfig, NerfModel
 from spatial.nerf.step import LossConfig, RayBatch, train_step
 from spatial.scene import Scene
-from spatial.splats.trainer import peak_memory_mb, pick_device
+from spatial.trainer_base import TrainerBase
 
 
 @dataclass
@@ -88,16 +84,10 @@ def space_map(scene: Scene, config: NerfTrainConfig, has_alpha: bool) -> SpaceMa
     return SpaceMap((lo + hi) / 2, (hi - lo) / 2, bounded=True)
 
 
-class NerfTrainer:
+class NerfTrainer(TrainerBase):
     def __init__(self, scene: Scene, config: NerfTrainConfig, out: Path):
-        self.config, self.out = config, out
-        self.device = pick_device(config.device)
-        if config.downscale > 1:
-            scene = scene.downscaled(config.downscale)
-        self.scene = scene
-        if len(scene.train_ids) == 0:
-            raise SpatialError(f"{scene.root}: the scene has no training images")
-        self.background = torch.tensor(scene.background or (1.0, 1.0, 1.0), dtype=torch.float32)
+        super().__init__(scene, config, out)
+        scene = self.scene
         cams = scene.cameras
         sizes = {(int(cams.width[i]), int(cams.height[i])) for i in scene.train_ids}
         if len(sizes) > 1:
@@ -171,85 +161,32 @@ class NerfTrainer:
         self.step_index += 1
         return stats
 
-    def train(self, steps: int, on_step: Callable[[dict], None] | None = None) -> None:
-        """Run until `steps`; checkpoints periodically, and on Ctrl-C before re-raising it."""
-        try:
-            while self.step_index < steps:
-                stats = self.step()
-                if on_step is not None:
-                    on_step(stats)
-                s = self.step_index
-                if self.config.checkpoint_every and s % self.config.checkpoint_every == 0:
-                    self.save_checkpoint()
-                if self.config.eval_every and s % self.config.eval_every == 0 and s < steps:
-                    self.evaluate()
-        except KeyboardInterrupt:
-            self.save_checkpoint()
-            raise
-        self.save_checkpoint()
-
-    # ---- evaluation -------------------------------------------------------------------------
+    # ---- evaluation and checkpoints (the rest is TrainerBase's) ------------------------------
     @torch.no_grad()
     def render(self, index: int) -> dict[str, torch.Tensor]:
+        """Scene view `index`: rgb, alpha and depth `[H, W, .]`."""
         self.model.eval()
         try:
             return self.model.render_camera(self.cameras[index], self.background, self.config.eval_chunk)
         finally:
             self.model.train()
 
-    @torch.no_grad()
-    def evaluate(self, ids: list[int] | None = None) -> dict:
-        """PSNR and SSIM on the test views (the training views when the scene has none)."""
-        ids = ids if ids is not None else (self.scene.test_ids or self.scene.train_ids)
-        scores, start = [], time.time()
-        for i in ids:
-            target = torch.from_numpy(self.scene.load_image(i)).to(self.device)
-            image = self.render(i)["rgb"].clamp(0, 1)
-            scores.append((psnr(image, target).item(), ssim(image[None], target[None]).item()))
-        result = {
-            "step": self.step_index,
-            "views": "test" if self.scene.test_ids else "train (the scene has no test views)",
-            "psnr": float(np.mean([s[0] for s in scores])),
-            "ssim": float(np.mean([s[1] for s in scores])),
-            "lpips": None,  # needs network weights that no installed package ships; never downloaded
-            "train_seconds": round(time.time() - self.started, 1),
-            "eval_seconds_per_image": round((time.time() - start) / max(len(ids), 1), 3),
-            "peak_memory_mb": peak_memory_mb(self.device),
-        }
-        write_json_atomic(self.out / "eval.json", result)
-        return result
+    def render_view(self, index: int) -> torch.Tensor:
+        return self.render(index)["rgb"]
 
-    # ---- checkpoints ------------------------------------------------------------------------
-    def checkpoint_path(self) -> Path:
-        return self.out / "checkpoints" / f"step-{self.step_index:06d}.pt"
-
-    def save_checkpoint(self) -> Path:
-        payload = {
+    def checkpoint_state(self) -> dict:
+        return {
             "method": "nerf",
-            "step": self.step_index,
             "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "generator": self.generator.get_state(),
             "space": self.space.state(),
             "num_images": len(self.scene),
-            "elapsed": time.time() - self.started,
-            "config": asdict(self.config),
         }
-        path = self.checkpoint_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(payload, tmp)
-        os.replace(tmp, path)  # a crash mid-write never leaves a truncated checkpoint
-        for old in sorted(path.parent.glob("step-*.pt"))[:-2]:
-            old.unlink()
-        return path
 
     def load_checkpoint(self, path: Path) -> None:
-        try:
-            payload = torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as e:  # noqa: BLE001 - torch raises many kinds for a bad file
-            raise SpatialError(f"{path}: not a readable checkpoint ({e})") from None
+        payload = self.read_checkpoint(path)
         if payload.get("method") != "nerf":
             raise SpatialError(f"{path}: not a NeRF checkpoint (it holds a {payload.get('method', 'splat')} model)")
         self.space = SpaceMap.from_state(payload["space"])
@@ -260,4 +197,3 @@ class NerfTrainer:
         self.scheduler.load_state_dict(payload["scheduler"])
         self.generator.set_state(payload["generator"])
         self.step_index = payload["step"]
-        self.started = time.time() - payload.get("elapsed", 0.0)

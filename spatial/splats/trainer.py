@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-import os
-import resource
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Union
 
-import numpy as np
 import torch
 import tyro
 
 from spatial.errors import SpatialError
-from spatial.files import write_json_atomic
-from spatial.metrics import psnr, ssim
 from spatial.scene import Scene
-from spatial.training import latest_checkpoint  # noqa: F401 - also imported from here
 from spatial.splats.model import init_splats, random_points, render_splats
 from spatial.splats.step import StepConfig, TrainState, check_finite, make_optimizers, train_step
 from spatial.splats.strategies.default import DefaultStrategy
 from spatial.splats.strategies.mcmc import MCMCStrategy
+from spatial.trainer_base import TrainerBase
 
 
 @dataclass
@@ -54,29 +48,17 @@ class SplatTrainConfig:
     """Torch device: auto picks cuda when available, else cpu."""
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-class SplatTrainer:
+class SplatTrainer(TrainerBase):
     """Owns the training data and state; `step()` advances one step, `evaluate()` scores the test views."""
 
     def __init__(self, scene: Scene, config: SplatTrainConfig, out: Path):
-        self.config, self.out = config, out
-        self.device = pick_device(config.device)
-        if config.downscale > 1:
-            scene = scene.downscaled(config.downscale)
-        self.scene = scene
-        if len(scene.train_ids) == 0:
-            raise SpatialError(f"{scene.root}: the scene has no training images")
+        super().__init__(scene, config, out)
+        scene = self.scene
         cams = scene.cameras
         if cams.model.value != "PINHOLE" and bool((cams.dist != 0).any()):
             raise SpatialError(f"{scene.root}: the cameras are distorted ({cams.model.value}); splat training "
                                "needs undistorted images: undistort them first (COLMAP's image_undistorter)")
         self.scene_scale = 1.1 * max(scene.extent, 1e-6)
-        self.background = torch.tensor(scene.background or (1.0, 1.0, 1.0))
         self.world_to_cam = cams.world_to_cam.to(self.device)
         self.K = cams.K.to(self.device)
         self.images = {i: torch.from_numpy(scene.load_rgba(i)).to(self.device) for i in scene.train_ids}
@@ -145,81 +127,32 @@ class SplatTrainer:
         return train_step(self.state, self.config.step, self.config.strategy, target,
                           self.world_to_cam[i:i + 1], self.K[i:i + 1], background, self.scene_scale)
 
-    def train(self, steps: int, on_step: Callable[[dict], None] | None = None) -> None:
-        """Run until `steps`; checkpoints periodically, and on Ctrl-C before re-raising it."""
-        try:
-            while self.state.step < steps:
-                stats = self.step()
-                if on_step is not None:
-                    on_step(stats)
-                s = self.state.step
-                if self.config.checkpoint_every and s % self.config.checkpoint_every == 0:
-                    self.save_checkpoint()
-                if self.config.eval_every and s % self.config.eval_every == 0 and s < steps:
-                    self.evaluate()
-        except KeyboardInterrupt:
-            self.save_checkpoint()
-            raise
-        self.save_checkpoint()
+    # ---- evaluation and checkpoints (the rest is TrainerBase's) ------------------------------
+    def render_view(self, index: int) -> torch.Tensor:
+        cfg = self.config.step
+        W, H = int(self.scene.cameras.width[index]), int(self.scene.cameras.height[index])
+        out = render_splats(self.state.params, self.world_to_cam[index:index + 1], self.K[index:index + 1], W, H,
+                            cfg.sh_degree, self.background.to(self.device), cfg.render)
+        return out.rgb[0]
 
-    # ---- evaluation -------------------------------------------------------------------------
-    @torch.no_grad()
-    def evaluate(self, ids: list[int] | None = None) -> dict:
-        """PSNR and SSIM on the test views (the training views when the scene has none)."""
-        ids = ids if ids is not None else (self.scene.test_ids or self.scene.train_ids)
-        cfg, scores, start = self.config.step, [], time.time()
-        for i in ids:
-            target = torch.from_numpy(self.scene.load_image(i)).to(self.device)
-            H, W = target.shape[:2]
-            out = render_splats(self.state.params, self.world_to_cam[i:i + 1], self.K[i:i + 1], W, H,
-                                cfg.sh_degree, self.background.to(self.device), cfg.render)
-            image = out.rgb[0].clamp(0, 1)
-            scores.append((psnr(image, target).item(), ssim(image[None], target[None]).item()))
-        result = {
-            "step": self.state.step,
-            "views": "test" if self.scene.test_ids else "train (the scene has no test views)",
-            "psnr": float(np.mean([s[0] for s in scores])),
-            "ssim": float(np.mean([s[1] for s in scores])),
-            "lpips": None,  # needs network weights that no installed package ships; never downloaded
-            "gaussians": self.state.params["means"].shape[0],
-            "train_seconds": round(time.time() - self.started, 1),
-            "eval_seconds_per_image": round((time.time() - start) / max(len(ids), 1), 3),
-            "peak_memory_mb": peak_memory_mb(self.device),
-        }
-        write_json_atomic(self.out / "eval.json", result)
-        return result
+    def eval_extras(self) -> dict:
+        return {"gaussians": self.state.params["means"].shape[0]}
 
-    # ---- checkpoints ------------------------------------------------------------------------
-    def checkpoint_path(self) -> Path:
-        return self.out / "checkpoints" / f"step-{self.state.step:06d}.pt"
-
-    def save_checkpoint(self) -> Path:
+    def checkpoint_state(self) -> dict:
         s = self.state
-        payload = {
-            "step": s.step,
+        return {
             "params": {k: v.detach().cpu() for k, v in s.params.items()},
             "optimizers": {k: o.state_dict() for k, o in s.optimizers.items()},
             "strategy_state": s.strategy_state,
             "generator": s.generator.get_state(),
             "order": list(self._order),
             "scene_scale": self.scene_scale,
-            "elapsed": time.time() - self.started,
-            "config": asdict(self.config),
         }
-        path = self.checkpoint_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(payload, tmp)
-        os.replace(tmp, path)  # a crash mid-write never leaves a truncated checkpoint
-        for old in sorted(path.parent.glob("step-*.pt"))[:-2]:
-            old.unlink()
-        return path
 
     def load_checkpoint(self, path: Path) -> None:
-        try:
-            payload = torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as e:  # noqa: BLE001 - torch raises many kinds for a bad file
-            raise SpatialError(f"{path}: not a readable checkpoint ({e})") from None
+        payload = self.read_checkpoint(path)
+        if payload.get("method", "splat") != "splat":
+            raise SpatialError(f"{path}: not a splat checkpoint (it holds a {payload['method']} model)")
         params = torch.nn.ParameterDict({k: torch.nn.Parameter(v) for k, v in payload["params"].items()})
         params = params.to(self.device)
         optimizers = make_optimizers(params, self.config.step.lr, self.scene_scale)
@@ -228,11 +161,4 @@ class SplatTrainer:
         self.state = TrainState(params, optimizers, payload["strategy_state"], self.state.generator, payload["step"])
         self.state.generator.set_state(payload["generator"])
         self._order = list(payload["order"])
-        self.started = time.time() - payload.get("elapsed", 0.0)
-
-
-def peak_memory_mb(device: torch.device) -> float:
-    if device.type == "cuda":
-        return round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux reports KiB
 

@@ -1,0 +1,133 @@
+"""What every method's trainer shares: the loop, evaluation on the held-out views, checkpoint files.
+
+A method's trainer (`SplatTrainer`, `NerfTrainer`) subclasses `TrainerBase` and supplies `step()`
+(one optimisation step), `render_view(i)` (an image of scene view i) and `checkpoint_state()` /
+`load_checkpoint()`; the rest is here, so both behave the same on Ctrl-C, `--resume` and eval.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from spatial.errors import SpatialError
+from spatial.files import write_json_atomic
+from spatial.metrics import psnr, ssim
+from spatial.scene import Scene
+
+KEEP_CHECKPOINTS = 2
+
+
+class TrainerBase:
+    def __init__(self, scene: Scene, config, out: Path):
+        """`config`: the method's config dataclass (with device, downscale, checkpoint_every, eval_every)."""
+        self.config, self.out = config, out
+        self.device = pick_device(config.device)
+        if config.downscale > 1:
+            scene = scene.downscaled(config.downscale)
+        self.scene = scene
+        if len(scene.train_ids) == 0:
+            raise SpatialError(f"{scene.root}: the scene has no training images")
+        self.background = torch.tensor(scene.background or (1.0, 1.0, 1.0), dtype=torch.float32)  # [3]
+        self.started = time.time()
+
+    # ---- what a method supplies ---------------------------------------------------------------
+    @property
+    def step_count(self) -> int:
+        raise NotImplementedError
+
+    def step(self) -> dict[str, float]:
+        raise NotImplementedError
+
+    def render_view(self, index: int) -> torch.Tensor:  # [H, W, 3] of scene view `index`
+        raise NotImplementedError
+
+    def checkpoint_state(self) -> dict:
+        raise NotImplementedError
+
+    def eval_extras(self) -> dict:
+        return {}
+
+    # ---- shared ---------------------------------------------------------------------------------
+    def train(self, steps: int, on_step: Callable[[dict], None] | None = None) -> None:
+        """Run until `steps`; checkpoints periodically, and on Ctrl-C before re-raising it."""
+        try:
+            while self.step_count < steps:
+                stats = self.step()
+                if on_step is not None:
+                    on_step(stats)
+                s = self.step_count
+                if self.config.checkpoint_every and s % self.config.checkpoint_every == 0:
+                    self.save_checkpoint()
+                if self.config.eval_every and s % self.config.eval_every == 0 and s < steps:
+                    self.evaluate()
+        except KeyboardInterrupt:
+            self.save_checkpoint()
+            raise
+        self.save_checkpoint()
+
+    @torch.no_grad()
+    def evaluate(self, ids: list[int] | None = None) -> dict:
+        """PSNR and SSIM on the test views (the training views when the scene has none); also eval.json."""
+        ids = ids if ids is not None else (self.scene.test_ids or self.scene.train_ids)
+        scores, start = [], time.time()
+        for i in ids:
+            target = torch.from_numpy(self.scene.load_image(i)).to(self.device)
+            image = self.render_view(i).clamp(0, 1)
+            scores.append((psnr(image, target).item(), ssim(image[None], target[None]).item()))
+        result = {
+            "step": self.step_count,
+            "views": "test" if self.scene.test_ids else "train (the scene has no test views)",
+            "psnr": float(np.mean([s[0] for s in scores])),
+            "ssim": float(np.mean([s[1] for s in scores])),
+            "lpips": None,  # needs network weights that no installed package ships; never downloaded
+            **self.eval_extras(),
+            "train_seconds": round(time.time() - self.started, 1),
+            "eval_seconds_per_image": round((time.time() - start) / max(len(ids), 1), 3),
+            "peak_memory_mb": peak_memory_mb(self.device),
+        }
+        write_json_atomic(self.out / "eval.json", result)
+        return result
+
+    def checkpoint_path(self) -> Path:
+        return self.out / "checkpoints" / f"step-{self.step_count:06d}.pt"
+
+    def save_checkpoint(self) -> Path:
+        """Write the method's state with the step, the elapsed time and the config; keep the last two."""
+        payload = {**self.checkpoint_state(), "step": self.step_count, "elapsed": time.time() - self.started,
+                   "config": asdict(self.config)}
+        path = self.checkpoint_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save(payload, tmp)
+        os.replace(tmp, path)  # a crash mid-write never leaves a truncated checkpoint
+        for old in sorted(path.parent.glob("step-*.pt"))[:-KEEP_CHECKPOINTS]:
+            old.unlink()
+        return path
+
+    def read_checkpoint(self, path: Path) -> dict:
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as e:  # noqa: BLE001 - torch raises many kinds for a bad file
+            raise SpatialError(f"{path}: not a readable checkpoint ({e})") from None
+        self.started = time.time() - payload.get("elapsed", 0.0)
+        return payload
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux reports KiB
