@@ -1,7 +1,7 @@
 """Presets for `spatial train nerf --preset NAME`.
 
 default: nerfacto's settings (hash grids of 2^19 rows, 4096 rays, 256/96 proposal and 48 field samples), for a GPU.
-cpu: sized for a 2-core CPU (about 11 minutes on the default scene): smaller grids, fewer samples and rays.
+cpu: sized for a 2-core CPU (about 8 minutes on the default scene): smaller grids, fewer samples and rays.
 tiny: the smallest useful model, for smoke tests and quick checks.
 """
 
@@ -16,13 +16,13 @@ CPU_PROPOSALS = (HashConfig(levels=5, log2_table_size=15, min_resolution=16, max
 PRESETS: dict[str, tuple[str, NerfTrainConfig]] = {
     "default": ("nerfacto's settings, 30k steps (GPU)", NerfTrainConfig()),
     "cpu": (
-        "3k steps of 1024 rays, 12-level 2^17 grid, 48/24 proposal and 16 field samples (CPU, ~11 min)",
+        "2k steps of 1024 rays, 12-level 2^17 grid, 48/24 proposal and 16 field samples (CPU, ~8 min)",
         NerfTrainConfig(
             model=ModelConfig(
                 field=FieldConfig(hash=HashConfig(levels=12, log2_table_size=17, max_resolution=512),
                                   appearance_dim=8),
                 proposal_hash=CPU_PROPOSALS, proposal_samples=(48, 24), field_samples=16, anneal_steps=300),
-            steps=3000, rays_per_batch=1024, checkpoint_every=500),
+            steps=2000, rays_per_batch=1024, checkpoint_every=500),
     ),
     "tiny": (
         "a 6-level 2^12 grid, 256 rays, 16/8 proposal and 8 field samples (smoke tests)",

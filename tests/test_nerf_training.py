@@ -54,6 +54,10 @@ def test_cli_refuses_bad_runs(orbit_path, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["export", "ply", str(tmp_path / "run")])
     assert exit_info.value.code == 2 and "is a NeRF run" in capsys.readouterr().err
+    bad = preset("tiny", 2)
+    bad.model.proposal_samples = (16,)
+    with pytest.raises(SpatialError, match="one sample count per grid"):
+        NerfTrainer(load_scene(orbit_path), bad, tmp_path / "y")
     with pytest.raises(SpatialError, match="--box-max .* must exceed"):
         NerfTrainer(load_scene(orbit_path), preset("tiny", 2, bounds="box", box_min=(0, 0, 0), box_max=(1, -1, 1)),
                     tmp_path / "x")

@@ -129,3 +129,56 @@ def test_view_draws_the_splats_and_deletes_a_selection(trained_run, browser, tmp
         assert np.abs(blocks(after) - blocks(ours_after)).mean() < 15
     finally:
         app.stop()
+
+
+def test_live_training_view_pauses_and_resumes_from_the_browser(orbit_path, browser, tmp_path):
+    import threading
+
+    from spatial import load_scene
+    from spatial.splats.step import StepConfig
+    from spatial.splats.strategies import DefaultStrategy
+    from spatial.splats.trainer import SplatTrainConfig, SplatTrainer
+    from spatial.training import LiveViewerOptions
+    from viewer.live import LiveTraining
+
+    config = SplatTrainConfig(step=StepConfig(steps=100_000, sh_degree=1),
+                              strategy=DefaultStrategy(refine_start=20, refine_every=20, reset_every=0),
+                              checkpoint_every=0)
+    trainer = SplatTrainer(load_scene(orbit_path), config, tmp_path)
+    live = LiveTraining(trainer, LiveViewerOptions(port=free_port(), refresh_seconds=1.0), thumbnails=False)
+    stop = threading.Event()
+
+    def train():
+        while not stop.is_set():
+            live.on_step(trainer.step())
+
+    thread = threading.Thread(target=train, daemon=True)
+    try:
+        live.app.show_cameras(False)
+        page = browser.new_page()
+        page.goto(live.url)
+        client = wait_until(lambda: next(iter(live.app.server.get_clients().values()), None))
+        thread.start()
+        wait_until(lambda: trainer.step_count > 40)  # densified: the browser now has a later model
+        time.sleep(2.5)  # at least one refresh after that
+        shot = steady_render(client, live.app.background)
+        background = np.asarray(live.app.background, np.float32) * 255
+        assert np.abs(shot - background).mean(-1).mean() > 10  # the splats being trained are drawn
+
+        page.get_by_role("button", name="Pause").click()
+        wait_until(lambda: "paused" in live._text.content)
+        time.sleep(0.5)
+        held = trainer.step_count
+        wait_until(lambda: page.get_by_text(f"step {held:,}").count() > 0, timeout=20)  # the panel says where
+        assert page.get_by_text("PSNR").count() > 0 and page.get_by_text("loss").count() > 0
+        time.sleep(1.5)
+        assert trainer.step_count == held  # training waits
+        wait_until(lambda: live.app.world.layers and live.app.world.layers[0].count ==
+                   trainer.state.params["means"].shape[0])
+        page.get_by_role("button", name="Resume").click()
+        wait_until(lambda: trainer.step_count > held + 5, timeout=30)
+    finally:
+        stop.set()
+        live.resume()
+        thread.join(timeout=30)
+        live.stop()

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from spatial.cameras import Cameras, pixel_centers
+from spatial.errors import SpatialError
 from spatial.nerf.field import DensityField, FieldConfig, RadianceField, SpaceMap
 from spatial.nerf.hash_encoding import HashConfig
 from spatial.nerf.rendering import composite, render_weights
@@ -58,7 +59,8 @@ class NerfModel(torch.nn.Module):
     def __init__(self, space: SpaceMap, config: ModelConfig, num_images: int):
         super().__init__()
         if len(config.proposal_hash) != len(config.proposal_samples):
-            raise ValueError("one proposal hash grid per proposal level is needed")
+            raise SpatialError(f"--model.proposal-samples has {len(config.proposal_samples)} levels but there are "
+                               f"{len(config.proposal_hash)} proposal hash grids; give one sample count per grid")
         self.space, self.config = space, config
         self.proposals = torch.nn.ModuleList([DensityField(space, h) for h in config.proposal_hash])
         self.field = RadianceField(space, config.field, num_images)
