@@ -1,8 +1,8 @@
 """What every method's trainer shares: the loop, evaluation on the held-out views, checkpoint files.
 
-A method's trainer (`SplatTrainer`, `NerfTrainer`) subclasses `TrainerBase` and supplies `step()`
-(one optimisation step), `render_view(i)` (an image of scene view i) and `checkpoint_state()` /
-`load_checkpoint()`; the rest is here, so both behave the same on Ctrl-C, `--resume` and eval.
+A method's trainer (`SplatTrainer`, `NerfTrainer`) subclasses `TrainerBase` and supplies what is
+marked below; the rest is here, so both behave the same on Ctrl-C, `--resume` and evaluation, and
+`spatial.training.run_training` (progress, export, live viewer) drives either.
 """
 
 from __future__ import annotations
@@ -49,7 +49,22 @@ class TrainerBase:
     def render_view(self, index: int) -> torch.Tensor:  # [H, W, 3] of scene view `index`
         raise NotImplementedError
 
-    def checkpoint_state(self) -> dict:
+    def checkpoint_state(self) -> dict:  # what save_checkpoint writes, besides step, time and config
+        raise NotImplementedError
+
+    def load_checkpoint(self, path: Path) -> None:
+        raise NotImplementedError
+
+    def describe(self) -> str:  # one line: what is trained, on what, with which backend
+        raise NotImplementedError
+
+    def progress_text(self, stats: dict) -> str:  # a step's stats for the progress bar
+        raise NotImplementedError
+
+    def export(self) -> list[tuple[str, Path]]:  # (what, file) of each file written at the end of a run
+        raise NotImplementedError
+
+    def snapshot(self):  # the current model as `spatial.runs.load_model` gives it: a copy, safe elsewhere
         raise NotImplementedError
 
     def eval_extras(self) -> dict:

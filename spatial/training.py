@@ -1,7 +1,7 @@
 """Running a trainer from the command line: checkpoint checks, a progress bar, Ctrl-C, evaluation,
 the final export, and the live viewer. Every method (splats, NeRF) goes through `run_training`.
 
-A trainer is anything with this shape (see `Trainer`); `SplatTrainer` and `NerfTrainer` are the two.
+A trainer is a `spatial.trainer_base.TrainerBase`; `SplatTrainer` and `NerfTrainer` are the two.
 
     trainer = make_trainer()                  # loads the scene, builds the model
     trainer.train(steps, on_step)             # checkpoints periodically and on Ctrl-C
@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, is_dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -25,20 +25,8 @@ from rich.table import Table
 from spatial.errors import SpatialError
 from spatial.files import write_json_atomic
 
-
-class Trainer(Protocol):
-    out: Path
-    device: object  # torch.device
-
-    @property
-    def step_count(self) -> int: ...
-    def train(self, steps: int, on_step: Callable[[dict], None] | None = None) -> None: ...
-    def evaluate(self) -> dict: ...
-    def load_checkpoint(self, path: Path) -> None: ...
-    def describe(self) -> str: ...  # one line: what is trained, on what, with which backend
-    def progress_text(self, stats: dict) -> str: ...  # the step's stats for the progress bar
-    def export(self) -> list[tuple[str, Path]]: ...  # (what, file) for each file written at the end
-    def snapshot(self): ...  # the current model as `spatial.runs` loads it (a copy, safe to render elsewhere)
+if TYPE_CHECKING:
+    from spatial.trainer_base import TrainerBase
 
 
 @dataclass
@@ -54,7 +42,7 @@ def latest_checkpoint(run: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def run_training(make_trainer: Callable[[], Trainer], command: str, scene_path: Path, out: Path, config,
+def run_training(make_trainer: Callable[[], TrainerBase], command: str, scene_path: Path, out: Path, config,
                  steps: int, resume: bool, preset: str = "", viewer: LiveViewerOptions | None = None) -> dict:
     """Load, train (with a progress bar), evaluate and export; returns the evaluation.
 

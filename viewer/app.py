@@ -170,10 +170,10 @@ class ViewerApp:
         self._status_text = gui.add_markdown("")
         start_mode = "browser" if self.model is None else "colour"
         self._render_mode = start_mode
-        mode = self._mode_dropdown = gui.add_dropdown("Render", ("browser", "colour", "depth", "alpha"),
-                                                      initial_value=start_mode,
-                                hint="browser: splats drawn by your browser (RGB only); the others are rendered "
-                                     "on the server with SH, streamed as images")
+        mode = self._mode_dropdown = gui.add_dropdown(
+            "Render", ("browser", "colour", "depth", "alpha"), initial_value=start_mode,
+            hint="browser: splats drawn by your browser (RGB only); the others are rendered on the server "
+                 "with our renderer (SH for splats; the only way to see a NeRF), streamed as images")
 
         @mode.on_update
         def _(_) -> None:

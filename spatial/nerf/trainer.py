@@ -1,6 +1,6 @@
 """Training a NeRF on a scene: rays from every training image, the loop, evaluation, checkpoints.
 
-The same shape as `SplatTrainer` (see `spatial.training.Trainer`), so `spatial train nerf` shares the
+A `TrainerBase` like `SplatTrainer` (see spatial/trainer_base.py), so `spatial train nerf` shares the
 progress bar, evaluation, checkpoints, `--resume` and `--viewer` with `spatial train splat`.
 """
 
@@ -112,7 +112,7 @@ class NerfTrainer(TrainerBase):
         decay = (self.config.lr_final / self.config.lr) ** (1 / max(self.config.steps, 1))
         return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda s: decay ** min(s, self.config.steps))
 
-    # ---- what run_training and the live viewer ask (spatial.training.Trainer) ---------------
+    # ---- what run_training and the live viewer ask (see TrainerBase) ------------------------
     @property
     def step_count(self) -> int:
         return self.step_index

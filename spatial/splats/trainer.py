@@ -78,7 +78,7 @@ class SplatTrainer(TrainerBase):
             points, colors = random_points(cfg.random_init_points, scene.center, self.scene_scale, generator)
         return init_splats(points, colors, cfg.step.sh_degree, cfg.init_opacity, cfg.init_scale)
 
-    # ---- what run_training and the live viewer ask (spatial.training.Trainer) ---------------
+    # ---- what run_training and the live viewer ask (see TrainerBase) ------------------------
     @property
     def step_count(self) -> int:
         return self.state.step
