@@ -117,6 +117,7 @@ def test_a_trained_nerf_renders_paths_and_shows_in_the_viewer(nerf_run, tmp_path
     app.start("127.0.0.1", port)
     try:
         assert app.model is not None and app._render_mode == "colour" and not app.world.layers
+        assert "a NeRF" in app._status_text.content  # the panel says what is shown, not "0 Gaussians"
         cams = scene.cameras
 
         class Camera:  # what viser reports for a browser's camera

@@ -124,6 +124,8 @@ class ViewerApp:
         with self._lock:
             self.model = model
             self._model_version += 1
+            if self.server is not None:
+                self._status()
             if self._render_mode == "browser" and self._mode_dropdown is not None:
                 self._mode_dropdown.value = "colour"  # its on_update switches the mode
                 self._render_mode = "colour"
@@ -312,6 +314,9 @@ class ViewerApp:
             client.add_notification("spatial", text, auto_close_seconds=6.0)
 
     def _status(self) -> None:
+        if self.model is not None and not self.world.layers:
+            self._status_text.content = f"**Model** {self.model.summary()}, rendered on the server"
+            return
         counts = ", ".join(f"{l.name}: {l.count:,}" for l in self.world.layers)
         self._status_text.content = f"**Gaussians** {counts}  \n**Selected** {self.world.selected_count():,}"
 
