@@ -58,6 +58,8 @@ def run_training(make_trainer: Callable[[], TrainerBase], command: str, scene_pa
     live = _live_viewer(viewer) if viewer is not None else None  # fail before loading anything
     trainer = make_trainer()
     out.mkdir(parents=True, exist_ok=True)
+    if checkpoint is not None:
+        _warn_changed_settings(console, out / "config.json", jsonable(config))
     write_json_atomic(out / "config.json", {"scene": str(Path(scene_path).resolve()), "method": command.split()[2],
                                             "preset": preset, "config": jsonable(config)})
     if checkpoint is not None:
@@ -86,7 +88,8 @@ def run_training(make_trainer: Callable[[], TrainerBase], command: str, scene_pa
             except KeyboardInterrupt:
                 progress.stop()
                 console.print(f"\ninterrupted at step {trainer.step_count}; checkpoint saved in {out}/checkpoints. "
-                              f"Continue with: {command} {scene_path} --out {out} --resume")
+                              f"Continue with the same options and --resume: {command} {scene_path} --out {out} "
+                              "--resume ...")
                 raise
         train_seconds = time.time() - start
         result = trainer.evaluate()
@@ -110,6 +113,28 @@ def run_training(make_trainer: Callable[[], TrainerBase], command: str, scene_pa
     finally:
         if session is not None:
             session.stop()
+
+
+def _warn_changed_settings(console: Console, saved: Path, config: dict) -> None:
+    """On --resume, name every setting that differs from the run's own (e.g. a preset's steps left out)."""
+    try:
+        before = json.loads(saved.read_text())["config"]
+    except (OSError, ValueError, KeyError):
+        return
+
+    def flat(d: dict, prefix: str = "") -> dict:
+        out = {}
+        for k, v in d.items():
+            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+        return out
+
+    old, new = flat(before), flat(config)
+    changed = [f"{k} {new.get(k)!r} (the run had {old.get(k)!r})" for k in sorted(set(old) | set(new))
+               if old.get(k) != new.get(k)]
+    if changed:
+        console.print(f"[yellow]warning:[/] resuming with settings that differ from the run's: {'; '.join(changed[:6])}"
+                      + (f" and {len(changed) - 6} more" if len(changed) > 6 else "")
+                      + ". Pass the run's options again to continue it unchanged.", highlight=False)
 
 
 def _wait_for_ctrl_c() -> None:

@@ -49,6 +49,10 @@ def test_cli_refuses_bad_runs(orbit_path, tmp_path, capsys):
     run_training(orbit_path, tmp_path / "run", preset("tiny", 2), resume=False)
     with pytest.raises(SpatialError, match="pass --resume"):
         run_training(orbit_path, tmp_path / "run", preset("tiny", 2), resume=False)
+    capsys.readouterr()
+    run_training(orbit_path, tmp_path / "run", preset("tiny", 3), resume=True)  # one more step, said aloud
+    said = " ".join(capsys.readouterr().out.split())
+    assert "resuming with settings that differ from the run's: steps 3 (the run had 2)" in said
     with pytest.raises(SpatialError, match="no checkpoint to resume"):
         run_training(orbit_path, tmp_path / "empty", preset("tiny", 2), resume=True)
     with pytest.raises(SystemExit) as exit_info:
