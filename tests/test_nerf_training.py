@@ -149,3 +149,29 @@ def test_an_unbounded_capture_trains_with_scene_contraction(facade_path, tmp_pat
     assert result["psnr"] > 22.0, result  # 24.4 dB measured; splats reach 26.4 dB in 300 steps here
     out = trainer.render(trainer.scene.test_ids[0])
     assert float(out["alpha"].min()) > 0.9  # every ray ends on the wall or the ground: nothing see-through
+
+
+def test_training_rays_match_their_pixels_when_images_differ_in_size(orbit_path, tmp_path):
+    """Undistorted captures have images of slightly different sizes: every ray must carry its own pixel."""
+    import shutil
+
+    from PIL import Image
+
+    scene_dir = tmp_path / "scene"
+    shutil.copytree(orbit_path, scene_dir)
+    small = scene_dir / "train" / "r_001.png"
+    Image.open(small).resize((48, 36)).save(small)  # Blender layout: intrinsics follow each image's size
+    scene = load_scene(scene_dir)
+    assert len({int(w) for w in scene.cameras.width[scene.train_ids]}) == 2
+    trainer = NerfTrainer(scene, preset("tiny", 2, random_background=False), tmp_path / "run")
+    batch = trainer.sample_batch()
+    for r in range(0, 256, 7):
+        i = int(batch.image_ids[r])
+        uv, _ = scene.cameras[i].project((batch.origins[r] + 2.0 * batch.dirs[r])[None, None])
+        u, v = (int(c) for c in uv[0, 0].floor())
+        rgba = torch.from_numpy(scene.load_rgba(i))[v, u]
+        expected = rgba[:3] * rgba[3] + trainer.background * (1 - rgba[3])
+        torch.testing.assert_close(batch.target[r], expected, atol=1e-5, rtol=0)
+    resized = next(i for i in scene.train_ids if int(scene.cameras.width[i]) == 48)
+    assert (batch.image_ids == resized).any()  # the resized image is drawn from too
+    trainer.train(2)

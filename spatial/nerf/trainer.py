@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 import torch
 
 from spatial.errors import SpatialError
@@ -88,17 +87,16 @@ class NerfTrainer(TrainerBase):
     def __init__(self, scene: Scene, config: NerfTrainConfig, out: Path):
         super().__init__(scene, config, out)
         scene = self.scene
-        cams = scene.cameras
-        sizes = {(int(cams.width[i]), int(cams.height[i])) for i in scene.train_ids}
-        if len(sizes) > 1:
-            raise SpatialError(f"{scene.root}: training images of several sizes ({sorted(sizes)[:3]}...); "
-                               "NeRF training needs one size (resize them, or process the scene again)")
-        (self.width, self.height), = sizes
-        self.cameras = cams.to(self.device)
-        rgba = np.stack([scene.load_rgba(i) for i in scene.train_ids])  # [I, H, W, 4]
-        self.pixels = torch.from_numpy(rgba).to(self.device).reshape(len(scene.train_ids), -1, 4)
-        self.has_alpha = bool((self.pixels[..., 3] < 1).any())
+        self.cameras = scene.cameras.to(self.device)
         self.train_ids = torch.tensor(scene.train_ids, device=self.device)
+        # every training pixel in one table (images may differ in size, as undistorted captures do)
+        rgba = [torch.from_numpy(scene.load_rgba(i)).reshape(-1, 4) for i in scene.train_ids]
+        self.pixels = torch.cat(rgba).to(self.device)  # [P, 4]
+        counts = torch.tensor([len(p) for p in rgba], device=self.device)
+        self.first_pixel = torch.cumsum(counts, 0) - counts  # [I] where each image starts in `pixels`
+        self.pixel_counts = counts  # [I]
+        self.widths = self.cameras.width[self.train_ids]  # [I]
+        self.has_alpha = bool((self.pixels[:, 3] < 1).any())
         self.generator = torch.Generator().manual_seed(config.seed)
         torch.manual_seed(config.seed)
         self.space = space_map(scene, config, self.has_alpha)
@@ -142,9 +140,11 @@ class NerfTrainer(TrainerBase):
     def sample_batch(self) -> RayBatch:
         R, g = self.config.rays_per_batch, self.generator
         image = torch.randint(len(self.train_ids), (R,), generator=g).to(self.device)
-        pixel = torch.randint(self.width * self.height, (R,), generator=g).to(self.device)
-        rgba = self.pixels[image, pixel]  # [R, 4]
-        uv = torch.stack([pixel % self.width, pixel // self.width], -1).float() + 0.5
+        pixel = (torch.rand(R, generator=g).to(self.device) * self.pixel_counts[image]).long()
+        pixel = torch.minimum(pixel, self.pixel_counts[image] - 1)  # index within its image
+        rgba = self.pixels[self.first_pixel[image] + pixel]  # [R, 4]
+        width = self.widths[image]
+        uv = torch.stack([pixel % width, pixel // width], -1).float() + 0.5
         ids = self.train_ids[image]
         origins, dirs = self.cameras[ids].pixel_rays(uv[:, None])  # one camera per ray
         if self.has_alpha and self.config.random_background:
