@@ -1,7 +1,7 @@
 """Presets for `spatial train nerf --preset NAME`.
 
 default: nerfacto's settings (hash grids of 2^19 rows, 4096 rays, 256/96 proposal and 48 field samples), for a GPU.
-cpu: sized for a 2-core CPU (about 8 minutes on the default scene): smaller grids, fewer samples and rays.
+cpu: sized for a 2-core CPU (about 9 minutes on the default scene): smaller grids, fewer samples and rays.
 tiny: the smallest useful model, for smoke tests and quick checks.
 """
 
@@ -16,7 +16,7 @@ CPU_PROPOSALS = (HashConfig(levels=5, log2_table_size=15, min_resolution=16, max
 PRESETS: dict[str, tuple[str, NerfTrainConfig]] = {
     "default": ("nerfacto's settings, 30k steps (GPU)", NerfTrainConfig()),
     "cpu": (
-        "2k steps of 1024 rays, 12-level 2^17 grid, 48/24 proposal and 16 field samples (CPU, ~8 min)",
+        "2k steps of 1024 rays, 12-level 2^17 grid, 48/24 proposal and 16 field samples (CPU, ~9 min)",
         NerfTrainConfig(
             model=ModelConfig(
                 field=FieldConfig(hash=HashConfig(levels=12, log2_table_size=17, max_resolution=512),
