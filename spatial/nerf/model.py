@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from spatial.cameras import Cameras, pixel_centers
+from spatial.cameras import Cameras
 from spatial.errors import SpatialError
 from spatial.nerf.field import DensityField, FieldConfig, RadianceField, SpaceMap
 from spatial.nerf.hash_encoding import HashConfig
@@ -114,9 +114,7 @@ class NerfModel(torch.nn.Module):
         H, W = int(camera.height[0]), int(camera.width[0])
         device = next(self.parameters()).device
         cam = camera.to(device)
-        uv = pixel_centers(W, H, device=device).reshape(1, -1, 2)
-        origins, dirs = cam.pixel_rays(uv)
-        origins, dirs = origins[0], dirs[0]
+        origins, dirs = (r.reshape(-1, 3) for r in cam.rays(0))  # [H * W, 3] each
         forward = cam.cam_to_world[0, :3, 2]
         parts = {"rgb": [], "alpha": [], "depth": []}
         for i in range(0, origins.shape[0], chunk):
