@@ -31,8 +31,9 @@ class Cameras:
                 f"expected cam_to_world [C,4,4] and K [C,3,3], got {tuple(self.cam_to_world.shape)} "
                 f"and {tuple(self.K.shape)}"
             )
-        self.width = torch.as_tensor(self.width, dtype=torch.int64).reshape(-1).expand(C).clone()
-        self.height = torch.as_tensor(self.height, dtype=torch.int64).reshape(-1).expand(C).clone()
+        device = self.cam_to_world.device  # sizes live beside the poses
+        self.width = torch.as_tensor(self.width, dtype=torch.int64, device=device).reshape(-1).expand(C).clone()
+        self.height = torch.as_tensor(self.height, dtype=torch.int64, device=device).reshape(-1).expand(C).clone()
         self.model = CameraModel(self.model)
         if self.dist is None:
             self.dist = self.K.new_zeros(C, 4)

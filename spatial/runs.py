@@ -86,7 +86,7 @@ class SplatModel(TrainedModel):
         """Render one camera at a time (so a long path never holds more than one frame)."""
         params = {k: v.detach() for k, v in self.params.items()}
         device = params["means"].device
-        bg = torch.tensor(self.background, dtype=torch.float32) if background is None else background
+        bg = torch.tensor(self.background, dtype=torch.float32, device=device) if background is None else background
         with torch.no_grad():
             for i in range(len(cameras)):
                 cam = cameras[i]
@@ -97,10 +97,13 @@ class SplatModel(TrainedModel):
 
 def load_model(path: Path, device: str = "cpu"):
     """A trained model from a run folder, a checkpoint, or a .ply/.splat/.spz file: a `SplatModel`, or a
-    `TrainedNerf` (spatial.nerf.trained) for NeRF runs; both render through `render` / `render_frames`."""
+    `TrainedNerf` (spatial.nerf.trained) for NeRF runs; both render through `render` / `render_frames`.
+    `device`: where its tensors go (`auto`: cuda when available, else cpu)."""
     from spatial.formats import load_splats
+    from spatial.trainer_base import pick_device
     from spatial.training import latest_checkpoint
 
+    device = pick_device(device)
     path = Path(path)
     if not path.exists():
         raise file_error(path, "not found; expected a training run folder, a checkpoint (.pt) or a splat file "

@@ -35,7 +35,8 @@ class TrainerBase:
         self.scene = scene
         if len(scene.train_ids) == 0:
             raise SpatialError(f"{scene.root}: the scene has no training images")
-        self.background = torch.tensor(scene.background or (1.0, 1.0, 1.0), dtype=torch.float32)  # [3]
+        # [3] on the training device
+        self.background = torch.tensor(scene.background or (1.0, 1.0, 1.0), dtype=torch.float32, device=self.device)
         self.started = time.time()
 
     # ---- what a method supplies ---------------------------------------------------------------
@@ -43,7 +44,7 @@ class TrainerBase:
     def step_count(self) -> int:
         raise NotImplementedError
 
-    def step(self) -> dict[str, float]:
+    def step(self) -> dict:  # the step's stats; numbers may be 0-dim device tensors (float() them to show)
         raise NotImplementedError
 
     def render_view(self, index: int) -> torch.Tensor:  # [H, W, 3] of scene view `index`
@@ -136,13 +137,51 @@ class TrainerBase:
         return payload
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
+def tensors_to(value, device):
+    """`value` (tensors in nested dicts and lists, e.g. a strategy's statistics) with every tensor on `device`."""
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, dict):
+        return {k: tensors_to(v, device) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(tensors_to(v, device) for v in value)
+    return value
+
+
+def generator_state(generator: torch.Generator) -> dict:
+    """A random stream's state for a checkpoint, with the device type it belongs to."""
+    return {"device": generator.device.type, "state": generator.get_state()}
+
+
+def load_generator_state(generator: torch.Generator, saved, fallback_seed: int) -> None:
+    """Restore `saved` (from `generator_state`, or a bare CPU state of older checkpoints). A state of another
+    device type cannot be loaded (CPU and CUDA streams differ), so a run resumed on another device is
+    reseeded with `fallback_seed` instead: it continues correctly, but not bit for bit."""
+    if isinstance(saved, torch.Tensor):
+        saved = {"device": "cpu", "state": saved}
+    if saved["device"] == generator.device.type:
+        generator.set_state(saved["state"])
+    else:
+        generator.manual_seed(fallback_seed)
+
+
+def pick_device(name: str | torch.device) -> torch.device:
+    """`auto` is cuda when a GPU is available, else cpu; a named device must exist here."""
+    if str(name) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise SpatialError(f"unknown device {name!r}: use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SpatialError(f"device {name!r}: torch sees no CUDA GPU on this machine; use --device cpu "
+                           "(or auto, which picks the GPU when there is one)")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise SpatialError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+    return device
 
 
 def peak_memory_mb(device: torch.device) -> float:
-    if device.type == "cuda":
+    if device.type == "cuda":  # reached on a GPU only (scripts/gpu_check.py): no CPU stand-in for CUDA's allocator
         return round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux reports KiB

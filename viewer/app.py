@@ -50,12 +50,13 @@ def pose_of(T: torch.Tensor) -> tuple[np.ndarray, np.ndarray, float]:
 
 
 def client_camera(camera, width: int, height: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """OpenCV `cam_to_world [4, 4]` and `K [3, 3]` of a browser camera (viser uses OpenCV axes too)."""
-    c2w = torch.eye(4)
-    c2w[:3, :3] = quat_to_rotmat(torch.tensor(np.asarray(camera.wxyz), dtype=torch.float32))
-    c2w[:3, 3] = torch.tensor(np.asarray(camera.position), dtype=torch.float32)
+    """OpenCV `cam_to_world [4, 4]` and `K [3, 3]` of a browser camera (viser uses OpenCV axes too), on
+    the CPU: a renderer moves them to its model's device."""
+    c2w = torch.eye(4, device="cpu")
+    c2w[:3, :3] = quat_to_rotmat(torch.tensor(np.asarray(camera.wxyz), dtype=torch.float32, device="cpu"))
+    c2w[:3, 3] = torch.tensor(np.asarray(camera.position), dtype=torch.float32, device="cpu")
     f = 0.5 * height / np.tan(camera.fov / 2)
-    K = torch.tensor([[f, 0, width / 2], [0, f, height / 2], [0, 0, 1]], dtype=torch.float32)
+    K = torch.tensor([[f, 0, width / 2], [0, f, height / 2], [0, 0, 1]], dtype=torch.float32, device="cpu")
     return c2w, K
 
 
@@ -409,12 +410,14 @@ class ViewerApp:
         if self.model is not None:
             cams = Cameras(c2w[None], K[None], width, height)
             with torch.no_grad():
-                out = next(iter(self.model.render_frames(cams, torch.tensor(self.background, dtype=torch.float32))))
+                background = torch.tensor(self.background, dtype=torch.float32, device="cpu")  # moved by the model
+                out = next(iter(self.model.render_frames(cams, background)))
             return frame_image(out, "rgb" if mode == "colour" else mode)
         params = self.world.world_params()
+        device = params["means"].device
         with torch.no_grad():
-            out = render_splats(params, torch.linalg.inv(c2w)[None], K[None], width, height, sh_degree_of(params),
-                                torch.tensor(self.background), RenderOptions())
+            out = render_splats(params, torch.linalg.inv(c2w)[None].to(device), K[None].to(device), width, height,
+                                sh_degree_of(params), torch.tensor(self.background, device=device), RenderOptions())
         return frame_image(out, "rgb" if mode == "colour" else mode)
 
     def _render_loop(self) -> None:

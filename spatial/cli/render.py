@@ -36,8 +36,8 @@ class Render:
     """Image height (default: the JSON path's, else the training images')."""
     scene: Path | None = None
     """Scene folder for 'orbit'/'spiral' when the model is a bare splat file (runs know their scene)."""
-    device: str = "cpu"
-    """Torch device to render on (cpu, cuda, cuda:1, ...)."""
+    device: str = "auto"
+    """Torch device to render on: auto, cpu, cuda or cuda:N (auto: cuda when there is a GPU)."""
 
     def main(self) -> None:
         from spatial.camera_path import load_camera_path, orbit_path, spiral_path

@@ -45,15 +45,20 @@ def _covered_points(depth: Tensor, alpha: Tensor, rgb: Tensor, camera: Cameras, 
     H, W = depth.shape
     index = torch.nonzero(((alpha >= min_alpha) & (depth > 0)).reshape(-1))[:, 0]  # [P]
     if limit is not None and len(index) > limit:
-        index = index[torch.randperm(len(index), generator=torch.Generator().manual_seed(seed))[:limit]]
-    uv = pixel_centers(W, H).reshape(-1, 2)[index]
+        order = torch.randperm(len(index), generator=torch.Generator(device="cpu").manual_seed(seed), device="cpu")
+        index = index[order.to(index.device)[:limit]]
+    uv = pixel_centers(W, H, device=depth.device).reshape(-1, 2)[index]
     points = camera.unproject(uv[None], depth.reshape(-1)[index][None])[0]
     return points, rgb.reshape(-1, 3)[index]
 
 
 def mesh_from_depth(renders: Iterable[RenderOutput], cameras: Cameras, config: FusionConfig | None = None,
                     on_view: Callable[[int, int], None] | None = None) -> Mesh:
-    """Fuse one render per camera of `cameras` into a TSDF and extract a vertex-coloured mesh."""
+    """Fuse one render per camera of `cameras` into a TSDF and extract a vertex-coloured mesh.
+
+    Renders come from any device; each is copied to the CPU, where the volume lives (host memory is
+    larger, and fusion is a small part of the time next to rendering).
+    """
     config = config or FusionConfig()
     views = []
     for i, out in enumerate(renders):

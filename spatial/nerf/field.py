@@ -8,6 +8,7 @@ captures (everything outside the unit ball of the normalised scene is squeezed i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import torch
 from torch import Tensor
@@ -33,12 +34,22 @@ class SpaceMap:
         p = contract(p)  # [-2, 2]
         return (p + 2) / 4, torch.ones_like(p[:, 0], dtype=torch.bool)
 
+    @cached_property
+    def radius(self) -> float:
+        """The largest half size, as a number (read once, not on every render)."""
+        return float(self.half_size.max())
+
+    def to(self, device) -> SpaceMap:
+        """The same map with its tensors on `device` (the model's), so no render copies them."""
+        return SpaceMap(self.center.to(device), self.half_size.to(device), self.bounded)
+
     def state(self) -> dict:
         return {"center": self.center.tolist(), "half_size": self.half_size.tolist(), "bounded": self.bounded}
 
     @classmethod
     def from_state(cls, state: dict) -> SpaceMap:
-        return cls(torch.tensor(state["center"]), torch.tensor(state["half_size"]), state["bounded"])
+        return cls(torch.tensor(state["center"], device="cpu"), torch.tensor(state["half_size"], device="cpu"),
+                   state["bounded"])
 
 
 def contract(p: Tensor) -> Tensor:
@@ -89,7 +100,8 @@ class DensityField(torch.nn.Module):
 
     def density(self, x: Tensor) -> Tensor:  # [N, 3] world -> [N]
         u, inside = self.space(x)
-        sigma = trunc_exp(self.net(self.encoding(u))[:, 0] - 1.0)
+        # float32 out of the MLP whatever autocast ran it in: sampling and compositing stay in float32
+        sigma = trunc_exp(self.net(self.encoding(u))[:, 0].float() - 1.0)
         return torch.where(inside, sigma, torch.zeros_like(sigma))
 
 
@@ -112,7 +124,7 @@ class RadianceField(torch.nn.Module):
 
     def _density(self, x: Tensor) -> tuple[Tensor, Tensor]:
         u, inside = self.space(x)
-        h = self.density_net(self.encoding(u))
+        h = self.density_net(self.encoding(u)).float()  # float32 whatever autocast ran the MLP in
         sigma = trunc_exp(h[:, 0] - 1.0)
         return torch.where(inside, sigma, torch.zeros_like(sigma)), h[:, 1:]
 
@@ -131,5 +143,5 @@ class RadianceField(torch.nn.Module):
                 per_ray.append(self.appearance(image_ids))
         per_ray = torch.cat(per_ray, -1)
         inputs = torch.cat([geo.reshape(R, S, -1), per_ray[:, None].expand(R, S, -1)], -1)
-        rgb = torch.sigmoid(self.colour_net(inputs))
+        rgb = torch.sigmoid(self.colour_net(inputs).float())
         return sigma.reshape(R, S), rgb

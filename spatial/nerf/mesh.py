@@ -32,21 +32,26 @@ class DensityMeshConfig:
 @torch.no_grad()
 def density_mesh(model, config: DensityMeshConfig | None = None, chunk: int = 262144,
                  on_progress: Callable[[int, int], None] | None = None) -> Mesh:
-    """Marching cubes over `model.field`'s density (model: a `NerfModel`) inside its scene box."""
+    """Marching cubes over `model.field`'s density (model: a `NerfModel`) inside its scene box.
+
+    The field is evaluated on the model's device, chunk by chunk; the grid, the volume and marching
+    cubes live on the CPU.
+    """
     from skimage.measure import marching_cubes
 
     config = config or DensityMeshConfig()
     space = model.space
     if config.box_min is not None and config.box_max is not None:
-        lo, hi = torch.tensor(config.box_min, dtype=torch.float32), torch.tensor(config.box_max, dtype=torch.float32)
+        lo = torch.tensor(config.box_min, dtype=torch.float32, device="cpu")
+        hi = torch.tensor(config.box_max, dtype=torch.float32, device="cpu")
     else:
-        lo, hi = (space.center - space.half_size).float(), (space.center + space.half_size).float()
+        lo, hi = (space.center - space.half_size).float().cpu(), (space.center + space.half_size).float().cpu()
     cell = float((hi - lo).max()) / config.resolution
     shape = [max(2, int(round(float(s) / cell)) + 1) for s in hi - lo]
-    axes = [lo[d] + cell * torch.arange(shape[d]) for d in range(3)]
+    axes = [lo[d] + cell * torch.arange(shape[d], device="cpu") for d in range(3)]
     grid = torch.stack(torch.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
     device = next(model.parameters()).device
-    density = torch.empty(grid.shape[0])
+    density = torch.empty(grid.shape[0], device="cpu")
     for i in range(0, grid.shape[0], chunk):
         density[i:i + chunk] = model.field.density(grid[i:i + chunk].to(device)).float().cpu()
         if on_progress is not None:
@@ -62,7 +67,7 @@ def density_mesh(model, config: DensityMeshConfig | None = None, chunk: int = 26
     # colour each vertex as seen looking along its normal, into the surface (towards higher density)
     probe = model.field.density((verts + cell * normals).to(device)).cpu()
     inward = normals if float(probe.mean()) > level else -normals
-    colors = torch.empty(verts.shape[0], 3)
+    colors = torch.empty(verts.shape[0], 3, device="cpu")
     for i in range(0, verts.shape[0], chunk // 8):
         x = (verts[i:i + chunk // 8] - 0.5 * cell * inward[i:i + chunk // 8]).to(device)
         _, rgb = model.field(x[:, None], torch.nn.functional.normalize(inward[i:i + chunk // 8], dim=-1).to(device),

@@ -67,7 +67,7 @@ class NerfModel(torch.nn.Module):
 
     @property
     def radius(self) -> float:
-        return float(self.space.half_size.max())
+        return self.space.radius
 
     def near_far(self, origins: Tensor, dirs: Tensor) -> tuple[Tensor, Tensor, Spacing]:
         near = self.config.near * self.radius

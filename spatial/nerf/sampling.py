@@ -48,10 +48,10 @@ class Spacing:
 
 def uniform_edges(rays: int, samples: int, jitter: bool, device, generator: torch.Generator | None = None) -> Tensor:
     """`samples` equal intervals of [0, 1] per ray, `[R, samples + 1]`, shifted by a random fraction
-    of an interval in training (stratified sampling)."""
+    of an interval in training (stratified sampling). `generator` lives on `device`."""
     edges = torch.linspace(0, 1, samples + 1, device=device).expand(rays, -1)
     if jitter:
-        shift = (torch.rand(rays, 1, generator=generator, device="cpu").to(device) - 0.5) / samples
+        shift = (torch.rand(rays, 1, generator=generator, device=device) - 0.5) / samples
         edges = (edges + shift).clamp(0, 1)
     return edges.contiguous()
 
@@ -66,7 +66,7 @@ def pdf_edges(edges: Tensor, weights: Tensor, samples: int, jitter: bool,
     cdf = torch.cat([torch.zeros_like(cdf[:, :1]), cdf.clamp(max=1)], -1)  # [R, S + 1]
     u = torch.linspace(0, 1, samples + 1, device=edges.device).expand(R, -1)
     if jitter:
-        u = u + (torch.rand(R, samples + 1, generator=generator).to(edges.device) - 0.5) / (samples + 1)
+        u = u + (torch.rand(R, samples + 1, generator=generator, device=edges.device) - 0.5) / (samples + 1)
     u = u.clamp(0, 1).contiguous()
     above = torch.searchsorted(cdf.contiguous(), u, right=True).clamp(1, S)
     below = above - 1

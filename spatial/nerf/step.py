@@ -10,6 +10,7 @@ from torch import Tensor
 from spatial.errors import SpatialError
 from spatial.nerf.model import NerfModel
 from spatial.nerf.rendering import distortion_loss, interlevel_loss
+from spatial.splats.step import CHECK_EVERY
 
 
 @dataclass
@@ -30,19 +31,20 @@ class RayBatch:
 
 
 def train_step(model: NerfModel, optimizer: torch.optim.Optimizer, scheduler, batch: RayBatch, losses: LossConfig,
-               step: int, generator: torch.Generator, autocast: bool = False) -> dict[str, float]:
-    """Render the batch's rays, take one optimizer step. Returns the step's stats."""
+               step: int, generator: torch.Generator, autocast: bool = False) -> dict:
+    """Render the batch's rays, take one optimizer step. Returns the step's stats as 0-dim tensors on the
+    device (`float()` them to show them; reading waits for the GPU). `autocast`: bfloat16 fields."""
     with torch.autocast(batch.origins.device.type, dtype=torch.bfloat16, enabled=autocast):
         out = model(batch.origins, batch.dirs, batch.image_ids, batch.background, step, generator)
     mse = torch.mean((out.rgb.float() - batch.target) ** 2)
     loss = mse + losses.interlevel * interlevel_loss(out.edges, out.weights.float(), out.proposals) \
         + losses.distortion * distortion_loss(out.edges, out.weights.float())
-    if not torch.isfinite(loss):
+    if step % CHECK_EVERY == 0 and not torch.isfinite(loss):  # a NaN stays in the fields: found by the next check
         raise SpatialError(f"training diverged at step {step}: the loss is {loss.item()} "
                            "(try a lower --lr, or check the scene's cameras)")
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
     scheduler.step()
-    return {"loss": loss.item(), "psnr": float(-10 * torch.log10(mse.detach().clamp(min=1e-10))),
-            "alpha": float(out.alpha.detach().mean())}
+    return {"loss": loss.detach(), "psnr": -10 * torch.log10(mse.detach().clamp(min=1e-10)),
+            "alpha": out.alpha.detach().float().mean()}

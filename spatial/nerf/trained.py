@@ -31,7 +31,8 @@ class TrainedNerf(TrainedModel):
     def render_frames(self, cameras: Cameras, background: Tensor | None = None,
                       options: RenderOptions | None = None) -> Iterator[RenderOutput]:
         """One camera at a time; `options` (rasterizer settings) do not apply to a NeRF."""
-        bg = torch.tensor(self.background, dtype=torch.float32) if background is None else background
+        device = next(self.model.parameters()).device
+        bg = torch.tensor(self.background, dtype=torch.float32, device=device) if background is None else background
         for i in range(len(cameras)):
             out = self.model.render_camera(cameras[i], bg, self.chunk)
             empty = out["rgb"].new_zeros(1, 0, 2)
@@ -48,7 +49,8 @@ def load_nerf(checkpoint: Path, payload: dict, device: str = "cpu") -> TrainedNe
 
     try:
         config: NerfTrainConfig = config_from_dict(NerfTrainConfig, payload["config"])
-        model = NerfModel(SpaceMap.from_state(payload["space"]), config.model, payload["num_images"])
+        with torch.device(device):  # its weights are replaced by the checkpoint's at once
+            model = NerfModel(SpaceMap.from_state(payload["space"]).to(device), config.model, payload["num_images"])
         model.load_state_dict(payload["model"])
     except (KeyError, RuntimeError, TypeError) as e:
         raise file_error(checkpoint, f"not a readable NeRF checkpoint ({e})") from None

@@ -18,7 +18,7 @@ from spatial.nerf.field import SpaceMap
 from spatial.nerf.model import ModelConfig, NerfModel
 from spatial.nerf.step import LossConfig, RayBatch, train_step
 from spatial.scene import Scene
-from spatial.trainer_base import TrainerBase
+from spatial.trainer_base import TrainerBase, generator_state, load_generator_state
 
 
 @dataclass
@@ -65,11 +65,11 @@ def space_map(scene: Scene, config: NerfTrainConfig, has_alpha: bool) -> SpaceMa
     """The scene box (bounded) or the contraction's centre and radius (unbounded)."""
     bounded = config.bounds == "box" or (config.bounds == "auto" and has_alpha)
     if not bounded:
-        return SpaceMap(scene.center.float(), torch.full((3,), max(scene.extent, 1e-6)), bounded=False)
+        return SpaceMap(scene.center.float(), torch.full((3,), max(scene.extent, 1e-6), device="cpu"), bounded=False)
     if (config.box_min is None) != (config.box_max is None):
         raise SpatialError("give both --box-min and --box-max, or neither")
     if config.box_min is not None:
-        lo, hi = torch.tensor(config.box_min), torch.tensor(config.box_max)
+        lo, hi = torch.tensor(config.box_min, device="cpu"), torch.tensor(config.box_max, device="cpu")
         if not bool((hi > lo).all()):
             raise SpatialError(f"--box-max {config.box_max} must exceed --box-min {config.box_min} on every axis")
     elif scene.points.shape[0] >= 10:
@@ -97,10 +97,15 @@ class NerfTrainer(TrainerBase):
         self.pixel_counts = counts  # [I]
         self.widths = self.cameras.width[self.train_ids]  # [I]
         self.has_alpha = bool((self.pixels[:, 3] < 1).any())
-        self.generator = torch.Generator().manual_seed(config.seed)
+        # rays and sample jitter are drawn where the model lives; the global seed only sets the initial weights
+        self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
         torch.manual_seed(config.seed)
-        self.space = space_map(scene, config, self.has_alpha)
-        self.model = NerfModel(self.space, config.model, len(scene)).to(self.device)
+        self.space = space_map(scene, config, self.has_alpha).to(self.device)
+        with torch.device("cpu"):  # initial weights drawn on the CPU: the same seed gives the same model anywhere
+            self.model = NerfModel(self.space, config.model, len(scene))
+        self.model.to(self.device)
+        # bfloat16 fields on CUDA only (slower on the CPU); tests switch it on there to check the dtypes
+        self.autocast = config.mixed_precision and self.device.type == "cuda"
         self.optimizer, self.scheduler = self._optimizer()
         self.step_index = 0
         self.started = time.time()
@@ -131,16 +136,17 @@ class NerfTrainer(TrainerBase):
         """The current NeRF as a `TrainedNerf` (a copy on the CPU, safe to render on another thread)."""
         from spatial.nerf.trained import TrainedNerf
 
-        model = NerfModel(self.space, self.config.model, len(self.scene))
+        with torch.device("cpu"):
+            model = NerfModel(self.space.to("cpu"), self.config.model, len(self.scene))
         model.load_state_dict({k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()})
         return TrainedNerf(model.eval(), self.out, self.scene.root, self.config.downscale,
                            tuple(self.background.tolist()))
 
     # ---- training ---------------------------------------------------------------------------
     def sample_batch(self) -> RayBatch:
-        R, g = self.config.rays_per_batch, self.generator
-        image = torch.randint(len(self.train_ids), (R,), generator=g).to(self.device)
-        pixel = (torch.rand(R, generator=g).to(self.device) * self.pixel_counts[image]).long()
+        R, g, device = self.config.rays_per_batch, self.generator, self.device
+        image = torch.randint(len(self.train_ids), (R,), generator=g, device=device)
+        pixel = (torch.rand(R, generator=g, device=device) * self.pixel_counts[image]).long()
         pixel = torch.minimum(pixel, self.pixel_counts[image] - 1)  # index within its image
         rgba = self.pixels[self.first_pixel[image] + pixel]  # [R, 4]
         width = self.widths[image]
@@ -148,16 +154,15 @@ class NerfTrainer(TrainerBase):
         ids = self.train_ids[image]
         origins, dirs = self.cameras[ids].pixel_rays(uv[:, None])  # one camera per ray
         if self.has_alpha and self.config.random_background:
-            background = torch.rand(R, 3, generator=g).to(self.device)
+            background = torch.rand(R, 3, generator=g, device=device)
         else:
-            background = self.background.to(self.device)
+            background = self.background
         target = rgba[:, :3] * rgba[:, 3:] + background * (1 - rgba[:, 3:])
         return RayBatch(origins[:, 0], dirs[:, 0], ids, target, background)
 
-    def step(self) -> dict[str, float]:
-        autocast = self.config.mixed_precision and self.device.type == "cuda"
+    def step(self) -> dict:
         stats = train_step(self.model, self.optimizer, self.scheduler, self.sample_batch(), self.config.losses,
-                           self.step_index, self.generator, autocast)
+                           self.step_index, self.generator, self.autocast)
         self.step_index += 1
         return stats
 
@@ -180,7 +185,7 @@ class NerfTrainer(TrainerBase):
             "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
-            "generator": self.generator.get_state(),
+            "generator": generator_state(self.generator),
             "space": self.space.state(),
             "num_images": len(self.scene),
         }
@@ -189,11 +194,12 @@ class NerfTrainer(TrainerBase):
         payload = self.read_checkpoint(path)
         if payload.get("method") != "nerf":
             raise SpatialError(f"{path}: not a NeRF checkpoint (it holds a {payload.get('method', 'splat')} model)")
-        self.space = SpaceMap.from_state(payload["space"])
-        self.model = NerfModel(self.space, self.config.model, payload["num_images"]).to(self.device)
+        self.space = SpaceMap.from_state(payload["space"]).to(self.device)
+        with torch.device(self.device):  # its weights are replaced by the checkpoint's at once
+            self.model = NerfModel(self.space, self.config.model, payload["num_images"])
         self.model.load_state_dict(payload["model"])
         self.optimizer, self.scheduler = self._optimizer()
         self.optimizer.load_state_dict(payload["optimizer"])
         self.scheduler.load_state_dict(payload["scheduler"])
-        self.generator.set_state(payload["generator"])
+        load_generator_state(self.generator, payload["generator"], self.config.seed + payload["step"])
         self.step_index = payload["step"]

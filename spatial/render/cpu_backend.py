@@ -32,10 +32,11 @@ class _Composite(torch.autograd.Function):
         means2d, conics = means2d.contiguous().float(), conics.contiguous().float()
         opacities, features = opacities.contiguous().float(), features.contiguous().float()
         F = features.shape[-1]
-        out = torch.empty(height, width, F)
-        alpha = torch.empty(height, width, 1)
-        t_final = torch.empty(height, width)
-        n_contrib = torch.empty(height, width, dtype=torch.int32)
+        # the C kernel writes host memory: every buffer it fills is on the CPU, named so
+        out = torch.empty(height, width, F, device="cpu")
+        alpha = torch.empty(height, width, 1, device="cpu")
+        t_final = torch.empty(height, width, device="cpu")
+        n_contrib = torch.empty(height, width, dtype=torch.int32, device="cpu")
         lib.composite_forward(
             bins.tiles_x * bins.tiles_y, bins.tiles_x, tile_size, width, height, F,
             _ptr(bins.offsets), _ptr(bins.gaussian_ids), _ptr(means2d), _ptr(conics), _ptr(opacities),
@@ -50,8 +51,8 @@ class _Composite(torch.autograd.Function):
         means2d, conics, opacities, features, t_final, n_contrib = ctx.saved_tensors
         bins, (width, height, tile_size) = ctx.bins, ctx.size
         M, F = bins.gaussian_ids.shape[0], features.shape[-1]
-        v_means2d, v_conics = torch.zeros(M, 2), torch.zeros(M, 3)
-        v_opac, v_feat = torch.zeros(M), torch.zeros(M, F)
+        v_means2d, v_conics = torch.zeros(M, 2, device="cpu"), torch.zeros(M, 3, device="cpu")
+        v_opac, v_feat = torch.zeros(M, device="cpu"), torch.zeros(M, F, device="cpu")
         v_out = v_out.contiguous().float()
         v_alpha = v_alpha.contiguous().float()
         lib.composite_backward(
@@ -61,8 +62,8 @@ class _Composite(torch.autograd.Function):
             _ptr(v_means2d), _ptr(v_conics), _ptr(v_opac), _ptr(v_feat), torch.get_num_threads())
         ids = bins.gaussian_ids
         N = means2d.shape[0]
-        grads = (torch.zeros(N, 2).index_add_(0, ids, v_means2d), torch.zeros(N, 3).index_add_(0, ids, v_conics),
-                 torch.zeros(N).index_add_(0, ids, v_opac), torch.zeros(N, F).index_add_(0, ids, v_feat))
+        grads = tuple(torch.zeros(N, *v.shape[1:], device="cpu").index_add_(0, ids, v)
+                      for v in (v_means2d, v_conics, v_opac, v_feat))
         return (*grads, None, None, None, None)
 
 

@@ -25,19 +25,24 @@ PARAM_NAMES = ("means", "quats", "scales", "opacities", "sh0", "shN")
 
 def init_splats(points: Tensor, colors: Tensor, sh_degree: int, init_opacity: float = 0.1,
                 init_scale: float = 1.0) -> torch.nn.ParameterDict:
-    """Gaussians at `points [P, 3]` with colours `[P, 3]` in 0-1, sized by their neighbours' distance."""
-    N = points.shape[0]
+    """Gaussians at `points [P, 3]` with colours `[P, 3]` in 0-1, sized by their neighbours' distance.
+
+    The parameters are made on the points' device.
+    """
+    points = points.float()
+    N, device = points.shape[0], points.device
     dist = nearest_neighbour_distance(points, k=3)  # [N]
     scales = torch.log(dist.clamp_min(1e-7) * init_scale)[:, None].repeat(1, 3)
-    quats = torch.zeros(N, 4)
+    quats = torch.zeros(N, 4, device=device)
     quats[:, 0] = 1.0
-    shN = torch.zeros(N, num_sh_bases(sh_degree) - 1, 3)
+    shN = torch.zeros(N, num_sh_bases(sh_degree) - 1, 3, device=device)
+    logit = math.log(init_opacity / (1 - init_opacity))
     return torch.nn.ParameterDict({
-        "means": torch.nn.Parameter(points.float().clone()),
+        "means": torch.nn.Parameter(points.clone()),
         "quats": torch.nn.Parameter(quats),
         "scales": torch.nn.Parameter(scales),
-        "opacities": torch.nn.Parameter(torch.full((N,), math.log(init_opacity / (1 - init_opacity)))),
-        "sh0": torch.nn.Parameter(rgb_to_sh(colors.float())[:, None, :]),
+        "opacities": torch.nn.Parameter(torch.full((N,), logit, device=device)),
+        "sh0": torch.nn.Parameter(rgb_to_sh(colors.float().to(device))[:, None, :]),
         "shN": torch.nn.Parameter(shN),
     })
 
@@ -48,14 +53,17 @@ def sh_degree_of(params: dict[str, Tensor]) -> int:
 
 
 def random_points(count: int, center: Tensor, radius: float, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-    """Points uniform in a cube of half-size `radius` around `center`, with random colours."""
-    points = center + (torch.rand(count, 3, generator=generator) * 2 - 1) * radius
-    return points, torch.rand(count, 3, generator=generator)
+    """Points uniform in a cube of half-size `radius` around `center`, with random colours (on the
+    generator's device)."""
+    device = generator.device
+    points = center.to(device) + (torch.rand(count, 3, generator=generator, device=device) * 2 - 1) * radius
+    return points, torch.rand(count, 3, generator=generator, device=device)
 
 
 def nearest_neighbour_distance(points: Tensor, k: int = 3, chunk: int = 4096) -> Tensor:
     """Root mean square distance `[N]` to each point's k nearest neighbours (3DGS's initial scale)."""
-    out = torch.empty(points.shape[0])
+    out = torch.empty(points.shape[0], dtype=points.dtype, device=points.device)
+    chunk = max(1, min(chunk, (1 << 26) // max(points.shape[0], 1)))  # a [chunk, N] block of at most 256 MB
     for start in range(0, points.shape[0], chunk):
         d = torch.cdist(points[start:start + chunk], points)  # [chunk, N]
         nearest = torch.topk(d, min(k + 1, points.shape[0]), largest=False).values[:, 1:]  # skip itself

@@ -13,6 +13,9 @@ from spatial.render import RenderOptions
 from spatial.splats.model import render_splats
 from spatial.splats.strategies.base import StepInfo, Strategy
 
+CHECK_EVERY = 10
+"""Steps between divergence checks: each check waits for the device, so it is not done every step."""
+
 
 @dataclass
 class LearningRates:
@@ -52,8 +55,8 @@ class StepConfig:
 class TrainState:
     params: torch.nn.ParameterDict
     optimizers: dict[str, torch.optim.Optimizer]
-    strategy_state: dict
-    generator: torch.Generator
+    strategy_state: dict  # the strategy's statistics, tensors on the parameters' device
+    generator: torch.Generator  # on the parameters' device: densification noise, random backgrounds
     step: int = 0
 
 
@@ -76,8 +79,13 @@ def train_step(
     K: Tensor,  # [1, 3, 3]
     background: Tensor,  # [3]
     scene_scale: float,
-) -> dict[str, float]:
-    """Render one view, take one optimizer step, let the strategy densify. Returns the step's stats."""
+) -> dict:
+    """Render one view, take one optimizer step, let the strategy densify.
+
+    Returns the step's stats: `loss` and `psnr` as 0-dim tensors on the device (read them with
+    `float()` only when shown, since reading waits for the GPU), `gaussians` and `sh_degree` as ints.
+    The loss is checked for NaN every `CHECK_EVERY` steps, for the same reason.
+    """
     H, W = target.shape[:2]
     step = state.step
     lr = means_lr(config, step, scene_scale)
@@ -92,7 +100,7 @@ def train_step(
     l1 = torch.abs(image - target).mean()
     d_ssim = 1 - ssim(image[None], target[None])
     loss = (1 - config.ssim_lambda) * l1 + config.ssim_lambda * d_ssim + strategy.regularization(state.params)
-    if not torch.isfinite(loss):
+    if step % CHECK_EVERY == 0 and not torch.isfinite(loss):
         raise SpatialError(f"training diverged at step {step}: the loss is {loss.item()} "
                            "(try lower learning rates, or check the scene's cameras)")
     loss.backward()
@@ -101,7 +109,7 @@ def train_step(
         optimizer.zero_grad(set_to_none=True)
     strategy.step_post_backward(state.params, state.optimizers, state.strategy_state, info)
     state.step += 1
-    return {"loss": loss.item(), "psnr": psnr(image.detach(), target).item(),
+    return {"loss": loss.detach(), "psnr": psnr(image.detach(), target),
             "gaussians": state.params["means"].shape[0], "sh_degree": sh_degree}
 
 

@@ -13,10 +13,10 @@ import tyro
 from spatial.errors import SpatialError
 from spatial.scene import Scene
 from spatial.splats.model import init_splats, random_points, render_splats
-from spatial.splats.step import StepConfig, TrainState, check_finite, make_optimizers, train_step
+from spatial.splats.step import CHECK_EVERY, StepConfig, TrainState, check_finite, make_optimizers, train_step
 from spatial.splats.strategies.default import DefaultStrategy
 from spatial.splats.strategies.mcmc import MCMCStrategy
-from spatial.trainer_base import TrainerBase
+from spatial.trainer_base import TrainerBase, generator_state, load_generator_state, tensors_to
 
 
 @dataclass
@@ -63,20 +63,25 @@ class SplatTrainer(TrainerBase):
         self.K = cams.K.to(self.device)
         self.images = {i: torch.from_numpy(scene.load_rgba(i)).to(self.device) for i in scene.train_ids}
         self.has_alpha = any(bool((img[..., 3] < 1).any()) for img in self.images.values())
-        generator = torch.Generator().manual_seed(config.seed)
-        params = self._initial_params(generator).to(self.device)
+        # Two random streams: the view order is CPU bookkeeping; densification noise and random
+        # backgrounds are drawn where the parameters live.
+        self.view_generator = torch.Generator(device="cpu").manual_seed(config.seed)
+        generator = torch.Generator(device=self.device).manual_seed(config.seed)
+        params = self._initial_params()
         self.state = TrainState(params, make_optimizers(params, config.step.lr, self.scene_scale),
                                 config.strategy.init_state(params), generator)
         self._order: list[int] = []
         self.started = time.time()
 
-    def _initial_params(self, generator: torch.Generator) -> torch.nn.ParameterDict:
+    def _initial_params(self) -> torch.nn.ParameterDict:
         scene, cfg = self.scene, self.config
         if scene.points.shape[0] > 0:
             points, colors = scene.points, scene.point_colors.float() / 255.0
         else:
+            generator = torch.Generator(device="cpu").manual_seed(cfg.seed)
             points, colors = random_points(cfg.random_init_points, scene.center, self.scene_scale, generator)
-        return init_splats(points, colors, cfg.step.sh_degree, cfg.init_opacity, cfg.init_scale)
+        return init_splats(points.to(self.device), colors.to(self.device), cfg.step.sh_degree, cfg.init_opacity,
+                           cfg.init_scale)
 
     # ---- what run_training and the live viewer ask (see TrainerBase) ------------------------
     @property
@@ -110,20 +115,21 @@ class SplatTrainer(TrainerBase):
     # ---- training ---------------------------------------------------------------------------
     def next_view(self) -> int:
         if not self._order:
-            perm = torch.randperm(len(self.scene.train_ids), generator=self.state.generator).tolist()
+            perm = torch.randperm(len(self.scene.train_ids), generator=self.view_generator, device="cpu").tolist()
             self._order = [self.scene.train_ids[i] for i in perm]
         return self._order.pop()
 
-    def step(self) -> dict[str, float]:
+    def step(self) -> dict:
         i = self.next_view()
         rgba = self.images[i]
         if self.has_alpha and self.config.random_background:
-            background = torch.rand(3, generator=self.state.generator).to(self.device)
+            background = torch.rand(3, generator=self.state.generator, device=self.device)
         else:
-            background = self.background.to(self.device)
+            background = self.background
         target = rgba[..., :3] * rgba[..., 3:] + background * (1 - rgba[..., 3:])
         # NaN Gaussians are culled by the rasterizer, so the loss alone would not show them.
-        check_finite(self.state.params, self.state.step)
+        if self.state.step % CHECK_EVERY == 0:
+            check_finite(self.state.params, self.state.step)
         return train_step(self.state, self.config.step, self.config.strategy, target,
                           self.world_to_cam[i:i + 1], self.K[i:i + 1], background, self.scene_scale)
 
@@ -132,7 +138,7 @@ class SplatTrainer(TrainerBase):
         cfg = self.config.step
         W, H = int(self.scene.cameras.width[index]), int(self.scene.cameras.height[index])
         out = render_splats(self.state.params, self.world_to_cam[index:index + 1], self.K[index:index + 1], W, H,
-                            cfg.sh_degree, self.background.to(self.device), cfg.render)
+                            cfg.sh_degree, self.background, cfg.render)
         return out.rgb[0]
 
     def eval_extras(self) -> dict:
@@ -143,8 +149,10 @@ class SplatTrainer(TrainerBase):
         return {
             "params": {k: v.detach().cpu() for k, v in s.params.items()},
             "optimizers": {k: o.state_dict() for k, o in s.optimizers.items()},
-            "strategy_state": s.strategy_state,
-            "generator": s.generator.get_state(),
+            "method": "splat",
+            "strategy_state": tensors_to(s.strategy_state, "cpu"),
+            "generator": generator_state(s.generator),
+            "view_generator": generator_state(self.view_generator),
             "order": list(self._order),
             "scene_scale": self.scene_scale,
         }
@@ -158,7 +166,10 @@ class SplatTrainer(TrainerBase):
         optimizers = make_optimizers(params, self.config.step.lr, self.scene_scale)
         for name, opt in optimizers.items():
             opt.load_state_dict(payload["optimizers"][name])
-        self.state = TrainState(params, optimizers, payload["strategy_state"], self.state.generator, payload["step"])
-        self.state.generator.set_state(payload["generator"])
+        self.state = TrainState(params, optimizers, tensors_to(payload["strategy_state"], self.device),
+                                self.state.generator, payload["step"])
+        load_generator_state(self.state.generator, payload["generator"], self.config.seed + payload["step"])
+        load_generator_state(self.view_generator, payload.get("view_generator", payload["generator"]),
+                             self.config.seed + payload["step"])
         self._order = list(payload["order"])
 

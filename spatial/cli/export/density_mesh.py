@@ -25,8 +25,8 @@ class ExportDensityMesh:
     """Output mesh: .ply, .obj or .glb (default: exports/density_mesh.ply inside the run folder)."""
     mesh: DensityMeshConfig = field(default_factory=DensityMeshConfig)
     """Grid, surface threshold and region."""
-    device: str = "cpu"
-    """Torch device to evaluate the field on."""
+    device: str = "auto"
+    """Torch device to evaluate the field on: auto, cpu, cuda or cuda:N (auto: cuda when there is a GPU)."""
 
     def main(self) -> None:
         from spatial.mesh import save_mesh

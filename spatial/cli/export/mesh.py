@@ -25,8 +25,8 @@ class ExportMesh:
     """Scene folder whose cameras to render from (default: the one the run was trained on)."""
     fusion: FusionConfig = field(default_factory=FusionConfig)
     """How depth maps become a volume and a surface."""
-    device: str = "cpu"
-    """Torch device to render and fuse on."""
+    device: str = "auto"
+    """Torch device to render on: auto, cpu, cuda or cuda:N (auto: cuda when there is a GPU)."""
 
     def main(self) -> None:
         from spatial.mesh import mesh_from_depth, save_mesh

@@ -21,7 +21,7 @@ class StepInfo:
     height: int
     scene_scale: float  # length scale of the scene (radius of the camera centres, x 1.1)
     means_lr: float  # current learning rate of the means (MCMC's noise is scaled by it)
-    generator: torch.Generator  # the trainer's random stream, so runs and resumes are reproducible
+    generator: torch.Generator  # the trainer's random stream on the parameters' device (reproducible resumes)
 
 
 class Strategy(Protocol):

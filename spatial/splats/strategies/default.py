@@ -36,14 +36,15 @@ class DefaultStrategy:
     """Steps between opacity resets (0 disables them)."""
 
     def init_state(self, params) -> dict:
-        N = params["means"].shape[0]
-        return {"grad2d": torch.zeros(N), "count": torch.zeros(N)}
+        """Screen-space gradient norms and visibility counts `[N]`, beside the parameters (same device)."""
+        zeros = params["means"].new_zeros(params["means"].shape[0])
+        return {"grad2d": zeros, "count": zeros.clone()}
 
     def step_pre_backward(self, params, optimizers, state: dict, info: StepInfo) -> None:
         info.render.means2d.retain_grad()
 
     def regularization(self, params) -> Tensor:
-        return torch.zeros(())
+        return params["means"].new_zeros(())
 
     def step_post_backward(self, params, optimizers, state: dict, info: StepInfo) -> None:
         step = info.step
@@ -53,8 +54,7 @@ class DefaultStrategy:
         if step > self.refine_start and step % self.refine_every == 0:
             self._grow(params, optimizers, state, info)
             self._prune(params, optimizers, state, info)
-            N = params["means"].shape[0]
-            state["grad2d"], state["count"] = torch.zeros(N), torch.zeros(N)
+            state.update(self.init_state(params))
         if self.reset_every and step % self.reset_every == 0 and step > 0:
             limit = math.log(2 * self.prune_opacity / (1 - 2 * self.prune_opacity))
             ops.edit(params, optimizers,
@@ -65,11 +65,11 @@ class DefaultStrategy:
         grad = info.render.means2d.grad  # [C, N, 2] pixels
         if grad is None:
             return
-        grad = grad.detach() * torch.tensor([info.width / 2, info.height / 2])  # to NDC units, as gsplat
+        grad = grad.detach() * grad.new_tensor([info.width / 2, info.height / 2])  # to NDC units, as gsplat
         visible = info.render.visible  # [C, N]
         norms = torch.linalg.norm(grad, dim=-1) * visible
-        state["grad2d"] += norms.sum(0).cpu()
-        state["count"] += visible.sum(0).float().cpu()
+        state["grad2d"] += norms.sum(0)
+        state["count"] += visible.sum(0).to(state["count"].dtype)
 
     def _grow(self, params, optimizers, state: dict, info: StepInfo) -> None:
         avg = state["grad2d"] / state["count"].clamp_min(1)
@@ -78,7 +78,7 @@ class DefaultStrategy:
         clone, split = high & small, high & ~small
         if clone.any():
             ops.append(params, optimizers, {k: v.detach()[clone] for k, v in params.items()})
-            split = torch.cat([split, torch.zeros(int(clone.sum()), dtype=torch.bool)])
+            split = torch.cat([split, split.new_zeros(int(clone.sum()))])
         if split.any():
             self._split(params, optimizers, split, info.generator)
 
@@ -91,7 +91,7 @@ class DefaultStrategy:
         new = {}
         for k, v in src.items():
             new[k] = torch.cat([v, v])
-        offsets = torch.randn(2, *scales.shape, generator=generator) * scales  # [2, S, 3]
+        offsets = torch.randn(2, *scales.shape, generator=generator, device=scales.device) * scales  # [2, S, 3]
         new["means"] = (src["means"] + (R @ offsets[..., None])[..., 0]).reshape(-1, 3)
         new["scales"] = torch.log(scales / 1.6).repeat(2, 1)
         ops.keep(params, optimizers, ~mask)

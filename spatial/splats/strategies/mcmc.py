@@ -63,8 +63,7 @@ class MCMCStrategy:
         alive = torch.nonzero(opacity > self.min_opacity)[:, 0]
         if len(dead) == 0 or len(alive) == 0:
             return
-        chosen = alive[torch.multinomial(opacity[alive].cpu(), len(dead), replacement=True, generator=generator)
-                       .to(alive.device)]
+        chosen = alive[torch.multinomial(opacity[alive], len(dead), replacement=True, generator=generator)]
         self._copy_onto(params, optimizers, chosen, dead)
 
     @torch.no_grad()
@@ -74,7 +73,7 @@ class MCMCStrategy:
         if extra <= 0:
             return
         opacity = torch.sigmoid(params["opacities"].detach())
-        chosen = torch.multinomial(opacity.cpu(), extra, replacement=True, generator=generator).to(opacity.device)
+        chosen = torch.multinomial(opacity, extra, replacement=True, generator=generator)
         ops.append(params, optimizers, {k: v.detach()[chosen] for k, v in params.items()})
         self._copy_onto(params, optimizers, chosen, torch.arange(N, N + extra, device=chosen.device))
 
@@ -98,7 +97,7 @@ class MCMCStrategy:
             R = quat_to_rotmat(params["quats"])
             cov = (R * scales[:, None, :] ** 2) @ R.transpose(-1, -2)  # [N, 3, 3]
             gate = torch.sigmoid(-100 * (opacity - (1 - 0.005)))  # ~1 for transparent, 0 for opaque
-            noise = torch.randn(params["means"].shape, generator=info.generator).to(params["means"])
+            noise = torch.randn(params["means"].shape, generator=info.generator, device=params["means"].device)
             noise = noise * (gate * self.noise_lr * info.means_lr)[:, None]
             params["means"].add_((cov @ noise[..., None])[..., 0])
 
