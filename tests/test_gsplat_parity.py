@@ -10,8 +10,9 @@ from spatial.render import RenderOptions, rasterize
 from spatial.render.gsplat_backend import gsplat_available
 from tests.test_render import camera, random_gaussians
 
-pytestmark = pytest.mark.skipif(not (torch.cuda.is_available() and gsplat_available()),
-                                reason="needs a CUDA device and gsplat (pip install -e '.[cuda]')")
+pytestmark = [pytest.mark.cuda,
+              pytest.mark.skipif(not (torch.cuda.is_available() and gsplat_available()),
+                                 reason="needs a CUDA device and gsplat (pip install -e '.[cuda]')")]
 
 
 @pytest.mark.parametrize("antialiased", [False, True])

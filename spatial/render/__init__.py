@@ -12,6 +12,9 @@ is installed, the C kernel for CPU tensors when it compiles, and the torch backe
 
 from __future__ import annotations
 
+import functools
+import warnings
+
 from torch import Tensor
 
 from spatial.render.options import RenderOptions, RenderOutput
@@ -25,14 +28,22 @@ def backend_for(device, options: RenderOptions) -> str:
     if options.backend != "auto":
         return options.backend
     if str(device).startswith("cuda"):
-        from spatial.render.gsplat_backend import gsplat_available
+        from spatial.render.gsplat_backend import gsplat_problem
 
-        return "gsplat" if gsplat_available() else "torch"
+        problem = gsplat_problem()
+        if problem is not None:
+            _warn_once(f"rendering with the portable torch rasterizer: {problem}")
+        return "gsplat" if problem is None else "torch"
     if str(device) == "cpu":
         from spatial.render.cpu_backend import kernel_available
 
         return "cpu" if kernel_available() else "torch"
     return "torch"
+
+
+@functools.cache
+def _warn_once(message: str) -> None:
+    warnings.warn(message, stacklevel=3)
 
 
 def rasterize(
