@@ -147,11 +147,10 @@ def load_splat_model(path: Path, device: str = "cpu") -> SplatModel:
 
 
 def _read_checkpoint(path: Path) -> dict:
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # noqa: BLE001 - torch raises many kinds for a bad file
-        raise file_error(path, f"not a readable checkpoint ({e})") from None
-    if not isinstance(payload, dict) or not ("params" in payload or payload.get("method") == "nerf"):
+    from spatial.checkpoint import read_checkpoint
+
+    payload = read_checkpoint(path)
+    if not ("params" in payload or payload.get("method") == "nerf"):
         raise file_error(path, "not a checkpoint written by `spatial train` (no model inside)")
     return payload
 

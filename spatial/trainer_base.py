@@ -7,7 +7,6 @@ marked below; the rest is here, so both behave the same on Ctrl-C, `--resume` an
 
 from __future__ import annotations
 
-import os
 import resource
 import time
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from spatial.checkpoint import read_checkpoint, write_checkpoint
 from spatial.errors import SpatialError
 from spatial.files import write_json_atomic
 from spatial.metrics import psnr, ssim
@@ -120,19 +120,14 @@ class TrainerBase:
         payload = {**self.checkpoint_state(), "step": self.step_count, "elapsed": time.time() - self.started,
                    "config": asdict(self.config)}
         path = self.checkpoint_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(payload, tmp)
-        os.replace(tmp, path)  # a crash mid-write never leaves a truncated checkpoint
+        write_checkpoint(payload, path)
         for old in sorted(path.parent.glob("step-*.pt"))[:-KEEP_CHECKPOINTS]:
             old.unlink()
         return path
 
     def read_checkpoint(self, path: Path) -> dict:
-        try:
-            payload = torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as e:  # noqa: BLE001 - torch raises many kinds for a bad file
-            raise SpatialError(f"{path}: not a readable checkpoint ({e})") from None
+        """The checkpoint's payload (read safely: see spatial.checkpoint); restarts the clock at its time."""
+        payload = read_checkpoint(path)
         self.started = time.time() - payload.get("elapsed", 0.0)
         return payload
 

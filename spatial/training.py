@@ -63,7 +63,7 @@ def run_training(make_trainer: Callable[[], TrainerBase], command: str, scene_pa
     write_json_atomic(out / "config.json", {"scene": str(Path(scene_path).resolve()), "method": command.split()[2],
                                             "preset": preset, "config": jsonable(config)})
     if checkpoint is not None:
-        trainer.load_checkpoint(checkpoint)
+        checkpoint = _load_newest_readable(trainer, out, console)
         console.print(f"resuming from {checkpoint} (step {trainer.step_count})")
     console.print(f"{trainer.describe()}, {steps} steps -> {out}")
     session = live(trainer, viewer) if live is not None else None
@@ -113,6 +113,20 @@ def run_training(make_trainer: Callable[[], TrainerBase], command: str, scene_pa
     finally:
         if session is not None:
             session.stop()
+
+
+def _load_newest_readable(trainer: TrainerBase, out: Path, console: Console) -> Path:
+    """Load the newest checkpoint that reads; a damaged newer one is named and passed over (two are kept)."""
+    found = sorted((out / "checkpoints").glob("step-*.pt"), reverse=True)
+    for i, path in enumerate(found):
+        try:
+            trainer.load_checkpoint(path)
+            return path
+        except SpatialError as e:
+            if i + 1 == len(found):
+                raise
+            console.print(f"[yellow]warning:[/] {e}; resuming from the checkpoint before it", highlight=False)
+    raise AssertionError("unreachable: run_training calls this only when a checkpoint exists")
 
 
 def _warn_changed_settings(console: Console, saved: Path, config: dict) -> None:

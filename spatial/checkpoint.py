@@ -1,0 +1,42 @@
+"""Checkpoint files: written atomically, read without running anything they carry.
+
+A checkpoint holds only tensors, numbers, strings, lists and dicts (configs as `dataclasses.asdict`,
+random states as tensors), so it is read with `torch.load(weights_only=True)`: a `.pt` from a stranger
+that pickles code (`__reduce__` calling anything at all) is refused before any of it runs.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import torch
+
+from spatial.errors import file_error
+
+
+def write_checkpoint(payload: dict, path: Path) -> None:
+    """Save `payload` to `path` through a temporary file, so a crash mid-write never leaves a truncated one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def read_checkpoint(path: Path) -> dict:
+    """The payload of a checkpoint file, on the CPU; a one-line `SpatialError` naming the file otherwise."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - torch raises many kinds for a truncated or foreign file
+        if isinstance(e, pickle.UnpicklingError) and "Weights only load failed" in str(e):
+            raise file_error(path, "not a checkpoint written by `spatial train`: it holds Python objects other "
+                                   "than tensors and plain data, which are never loaded (they could run code)"
+                             ) from None
+        detail = (str(e).splitlines() or [""])[0][:200]
+        raise file_error(path, f"not a readable checkpoint (not a PyTorch file, or a damaged one: "
+                               f"{type(e).__name__}: {detail})") from None
+    if not isinstance(payload, dict):
+        raise file_error(path, "not a checkpoint written by `spatial train` (no model inside)")
+    return payload
+
