@@ -23,7 +23,7 @@ from torch import Tensor
 from spatial.cameras import Cameras, look_at
 from spatial.errors import SpatialError, file_error
 from spatial.files import write_json_atomic
-from spatial.io.json_util import GL_FROM_CV, read_json
+from spatial.io.json_util import GL_FROM_CV, MAX_IMAGE_SIDE, check_rigid, number, read_json
 from spatial.transforms import quat_to_rotmat, rotmat_to_quat
 
 
@@ -180,28 +180,36 @@ def load_camera_path(file: Path) -> CameraPath:
         raise file_error(file, f"a camera path needs at least two cameras; this one has {len(entries)}")
     if data.get("camera_type", "perspective") != "perspective":
         raise file_error(file, f"camera_type {data['camera_type']!r} is not supported (only 'perspective')")
-    poses, fovs = [], []
-    for i, entry in enumerate(entries):
-        try:
-            T = np.asarray(entry["camera_to_world"], np.float64).reshape(4, 4) @ GL_FROM_CV
-            fov = float(entry["fov"])
-        except (KeyError, TypeError, ValueError):
-            raise file_error(file, f"camera_path[{i}] needs a 16-number 'camera_to_world' and a 'fov'") from None
-        if not np.isfinite(T).all() or not 0 < fov < 180:
-            raise file_error(file, f"camera_path[{i}] has a non-finite pose or a fov outside (0, 180) degrees")
-        poses.append(T)
-        fovs.append(fov)
-    try:
-        width, height = int(data.get("render_width", 640)), int(data.get("render_height", 480))
-        fps = float(data.get("fps", 30.0))
-    except (TypeError, ValueError):
-        raise file_error(file, "render_width, render_height and fps must be numbers") from None
-    keyframes = []
-    for k in data.get("keyframes", []) or []:
-        try:
-            keyframes.append({"cam_to_world": (np.asarray(k["matrix"], np.float64).reshape(4, 4) @ GL_FROM_CV).tolist(),
-                              "fov_y_degrees": float(k["fov"])})
-        except (KeyError, TypeError, ValueError):
-            raise file_error(file, "keyframes must each have a 16-number 'matrix' and a 'fov'") from None
+    width = number(file, "render_width", data.get("render_width", 640), 1, MAX_IMAGE_SIDE, integer=True)
+    height = number(file, "render_height", data.get("render_height", 480), 1, MAX_IMAGE_SIDE, integer=True)
+    fps = number(file, "fps", data.get("fps", 30.0), 0, MAX_FPS, lo_open=True)
+    poses = [_matrix(file, f"camera_path[{i}]", entry, "camera_to_world") for i, entry in enumerate(entries)]
+    fovs = [_fov(file, f"camera_path[{i}]", entry) for i, entry in enumerate(entries)]
+    keyframes = data.get("keyframes", []) or []
+    if not isinstance(keyframes, list):
+        raise file_error(file, f"keyframes must be a list, got {keyframes!r:.80}")
+    keyframes = [{"cam_to_world": _matrix(file, f"keyframes[{i}]", k, "matrix").tolist(),
+                  "fov_y_degrees": _fov(file, f"keyframes[{i}]", k)} for i, k in enumerate(keyframes)]
     return CameraPath(torch.from_numpy(np.stack(poses)), torch.tensor(fovs, dtype=torch.float64),
                       width, height, fps, keyframes)
+
+
+MAX_FPS = 1000.0
+
+
+def _matrix(file: Path, where: str, entry, key: str) -> np.ndarray:
+    """An entry's OpenGL 4x4 (16 numbers, row-major) as an OpenCV cam_to_world; a rigid pose or an error."""
+    try:
+        T = np.asarray(entry[key], np.float64).reshape(4, 4)
+    except (KeyError, TypeError, ValueError, IndexError):
+        raise file_error(file, f"{where} needs a 16-number {key!r}") from None
+    if not np.isfinite(T).all():
+        raise file_error(file, f"{where}: {key} holds a non-finite number")
+    check_rigid(file, where, T)
+    return T @ GL_FROM_CV
+
+
+def _fov(file: Path, where: str, entry) -> float:
+    if not isinstance(entry, dict) or "fov" not in entry:
+        raise file_error(file, f"{where} needs a 'fov' (vertical field of view in degrees)")
+    return number(file, f"{where}: fov", entry["fov"], 0, 179.9, lo_open=True)

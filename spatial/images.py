@@ -26,7 +26,7 @@ def _open(path: Path) -> Image.Image:
             return Image.open(path)
     except FileNotFoundError:
         raise file_error(path, "image not found") from None
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombWarning) as e:
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombWarning, ValueError) as e:  # ValueError: NUL
         raise file_error(path, f"not a readable image ({e})") from None
 
 
@@ -72,12 +72,15 @@ def composite(rgba: np.ndarray, background: tuple[float, float, float]) -> np.nd
 
 def find_image(path: Path) -> Path:
     """`path` itself, or with the first image extension that exists (Blender writes none)."""
-    if path.is_file():
-        return path
-    for ext in IMAGE_EXTENSIONS:
-        candidate = path.with_name(path.name + ext)
-        if candidate.is_file():
-            return candidate
+    try:
+        if path.is_file():
+            return path
+        for ext in IMAGE_EXTENSIONS:
+            candidate = path.with_name(path.name + ext)
+            if candidate.is_file():
+                return candidate
+    except (OSError, ValueError) as e:  # a name too long, or with a NUL byte, from a hostile camera file
+        raise file_error(path, f"not a usable image path ({e})") from None
     raise file_error(path, "image not found (also tried the usual image extensions)")
 
 

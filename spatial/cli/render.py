@@ -38,12 +38,25 @@ class Render:
     """Scene folder for 'orbit'/'spiral' when the model is a bare splat file (runs know their scene)."""
     device: str = "auto"
     """Torch device to render on: auto, cpu, cuda or cuda:N (auto: cuda when there is a GPU)."""
+    max_pixels: int = 7680 * 4320
+    """Largest frame (width x height) to render, 8K by default; raise it for larger ones (memory grows with it)."""
 
     def main(self) -> None:
-        from spatial.camera_path import load_camera_path, orbit_path, spiral_path
+        import math
+
+        from spatial.camera_path import MAX_FPS, load_camera_path, orbit_path, spiral_path
+        from spatial.errors import SpatialError
+        from spatial.io.json_util import MAX_IMAGE_SIDE
         from spatial.render_path import render_camera_path
         from spatial.runs import load_model
 
+        for flag, value in (("--width", self.width), ("--height", self.height)):
+            if value is not None and not 1 <= value <= MAX_IMAGE_SIDE:
+                raise SpatialError(f"{flag} must be between 1 and {MAX_IMAGE_SIDE}, got {value}")
+        if self.fps is not None and not (math.isfinite(self.fps) and 0 < self.fps <= MAX_FPS):
+            raise SpatialError(f"--fps must be above 0 and at most {MAX_FPS:g}, got {self.fps}")
+        if self.frames < 2:
+            raise SpatialError(f"--frames must be at least 2, got {self.frames}")
         model = load_model(self.model, self.device)
         if self.path in ("orbit", "spiral"):
             if self.scene is not None:
@@ -55,6 +68,9 @@ class Render:
             path = load_camera_path(Path(self.path))
             path.width, path.height = self.width or path.width, self.height or path.height
             path.fps = self.fps or path.fps
+        if path.width * path.height > self.max_pixels:
+            raise SpatialError(f"{path.width}x{path.height} frames are larger than --max-pixels {self.max_pixels:,}; "
+                               "pass a larger --max-pixels to render them, or a smaller --width/--height")
         console = Console()
         console.print(f"rendering {len(path)} frames of {model.summary()} at {path.width}x{path.height} "
                       f"-> {self.out}")

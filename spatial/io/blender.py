@@ -17,7 +17,7 @@ from spatial.cameras import Cameras
 from spatial.distortion import CameraModel
 from spatial.errors import file_error
 from spatial.images import find_image, image_size
-from spatial.io.json_util import pose_matrix, read_json
+from spatial.io.json_util import pose_matrix, read_json, text
 from spatial.io.points_ply import read_points_ply
 from spatial.scene import Scene
 
@@ -33,7 +33,7 @@ def load_blender(folder: Path, background: tuple[float, float, float] = (1.0, 1.
             continue
         meta = read_json(file)
         angle = meta.get("camera_angle_x")
-        if not isinstance(angle, (int, float)) or not 0 < angle < math.pi:
+        if not isinstance(angle, (int, float)) or isinstance(angle, bool) or not 0 < angle < math.pi:
             raise file_error(file, "camera_angle_x must be a number of radians between 0 and pi")
         frames = meta.get("frames")
         if not isinstance(frames, list) or not frames:
@@ -41,7 +41,7 @@ def load_blender(folder: Path, background: tuple[float, float, float] = (1.0, 1.
         for i, frame in enumerate(frames):
             if not isinstance(frame, dict) or "file_path" not in frame:
                 raise file_error(file, f"frame {i} has no file_path")
-            image = find_image((folder / frame["file_path"]).resolve())
+            image = find_image((folder / text(file, f"frame {i}: file_path", frame["file_path"])).resolve())
             w, h = image_size(image)
             f = 0.5 * w / math.tan(0.5 * angle)
             split_ids[split].append(len(paths))

@@ -12,18 +12,82 @@ from spatial.errors import file_error
 # OpenGL/Blender camera axes (+x right, +y up, +z back) <-> OpenCV (+x right, +y down, +z forward).
 # The same diagonal matrix converts both ways; it is applied to the camera side of cam_to_world.
 GL_FROM_CV = np.diag([1.0, -1.0, -1.0, 1.0])
+MAX_IMAGE_SIDE = 65535  # pixels: larger sizes in a camera file are mistakes (and would allocate without end)
+
+
+MAX_JSON_BYTES = 256 * 2**20  # a camera or world file is kilobytes; this refuses a runaway one before reading it
+
+
+class _NotFinite(ValueError):
+    pass
+
+
+def _no_constant(name: str):
+    raise _NotFinite(f"{name} is not a number JSON allows")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not np.isfinite(value):
+        raise _NotFinite(f"{text} is too large for a 64-bit float")
+    return value
 
 
 def read_json(path: Path) -> dict:
+    """A JSON object from `path`; every problem (missing, not UTF-8, malformed, NaN or Infinity, a number
+    that overflows, not an object) is a one-line error naming the file."""
+    path = Path(path)
     try:
-        data = json.loads(path.read_text())
+        if path.stat().st_size > MAX_JSON_BYTES:
+            raise file_error(path, f"is {path.stat().st_size / 2**20:.0f} MB, too large for a JSON camera or world "
+                                   f"file (at most {MAX_JSON_BYTES >> 20} MB)")
+        data = json.loads(path.read_bytes().decode("utf-8"), parse_constant=_no_constant, parse_float=_finite_float)
     except FileNotFoundError:
         raise file_error(path, "file not found") from None
+    except IsADirectoryError:
+        raise file_error(path, "is a folder, not a JSON file") from None
+    except UnicodeDecodeError as e:
+        raise file_error(path, f"not UTF-8 text (byte {e.start}); expected a JSON file") from None
     except json.JSONDecodeError as e:
         raise file_error(path, f"malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
+    except _NotFinite as e:
+        raise file_error(path, f"{e}; camera and world files hold finite numbers only") from None
+    except RecursionError:
+        raise file_error(path, "nested too deeply to be a camera or world file") from None
+    except OSError as e:
+        raise file_error(path, f"cannot read ({e.strerror or e})") from None
     if not isinstance(data, dict):
         raise file_error(path, "expected a JSON object at the top level")
     return data
+
+
+def number(path: Path, where: str, value, lo: float | None = None, hi: float | None = None,
+           integer: bool = False, lo_open: bool = False):
+    """`value` checked as a number (an int when `integer`) within [lo, hi] (lo excluded when `lo_open`)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if ok and integer:
+        ok = float(value).is_integer()
+    if not ok:
+        raise file_error(path, f"{where} must be {'a whole number' if integer else 'a number'}, got {value!r}")
+    if (lo is not None and (value <= lo if lo_open else value < lo)) or (hi is not None and value > hi):
+        low = f"above {lo}" if lo_open else f"at least {lo}"
+        bounds = low if hi is None else f"{low} and at most {hi:g}" if lo_open else f"between {lo} and {hi:g}"
+        raise file_error(path, f"{where} must be {bounds}, got {value!r}")
+    return int(value) if integer else float(value)
+
+
+def text(path: Path, where: str, value) -> str:
+    if not isinstance(value, str) or not value or "\x00" in value:
+        raise file_error(path, f"{where} must be a non-empty string, got {value!r:.80}")
+    return value
+
+
+def check_rigid(path: Path, where: str, cam_to_world: np.ndarray, tolerance: float = 1e-2) -> None:
+    """Refuse a pose whose rotation is not one (all zeros, scaled, sheared): it would render nothing."""
+    R = cam_to_world[:3, :3]
+    if not np.allclose(R @ R.T, np.eye(3), atol=tolerance) or abs(np.linalg.det(R) - 1) > tolerance:
+        raise file_error(path, f"{where}: the pose's rotation is not a rotation (its 3x3 part must be orthonormal "
+                               f"with determinant 1; determinant {np.linalg.det(R):.3g})")
 
 
 def pose_matrix(path: Path, frame: dict, index: int) -> np.ndarray:
@@ -38,6 +102,7 @@ def pose_matrix(path: Path, frame: dict, index: int) -> np.ndarray:
         T = np.vstack([T, [0, 0, 0, 1]])
     if T.shape != (4, 4) or not np.isfinite(T).all():
         raise file_error(path, f"frame {index}: transform_matrix must be a finite 4x4 (or 3x4) matrix")
+    check_rigid(path, f"frame {index}", T)
     return T @ GL_FROM_CV
 
 

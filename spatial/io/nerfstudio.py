@@ -18,19 +18,24 @@ from spatial.distortion import CameraModel
 from spatial.errors import SpatialError, file_error
 from spatial.files import write_json_atomic
 from spatial.images import find_image, image_size
-from spatial.io.json_util import gl_matrix, pose_matrix, read_json
+from spatial.io.json_util import MAX_IMAGE_SIDE, gl_matrix, number, pose_matrix, read_json, text
 from spatial.io.points_ply import read_points_ply, write_points_ply
 from spatial.scene import Scene, every_nth_split
 
-_NUMBER_KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h", "k1", "k2", "k3", "k4", "p1", "p2",
-                "camera_angle_x", "camera_angle_y")
+# what each number must be: (lowest, highest, lowest excluded, whole number)
+_NUMBERS = {"fl_x": (0, None, True, False), "fl_y": (0, None, True, False), "cx": (None, None, False, False),
+            "cy": (None, None, False, False), "w": (1, MAX_IMAGE_SIDE, False, True),
+            "h": (1, MAX_IMAGE_SIDE, False, True), "camera_angle_x": (0, math.pi, True, False),
+            "camera_angle_y": (0, math.pi, True, False),
+            **{k: (None, None, False, False) for k in ("k1", "k2", "k3", "k4", "p1", "p2")}}
 
 
 def _intrinsics(path: Path, meta: dict, frame: dict, index: int, image: Path) -> tuple:
     def get(key: str, default=None):
         value = frame.get(key, meta.get(key, default))
-        if key in _NUMBER_KEYS and value is not None and not isinstance(value, (int, float)):
-            raise file_error(path, f"frame {index}: {key} must be a number, got {value!r}")
+        if key in _NUMBERS and value is not None:
+            lo, hi, lo_open, integer = _NUMBERS[key]
+            value = number(path, f"frame {index}: {key}", value, lo, hi, integer, lo_open)
         return value
 
     w, h = get("w"), get("h")
@@ -45,6 +50,8 @@ def _intrinsics(path: Path, meta: dict, frame: dict, index: int, image: Path) ->
         fy = 0.5 * h / math.tan(0.5 * get("camera_angle_y")) if get("camera_angle_y") is not None else fx
     cx, cy = get("cx", w / 2), get("cy", h / 2)
     model_name = get("camera_model", "OPENCV")
+    if not isinstance(model_name, str):
+        raise file_error(path, f"frame {index}: camera_model must be a name such as OPENCV, got {model_name!r}")
     if model_name in ("OPENCV", "PINHOLE", "SIMPLE_PINHOLE", "SIMPLE_RADIAL", "RADIAL"):
         if get("k3", 0) or get("k4", 0):
             raise file_error(path, f"frame {index}: k3/k4 distortion needs FULL_OPENCV, which spatial does not "
@@ -72,7 +79,7 @@ def load_transforms(path: Path, test_every: int = 8) -> Scene:
     for i, frame in enumerate(frames):
         if not isinstance(frame, dict) or "file_path" not in frame:
             raise file_error(file, f"frame {i} has no file_path")
-        image = find_image((root / frame["file_path"]).resolve())
+        image = find_image((root / text(file, f"frame {i}: file_path", frame["file_path"])).resolve())
         model, K, dist, w, h = _intrinsics(file, meta, frame, i, image)
         paths.append(image)
         c2w.append(pose_matrix(file, frame, i))
@@ -93,7 +100,7 @@ def load_transforms(path: Path, test_every: int = 8) -> Scene:
     train, test = _split(file, meta, paths, root, test_every)
     points, colors = torch.zeros(0, 3), torch.zeros(0, 3, dtype=torch.uint8)
     if meta.get("ply_file_path"):
-        points, colors = read_points_ply(root / meta["ply_file_path"])
+        points, colors = read_points_ply(root / text(file, "ply_file_path", meta["ply_file_path"]))
     metadata = {k: meta[k] for k in ("aabb_scale",) if k in meta}
     # Names relative to the images' common folder, so `images/a.png` is cached as `images_2/a.png`.
     image_root = Path(os.path.commonpath([p.parent for p in paths]))
@@ -108,8 +115,12 @@ def _split(file: Path, meta: dict, paths: list[Path], root: Path, test_every: in
     index = {p.resolve(): i for i, p in enumerate(paths)}
 
     def ids(key: str) -> list[int]:
+        names = meta.get(key, [])
+        if not isinstance(names, list):
+            raise file_error(file, f"{key} must be a list of image names, got {names!r}")
         out = []
-        for name in meta.get(key, []):
+        for name in names:
+            text(file, f"{key} entry", name)
             image = find_image((root / name).resolve())
             if image not in index:
                 raise file_error(file, f"{key} lists {name!r}, which is not among the frames")
