@@ -123,7 +123,8 @@ def load_model(path: Path, device: str = "cpu"):
 
             model = load_nerf(path, payload, device)
         else:
-            model = SplatModel({k: v.float().to(device) for k, v in payload["params"].items()}, path)
+            model = SplatModel({k: v.float().to(device) for k, v in _checked_params(path, payload["params"]).items()},
+                               path)
     elif path.suffix.lower() in SPLAT_SUFFIXES:
         model = SplatModel({k: v.to(device) for k, v in load_splats(path).items()}, path)
     else:
@@ -153,6 +154,25 @@ def _read_checkpoint(path: Path) -> dict:
     if not ("params" in payload or payload.get("method") == "nerf"):
         raise file_error(path, "not a checkpoint written by `spatial train` (no model inside)")
     return payload
+
+
+def _checked_params(path: Path, params) -> dict[str, Tensor]:
+    """A checkpoint's splat parameters, refused unless every one is there with shapes that agree."""
+    from spatial.splats.model import PARAM_NAMES
+
+    if not isinstance(params, dict) or not all(isinstance(params.get(k), Tensor) for k in PARAM_NAMES):
+        raise file_error(path, f"not a splat checkpoint: 'params' must hold tensors {', '.join(PARAM_NAMES)}")
+    N = params["means"].shape[0] if params["means"].dim() else -1
+    shapes = {"means": (N, 3), "quats": (N, 4), "scales": (N, 3), "opacities": (N,), "sh0": (N, 1, 3)}
+    shN = params["shN"]
+    bad = [k for k, shape in shapes.items() if tuple(params[k].shape) != shape]
+    if N <= 0 or bad or shN.dim() != 3 or shN.shape[0] != N or shN.shape[2] != 3 \
+            or (shN.shape[1] + 1) not in (1, 4, 9, 16) or not all(params[k].is_floating_point() for k in PARAM_NAMES):
+        raise file_error(path, f"not a splat checkpoint: its parameters' shapes do not agree "
+                               f"({', '.join(f'{k} {tuple(v.shape)}' for k, v in params.items() if k in PARAM_NAMES)})")
+    from spatial.formats import check_splats
+
+    return check_splats(path, {k: params[k] for k in PARAM_NAMES})
 
 
 def _scene_background(scene_path: Path | None) -> tuple[float, float, float]:

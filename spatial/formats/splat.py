@@ -26,6 +26,11 @@ RECORD = np.dtype([("position", "<f4", 3), ("scale", "<f4", 3), ("rgba", "u1", 4
 
 
 def encode(params: dict[str, torch.Tensor]) -> bytes:
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # extreme values saturate, as clip() says
+        return _encode(params)
+
+
+def _encode(params: dict[str, torch.Tensor]) -> bytes:
     p = {k: v.detach().cpu().float().numpy() for k, v in params.items()}
     scales_log, opacity_logit = p["scales"], p["opacities"]  # [N, 3], [N]
     order = np.argsort(-np.exp(scales_log.sum(-1)) / (1 + np.exp(-opacity_logit)))

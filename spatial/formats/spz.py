@@ -88,6 +88,13 @@ def pack(params: dict[str, torch.Tensor], flip_axes: bool = True) -> bytes:
     return header + b"".join(b.tobytes() for b in blocks)
 
 
+def payload_sizes(version: int, N: int, degree: int) -> dict[str, int]:
+    """Bytes of each block after the header."""
+    dim = (degree + 1) ** 2 - 1
+    return {"positions": N * 3 * (2 if version == 1 else 3), "alphas": N, "colors": N * 3, "scales": N * 3,
+            "rotations": N * (4 if version == 3 else 3), "sh": N * dim * 3}
+
+
 def unpack(data: bytes, path: Path, flip_axes: bool = True) -> dict[str, torch.Tensor]:
     if len(data) < HEADER.size:
         raise file_error(path, "too short to be an SPZ file")
@@ -98,9 +105,12 @@ def unpack(data: bytes, path: Path, flip_axes: bool = True) -> dict[str, torch.T
         raise file_error(path, f"SPZ version {version} is not supported (this reader knows 1-3)")
     if degree > 3 or N > MAX_POINTS:
         raise file_error(path, f"implausible header: SH degree {degree}, {N} points")
+    if N == 0:
+        raise file_error(path, "holds no Gaussians (0 points)")
+    if version > 1 and fractional_bits > 23:  # 24-bit positions: more fractional bits than that leave none
+        raise file_error(path, f"implausible header: {fractional_bits} fractional bits for 24-bit positions")
     dim = (degree + 1) ** 2 - 1
-    sizes = {"positions": N * 3 * (2 if version == 1 else 3), "alphas": N, "colors": N * 3, "scales": N * 3,
-             "rotations": N * (4 if version == 3 else 3), "sh": N * dim * 3}
+    sizes = payload_sizes(version, N, degree)
     if len(data) != HEADER.size + sum(sizes.values()):
         raise file_error(path, f"holds {len(data) - HEADER.size} bytes of data where {N} points of SH degree "
                                f"{degree} need {sum(sizes.values())}; the file is truncated or corrupt")
@@ -162,9 +172,18 @@ def save(params: dict[str, torch.Tensor], path: Path) -> None:
 
 
 def load(path: Path) -> dict[str, torch.Tensor]:
+    """Read an SPZ file; it is decompressed only as far as its header says it extends (no gzip bomb)."""
     path = Path(path)
     try:
-        data = gzip.decompress(path.read_bytes())
+        with gzip.open(path, "rb") as f:
+            head = f.read(HEADER.size)
+            data = head
+            if len(head) == HEADER.size:
+                _, version, N, degree, *_ = HEADER.unpack_from(head)
+                if degree <= 3 and N <= MAX_POINTS:  # else unpack() names the problem
+                    data += f.read(sum(payload_sizes(version, N, degree).values()) + 1)
+    except FileNotFoundError:
+        raise file_error(path, "file not found") from None
     except (OSError, EOFError, zlib.error) as e:
         raise file_error(path, f"not a gzipped SPZ file ({e})") from None
     return unpack(data, path)

@@ -76,8 +76,12 @@ def load_colmap(path: Path, images_dir: Path | None = None, test_every: int = 8)
     models, Ks, dists, c2w, widths, heights = [], [], [], [], [], []
     cache: dict[int, tuple] = {}
     for im in images:
+        if im.camera_id not in model.cameras:
+            raise file_error(model_dir, f"image {im.name!r} refers to camera {im.camera_id}, which the model lacks")
         if im.camera_id not in cache:
-            cache[im.camera_id] = camera_from_colmap(model.cameras[im.camera_id], model_dir)
+            cache[im.camera_id] = _checked_camera(model.cameras[im.camera_id], model_dir)
+        if not (np.isfinite(im.qvec).all() and np.isfinite(im.tvec).all() and np.linalg.norm(im.qvec) > 1e-8):
+            raise file_error(model_dir, f"image {im.name!r} has a non-finite or zero pose (qvec {im.qvec.tolist()})")
         cam_model, K, dist = cache[im.camera_id]
         models.append(cam_model)
         Ks.append(K)
@@ -97,6 +101,8 @@ def load_colmap(path: Path, images_dir: Path | None = None, test_every: int = 8)
         torch.from_numpy(np.stack(c2w)).float(), torch.from_numpy(np.stack(Ks)).float(),
         torch.tensor(widths), torch.tensor(heights), batch_model, dist.float(),
     )
+    if not np.isfinite(model.points.xyz).all():
+        raise file_error(model_dir, "some 3D points have NaN or infinite coordinates")
     train, test = every_nth_split(len(images), test_every)
     return Scene(
         cameras=cameras,
@@ -105,6 +111,21 @@ def load_colmap(path: Path, images_dir: Path | None = None, test_every: int = 8)
         point_colors=torch.from_numpy(model.points.rgb).reshape(-1, 3),
         train_ids=train, test_ids=test, root=root, image_root=images_dir, source_format="colmap",
     )
+
+
+def _checked_camera(camera, model_dir: Path) -> tuple:
+    """`camera_from_colmap`, refusing what would train on nonsense: sizes out of range, a focal length that
+    is not positive, non-finite distortion."""
+    from spatial.io.json_util import MAX_IMAGE_SIDE
+
+    if not (1 <= camera.width <= MAX_IMAGE_SIDE and 1 <= camera.height <= MAX_IMAGE_SIDE):
+        raise file_error(model_dir, f"camera {camera.id} is {camera.width}x{camera.height} pixels; sizes must be "
+                                    f"between 1 and {MAX_IMAGE_SIDE}")
+    model, K, dist = camera_from_colmap(camera, model_dir)
+    if not (np.isfinite(K).all() and np.isfinite(dist).all()) or K[0, 0] <= 0 or K[1, 1] <= 0:
+        raise file_error(model_dir, f"camera {camera.id} has a focal length that is not positive, or non-finite "
+                                    f"parameters ({np.asarray(camera.params).tolist()})")
+    return model, K, dist
 
 
 def colmap_from_scene(scene: Scene) -> ColmapModel:

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from plyfile import PlyData, PlyElement, PlyParseError
+from plyfile import PlyData, PlyElement
 
 from spatial.errors import file_error
 from spatial.files import atomic_path
+from spatial.io.ply_header import check_ply_header
 from spatial.splats.model import sh_degree_of  # noqa: F401 - re-exported for callers of this module
 
 REQUIRED = ["x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", "opacity", "scale_0", "scale_1", "scale_2",
@@ -46,23 +47,32 @@ def save_ply(params: dict[str, torch.Tensor], path: Path) -> None:
 def load_ply(path: Path) -> dict[str, torch.Tensor]:
     """Raw splat parameters from an INRIA-layout PLY (ours or another tool's)."""
     path = Path(path)
+    check_ply_header(path)
     try:
         vertex = PlyData.read(str(path))["vertex"]
-    except FileNotFoundError:
-        raise file_error(path, "file not found") from None
-    except (KeyError, ValueError, OSError, IndexError, PlyParseError) as e:
-        raise file_error(path, f"not a readable PLY with a vertex element ({e})") from None
-    names = set(vertex.data.dtype.names)
+    except Exception as e:  # noqa: BLE001 - plyfile raises many kinds for a damaged file
+        raise file_error(path, f"not a readable PLY with a vertex element ({type(e).__name__}: "
+                               f"{str(e)[:200]})") from None
+    if len(vertex.data) == 0:
+        raise file_error(path, "holds no Gaussians (0 vertices)")
+    dtype = vertex.data.dtype
+    names = set(dtype.names)
     missing = [n for n in REQUIRED if n not in names]
     if missing:
         raise file_error(path, f"not a Gaussian-splat PLY: missing {', '.join(missing)} "
                                "(expected the 3DGS layout: x y z f_dc_* f_rest_* opacity scale_* rot_*)")
-    rest_names = sorted((n for n in names if n.startswith("f_rest_")), key=lambda n: int(n[7:]))
+    rest_names = [n for n in names if n.startswith("f_rest_")]
+    wrong = [n for n in [*REQUIRED, *rest_names] if dtype[n].shape != () or dtype[n].kind not in "fiu"
+             or (n.startswith("f_rest_") and not n[7:].isdigit())]
+    if wrong:
+        raise file_error(path, f"not a Gaussian-splat PLY: {', '.join(sorted(wrong)[:5])} must be plain numbers")
+    rest_names.sort(key=lambda n: int(n[7:]))
     if len(rest_names) % 3 or int(np.sqrt(len(rest_names) // 3 + 1)) ** 2 != len(rest_names) // 3 + 1:
         raise file_error(path, f"{len(rest_names)} f_rest fields do not form a full SH degree (0, 9, 24 or 45)")
 
     def col(*fields: str) -> np.ndarray:
-        return np.stack([np.asarray(vertex[f], np.float32) for f in fields], -1)
+        with np.errstate(over="ignore", invalid="ignore"):  # doubles beyond float32 become inf: refused below
+            return np.stack([np.asarray(vertex[f], np.float32) for f in fields], -1)
 
     N = len(vertex.data)
     rest = col(*rest_names) if rest_names else np.zeros((N, 0), np.float32)
