@@ -187,3 +187,38 @@ def test_live_training_view_pauses_and_resumes_from_the_browser(orbit_path, brow
         live.resume()
         thread.join(timeout=30)
         live.stop()
+
+
+def test_a_page_of_another_site_cannot_open_the_viewers_websocket(browser, tmp_path):
+    import torch
+    import viser
+
+    from viewer.app import ViewerApp
+    from viewer.world import World
+
+    world = World()
+    g = torch.Generator().manual_seed(0)
+    world.add_layer("a", {"means": torch.randn(50, 3, generator=g), "quats": torch.randn(50, 4, generator=g),
+                          "scales": torch.full((50, 3), -3.0), "opacities": torch.zeros(50),
+                          "sh0": torch.zeros(50, 1, 3), "shN": torch.zeros(50, 0, 3)})
+    port = free_port()
+    app = ViewerApp(world, [], None, None, tmp_path / "edited.ply")
+    app.start("127.0.0.1", port)
+    script = """([url, protocol]) => new Promise(done => {
+        const ws = new WebSocket(url, [protocol]);
+        ws.onopen = () => { ws.close(); done("open"); };
+        ws.onerror = () => done("refused");
+        setTimeout(() => done("timeout"), 20000);
+    })"""
+    target = [f"ws://127.0.0.1:{port}", f"viser-v{viser.__version__}"]
+    try:
+        page = browser.new_page()
+        page.goto(app.url)
+        wait_until(lambda: len(app.server.get_clients()) > 0)  # the viewer's own page connects
+        assert page.evaluate(script, target) == "open"
+        foreign = browser.new_page()
+        foreign.goto("data:text/html,<title>another site</title>")  # a page whose origin is not the viewer's
+        assert foreign.evaluate(script, target) == "refused"
+        assert len(app.server.get_clients()) == 1
+    finally:
+        app.stop()

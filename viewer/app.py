@@ -84,7 +84,10 @@ class ViewerApp:
     def start(self, host: str = "127.0.0.1", port: int = 8080) -> None:
         import viser
 
-        self.server = viser.ViserServer(host=host, port=port, verbose=False)
+        from viewer.origin import own_origin_only
+
+        with own_origin_only(host):  # a page of another site must not drive this viewer
+            self.server = viser.ViserServer(host=host, port=port, verbose=False)
         self.url = f"http://{host}:{self.server.get_port()}"
         if self.up is not None:
             self.server.scene.set_up_direction(tuple(float(x) for x in self.up))

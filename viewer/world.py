@@ -260,11 +260,37 @@ class World:
         data = read_json(path)
         if data.get("spatial_world") != 1 or not isinstance(data.get("layers"), list):
             raise SpatialError(f"{path}: not a world file (expected 'spatial_world': 1 and a 'layers' list)")
+        entries = [_layer_entry(path, i, entry) for i, entry in enumerate(data["layers"])]  # all, before loading
         world = cls()
-        for entry in data["layers"]:
-            file = path.parent / entry["file"]
-            layer = world.add_layer(entry["name"], load_splats(file), entry.get("source"),
-                                    torch.tensor(entry["transform"]))
-            layer.visible = bool(entry.get("visible", True))
+        for name, file, source, transform, visible in entries:
+            layer = world.add_layer(name, load_splats(path.parent / file), source, transform)
+            layer.visible = visible
         world._undo.clear()
         return world
+
+
+def _layer_entry(path: Path, index: int, entry) -> tuple:
+    """(name, file, source, transform [4, 4], visible) of a world file's layer, checked."""
+    import numpy as np
+
+    from spatial.io.json_util import text
+
+    where = f"layers[{index}]"
+    if not isinstance(entry, dict):
+        raise SpatialError(f"{path}: {where} must be an object with 'name', 'file' and 'transform', got {entry!r:.80}")
+    name, file = text(path, f"{where}: name", entry.get("name")), text(path, f"{where}: file", entry.get("file"))
+    source = entry.get("source")
+    if source is not None:
+        text(path, f"{where}: source", source)
+    try:
+        T = np.asarray(entry.get("transform"), np.float64)
+    except (TypeError, ValueError):
+        T = np.zeros(0)
+    if T.shape != (4, 4) or not np.isfinite(T).all() or abs(np.linalg.det(T[:3, :3])) < 1e-12 \
+            or not np.allclose(T[3], [0, 0, 0, 1]):
+        raise SpatialError(f"{path}: {where}: transform must be a finite, invertible 4x4 similarity "
+                           "(last row 0 0 0 1)")
+    visible = entry.get("visible", True)
+    if not isinstance(visible, bool):
+        raise SpatialError(f"{path}: {where}: visible must be true or false, got {visible!r:.80}")
+    return name, file, source, torch.tensor(T, dtype=torch.float32), visible
