@@ -37,6 +37,7 @@ class TrainerBase:
             raise SpatialError(f"{scene.root}: the scene has no training images")
         # [3] on the training device
         self.background = torch.tensor(scene.background or (1.0, 1.0, 1.0), dtype=torch.float32, device=self.device)
+        self.warnings: list[str] = []  # about the capture, for run_training to print (see capture_warnings)
         self.started = time.time()
 
     # ---- what a method supplies ---------------------------------------------------------------
@@ -130,6 +131,24 @@ class TrainerBase:
         payload = read_checkpoint(path)
         self.started = time.time() - payload.get("elapsed", 0.0)
         return payload
+
+
+def capture_warnings(images: list[torch.Tensor], names: list[str]) -> list[str]:
+    """What would make a capture train badly, said before training: images that are nearly one colour
+    (lens cap, black frames), or a set of images that are all the same picture (a still camera)."""
+    problems = []
+    rgb = [img[..., :3].float() for img in images]  # [H, W, 3] each, in 0-1
+    flat = [names[i] for i, img in enumerate(rgb) if float(img.std()) < 2 / 255]
+    if flat:
+        problems.append(f"{len(flat)} of {len(rgb)} training images are nearly one colour (first: {flat[0]}); "
+                        "they teach the model nothing: remove them, or check the capture")
+    if len(rgb) > 1:
+        small = [torch.nn.functional.interpolate(img.permute(2, 0, 1)[None], size=(32, 32), mode="area")[0].cpu()
+                 for img in rgb]
+        if all(float((x - small[0]).abs().max()) < 2 / 255 for x in small[1:]):
+            problems.append(f"all {len(rgb)} training images show the same picture; a 3D model needs views "
+                            "from different positions")
+    return problems
 
 
 def tensors_to(value, device):

@@ -12,6 +12,7 @@ A trainer is a `spatial.trainer_base.TrainerBase`; `SplatTrainer` and `NerfTrain
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, is_dataclass
@@ -49,6 +50,8 @@ def run_training(make_trainer: Callable[[], TrainerBase], command: str, scene_pa
     `command` is how the user reruns it (for the resume hint), `config` the dataclass saved as config.json.
     """
     console = Console()
+    if out.exists() and not out.is_dir():
+        raise SpatialError(f"{out}: is a file, not a folder; choose another --out for the training run")
     checkpoint = latest_checkpoint(out)
     if checkpoint is not None and not resume:
         raise SpatialError(f"{out}: already holds a training run; pass --resume to continue it, "
@@ -56,8 +59,10 @@ def run_training(make_trainer: Callable[[], TrainerBase], command: str, scene_pa
     if resume and checkpoint is None:
         raise SpatialError(f"{out}: no checkpoint to resume from (expected {out}/checkpoints/step-*.pt)")
     live = _live_viewer(viewer) if viewer is not None else None  # fail before loading anything
+    _make_run_folder(out)
     trainer = make_trainer()
-    out.mkdir(parents=True, exist_ok=True)
+    for warning in trainer.warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     if checkpoint is not None:
         _warn_changed_settings(console, out / "config.json", jsonable(config))
     write_json_atomic(out / "config.json", {"scene": str(Path(scene_path).resolve()), "method": command.split()[2],
@@ -113,6 +118,18 @@ def run_training(make_trainer: Callable[[], TrainerBase], command: str, scene_pa
     finally:
         if session is not None:
             session.stop()
+
+
+def _make_run_folder(out: Path) -> None:
+    """Create the run folder up front, so a bad --out fails before anything is loaded or trained."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-test-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as e:
+        raise SpatialError(f"{out}: cannot write the training run there ({e.strerror or e}); choose another --out") \
+            from None
 
 
 def _load_newest_readable(trainer: TrainerBase, out: Path, console: Console) -> Path:

@@ -18,7 +18,7 @@ from spatial.nerf.field import SpaceMap
 from spatial.nerf.model import ModelConfig, NerfModel
 from spatial.nerf.step import LossConfig, RayBatch, train_step
 from spatial.scene import Scene
-from spatial.trainer_base import TrainerBase, generator_state, load_generator_state
+from spatial.trainer_base import TrainerBase, capture_warnings, generator_state, load_generator_state
 
 
 @dataclass
@@ -90,7 +90,9 @@ class NerfTrainer(TrainerBase):
         self.cameras = scene.cameras.to(self.device)
         self.train_ids = torch.tensor(scene.train_ids, device=self.device)
         # every training pixel in one table (images may differ in size, as undistorted captures do)
-        rgba = [torch.from_numpy(scene.load_rgba(i)).reshape(-1, 4) for i in scene.train_ids]
+        images = [torch.from_numpy(scene.load_rgba(i)) for i in scene.train_ids]
+        self.warnings = capture_warnings(images, [scene.image_names[i] for i in scene.train_ids])
+        rgba = [img.reshape(-1, 4) for img in images]
         self.pixels = torch.cat(rgba).to(self.device)  # [P, 4]
         counts = torch.tensor([len(p) for p in rgba], device=self.device)
         self.first_pixel = torch.cumsum(counts, 0) - counts  # [I] where each image starts in `pixels`

@@ -16,7 +16,7 @@ from spatial.splats.model import init_splats, random_points, render_splats
 from spatial.splats.step import CHECK_EVERY, StepConfig, TrainState, check_finite, make_optimizers, train_step
 from spatial.splats.strategies.default import DefaultStrategy
 from spatial.splats.strategies.mcmc import MCMCStrategy
-from spatial.trainer_base import TrainerBase, generator_state, load_generator_state, tensors_to
+from spatial.trainer_base import TrainerBase, capture_warnings, generator_state, load_generator_state, tensors_to
 
 
 @dataclass
@@ -63,6 +63,7 @@ class SplatTrainer(TrainerBase):
         self.K = cams.K.to(self.device)
         self.images = {i: torch.from_numpy(scene.load_rgba(i)).to(self.device) for i in scene.train_ids}
         self.has_alpha = any(bool((img[..., 3] < 1).any()) for img in self.images.values())
+        self.warnings = capture_warnings(list(self.images.values()), [scene.image_names[i] for i in self.images])
         # Two random streams: the view order is CPU bookkeeping; densification noise and random
         # backgrounds are drawn where the parameters live.
         self.view_generator = torch.Generator(device="cpu").manual_seed(config.seed)
