@@ -293,4 +293,4 @@ def _layer_entry(path: Path, index: int, entry) -> tuple:
     visible = entry.get("visible", True)
     if not isinstance(visible, bool):
         raise SpatialError(f"{path}: {where}: visible must be true or false, got {visible!r:.80}")
-    return name, file, source, torch.tensor(T, dtype=torch.float32), visible
+    return name, file, source, torch.tensor(T, dtype=torch.float32, device="cpu"), visible  # world: CPU
