@@ -38,7 +38,7 @@ class TrainerBase:
         # [3] on the training device
         self.background = torch.tensor(scene.background or (1.0, 1.0, 1.0), dtype=torch.float32, device=self.device)
         self.warnings: list[str] = []  # about the capture, for run_training to print (see capture_warnings)
-        self.started = time.time()
+        self.train_seconds = 0.0  # time spent in training steps only (not loading, evaluation or checkpoints)
 
     # ---- what a method supplies ---------------------------------------------------------------
     @property
@@ -77,7 +77,9 @@ class TrainerBase:
         """Run until `steps`; checkpoints periodically, and on Ctrl-C before re-raising it."""
         try:
             while self.step_count < steps:
+                start = time.perf_counter()
                 stats = self.step()
+                self.train_seconds += time.perf_counter() - start
                 if on_step is not None:
                     on_step(stats)
                 s = self.step_count
@@ -106,7 +108,8 @@ class TrainerBase:
             "ssim": float(np.mean([s[1] for s in scores])),
             "lpips": None,  # needs network weights that no installed package ships; never downloaded
             **self.eval_extras(),
-            "train_seconds": round(time.time() - self.started, 1),
+            "train_seconds": round(self.train_seconds, 1),  # the steps alone, over every session of the run
+            "eval_seconds": round(time.time() - start, 1),
             "eval_seconds_per_image": round((time.time() - start) / max(len(ids), 1), 3),
             "peak_memory_mb": peak_memory_mb(self.device),
         }
@@ -117,8 +120,8 @@ class TrainerBase:
         return self.out / "checkpoints" / f"step-{self.step_count:06d}.pt"
 
     def save_checkpoint(self) -> Path:
-        """Write the method's state with the step, the elapsed time and the config; keep the last two."""
-        payload = {**self.checkpoint_state(), "step": self.step_count, "elapsed": time.time() - self.started,
+        """Write the method's state with the step, the training time and the config; keep the last two."""
+        payload = {**self.checkpoint_state(), "step": self.step_count, "elapsed": self.train_seconds,
                    "config": asdict(self.config)}
         path = self.checkpoint_path()
         write_checkpoint(payload, path)
@@ -127,9 +130,9 @@ class TrainerBase:
         return path
 
     def read_checkpoint(self, path: Path) -> dict:
-        """The checkpoint's payload (read safely: see spatial.checkpoint); restarts the clock at its time."""
+        """The checkpoint's payload (read safely: see spatial.checkpoint); the run's training time goes on from it."""
         payload = read_checkpoint(path)
-        self.started = time.time() - payload.get("elapsed", 0.0)
+        self.train_seconds = float(payload.get("elapsed", 0.0))
         return payload
 
 

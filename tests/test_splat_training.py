@@ -162,3 +162,31 @@ def test_the_default_preset_keeps_the_paper_schedule():
     assert config.step.steps == 30_000 and config.step.sh_degree == 3
     assert isinstance(config.strategy, DefaultStrategy) and config.strategy.reset_every == 3000
     assert Path(__file__).resolve().parents[1].joinpath("configs", "splat.py").is_file()
+
+
+def test_train_seconds_count_the_steps_alone(orbit_path, tmp_path):
+    """Not loading, not checkpoints, not a slow evaluation: eval.json's train_seconds is the steps' time."""
+    import time
+
+    trainer = SplatTrainer(load_scene(orbit_path), replace(small_config(12), checkpoint_every=4, eval_every=6),
+                           tmp_path)
+    step_times, step, render_view = [], trainer.step, trainer.render_view
+
+    def timed_step():
+        start = time.perf_counter()
+        stats = step()
+        step_times.append(time.perf_counter() - start)
+        return stats
+
+    def slow_render_view(index):
+        time.sleep(0.2)
+        return render_view(index)
+
+    trainer.step, trainer.render_view = timed_step, slow_render_view
+    trainer.train(12)
+    result = trainer.evaluate()
+    assert len(step_times) == 12 and result["eval_seconds"] >= 0.2 * len(trainer.scene.test_ids)
+    assert abs(result["train_seconds"] - sum(step_times)) <= 0.05 * sum(step_times) + 0.05
+    resumed = SplatTrainer(load_scene(orbit_path), small_config(12), tmp_path)
+    resumed.load_checkpoint(latest_checkpoint(tmp_path))
+    assert resumed.train_seconds == pytest.approx(trainer.train_seconds)  # the run's clock goes on from its checkpoint

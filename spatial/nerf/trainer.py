@@ -6,7 +6,6 @@ progress bar, evaluation, checkpoints, `--resume` and `--viewer` with `spatial t
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -110,7 +109,6 @@ class NerfTrainer(TrainerBase):
         self.autocast = config.mixed_precision and self.device.type == "cuda"
         self.optimizer, self.scheduler = self._optimizer()
         self.step_index = 0
-        self.started = time.time()
 
     def _optimizer(self):
         opt = torch.optim.Adam(self.model.parameters(), lr=self.config.lr, eps=1e-15)

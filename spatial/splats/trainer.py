@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Union
@@ -72,7 +71,6 @@ class SplatTrainer(TrainerBase):
         self.state = TrainState(params, make_optimizers(params, config.step.lr, self.scene_scale),
                                 config.strategy.init_state(params), generator)
         self._order: list[int] = []
-        self.started = time.time()
 
     def _initial_params(self) -> torch.nn.ParameterDict:
         scene, cfg = self.scene, self.config
