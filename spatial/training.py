@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from spatial.errors import SpatialError
 from spatial.files import write_json_atomic
+from spatial.progress import progress_bar
 
 if TYPE_CHECKING:
     from spatial.trainer_base import TrainerBase
@@ -75,34 +75,31 @@ def run_training(make_trainer: Callable[[], TrainerBase], command: str, scene_pa
     if session is not None:
         console.print(f"live viewer at [bold]{session.url}[/] (refreshes every {viewer.refresh_seconds:g} s; "
                       "Pause/Resume in its panel)")
-    columns = (TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[stats]}"),
-               TimeElapsedColumn(), TimeRemainingColumn())
     start = time.time()
     try:
-        with Progress(*columns, console=console) as progress:
-            task = progress.add_task("train", total=steps, completed=trainer.step_count, stats="")
+        try:
+            with progress_bar("train", steps, console) as advance:
+                advance(trainer.step_count, steps)
 
-            def on_step(stats: dict) -> None:
-                if session is not None:
-                    session.on_step(stats)
-                if trainer.step_count % 10 == 0 or trainer.step_count == steps:
-                    progress.update(task, completed=trainer.step_count, stats=trainer.progress_text(stats))
+                def on_step(stats: dict) -> None:
+                    if session is not None:
+                        session.on_step(stats)
+                    if trainer.step_count % 10 == 0 or trainer.step_count == steps:  # reading stats waits for a GPU
+                        advance(trainer.step_count, steps, trainer.progress_text(stats))
 
-            try:
                 trainer.train(steps, on_step)
-            except KeyboardInterrupt:
-                progress.stop()
-                console.print(f"\ninterrupted at step {trainer.step_count}; checkpoint saved in {out}/checkpoints. "
-                              f"Continue with the same options and --resume: {command} {scene_path} --out {out} "
-                              "--resume ...")
-                raise
+        except KeyboardInterrupt:
+            console.print(f"\ninterrupted at step {trainer.step_count}; checkpoint saved in {out}/checkpoints. "
+                          f"Continue with the same options and --resume: {command} {scene_path} --out {out} "
+                          "--resume ...")
+            raise
         train_seconds = time.time() - start
         result = trainer.evaluate()
         result["train_seconds_this_session"] = round(train_seconds, 1)
         write_json_atomic(out / "eval.json", result)
         files = trainer.export()
         table = Table(title="evaluation", show_header=False)
-        for key in ("views", "psnr", "ssim", "gaussians", "train_seconds", "peak_memory_mb"):
+        for key in ("views", "psnr", "ssim", "gaussians", "train_seconds", "eval_seconds", "peak_memory_mb"):
             if key in result:
                 value = result[key]
                 table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))

@@ -9,7 +9,7 @@ from typing import Literal
 import tyro
 from rich.console import Console
 
-from spatial.cli.progress import progress_bar
+from spatial.progress import progress_bar
 
 
 @dataclass
@@ -72,8 +72,8 @@ class Render:
             raise SpatialError(f"{path.width}x{path.height} frames are larger than --max-pixels {self.max_pixels:,}; "
                                "pass a larger --max-pixels to render them, or a smaller --width/--height")
         console = Console()
-        console.print(f"rendering {len(path)} frames of {model.summary()} at {path.width}x{path.height} "
-                      f"-> {self.out}")
+        console.print(f"rendering {len(path)} frames of {model.summary()} from {model.origin} at "
+                      f"{path.width}x{path.height} -> {self.out}", highlight=False)
         with progress_bar("render", len(path)) as advance:
             count = render_camera_path(model, path, self.out, self.output, lambda i: advance(i + 1, len(path)))
         console.print(f"wrote {count} frames to [bold]{self.out}[/]")

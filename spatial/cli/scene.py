@@ -112,7 +112,7 @@ class Make:
 
 def make_with_progress(name: str, size: str, seed: int = 0) -> Path:
     from scenes import make_scene
-    from spatial.cli.progress import progress_bar
+    from spatial.progress import progress_bar
 
     with progress_bar(f"rendering {name} ({size})", total=1) as advance:
         return make_scene(name, size, seed=seed, progress=advance)

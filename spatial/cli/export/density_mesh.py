@@ -9,10 +9,10 @@ import tyro
 from rich.console import Console
 
 from spatial.cli.export import output_path
-from spatial.cli.progress import progress_bar
 from spatial.errors import SpatialError
 from spatial.mesh import MESH_SUFFIXES
 from spatial.nerf.mesh import DensityMeshConfig
+from spatial.progress import progress_bar
 
 
 @dataclass

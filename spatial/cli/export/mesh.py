@@ -9,8 +9,8 @@ import tyro
 from rich.console import Console
 
 from spatial.cli.export import output_path
-from spatial.cli.progress import progress_bar
 from spatial.mesh import MESH_SUFFIXES, FusionConfig
+from spatial.progress import progress_bar
 
 
 @dataclass
