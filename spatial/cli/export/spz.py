@@ -9,6 +9,6 @@ from spatial.cli.export import SplatExport
 
 @dataclass
 class ExportSpz(SplatExport):
-    """Export splats as Niantic's SPZ (gzipped fixed point, about 10x smaller than PLY, SH kept)."""
+    """Export splats as Niantic's SPZ (gzipped fixed point, about 6x smaller than PLY, SH kept)."""
 
     suffix = ".spz"
