@@ -36,6 +36,15 @@ class TrainedModel:
     scene_path: Path | None
     downscale: int
 
+    @property
+    def origin(self) -> str:
+        """Where the model came from, for messages: a run's checkpoint names its step (a run still training
+        gives its newest checkpoint, which may be behind what the trainer holds)."""
+        source = Path(self.source)
+        if source.suffix == ".pt" and source.stem.startswith("step-") and source.stem[5:].isdigit():
+            return f"{source.parent.parent} at step {int(source.stem[5:]):,} ({source.name})"
+        return str(source)
+
     def training_cameras(self) -> Cameras:
         """The cameras of the scene this model was trained on (at its training resolution)."""
         return self.scene().cameras

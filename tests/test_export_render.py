@@ -63,9 +63,12 @@ def test_render_command_writes_depth_frames_along_a_saved_path(trained_run, tmp_
     assert image.shape == (48, 64, 3) and len(np.unique(image.reshape(-1, 3), axis=0)) > 20
 
 
-def test_splat_exports_filter_and_round_trip(trained_run, tmp_path):
+def test_splat_exports_filter_and_round_trip(trained_run, tmp_path, capsys):
     model = load_model(trained_run)
     main(["export", "spz", str(trained_run), "--out", str(tmp_path / "a.spz"), "--min-opacity", "0.5"])
+    step = int(model.source.stem[5:])
+    assert f"Gaussians of {trained_run} at step {step:,} ({model.source.name})" in capsys.readouterr().out.replace(
+        "\n", "")  # a run still training exports its newest checkpoint: the message says which
     kept = int((torch.sigmoid(model.params["opacities"]) >= 0.5).sum())
     assert 0 < kept < model.count
     assert load_splats(tmp_path / "a.spz")["means"].shape[0] == kept

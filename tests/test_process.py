@@ -106,6 +106,22 @@ def test_empty_folder_and_too_few_photos(tmp_path):
         Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "two" / f"{i}.png")
     with pytest.raises(SpatialError, match="only 2 usable photos"):
         process_images(tmp_path / "two", tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # nothing half-imported is left behind
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(SpatialError, match="only 2 usable photos"):
+        process_images(tmp_path / "two", tmp_path / "mine")
+    assert (tmp_path / "mine").is_dir()  # a folder the user made is never removed
+
+
+def test_a_folder_of_photos_is_not_a_scene_yet(tmp_path):
+    from spatial import load_scene
+
+    (tmp_path / "photos").mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "photos" / "a.jpg")
+    with pytest.raises(SpatialError) as error:
+        load_scene(tmp_path / "photos")
+    assert str(error.value) == (f"{tmp_path / 'photos'}: holds images but no camera poses; make a scene from them "
+                                f"first: spatial process images {tmp_path / 'photos'} OUT/")
 
 
 def test_photos_without_overlap_are_refused_clearly(tmp_path):

@@ -91,7 +91,9 @@ def test_short_video_keeps_every_frame_and_says_so(facade_video, tmp_path):
                                                                                "not a readable video")])
 def test_bad_video_files(tmp_path, content, message):
     (tmp_path / "bad.mp4").write_bytes(content)
-    with pytest.raises(SpatialError, match=f"bad.mp4: {message}"):
+    with pytest.raises(SpatialError, match=f"bad.mp4: {message}") as error:
         process_video(tmp_path / "bad.mp4", tmp_path / "out")
+    assert "Errno" not in str(error.value)  # FFmpeg's words, not its internal error number
+    assert not (tmp_path / "out").exists()  # a failed run leaves no empty folder behind
     with pytest.raises(SpatialError, match="video not found"):
         process_video(tmp_path / "missing.mp4", tmp_path / "out")

@@ -30,6 +30,11 @@ def detect_format(path: Path) -> str:
         return "nerfstudio"
     if find_model(path) is not None:
         return "colmap"
+    from spatial.images import IMAGE_EXTENSIONS
+
+    if any(p.suffix in IMAGE_EXTENSIONS for p in path.iterdir() if p.is_file()):
+        raise file_error(path, "holds images but no camera poses; make a scene from them first: "
+                               f"spatial process images {path} OUT/")
     raise file_error(
         path, "no scene found: expected transforms.json, transforms_train.json or a COLMAP model in sparse/0"
     )

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 import time
 from dataclasses import asdict
@@ -24,6 +25,22 @@ from spatial.process.sfm import SfMConfig, SfMResult, run_sfm
 from spatial.process.video import extract_frames
 
 
+def _no_leftovers(process):
+    """A run that fails before structure from motion starts removes the folder it created (an empty or
+    half-imported one helps nobody); once COLMAP has written its log, the folder stays for that log."""
+    @functools.wraps(process)
+    def run(source: Path, out: Path, *args, **kwargs) -> dict:
+        existed = Path(out).exists()
+        try:
+            return process(source, out, *args, **kwargs)
+        except (SpatialError, KeyboardInterrupt):
+            if not existed and not (Path(out) / "colmap.log").exists():
+                shutil.rmtree(out, ignore_errors=True)
+            raise
+    return run
+
+
+@_no_leftovers
 def process_images(folder: Path, out: Path, config: SfMConfig | None = None, max_size: int = 0,
                    stage=None, source: dict | None = None, is_video: bool = False) -> dict:
     """Reconstruct the photos in `folder` into the scene folder `out`; returns the manifest."""
@@ -38,6 +55,7 @@ def process_images(folder: Path, out: Path, config: SfMConfig | None = None, max
                         imported.size, source, start, stage)
 
 
+@_no_leftovers
 def process_video(video: Path, out: Path, frames: int = 120, config: SfMConfig | None = None, max_size: int = 0,
                   stage=None, progress=None) -> dict:
     """Choose sharp frames of `video`, then reconstruct them as `process_images` does."""

@@ -46,7 +46,8 @@ def _open(path: Path):
     try:
         container = av.open(str(path))
     except (av.error.InvalidDataError, av.error.FFmpegError, OSError) as e:
-        raise SpatialError(f"{path}: not a readable video ({e})") from None
+        reason = getattr(e, "strerror", None) or str(e)  # FFmpeg's message, without its internal errno
+        raise SpatialError(f"{path}: not a readable video ({reason})") from None
     if not container.streams.video:
         container.close()
         raise SpatialError(f"{path}: the file has no video stream")

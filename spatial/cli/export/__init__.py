@@ -49,7 +49,8 @@ class SplatExport:
             raise SpatialError(f"{self.model}: no Gaussian passes the filters (--min-opacity, --box-*); "
                                "nothing to write")
         save_splats(select.subset(model.params, mask), out)
-        Console().print(f"wrote {kept:,} of {model.count:,} Gaussians to [bold]{out}[/]")
+        Console().print(f"wrote {kept:,} of {model.count:,} Gaussians of {model.origin} to [bold]{out}[/]",
+                        highlight=False)
 
 
 def output_path(model: Path, out: Path | None, default_name: str, *suffixes: str) -> Path:
