@@ -69,6 +69,19 @@ def scene_frame(cameras: Cameras) -> tuple[Tensor, Tensor, float, float]:
     return center, up, radius, height
 
 
+def surrounding(cameras: Cameras) -> bool:
+    """Whether the training cameras surround their subject (seen from at least half a turn around it),
+    rather than facing it from one side, as a forward-facing capture does."""
+    center, up, _, _ = scene_frame(cameras)
+    offsets = cameras.cam_to_world[:, :3, 3].double() - center
+    flat = offsets - (offsets @ up)[:, None] * up  # [C, 3] in the ground plane
+    e1 = torch.nn.functional.normalize(flat.mean(0) if flat.mean(0).norm() > 1e-9 else flat[0], dim=0)
+    e2 = torch.cross(up, e1, dim=0)
+    angles = torch.sort(torch.atan2(flat @ e2, flat @ e1)).values  # [C] in (-pi, pi]
+    gaps = torch.diff(torch.cat([angles, angles[:1] + 2 * math.pi]))
+    return float(2 * math.pi - gaps.max()) >= math.pi
+
+
 def orbit_path(cameras: Cameras, frames: int = 120, fov_y_degrees: float | None = None, width: int | None = None,
                height: int | None = None, fps: float = 30.0, radius_scale: float = 1.0,
                height_offset: float = 0.0) -> CameraPath:

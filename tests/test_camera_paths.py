@@ -110,3 +110,16 @@ def test_bad_path_files_get_clear_errors(tmp_path):
     with pytest.raises(SpatialError, match=r"camera_path\[0\] needs a 16-number 'camera_to_world'"):
         load_camera_path(broken)
     assert isinstance(CameraPath(keyframes(), torch.full((4,), 50.0)).cameras().K, torch.Tensor)
+
+
+def test_surrounding_tells_object_captures_from_forward_facing_ones(orbit_path, facade_path):
+    from spatial import load_scene
+    from spatial.camera_path import surrounding
+
+    assert surrounding(load_scene(orbit_path).cameras)  # cameras all around the objects
+    assert not surrounding(load_scene(facade_path).cameras)  # one side of a facade
+    cameras = load_scene(orbit_path).cameras
+    c2w = cameras.cam_to_world
+    center = c2w[:, :3, 3].mean(0)
+    front = (c2w[:, :3, 3] - center)[:, 0] > 0  # only the cameras on one side of the orbit
+    assert not surrounding(cameras[torch.nonzero(front)[:, 0].tolist()])

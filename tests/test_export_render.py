@@ -122,3 +122,34 @@ def test_a_model_without_a_known_scene_asks_for_one(trained_run, tmp_path):
     model = load_model(trained_run / "splats.ply")
     with pytest.raises(SpatialError, match="no scene is known"):
         model.training_cameras()
+
+
+@pytest.mark.slow
+def test_the_default_render_path_stays_where_a_front_facing_capture_looked(facade_path, tmp_path, capsys):
+    """facade is forward-facing: `spatial render` picks the spiral, and no frame looks into empty space;
+    an orbit of the same run (shown for contrast) does."""
+    from PIL import Image
+
+    from spatial.cli.train import run_training
+    from spatial.splats.step import StepConfig
+    from spatial.splats.strategies import DefaultStrategy
+    from spatial.splats.trainer import SplatTrainConfig
+
+    run = tmp_path / "facade"
+    config = SplatTrainConfig(step=StepConfig(steps=200, sh_degree=0),
+                              strategy=DefaultStrategy(refine_start=50, refine_every=25, refine_stop=150,
+                                                       reset_every=0), checkpoint_every=0)
+    run_training(facade_path, run, config, resume=False)
+    capsys.readouterr()
+
+    def mean_alphas(path_args):
+        out = tmp_path / f"frames-{len(path_args)}"
+        main(["render", str(run), *path_args, "--out", str(out), "--output", "alpha", "--frames", "12",
+              "--device", "cpu"])
+        return [np.asarray(Image.open(f), np.float32).mean() / 255 for f in sorted(out.glob("*.png"))]
+
+    auto = mean_alphas([])
+    assert "path: spiral (the training cameras face it from one side" in capsys.readouterr().out.replace("\n", "")
+    assert len(auto) == 12 and min(auto) > 0.9, auto
+    orbit = mean_alphas(["--path", "orbit"])
+    assert min(orbit) < 0.5, orbit  # going around shows where no camera looked

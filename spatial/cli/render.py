@@ -18,10 +18,11 @@ class Render:
 
     model: tyro.conf.Positional[Path]
     """Training run folder, checkpoint (.pt), or splat file (.ply, .splat, .spz)."""
-    path: str = "orbit"
+    path: str = "auto"
     """'orbit' (one turn around the subject of the training cameras), 'spiral' (around the mean
-    training view, for forward-facing captures), or a camera-path JSON (nerfstudio's layout, or one
-    saved by `spatial view`)."""
+    training view, for forward-facing captures), 'auto' (orbit when the training cameras surround
+    the subject, else spiral: only where the cameras looked), or a camera-path JSON (nerfstudio's
+    layout, or one saved by `spatial view`)."""
     out: Path = Path("render.mp4")
     """A video file (.mp4, .mov, .mkv; H.264) or a folder name for PNG frames."""
     output: Literal["rgb", "depth", "alpha"] = "rgb"
@@ -44,7 +45,7 @@ class Render:
     def main(self) -> None:
         import math
 
-        from spatial.camera_path import MAX_FPS, load_camera_path, orbit_path, spiral_path
+        from spatial.camera_path import MAX_FPS, load_camera_path, orbit_path, spiral_path, surrounding
         from spatial.errors import SpatialError
         from spatial.io.json_util import MAX_IMAGE_SIDE
         from spatial.render_path import render_camera_path
@@ -58,12 +59,19 @@ class Render:
         if self.frames < 2:
             raise SpatialError(f"--frames must be at least 2, got {self.frames}")
         model = load_model(self.model, self.device)
-        if self.path in ("orbit", "spiral"):
+        console = Console()
+        if self.path in ("auto", "orbit", "spiral"):
             if self.scene is not None:
                 model.scene_path = self.scene
-            make = orbit_path if self.path == "orbit" else spiral_path
-            path = make(model.training_cameras(), frames=self.frames, width=self.width, height=self.height,
-                        fps=self.fps or 30.0)
+            cameras = model.training_cameras()
+            kind = self.path
+            if kind == "auto":
+                kind = "orbit" if surrounding(cameras) else "spiral"
+                console.print(f"path: {kind} (the training cameras "
+                              + ("surround the subject" if kind == "orbit" else "face it from one side; "
+                                 "--path orbit goes around, where they never looked") + ")", highlight=False)
+            make = orbit_path if kind == "orbit" else spiral_path
+            path = make(cameras, frames=self.frames, width=self.width, height=self.height, fps=self.fps or 30.0)
         else:
             path = load_camera_path(Path(self.path))
             path.width, path.height = self.width or path.width, self.height or path.height
@@ -71,7 +79,6 @@ class Render:
         if path.width * path.height > self.max_pixels:
             raise SpatialError(f"{path.width}x{path.height} frames are larger than --max-pixels {self.max_pixels:,}; "
                                "pass a larger --max-pixels to render them, or a smaller --width/--height")
-        console = Console()
         console.print(f"rendering {len(path)} frames of {model.summary()} from {model.origin} at "
                       f"{path.width}x{path.height} -> {self.out}", highlight=False)
         with progress_bar("render", len(path)) as advance:
