@@ -89,7 +89,7 @@ def test_view_draws_the_splats_and_deletes_a_selection(trained_run, browser, tmp
         page = browser.new_page()
         page.goto(app.url)
         client = wait_until(lambda: next(iter(app.server.get_clients().values()), None))
-        first = app.cameras.cam_to_world[0, :3, 3].numpy()
+        first = app.start_view()[0]
         wait_until(lambda: np.allclose(client.camera.position, first, atol=1e-3))  # our start view arrived
         time.sleep(1.0)
         shot = steady_render(client, app.background)
@@ -220,5 +220,53 @@ def test_a_page_of_another_site_cannot_open_the_viewers_websocket(browser, tmp_p
         foreign.goto("data:text/html,<title>another site</title>")  # a page whose origin is not the viewer's
         assert foreign.evaluate(script, target) == "refused"
         assert len(app.server.get_clients()) == 1
+    finally:
+        app.stop()
+
+
+@pytest.fixture(scope="module")
+def monstree_run(tmp_path_factory):
+    """A real phone capture, processed small and trained briefly (about a minute): the first view's case."""
+    from tests.conftest import SHARED_DATA
+
+    photos = SHARED_DATA / "monstree" / "images"
+    if not photos.is_dir():
+        pytest.skip(f"real captures not found at {SHARED_DATA} (see its README); skipping")
+    from spatial.cli import main
+
+    root = tmp_path_factory.mktemp("monstree")
+    main(["process", "images", str(photos), str(root / "scene"), "--max-size", "400"])
+    main(["train", "splat", str(root / "scene"), "--preset", "cpu", "--step.steps", "60", "--out", str(root / "run")])
+    return root / "run"
+
+
+@pytest.mark.shared_data
+def test_the_first_view_of_a_real_capture_shows_the_scene_not_the_cameras(monstree_run, browser, tmp_path):
+    from viewer.cli import build_app
+
+    app = build_app([monstree_run], tmp_path / "edited.ply")  # with thumbnails, as `spatial view` opens
+    app.start("127.0.0.1", free_port())
+    console = []
+    try:
+        page = browser.new_page()
+        page.on("console", lambda message: console.append(message.text))
+        page.goto(app.url)
+        client = wait_until(lambda: next(iter(app.server.get_clients().values()), None))
+        eye, target, _ = app.start_view()
+        wait_until(lambda: np.allclose(client.camera.position, eye, atol=1e-3))
+        time.sleep(1.0)
+        with_cameras = steady_render(client, app.background)
+        app.show_cameras(False)
+        time.sleep(1.0)
+        without = steady_render(client, app.background)
+        frustum_share = float((np.abs(with_cameras - without).max(-1) > 40).mean())
+        assert frustum_share < 0.15, f"frustums and thumbnails cover {frustum_share:.0%} of the first view"
+        assert float((without.std(-1) + np.abs(without - without.mean((0, 1))).mean(-1)).mean()) > 10  # a picture
+        # looking at what the cameras look at, upright: the camera's up is the cameras' mean up
+        forward = (target - eye) / np.linalg.norm(target - eye)
+        assert np.allclose(client.camera.look_at, target, atol=1e-2)
+        assert abs(float(np.dot(forward, app.up))) < 0.9
+        # THREE's "computeBoundingSphere(): Computed radius is NaN" comes from viser's own splat object:
+        # it appears for any splats at all (50 random ones too), so it is not asserted away here.
     finally:
         app.stop()

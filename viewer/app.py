@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from spatial.camera_path import CameraPath, interpolate_keyframes, save_camera_path
+from spatial.camera_path import CameraPath, interpolate_keyframes, save_camera_path, scene_frame
 from spatial.cameras import Cameras
 from spatial.errors import SpatialError
 from spatial.render import RenderOptions
@@ -154,13 +154,15 @@ class ViewerApp:
         if self.cameras is None:
             return
         cams = self.cameras
-        extent = float((cams.centers - cams.centers.mean(0)).norm(dim=-1).max()) or 1.0
+        # small beside the scene: a fraction of the cameras' distance to what they look at
+        center = scene_frame(cams)[0].float()
+        size = 0.04 * float((cams.centers - center).norm(dim=-1).median()) or 0.05
         for i in range(len(cams)):
             h, w = int(cams.height[i]), int(cams.width[i])
             fov = float(2 * np.arctan(0.5 * h / float(cams.K[i, 1, 1])))
             wxyz = rotmat_to_quat(cams.cam_to_world[i, :3, :3]).numpy()
             frustum = self.server.scene.add_camera_frustum(
-                f"/cameras/{i:04d}", fov=fov, aspect=w / h, scale=0.05 * extent, wxyz=wxyz,
+                f"/cameras/{i:04d}", fov=fov, aspect=w / h, scale=size, wxyz=wxyz,
                 position=cams.cam_to_world[i, :3, 3].numpy(), color=(90, 90, 200),
                 image=None if self.thumbnails is None else self.thumbnails[i])
             self._frustums.append(frustum)
@@ -393,17 +395,26 @@ class ViewerApp:
             time.sleep(1 / path.fps)
 
     # ---- server-side rendering ----------------------------------------------------------------
+    def start_view(self) -> tuple[np.ndarray, np.ndarray, float] | None:
+        """(position, look-at point, vertical fov) of the first view: like a typical training view, from the
+        median training position towards the point all cameras look at (upright: see `self.up`)."""
+        if self.cameras is None:
+            return None
+        center = scene_frame(self.cameras)[0]
+        eye = self.cameras.centers.double().median(0).values
+        fov = float(2 * np.arctan(0.5 * float(self.cameras.height[0]) / float(self.cameras.K[0, 1, 1])))
+        return eye.numpy(), center.numpy(), fov
+
     def _on_connect(self, client) -> None:
-        """Start where the first training camera stood, looking where it looked."""
-        if self.cameras is not None:
-            c2w = self.cameras.cam_to_world[0].double()
-            fov = float(2 * np.arctan(0.5 * float(self.cameras.height[0]) / float(self.cameras.K[0, 1, 1])))
+        view = self.start_view()
+        if view is not None:
+            eye, target, fov = view
             with client.atomic():
-                client.camera.fov = fov
-                client.camera.position = c2w[:3, 3].numpy()
-                client.camera.look_at = (c2w[:3, 3] + c2w[:3, 2]).numpy()
                 if self.up is not None:
                     client.camera.up_direction = self.up
+                client.camera.fov = fov
+                client.camera.position = eye
+                client.camera.look_at = target
 
     def render_view(self, camera, width: int, height: int, mode: str) -> np.ndarray:
         """Our renderer at a browser camera: `[H, W, 3]` uint8 colour, colour-mapped depth or alpha."""
