@@ -17,7 +17,7 @@ def turbo(x: Tensor) -> Tensor:
     """Values `[...]` in 0-1 to RGB `[..., 3]` in 0-1."""
     x = x.clamp(0, 1).double()
     powers = torch.stack([x**i for i in range(6)], -1)  # [..., 6]
-    return (powers @ _TURBO.T).clamp(0, 1).to(torch.float32)
+    return (powers @ _TURBO.to(x.device).T).clamp(0, 1).to(torch.float32)
 
 
 def colorize_depth(depth: Tensor, alpha: Tensor, near: float | None = None, far: float | None = None) -> Tensor:
@@ -29,7 +29,7 @@ def colorize_depth(depth: Tensor, alpha: Tensor, near: float | None = None, far:
     d, covered = depth[..., 0], alpha[..., 0] > 0.5
     values = d[covered]
     if values.numel() == 0:
-        return torch.zeros(*d.shape, 3)
+        return torch.zeros(*d.shape, 3, device=d.device)
     near = float(torch.quantile(values.float(), 0.01)) if near is None else near
     far = float(torch.quantile(values.float(), 0.99)) if far is None else far
     rgb = turbo((d - near) / max(far - near, 1e-8))
