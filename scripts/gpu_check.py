@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import platform
 import re
 import subprocess
@@ -58,10 +59,15 @@ def check_gsplat() -> dict:
         installed = version("gsplat")
     except PackageNotFoundError:
         installed = None
+    # a JIT build of gsplat's kernels for this GPU alone, on every core (unless the caller chose otherwise)
+    major, minor = torch.cuda.get_device_capability(0)
+    os.environ.setdefault("TORCH_CUDA_ARCH_LIST", f"{major}.{minor}")
+    os.environ.setdefault("MAX_JOBS", str(os.cpu_count() or 4))
     start = time.time()
     problem = gsplat_problem()  # builds the kernels on first use
     return {"version": installed, "usable": problem is None, "problem": problem,
-            "load_seconds": round(time.time() - start, 1)}
+            "load_seconds": round(time.time() - start, 1), "arch_list": os.environ["TORCH_CUDA_ARCH_LIST"],
+            "max_jobs": os.environ["MAX_JOBS"]}
 
 
 def run_cuda_tests(timeout: int) -> dict:
