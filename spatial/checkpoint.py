@@ -7,21 +7,25 @@ that pickles code (`__reduce__` calling anything at all) is refused before any o
 
 from __future__ import annotations
 
-import os
 import pickle
 from pathlib import Path
 
 import torch
 
 from spatial.errors import file_error
+from spatial.files import atomic_path
+
+
+def run_checkpoints(run: Path) -> list[Path]:
+    """A run folder's checkpoints (`checkpoints/step-*.pt`), oldest first."""
+    return sorted((Path(run) / "checkpoints").glob("step-*.pt"))
 
 
 def write_checkpoint(payload: dict, path: Path) -> None:
-    """Save `payload` to `path` through a temporary file, so a crash mid-write never leaves a truncated one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    """Save `payload` to `path` atomically (spatial.files.atomic_path): a crash or Ctrl-C mid-write never
+    leaves a truncated checkpoint, and an unwritable disk is a one-line error."""
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
 
 
 def read_checkpoint(path: Path) -> dict:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from spatial.checkpoint import read_checkpoint, write_checkpoint
+from spatial.checkpoint import read_checkpoint, run_checkpoints, write_checkpoint
 from spatial.errors import SpatialError
 from spatial.files import write_json_atomic
 from spatial.metrics import psnr, ssim
@@ -125,7 +125,7 @@ class TrainerBase:
                    "config": asdict(self.config)}
         path = self.checkpoint_path()
         write_checkpoint(payload, path)
-        for old in sorted(path.parent.glob("step-*.pt"))[:-KEEP_CHECKPOINTS]:
+        for old in run_checkpoints(self.out)[:-KEEP_CHECKPOINTS]:
             old.unlink()
         return path
 

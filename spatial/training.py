@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
+from spatial.checkpoint import run_checkpoints
 from spatial.errors import SpatialError
 from spatial.files import write_json_atomic
 from spatial.progress import progress_bar
@@ -39,7 +40,7 @@ class LiveViewerOptions:
 
 
 def latest_checkpoint(run: Path) -> Path | None:
-    found = sorted((run / "checkpoints").glob("step-*.pt"))
+    found = run_checkpoints(run)
     return found[-1] if found else None
 
 
@@ -131,7 +132,7 @@ def _make_run_folder(out: Path) -> None:
 
 def _load_newest_readable(trainer: TrainerBase, out: Path, console: Console) -> Path:
     """Load the newest checkpoint that reads; a damaged newer one is named and passed over (two are kept)."""
-    found = sorted((out / "checkpoints").glob("step-*.pt"), reverse=True)
+    found = run_checkpoints(out)[::-1]
     for i, path in enumerate(found):
         try:
             trainer.load_checkpoint(path)
