@@ -4,7 +4,7 @@
 main job trains on; `large` is for benchmarks.
 """
 
-from scenes.config import SceneSize
+from spatial.scenes.config import SceneSize
 
 SIZES: dict[str, SceneSize] = {
     "test": SceneSize(width=64, height=48, views=16, supersample=2, points=1500),

@@ -1,6 +1,6 @@
 """The built-in synthetic scenes: a registry, and a cache of rendered scene folders.
 
-    >>> from scenes import make_scene
+    >>> from spatial.scenes import make_scene
     >>> path = make_scene("orbit", size="test")   # rendered once, then read from the cache
     >>> scene = spatial.load_scene(path)
 
@@ -16,8 +16,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from scenes import facade, orbit
-from scenes.config import SceneSize
+from spatial.scenes import facade, orbit
+from spatial.scenes.config import SceneSize
 
 SCENES = {"orbit": orbit, "facade": facade}
 DEFAULT_SCENE = "orbit"
@@ -31,7 +31,7 @@ def cache_dir() -> Path:
 
 
 def scene_size(size: str | SceneSize) -> SceneSize:
-    from configs.scenes import SIZES
+    from spatial.configs.scenes import SIZES
 
     if isinstance(size, SceneSize):
         return size
@@ -43,7 +43,7 @@ def scene_size(size: str | SceneSize) -> SceneSize:
 def make_scene(name: str = DEFAULT_SCENE, size: str | SceneSize = "default", seed: int = 0,
                root: Path | None = None, progress=None) -> Path:
     """Path of the rendered scene folder, rendering it first unless a complete copy is cached."""
-    from scenes.generate import generate
+    from spatial.scenes.generate import generate
 
     if name not in SCENES:
         raise KeyError(f"unknown scene {name!r}; choose from {', '.join(SCENES)}")

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import torch
 
-from scenes.config import SceneSize
-from scenes.raytrace import Box, Material, Primitive, Rectangle, Sphere
-from scenes.textures import texture
+from spatial.scenes.config import SceneSize
+from spatial.scenes.raytrace import Box, Material, Primitive, Rectangle, Sphere
+from spatial.scenes.textures import texture
 from spatial.cameras import Cameras, intrinsics_from_fov, look_at
 
 LAYOUT = "colmap"

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from scenes.config import SceneSize
-from scenes.raytrace import Primitive, shade
+from spatial.scenes.config import SceneSize
+from spatial.scenes.raytrace import Primitive, shade
 from spatial.cameras import Cameras, pixel_centers
 from spatial.io.colmap import write_colmap
 from spatial.io.json_util import gl_matrix
@@ -91,7 +91,7 @@ def to_uint8(x: np.ndarray) -> np.ndarray:
 
 
 def generate(spec: ModuleType, size: SceneSize, out: Path, seed: int = 0, progress=None) -> None:
-    """Render every view of scene module `spec` (see `scenes.orbit`) into the folder `out`."""
+    """Render every view of scene module `spec` (see `spatial.scenes.orbit`) into the folder `out`."""
     prims, cams = spec.primitives(), spec.cameras(size)
     views = []
     for i in range(len(cams)):

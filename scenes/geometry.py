@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from scenes import SCENES, scene_size
-from scenes.config import SceneSize
-from scenes.raytrace import surface_distance
+from spatial.scenes import SCENES, scene_size
+from spatial.scenes.config import SceneSize
+from spatial.scenes.raytrace import surface_distance
 from spatial.cameras import pixel_centers
 
 

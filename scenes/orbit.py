@@ -11,9 +11,9 @@ import math
 
 import torch
 
-from scenes.config import SceneSize
-from scenes.raytrace import Box, Material, Primitive, Rectangle, Sphere
-from scenes.textures import texture
+from spatial.scenes.config import SceneSize
+from spatial.scenes.raytrace import Box, Material, Primitive, Rectangle, Sphere
+from spatial.scenes.textures import texture
 from spatial.cameras import Cameras, intrinsics_from_fov, look_at
 
 LAYOUT = "blender"

@@ -42,7 +42,7 @@ def main() -> None:
                         "with fewer --methods, the other method's earlier figures there are kept")
     args = parser.parse_args()
 
-    from scenes import make_scene
+    from spatial.scenes import make_scene
     from spatial.io import load_scene
 
     scene = make_scene("orbit", "default")

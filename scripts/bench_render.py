@@ -122,7 +122,7 @@ def end_to_end_training() -> dict:
     import tempfile
     from pathlib import Path
 
-    from scenes import make_scene
+    from spatial.scenes import make_scene
     from spatial.cli.train import preset_config, run_training
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -29,7 +29,7 @@ def child(steps: int, refresh: float | None, port: int) -> dict:
     import shutil
     import tempfile
 
-    from scenes import make_scene
+    from spatial.scenes import make_scene
     from spatial.cli.train import preset_config, run_training
     from spatial.training import LiveViewerOptions
 
@@ -42,7 +42,7 @@ def child(steps: int, refresh: float | None, port: int) -> dict:
     if viewer is not None:
         threading.Thread(target=receive_all, args=(port, received), daemon=True).start()
     counted = {}
-    import viewer.live as live
+    import spatial_viewer.live as live
 
     original = live.LiveTraining.finished
 

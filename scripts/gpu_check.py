@@ -117,7 +117,7 @@ def count_syncs(trainer, steps: int) -> float:
 
 
 def train_splats(scene_path: Path, backend: str, steps: int, out: Path) -> dict:
-    from configs.splat import PRESETS
+    from spatial.configs.splat import PRESETS
     from spatial.io import load_scene
     from spatial.splats.trainer import SplatTrainer
 
@@ -130,7 +130,7 @@ def train_splats(scene_path: Path, backend: str, steps: int, out: Path) -> dict:
 
 
 def train_nerf(scene_path: Path, mixed_precision: bool, steps: int, out: Path) -> dict:
-    from configs.nerf import PRESETS
+    from spatial.configs.nerf import PRESETS
     from spatial.io import load_scene
     from spatial.nerf.trainer import NerfTrainer
 
@@ -217,7 +217,7 @@ def main() -> int:
               "False); run it where `nvidia-smi` lists a GPU, after the README's set-up", file=sys.stderr)
         return 2
 
-    from scenes import make_scene
+    from spatial.scenes import make_scene
     from spatial.files import write_json_atomic
 
     report = {"machine": machine(), "args": {k: str(v) for k, v in vars(args).items()}}

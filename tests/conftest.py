@@ -25,14 +25,14 @@ def scene_cache(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def orbit_path(scene_cache) -> Path:
-    from scenes import make_scene
+    from spatial.scenes import make_scene
 
     return make_scene("orbit", "test")
 
 
 @pytest.fixture(scope="session")
 def facade_path(scene_cache) -> Path:
-    from scenes import make_scene
+    from spatial.scenes import make_scene
 
     return make_scene("facade", "test")
 

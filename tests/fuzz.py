@@ -48,7 +48,7 @@ def make_seeds(root: Path, facade: Path, orbit: Path) -> dict:
     from spatial.io import load_scene
     from spatial.io.colmap import write_colmap
     from spatial.render import rgb_to_sh
-    from viewer.world import World
+    from spatial_viewer.world import World
 
     g = torch.Generator().manual_seed(0)
     n = 64
@@ -224,7 +224,7 @@ def _view_load(path: Path, scratch: Path) -> None:
     from rich.console import Console
 
     from spatial.errors import SpatialError
-    from viewer.cli import build_app
+    from spatial_viewer.cli import build_app
 
     try:
         build_app([path], scratch / "edited.ply", thumbnails=False)
@@ -238,7 +238,7 @@ def worker(cases_file: Path, seeds_file: Path, results_file: Path) -> None:
     import torch  # noqa: F401 - imported before the limit is set: the limit is on what the cases add
 
     import spatial.cli  # noqa: F401
-    import viewer.cli  # noqa: F401
+    import spatial_viewer.cli  # noqa: F401
 
     torch.set_num_threads(1)
     size = int(next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmSize:"))) * 1024
@@ -297,7 +297,7 @@ def main() -> int:
     if args.worker:
         worker(*args.worker)
         return 0
-    from scenes import make_scene
+    from spatial.scenes import make_scene
 
     with tempfile.TemporaryDirectory() as tmp:
         outcomes, peaks = fuzz(Path(tmp), make_scene("facade", "test"), make_scene("orbit", "test"), args.many,

@@ -19,7 +19,7 @@ from spatial.video_out import read_video
 
 
 def test_mesh_from_splats_lies_on_the_true_surface(trained_run, tmp_path):
-    from scenes.geometry import mesh_error
+    from spatial.scenes.geometry import mesh_error
 
     model = load_model(trained_run)
     cameras = model.training_cameras()

@@ -40,8 +40,8 @@ def test_its_stages_run_and_report(orbit_path, tmp_path, monkeypatch):
                                                             "problem": "there is no CUDA device"})
     monkeypatch.setattr(gpu_check, "run_cuda_tests", lambda timeout: {"ok": False, "summary": "4 skipped",
                                                                        "seconds": 0.0})
-    monkeypatch.setattr("scenes.make_scene", lambda name, size: orbit_path)
-    from configs.nerf import PRESETS
+    monkeypatch.setattr("spatial.scenes.make_scene", lambda name, size: orbit_path)
+    from spatial.configs.nerf import PRESETS
 
     monkeypatch.setitem(PRESETS, "default", PRESETS["tiny"])  # nerfacto's sizes take a minute a step here
     monkeypatch.setattr(sys, "argv", ["gpu_check.py", "--splat-steps", "20", "--nerf-steps", "10",

@@ -169,8 +169,8 @@ def test_camera_path_poses_and_sizes(path_file, capsys):
      "NaN is not a number JSON allows; camera and world files hold finite numbers only"),
 ])
 def test_world_files(tmp_path, change, message):
-    from viewer.cli import build_app
-    from viewer.world import World
+    from spatial_viewer.cli import build_app
+    from spatial_viewer.world import World
 
     world = World()
     world.add_layer("a", splats())
@@ -292,8 +292,8 @@ def test_the_viewer_refuses_websockets_from_other_sites(tmp_path):
     from websockets.exceptions import InvalidStatus
     from websockets.sync.client import connect
 
-    from viewer.app import ViewerApp
-    from viewer.world import World
+    from spatial_viewer.app import ViewerApp
+    from spatial_viewer.world import World
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from scenes import make_scene
-from scenes.config import SceneSize
+from spatial.scenes import make_scene
+from spatial.scenes.config import SceneSize
 from spatial import SpatialError, load_scene
 from spatial.cli import main
 from spatial.process.alignment import pose_errors

@@ -6,8 +6,8 @@ import pytest
 import torch
 from PIL import Image, ImageFilter
 
-from scenes import facade
-from scenes.generate import render_view
+from spatial.scenes import facade
+from spatial.scenes.generate import render_view
 from spatial import SpatialError, load_scene
 from spatial.cameras import Cameras, intrinsics_from_fov, look_at
 from spatial.process.alignment import pose_errors

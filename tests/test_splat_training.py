@@ -156,7 +156,7 @@ def test_every_preset_runs_two_steps_from_the_command_line(orbit_path, tmp_path,
 
 
 def test_the_default_preset_keeps_the_paper_schedule():
-    from configs.splat import PRESETS
+    from spatial.configs.splat import PRESETS
 
     config = PRESETS["default"][1]
     assert config.step.steps == 30_000 and config.step.sh_degree == 3

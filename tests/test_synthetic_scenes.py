@@ -6,8 +6,8 @@ import json
 import numpy as np
 import torch
 
-from scenes import SCENES, make_scene
-from scenes.raytrace import surface_distance
+from spatial.scenes import SCENES, make_scene
+from spatial.scenes.raytrace import surface_distance
 from spatial import load_scene
 
 

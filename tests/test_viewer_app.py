@@ -26,7 +26,7 @@ def free_port():
 
 
 def test_a_path_made_in_the_viewer_saves_and_renders_to_matching_video(trained_run, tmp_path):
-    from viewer.cli import build_app
+    from spatial_viewer.cli import build_app
 
     app = build_app([trained_run], tmp_path / "edited.ply", thumbnails=False)
     app.start("127.0.0.1", free_port())

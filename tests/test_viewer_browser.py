@@ -79,7 +79,7 @@ def steady_render(client, background, timeout=60.0) -> np.ndarray:
 
 
 def test_view_draws_the_splats_and_deletes_a_selection(trained_run, browser, tmp_path):
-    from viewer.cli import build_app
+    from spatial_viewer.cli import build_app
 
     out = tmp_path / "edited.ply"
     app = build_app([trained_run], out, thumbnails=False)
@@ -139,7 +139,7 @@ def test_live_training_view_pauses_and_resumes_from_the_browser(orbit_path, brow
     from spatial.splats.strategies import DefaultStrategy
     from spatial.splats.trainer import SplatTrainConfig, SplatTrainer
     from spatial.training import LiveViewerOptions
-    from viewer.live import LiveTraining
+    from spatial_viewer.live import LiveTraining
 
     config = SplatTrainConfig(step=StepConfig(steps=100_000, sh_degree=1),
                               strategy=DefaultStrategy(refine_start=20, refine_every=20, reset_every=0),
@@ -193,8 +193,8 @@ def test_a_page_of_another_site_cannot_open_the_viewers_websocket(browser, tmp_p
     import torch
     import viser
 
-    from viewer.app import ViewerApp
-    from viewer.world import World
+    from spatial_viewer.app import ViewerApp
+    from spatial_viewer.world import World
 
     world = World()
     g = torch.Generator().manual_seed(0)
@@ -242,7 +242,7 @@ def monstree_run(tmp_path_factory):
 
 @pytest.mark.shared_data
 def test_the_first_view_of_a_real_capture_shows_the_scene_not_the_cameras(monstree_run, browser, tmp_path):
-    from viewer.cli import build_app
+    from spatial_viewer.cli import build_app
 
     app = build_app([monstree_run], tmp_path / "edited.ply")  # with thumbnails, as `spatial view` opens
     app.start("127.0.0.1", free_port())

@@ -36,7 +36,7 @@ def shown_means(live):
 
 
 def test_live_view_follows_training_and_pauses_it(orbit_path, tmp_path):
-    from viewer.live import LiveTraining
+    from spatial_viewer.live import LiveTraining
 
     config = SplatTrainConfig(step=StepConfig(steps=60, sh_degree=1),
                               strategy=DefaultStrategy(refine_start=10, refine_every=10, reset_every=0),
@@ -104,12 +104,12 @@ def test_viewer_on_the_network_warns(host, warns, capsys):
 def test_live_view_of_a_nerf_renders_on_the_server(orbit_path, tmp_path):
     import copy
 
-    from configs.nerf import PRESETS
+    from spatial.configs.nerf import PRESETS
     from spatial.cameras import Cameras
     from spatial.nerf.trainer import NerfTrainer
     from spatial.transforms import rotmat_to_quat
-    from viewer.app import client_camera
-    from viewer.live import LiveTraining
+    from spatial_viewer.app import client_camera
+    from spatial_viewer.live import LiveTraining
 
     config = copy.deepcopy(PRESETS["tiny"][1])
     config.checkpoint_every = 0

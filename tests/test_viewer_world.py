@@ -6,7 +6,7 @@ import torch
 from spatial import SpatialError
 from spatial.formats import load_splats
 from spatial.transforms import make_transform
-from viewer.world import World
+from spatial_viewer.world import World
 
 
 def splats(n, offset=0.0, seed=0):

@@ -20,9 +20,9 @@ import time
 
 from spatial.camera_path import scene_frame
 from spatial.runs import SplatModel
-from viewer.app import ViewerApp
-from viewer.layers import camera_thumbnails
-from viewer.world import World
+from spatial_viewer.app import ViewerApp
+from spatial_viewer.layers import camera_thumbnails
+from spatial_viewer.world import World
 
 LAYER = "training"
 

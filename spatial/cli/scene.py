@@ -111,7 +111,7 @@ class Make:
 
 
 def make_with_progress(name: str, size: str, seed: int = 0) -> Path:
-    from scenes import make_scene
+    from spatial.scenes import make_scene
     from spatial.progress import progress_bar
 
     with progress_bar(f"rendering {name} ({size})", total=1) as advance:

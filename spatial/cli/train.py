@@ -19,7 +19,7 @@ PresetName = Literal["auto", "default", "cpu", "mcmc"]
 
 def preset_config(name: str) -> SplatTrainConfig:
     """The splat preset's config: `auto` is `default` on a CUDA machine and `cpu` elsewhere."""
-    from configs.splat import PRESETS
+    from spatial.configs.splat import PRESETS
 
     return choose_preset(PRESETS, name)
 

@@ -18,7 +18,7 @@ PresetName = Literal["auto", "default", "cpu", "tiny"]
 
 def preset_config(name: str) -> NerfTrainConfig:
     """The NeRF preset's config: `auto` is `default` on a CUDA machine and `cpu` elsewhere."""
-    from configs.nerf import PRESETS
+    from spatial.configs.nerf import PRESETS
 
     return choose_preset(PRESETS, name)
 
