@@ -14,9 +14,9 @@ from types import ModuleType
 import numpy as np
 import torch
 from PIL import Image
-
 from spatial.scenes.config import SceneSize
 from spatial.scenes.raytrace import Primitive, shade
+
 from spatial.cameras import Cameras, pixel_centers
 from spatial.io.colmap import write_colmap
 from spatial.io.json_util import gl_matrix

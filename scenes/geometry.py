@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from spatial.scenes import SCENES, scene_size
 from spatial.scenes.config import SceneSize
 from spatial.scenes.raytrace import surface_distance
+
 from spatial.cameras import pixel_centers
 
 

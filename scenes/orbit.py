@@ -10,10 +10,10 @@ from __future__ import annotations
 import math
 
 import torch
-
 from spatial.scenes.config import SceneSize
 from spatial.scenes.raytrace import Box, Material, Primitive, Rectangle, Sphere
 from spatial.scenes.textures import texture
+
 from spatial.cameras import Cameras, intrinsics_from_fov, look_at
 
 LAYOUT = "blender"

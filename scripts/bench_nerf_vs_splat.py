@@ -43,6 +43,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from spatial.scenes import make_scene
+
     from spatial.io import load_scene
 
     scene = make_scene("orbit", "default")

@@ -123,6 +123,7 @@ def end_to_end_training() -> dict:
     from pathlib import Path
 
     from spatial.scenes import make_scene
+
     from spatial.cli.train import preset_config, run_training
 
     with tempfile.TemporaryDirectory() as tmp:

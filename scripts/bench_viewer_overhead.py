@@ -30,6 +30,7 @@ def child(steps: int, refresh: float | None, port: int) -> dict:
     import tempfile
 
     from spatial.scenes import make_scene
+
     from spatial.cli.train import preset_config, run_training
     from spatial.training import LiveViewerOptions
 

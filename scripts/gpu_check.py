@@ -118,6 +118,7 @@ def count_syncs(trainer, steps: int) -> float:
 
 def train_splats(scene_path: Path, backend: str, steps: int, out: Path) -> dict:
     from spatial.configs.splat import PRESETS
+
     from spatial.io import load_scene
     from spatial.splats.trainer import SplatTrainer
 
@@ -131,6 +132,7 @@ def train_splats(scene_path: Path, backend: str, steps: int, out: Path) -> dict:
 
 def train_nerf(scene_path: Path, mixed_precision: bool, steps: int, out: Path) -> dict:
     from spatial.configs.nerf import PRESETS
+
     from spatial.io import load_scene
     from spatial.nerf.trainer import NerfTrainer
 
@@ -218,6 +220,7 @@ def main() -> int:
         return 2
 
     from spatial.scenes import make_scene
+
     from spatial.files import write_json_atomic
 
     report = {"machine": machine(), "args": {k: str(v) for k, v in vars(args).items()}}

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-
 from spatial.scenes import make_scene
 from spatial.scenes.config import SceneSize
+
 from spatial import SpatialError, load_scene
 from spatial.cli import main
 from spatial.process.alignment import pose_errors

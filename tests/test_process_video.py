@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageFilter
-
 from spatial.scenes import facade
 from spatial.scenes.generate import render_view
+
 from spatial import SpatialError, load_scene
 from spatial.cameras import Cameras, intrinsics_from_fov, look_at
 from spatial.process.alignment import pose_errors

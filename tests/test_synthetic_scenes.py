@@ -5,9 +5,9 @@ import json
 
 import numpy as np
 import torch
-
 from spatial.scenes import SCENES, make_scene
 from spatial.scenes.raytrace import surface_distance
+
 from spatial import load_scene
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from spatial_viewer.layers import StaticLayer
+from spatial_viewer.world import World
 
 from spatial.camera_path import CameraPath, interpolate_keyframes, save_camera_path, scene_frame
 from spatial.cameras import Cameras
@@ -23,8 +25,6 @@ from spatial.render import RenderOptions
 from spatial.render.sh import sh_to_rgb
 from spatial.splats.model import render_splats, sh_degree_of
 from spatial.transforms import quat_to_rotmat, rotmat_to_quat
-from spatial_viewer.layers import StaticLayer
-from spatial_viewer.world import World
 
 SELECTED_RGB = np.array([1.0, 0.45, 0.0], np.float32)  # selection highlight (orange)
 MOVING_MAX_SIDE = 256  # server renders this small while the camera moves, full size once it rests
@@ -83,7 +83,6 @@ class ViewerApp:
     # ---- lifecycle --------------------------------------------------------------------------
     def start(self, host: str = "127.0.0.1", port: int = 8080) -> None:
         import viser
-
         from spatial_viewer.origin import own_origin_only
 
         with own_origin_only(host):  # a page of another site must not drive this viewer

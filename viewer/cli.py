@@ -50,11 +50,12 @@ class View:
 
 
 def build_app(inputs: list[Path], out: Path, thumbnails: bool = True):
-    from spatial.camera_path import scene_frame
-    from spatial.runs import SplatModel
     from spatial_viewer.app import ViewerApp
     from spatial_viewer.layers import StaticLayer, camera_thumbnails, open_input
     from spatial_viewer.world import World
+
+    from spatial.camera_path import scene_frame
+    from spatial.runs import SplatModel
 
     world, static, cameras, images, background = World(), [], None, None, (0.0, 0.0, 0.0)
     server_model = None  # a NeRF: drawn by server-side renders only

@@ -111,8 +111,8 @@ class Make:
 
 
 def make_with_progress(name: str, size: str, seed: int = 0) -> Path:
-    from spatial.scenes import make_scene
     from spatial.progress import progress_bar
+    from spatial.scenes import make_scene
 
     with progress_bar(f"rendering {name} ({size})", total=1) as advance:
         return make_scene(name, size, seed=seed, progress=advance)
