@@ -124,10 +124,12 @@ def end_to_end_training() -> dict:
 
     from spatial.scenes import make_scene
 
-    from spatial.cli.train import preset_config, run_training
+    from spatial.methods import get_method
+    from spatial.run_training import run_training
 
     with tempfile.TemporaryDirectory() as tmp:
-        result = run_training(make_scene("orbit", "default"), Path(tmp) / "run", preset_config("auto"), resume=False,
+        result = run_training("splat", make_scene("orbit", "default"), Path(tmp) / "run",
+                              get_method("splat").preset_config("auto"), resume=False,
                               preset="auto")
     print(f"end to end (orbit, default size, auto preset): test PSNR {result['psnr']:.2f} dB, "
           f"SSIM {result['ssim']:.3f}, {result['train_seconds']:.0f} s training, {result['gaussians']:,} Gaussians, "

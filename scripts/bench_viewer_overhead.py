@@ -4,7 +4,7 @@
     python scripts/bench_viewer_overhead.py --out scripts/results/viewer_overhead.json
 
 Each configuration trains in its own process from the same seed (so the same Gaussians are
-densified at the same steps), through `spatial.training.run_training` as `spatial train splat` does:
+densified at the same steps), through `spatial.run_training.run_training` as `spatial train splat` does:
 1. baseline: no viewer;
 2. viewer: the live viewer at its default refresh (5 s) with one connected client that receives
    everything the server sends (a websocket client standing in for a browser, so the browser's
@@ -31,11 +31,11 @@ def child(steps: int, refresh: float | None, port: int) -> dict:
 
     from spatial.scenes import make_scene
 
-    from spatial.cli.train import preset_config, run_training
-    from spatial.training import LiveViewerOptions
+    from spatial.methods import get_method
+    from spatial.run_training import LiveViewerOptions, run_training
 
     scene = make_scene("orbit", "default")
-    config = preset_config("cpu")
+    config = get_method("splat").preset_config("cpu")
     config.step.steps, config.checkpoint_every = steps, 0
     out = Path(tempfile.mkdtemp()) / "run"
     viewer = None if refresh is None else LiveViewerOptions("127.0.0.1", port, refresh, keep_open=False)
@@ -53,7 +53,7 @@ def child(steps: int, refresh: float | None, port: int) -> dict:
 
     live.LiveTraining.finished = finished
     start = time.perf_counter()
-    result = run_training(scene, out, config, resume=False, preset="cpu", viewer=viewer)
+    result = run_training("splat", scene, out, config, resume=False, preset="cpu", viewer=viewer)
     shutil.rmtree(out.parent, ignore_errors=True)
     return {"seconds": round(result["train_seconds_this_session"], 2), "wall_s": round(time.perf_counter() - start, 1),
             "gaussians": result["gaussians"], "psnr": round(result["psnr"], 3),

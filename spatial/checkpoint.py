@@ -16,11 +16,6 @@ from spatial.errors import file_error
 from spatial.files import atomic_path
 
 
-def run_checkpoints(run: Path) -> list[Path]:
-    """A run folder's checkpoints (`checkpoints/step-*.pt`), oldest first."""
-    return sorted((Path(run) / "checkpoints").glob("step-*.pt"))
-
-
 def write_checkpoint(payload: dict, path: Path) -> None:
     """Save `payload` to `path` atomically (spatial.files.atomic_path): a crash or Ctrl-C mid-write never
     leaves a truncated checkpoint, and an unwritable disk is a one-line error."""

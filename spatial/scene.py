@@ -17,7 +17,7 @@ from spatial.errors import file_error
 from spatial.images import composite, downscaled_image, image_size, read_image
 from spatial.transforms import apply_to_cam_to_world, apply_to_points
 
-WHITE = (1.0, 1.0, 1.0)  # behind images with alpha when the scene names no background (Blender, 3DGS)
+DEFAULT_BACKGROUND = (1.0, 1.0, 1.0)  # behind images with alpha when the scene names none: white (Blender, 3DGS)
 DEFAULT_TEST_EVERY = 8  # Every 8th image held out, as in the Mip-NeRF 360 and LLFF benchmarks.
 
 
@@ -57,6 +57,11 @@ class Scene:
         """Radius of the camera centres around their mean: the scene's length scale."""
         return float(torch.linalg.norm(self.cameras.centers - self.center, dim=-1).max())
 
+    @property
+    def background_rgb(self) -> tuple[float, float, float]:
+        """The colour training composites transparent pixels on: the scene's own, else white."""
+        return tuple(self.background) if self.background is not None else DEFAULT_BACKGROUND
+
     def __len__(self) -> int:
         return len(self.cameras)
 
@@ -64,7 +69,7 @@ class Scene:
         """RGB float32 `[H, W, 3]` in 0-1, RGBA composited on the scene's background."""
         pixels = read_image(self.image_paths[index])
         self._check_size(index, pixels)
-        return composite(pixels, self.background if self.background is not None else WHITE)
+        return composite(pixels, self.background_rgb)
 
     def _check_size(self, index: int, pixels: np.ndarray) -> None:
         expected = (int(self.cameras.width[index]), int(self.cameras.height[index]))

@@ -47,7 +47,7 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def trained_run(orbit_path, tmp_path_factory) -> Path:
     """A run folder as `spatial train splat` writes it: 300 steps on the test-size orbit scene (~25 s)."""
-    from spatial.cli.train import run_training
+    from spatial.run_training import run_training
     from spatial.splats.step import StepConfig
     from spatial.splats.strategies import DefaultStrategy
     from spatial.splats.trainer import SplatTrainConfig
@@ -57,5 +57,5 @@ def trained_run(orbit_path, tmp_path_factory) -> Path:
                                                        reset_every=0),
                               checkpoint_every=0)
     out = tmp_path_factory.mktemp("run") / "orbit"
-    run_training(orbit_path, out, config, resume=False, preset="test")
+    run_training("splat", orbit_path, out, config, resume=False, preset="test")
     return out

@@ -10,8 +10,8 @@ import torch
 
 from spatial import SpatialError
 from spatial.checkpoint import read_checkpoint
-from spatial.cli.train import run_training
 from spatial.files import write_bytes_atomic
+from spatial.run_training import run_training
 from spatial.splats.step import StepConfig
 from spatial.splats.strategies import DefaultStrategy
 from spatial.splats.trainer import SplatTrainConfig
@@ -60,12 +60,12 @@ def test_resume_passes_over_a_damaged_newest_checkpoint(orbit_path, tmp_path, ca
     config = SplatTrainConfig(step=StepConfig(steps=10, sh_degree=1),
                               strategy=DefaultStrategy(refine_start=1000), checkpoint_every=4)
     out = tmp_path / "run"
-    run_training(orbit_path, out, config, resume=False)
+    run_training("splat", orbit_path, out, config, resume=False)
     checkpoints = sorted((out / "checkpoints").glob("step-*.pt"))
     assert [p.name for p in checkpoints] == ["step-000008.pt", "step-000010.pt"]
     checkpoints[-1].write_bytes(checkpoints[-1].read_bytes()[:1000])  # as a full disk might leave it
     config.step.steps = 12
-    result = run_training(orbit_path, out, config, resume=True)
+    result = run_training("splat", orbit_path, out, config, resume=True)
     printed = capsys.readouterr().out.replace("\n", "")
     assert f"{checkpoints[-1]}: not a readable checkpoint" in printed
     assert "resuming from the checkpoint before it" in printed and "(step 8)" in printed

@@ -25,10 +25,10 @@ from spatial.configs.splat import PRESETS as SPLAT_PRESETS
 
 from spatial import SpatialError, load_scene
 from spatial.nerf.trainer import NerfTrainer
+from spatial.run_folder import latest_checkpoint
 from spatial.splats import ops
 from spatial.splats.strategies import DefaultStrategy, MCMCStrategy
 from spatial.splats.trainer import SplatTrainer
-from spatial.training import latest_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -204,8 +204,8 @@ def test_asking_for_gsplat_where_it_cannot_run_is_a_clear_error():
 
 
 def test_devices_auto_and_named(monkeypatch):
-    from spatial.cli.train import choose_preset
-    from spatial.trainer_base import pick_device
+    from spatial.methods import get_method
+    from spatial.trainer import pick_device
 
     assert pick_device("cpu") == torch.device("cpu")
     with pytest.raises(SpatialError, match="unknown device 'gpu': use auto, cpu, cuda or cuda:N"):
@@ -214,8 +214,8 @@ def test_devices_auto_and_named(monkeypatch):
         with pytest.raises(SpatialError, match="device 'cuda:1': torch sees no CUDA GPU on this machine"):
             pick_device("cuda:1")
         assert pick_device("auto") == torch.device("cpu")
-        assert choose_preset(SPLAT_PRESETS, "auto").step.steps == SPLAT_PRESETS["cpu"][1].step.steps
+        assert get_method("splat").preset_config("auto").step.steps == SPLAT_PRESETS["cpu"][1].step.steps
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # what a GPU machine answers
     assert pick_device("auto") == torch.device("cuda")
-    assert choose_preset(SPLAT_PRESETS, "auto").step.steps == 30_000
-    assert choose_preset(NERF_PRESETS, "auto").steps == NERF_PRESETS["default"][1].steps
+    assert get_method("splat").preset_config("auto").step.steps == 30_000
+    assert get_method("nerf").preset_config("auto").steps == NERF_PRESETS["default"][1].steps

@@ -130,7 +130,7 @@ def test_the_default_render_path_stays_where_a_front_facing_capture_looked(facad
     an orbit of the same run (shown for contrast) does."""
     from PIL import Image
 
-    from spatial.cli.train import run_training
+    from spatial.run_training import run_training
     from spatial.splats.step import StepConfig
     from spatial.splats.strategies import DefaultStrategy
     from spatial.splats.trainer import SplatTrainConfig
@@ -139,7 +139,7 @@ def test_the_default_render_path_stays_where_a_front_facing_capture_looked(facad
     config = SplatTrainConfig(step=StepConfig(steps=200, sh_degree=0),
                               strategy=DefaultStrategy(refine_start=50, refine_every=25, refine_stop=150,
                                                        reset_every=0), checkpoint_every=0)
-    run_training(facade_path, run, config, resume=False)
+    run_training("splat", facade_path, run, config, resume=False)
     capsys.readouterr()
 
     def mean_alphas(path_args):

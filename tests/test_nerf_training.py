@@ -11,8 +11,8 @@ from spatial.configs.nerf import PRESETS
 
 from spatial import SpatialError, load_model, load_scene
 from spatial.cli import main
-from spatial.cli.train_nerf import run_training
 from spatial.nerf.trainer import NerfTrainer
+from spatial.run_training import run_training
 
 
 def preset(name, steps, **changes):
@@ -25,7 +25,7 @@ def preset(name, steps, **changes):
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_every_preset_trains_two_steps_on_cpu(name, orbit_path, tmp_path):
-    result = run_training(orbit_path, tmp_path / name, preset(name, 2), resume=False, preset=name)
+    result = run_training("nerf", orbit_path, tmp_path / name, preset(name, 2), resume=False, preset=name)
     assert result["step"] == 2 and np.isfinite(result["psnr"])
     assert (tmp_path / name / "checkpoints" / "step-000002.pt").is_file()
     assert (tmp_path / name / "eval.json").is_file()
@@ -46,15 +46,15 @@ def test_resume_continues_exactly(orbit_path, tmp_path):
 
 
 def test_cli_refuses_bad_runs(orbit_path, tmp_path, capsys):
-    run_training(orbit_path, tmp_path / "run", preset("tiny", 2), resume=False)
+    run_training("nerf", orbit_path, tmp_path / "run", preset("tiny", 2), resume=False)
     with pytest.raises(SpatialError, match="pass --resume"):
-        run_training(orbit_path, tmp_path / "run", preset("tiny", 2), resume=False)
+        run_training("nerf", orbit_path, tmp_path / "run", preset("tiny", 2), resume=False)
     capsys.readouterr()
-    run_training(orbit_path, tmp_path / "run", preset("tiny", 3), resume=True)  # one more step, said aloud
+    run_training("nerf", orbit_path, tmp_path / "run", preset("tiny", 3), resume=True)  # one more step, said aloud
     said = " ".join(capsys.readouterr().out.split())
     assert "resuming with settings that differ from the run's: steps 3 (the run had 2)" in said
     with pytest.raises(SpatialError, match="no checkpoint to resume"):
-        run_training(orbit_path, tmp_path / "empty", preset("tiny", 2), resume=True)
+        run_training("nerf", orbit_path, tmp_path / "empty", preset("tiny", 2), resume=True)
     with pytest.raises(SystemExit) as exit_info:
         main(["export", "ply", str(tmp_path / "run")])
     assert exit_info.value.code == 2 and "is a NeRF run" in capsys.readouterr().err
@@ -71,7 +71,7 @@ def test_cli_refuses_bad_runs(orbit_path, tmp_path, capsys):
 def nerf_run(orbit_path, tmp_path_factory):
     """The cpu preset's model trained for 200 steps on the test-size orbit scene (~45 s)."""
     out = tmp_path_factory.mktemp("nerf") / "orbit"
-    result = run_training(orbit_path, out, preset("cpu", 200), resume=False, preset="cpu")
+    result = run_training("nerf", orbit_path, out, preset("cpu", 200), resume=False, preset="cpu")
     return out, result
 
 

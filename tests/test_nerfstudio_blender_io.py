@@ -107,7 +107,7 @@ def test_blender_layout(tmp_path):
     scene = load_scene(tmp_path)
     assert len(scene) == 3 and scene.train_ids == [0, 1] and scene.test_ids == [2]  # val ignored
     assert torch.allclose(scene.cameras.fx, torch.full((3,), 20.0))
-    assert scene.image_names[0] == "train/r_0.png" and scene.background == (1.0, 1.0, 1.0)
+    assert scene.image_names[0] == "train/r_0.png" and scene.background_rgb == (1.0, 1.0, 1.0)
     Image.fromarray(np.zeros((20, 20, 4), np.uint8)).save(tmp_path / "train" / "r_0.png")  # fully transparent
     assert np.allclose(scene.load_image(0), 1.0)  # composited on white
     custom = load_blender(tmp_path, background=(0.0, 0.0, 0.0))

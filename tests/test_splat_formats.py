@@ -12,8 +12,8 @@ import torch
 from spatial import SpatialError
 from spatial.formats import load_splats, save_splats, spz
 from spatial.formats import splat as splat_format
+from spatial.formats.ply import load_ply
 from spatial.render.sh import eval_sh
-from spatial.splats.ply import load_ply
 
 DATA = Path(__file__).parent / "data" / "splat_formats"
 

@@ -6,9 +6,9 @@ import torch
 from plyfile import PlyData, PlyElement
 
 from spatial import SpatialError
+from spatial.formats.ply import load_ply, save_ply, sh_degree_of
 from spatial.render import RenderOptions
 from spatial.splats.model import render_splats
-from spatial.splats.ply import load_ply, save_ply, sh_degree_of
 
 
 def random_params(n=50, degree=3, seed=0):

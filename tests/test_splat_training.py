@@ -9,12 +9,12 @@ import torch
 
 from spatial import SpatialError, load_scene
 from spatial.cli import main
+from spatial.run_folder import latest_checkpoint
 from spatial.splats import ops
 from spatial.splats.step import StepConfig, check_finite
 from spatial.splats.strategies import DefaultStrategy, MCMCStrategy
 from spatial.splats.strategies.mcmc import relocation
 from spatial.splats.trainer import SplatTrainConfig, SplatTrainer
-from spatial.training import latest_checkpoint
 
 
 def small_config(steps=40, strategy=None, **kw):

@@ -32,7 +32,7 @@ def test_cache_is_reused(orbit_path):
 
 def test_layouts_load(orbit_path, facade_path):
     orbit, facade = load_scene(orbit_path), load_scene(facade_path)
-    assert orbit.source_format == "blender" and orbit.background == (1.0, 1.0, 1.0)
+    assert orbit.source_format == "blender" and orbit.background_rgb == (1.0, 1.0, 1.0)
     assert len(orbit) == 16 and len(orbit.test_ids) == 2 and orbit.points.shape == (1500, 3)
     assert facade.source_format == "nerfstudio" and len(facade) == 16
     assert (facade_path / "sparse" / "0" / "cameras.bin").is_file()

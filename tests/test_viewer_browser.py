@@ -137,10 +137,10 @@ def test_live_training_view_pauses_and_resumes_from_the_browser(orbit_path, brow
     from spatial_viewer.live import LiveTraining
 
     from spatial import load_scene
+    from spatial.run_training import LiveViewerOptions
     from spatial.splats.step import StepConfig
     from spatial.splats.strategies import DefaultStrategy
     from spatial.splats.trainer import SplatTrainConfig, SplatTrainer
-    from spatial.training import LiveViewerOptions
 
     config = SplatTrainConfig(step=StepConfig(steps=100_000, sh_degree=1),
                               strategy=DefaultStrategy(refine_start=20, refine_every=20, reset_every=0),

@@ -9,8 +9,8 @@ from pathlib import Path
 import tyro
 from rich.console import Console
 
-from spatial.cli.ports import check_port, is_loopback
 from spatial.errors import SpatialError
+from spatial.ports import check_port, is_loopback
 
 
 @dataclass

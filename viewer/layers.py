@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from spatial.errors import SpatialError, file_error
-from spatial.runs import SplatModel, load_model
-
-MESH_SUFFIXES = (".obj", ".glb", ".gltf", ".stl", ".off")
+from spatial.formats import MESH_READ_SUFFIXES, POINT_SUFFIXES, is_splat_file, splat_suffixes
+from spatial.runs import load_model
+from spatial.trained import TrainedModel
 
 
 @dataclass
@@ -24,23 +24,15 @@ class StaticLayer:
     faces: np.ndarray | None  # [F, 3]; None for a point cloud
 
 
-def is_splat_ply(path: Path) -> bool:
-    """Whether a PLY's header has the 3DGS vertex properties (else it is a mesh or point cloud)."""
-    with open(path, "rb") as f:
-        head = f.read(65536).decode("latin-1")
-    if not head.startswith("ply") or "end_header" not in head:
-        raise file_error(path, "not a PLY file (no 'ply' ... 'end_header' header)")
-    names = {line.split()[-1] for line in head.split("end_header")[0].splitlines() if line.startswith("property")}
-    return {"opacity", "scale_0", "rot_0", "f_dc_0"} <= names
-
-
-def open_input(path: Path) -> SplatModel | StaticLayer:
+def open_input(path: Path) -> TrainedModel | StaticLayer:
+    """A trained model (run folder, checkpoint, any splat format spatial.formats reads), or a mesh or point
+    cloud to show beside it."""
     path = Path(path)
     if not path.exists():
         raise file_error(path, "not found")
-    if path.is_dir() or path.suffix in (".pt", ".splat", ".spz") or (path.suffix == ".ply" and is_splat_ply(path)):
+    if path.is_dir() or path.suffix == ".pt" or is_splat_file(path):
         return load_model(path)
-    if path.suffix.lower() in (".ply", *MESH_SUFFIXES):
+    if path.suffix.lower() in (*MESH_READ_SUFFIXES, *POINT_SUFFIXES):
         import trimesh
 
         try:
@@ -57,7 +49,8 @@ def open_input(path: Path) -> SplatModel | StaticLayer:
             raise file_error(path, "holds no vertices")
         return StaticLayer(path.stem, np.asarray(loaded.vertices, np.float32), colors, faces)
     raise SpatialError(f"{path}: cannot view {path.suffix!r} files; give a training run folder, a checkpoint, "
-                       "a splat file (.ply, .splat, .spz), a mesh (.ply, .obj, .glb) or a point cloud (.ply)")
+                       f"a splat file ({', '.join(splat_suffixes())}), a mesh ({', '.join(MESH_READ_SUFFIXES)}) "
+                       f"or a point cloud ({', '.join(POINT_SUFFIXES)})")
 
 
 def camera_thumbnails(scene, width: int = 96) -> list[np.ndarray]:

@@ -1,6 +1,6 @@
 """The live training view: `spatial train ... --viewer` serves the browser viewer while it trains.
 
-`spatial.training.run_training` finds this class through the `spatial.live_viewers` entry point and
+`spatial.run_training.run_training` finds this class through the `spatial.live_viewers` entry point and
 calls it from the training loop:
 
     live = LiveTraining(trainer, options)   # starts the server, draws the training cameras

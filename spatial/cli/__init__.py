@@ -1,7 +1,9 @@
 """The `spatial` command: a tree of command groups whose leaves are dataclasses with a `main()`.
 
 Each leaf is parsed by tyro (docstrings become `--help`); groups are dispatched here, so a group
-with a single command (`spatial train splat`) needs no placeholder siblings.
+with a single command needs no placeholder siblings. A group's commands may be a function that lists
+them (the registries of methods and formats), and a leaf may build its class from the arguments
+(`command_for(args)`: `spatial train` does, so that --preset sets the other options' defaults).
 """
 
 from __future__ import annotations
@@ -11,17 +13,11 @@ import sys
 import tyro
 
 from spatial.cli.demo import Demo
-from spatial.cli.export.density_mesh import ExportDensityMesh
-from spatial.cli.export.mesh import ExportMesh
-from spatial.cli.export.ply import ExportPly
-from spatial.cli.export.points import ExportPoints
-from spatial.cli.export.splat import ExportSplat
-from spatial.cli.export.spz import ExportSpz
+from spatial.cli.export import export_commands
 from spatial.cli.process import ProcessImages, ProcessImport, ProcessVideo
 from spatial.cli.render import Render
 from spatial.cli.scene import Convert, Info, Make
-from spatial.cli.train import TrainSplat, select_preset
-from spatial.cli.train_nerf import TrainNerf
+from spatial.cli.train import train_commands
 from spatial.errors import SpatialError
 
 COMMANDS: dict = {
@@ -30,10 +26,8 @@ COMMANDS: dict = {
               {"info": Info, "convert": Convert, "make": Make}),
     "process": ("Turn photos or a video into a scene folder (structure from motion with COLMAP).",
                 {"images": ProcessImages, "video": ProcessVideo, "import": ProcessImport}),
-    "train": ("Train a model on a scene.", {"splat": TrainSplat, "nerf": TrainNerf}),
-    "export": ("Export a trained model: splat files, a mesh, or a point cloud.",
-               {"ply": ExportPly, "splat": ExportSplat, "spz": ExportSpz, "mesh": ExportMesh,
-                "density-mesh": ExportDensityMesh, "points": ExportPoints}),
+    "train": ("Train a model on a scene.", train_commands),  # one per method in spatial.methods
+    "export": ("Export a trained model: splat files, a mesh, or a point cloud.", export_commands),
     "render": Render,
 }
 DESCRIPTION = "Turn phone videos and photo sets into 3D worlds."
@@ -79,6 +73,10 @@ def _resolve(args: list[str]) -> tuple[type, list[str], list[str]]:
         node = node[name]
         if isinstance(node, tuple):
             description, node = node
+        if callable(node) and not isinstance(node, type):
+            node = node()
+    if hasattr(node, "command_for"):
+        node = node.command_for(args)
     return node, path, args
 
 
@@ -86,7 +84,6 @@ def main(args: list[str] | None = None) -> None:
     """Entry point of the `spatial` console script."""
     args = sys.argv[1:] if args is None else list(args)
     leaf, path, rest = _resolve(args)
-    select_preset(rest)
     command = tyro.cli(leaf, args=rest, prog=" ".join(["spatial", *path]))
     try:
         command.main()

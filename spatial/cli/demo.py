@@ -28,16 +28,17 @@ class Demo:
         import shutil
 
         from spatial.cli.scene import make_with_progress, summary_table
-        from spatial.cli.train import preset_config, run_training
         from spatial.io import load_scene
+        from spatial.methods import get_method
+        from spatial.run_training import run_training
 
         console = Console()
         path = make_with_progress(self.scene, self.size)
         console.print(summary_table(load_scene(path), f"built-in scene '{self.scene}' ({self.size})"))
-        config = preset_config(self.preset)
+        config = get_method("splat").preset_config(self.preset)
         if self.steps is not None:
             config.step.steps = self.steps
         shutil.rmtree(self.out / "checkpoints", ignore_errors=True)
-        result = run_training(path, self.out, config, resume=False, preset=self.preset)
+        result = run_training("splat", path, self.out, config, resume=False, preset=self.preset)
         console.print(f"\n[bold]test PSNR {result['psnr']:.2f} dB[/] on {self.scene} after "
                       f"{result['train_seconds']:.0f} s of training ({result['gaussians']:,} Gaussians)")

@@ -1,39 +1,24 @@
-"""`spatial train splat`: train Gaussian splats on a scene, evaluate them and export a PLY."""
+"""`spatial train METHOD`: one command for every method in spatial.methods' registry.
+
+The command's class is built once the preset is known, so `--preset NAME` supplies the default of
+every other training option before tyro parses them (and `--help` shows the preset's values):
+
+    spatial train splat SCENE --preset cpu --step.steps 500
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import argparse
+from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 import tyro
 from rich.console import Console
 
-from spatial.cli.ports import is_loopback
-from spatial.splats.trainer import SplatTrainConfig
-from spatial.training import LiveViewerOptions
-from spatial.training import run_training as train_loop
-
-PresetName = Literal["auto", "default", "cpu", "mcmc"]
-
-
-def preset_config(name: str) -> SplatTrainConfig:
-    """The splat preset's config: `auto` is `default` on a CUDA machine and `cpu` elsewhere."""
-    from spatial.configs.splat import PRESETS
-
-    return choose_preset(PRESETS, name)
-
-
-def choose_preset(presets: dict, name: str):
-    """A copy of `presets[name]`'s config; `auto` (or an unknown name, which tyro then reports with the
-    valid ones) is `default` on a CUDA machine and `cpu` elsewhere."""
-    import copy
-
-    import torch
-
-    if name == "auto" or name not in presets:
-        name = "default" if torch.cuda.is_available() else "cpu"
-    return copy.deepcopy(presets[name][1])
+from spatial.methods import METHODS, get_method
+from spatial.ports import is_loopback
+from spatial.run_training import LiveViewerOptions, run_training
 
 
 @dataclass
@@ -58,64 +43,50 @@ class ViewerFlags:
 
 
 @dataclass
-class TrainSplat:
-    """Train 3D Gaussian Splats on a scene folder; writes checkpoints, eval.json and splats.ply."""
-
+class TrainCommand:
     scene: tyro.conf.Positional[Path]
     """Scene folder (COLMAP, nerfstudio or Blender layout) or a transforms.json file."""
-    preset: PresetName = "auto"
-    """Named settings from configs/splat.py: default (30k steps, GPU), cpu (2k steps), mcmc; auto picks
-    default with CUDA and cpu without. Options given here override the preset's values."""
     out: Path | None = None
-    """Run folder (default: outputs/SCENE_NAME/splat)."""
+    """Run folder (default: outputs/SCENE_NAME/METHOD)."""
     resume: bool = False
     """Continue the run in --out from its latest checkpoint."""
     viewer: bool = False
-    """Serve the browser viewer while training: the splats refresh every few seconds, with pause/resume."""
-    viewer_options: Annotated[ViewerFlags, tyro.conf.arg(name="viewer")] = field(default_factory=lambda: ViewerFlags())
+    """Serve the browser viewer while training, with pause/resume."""
+    viewer_options: Annotated[ViewerFlags, tyro.conf.arg(name="viewer")] = field(default_factory=ViewerFlags)
     """Where and how the live viewer serves (with --viewer)."""
-    config: Annotated[SplatTrainConfig, tyro.conf.arg(name="")] = field(
-        default_factory=lambda: preset_config(_selected_preset))
-    """Training settings (their defaults come from --preset)."""
+
+    method: ClassVar[str]  # `preset` and `config` are added per method by `TrainLeaf.command_for`
 
     def main(self) -> None:
-        run_training(self.scene, self.out or Path("outputs") / self.scene.resolve().name / "splat",
-                     self.config, self.resume, preset=self.preset, viewer=self.viewer_options.options(self.viewer))
+        out = self.out or Path("outputs") / self.scene.resolve().name / self.method
+        run_training(self.method, self.scene, out, self.config, self.resume, preset=self.preset,
+                     viewer=self.viewer_options.options(self.viewer))
 
 
-def run_training(scene_path: Path, out: Path, config: SplatTrainConfig, resume: bool, preset: str = "",
-                 viewer: LiveViewerOptions | None = None) -> dict:
-    """Train splats on a scene (see `spatial.training.run_training`); returns the evaluation."""
-    def make_trainer():
-        import torch
+class TrainLeaf:
+    """`spatial train METHOD` before its preset is known; `command_for(args)` is the dataclass tyro parses."""
 
-        from spatial.io import load_scene
-        from spatial.splats.trainer import SplatTrainer
+    def __init__(self, method: str):
+        self.method = method
+        self.__doc__ = get_method(method).summary
 
-        scene = load_scene(scene_path)
-        torch.manual_seed(config.seed)
-        trainer = SplatTrainer(scene, config, out)
-        if scene.points.shape[0] == 0:
-            Console().print(f"[yellow]note:[/] {scene.root} has no sparse points; starting from "
-                            f"{config.random_init_points:,} Gaussians at random within the camera bounds")
-        return trainer
-
-    return train_loop(make_trainer, "spatial train splat", scene_path, out, config, config.step.steps, resume,
-                      preset, viewer)
-
-
-_selected_preset = "auto"
-
-
-def select_preset(args: list[str]) -> None:
-    """Let the --preset found in `args` supply the defaults of every other training option."""
-    global _selected_preset
-    for i, arg in enumerate(args):
-        if arg == "--preset" and i + 1 < len(args):
-            _selected_preset = args[i + 1]
-        elif arg.startswith("--preset="):
-            _selected_preset = arg.split("=", 1)[1]
+    def command_for(self, args: list[str]) -> type:
+        method = get_method(self.method)
+        parser = argparse.ArgumentParser(add_help=False)
+        parser.add_argument("--preset", default="auto")
+        preset = parser.parse_known_args(args)[0].preset  # an unknown name: tyro reports it with the valid ones
+        names = ("auto", *method.presets)
+        lines = "; ".join(f"{name}: {description}" for name, (description, _) in method.presets.items())
+        preset_help = (f"Named settings from configs/{self.method}.py ({lines}); auto picks "
+                       f"{method.gpu_preset} with CUDA and {method.cpu_preset} without. Options given here "
+                       "override the preset's values.")
+        return make_dataclass(f"Train{self.method.title()}", [
+            ("preset", Annotated[Literal[names], tyro.conf.arg(help=preset_help)], field(default="auto")),
+            ("config", Annotated[method.config_type, tyro.conf.arg(
+                name="", help="Training settings (their defaults come from --preset).")],
+             field(default_factory=lambda: method.preset_config(preset))),
+        ], bases=(TrainCommand,), namespace={"method": self.method, "__doc__": method.summary})
 
 
-def selected_preset() -> str:
-    return _selected_preset
+def train_commands() -> dict[str, TrainLeaf]:
+    return {name: TrainLeaf(name) for name in METHODS}

@@ -1,55 +1,105 @@
-"""Splat file formats: one module per format, chosen by the file's suffix.
+"""File formats, in one registry: splats, meshes and point clouds, each named by its suffix.
 
     params = load_splats("scene.spz")          # raw parameters, as `spatial.splats.model` describes
     save_splats(params, "scene.splat")
 
-Every format reads into and writes from the same dict of raw parameters, so converting is loading
-one and saving another. Writers are atomic (a temporary name, then a rename).
+Every splat format reads into and writes from the same dict of raw parameters, so converting is loading
+one and saving another; each is a module with `load(path) -> params` and `save(params, path)` (atomic:
+a temporary name, then a rename). A new splat format is a new file here plus one `SplatFormat` line in
+`SPLAT_FORMATS`: `spatial export NAME`, `spatial view`, `spatial render`, `load_model` and `load_splats`
+all take it from this table (or from `register_splat_format`, for a format added at run time).
 """
 
 from __future__ import annotations
 
+import importlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from spatial.errors import SpatialError, file_error
 
-FORMATS = {
-    ".ply": "INRIA 3DGS PLY: lossless, every SH band; SuperSplat and the 3DGS viewers open it",
-    ".splat": "antimatter15 .splat: 32 bytes a splat, RGB only (no SH), for the common web viewers",
-    ".spz": "Niantic SPZ: gzipped fixed-point fields, about 10x smaller than PLY, SH up to degree 3",
-}
+
+@dataclass(frozen=True)
+class SplatFormat:
+    suffix: str  # ".ply", lower case
+    command: str  # `spatial export COMMAND`
+    summary: str  # one line for --help and messages
+    module: str  # the module with load(path) and save(params, path)
+
+    def load(self, path: Path) -> dict[str, torch.Tensor]:
+        return importlib.import_module(self.module).load(path)
+
+    def save(self, params: dict[str, torch.Tensor], path: Path) -> None:
+        importlib.import_module(self.module).save(params, path)
 
 
-def _module(suffix: str):
-    if suffix == ".ply":
-        from spatial.splats import ply
+SPLAT_FORMATS: dict[str, SplatFormat] = {f.suffix: f for f in (
+    SplatFormat(".ply", "ply", "INRIA 3DGS PLY: lossless, every SH band; SuperSplat and the 3DGS viewers open it",
+                "spatial.formats.ply"),
+    SplatFormat(".splat", "splat", "antimatter15 .splat: 32 bytes a splat, colour without SH, for web viewers",
+                "spatial.formats.splat"),
+    SplatFormat(".spz", "spz", "Niantic SPZ: gzipped fixed point, about 6x smaller than PLY, SH up to degree 3",
+                "spatial.formats.spz"),
+)}
 
-        return ply
-    if suffix == ".splat":
-        from spatial.formats import splat
+# Meshes are read and written through trimesh; point clouds are PLY (spatial.io.points_ply). A .ply is
+# a splat file when its header has the 3DGS properties (`is_splat_ply`), else a mesh or point cloud.
+MESH_WRITE_SUFFIXES = (".ply", ".obj", ".glb")  # what `spatial export mesh` writes
+MESH_READ_SUFFIXES = (".ply", ".obj", ".glb", ".gltf", ".stl", ".off")  # what `spatial view` shows beside splats
+POINT_SUFFIXES = (".ply",)  # point clouds, read and written
 
-        return splat
-    if suffix == ".spz":
-        from spatial.formats import spz
 
-        return spz
-    raise SpatialError(f"unknown splat format {suffix!r}; choose from {', '.join(FORMATS)}")
+def register_splat_format(fmt: SplatFormat) -> None:
+    """Add a splat format at run time (a plugin, or a test); the built-in ones are in `SPLAT_FORMATS`."""
+    if not fmt.suffix.startswith(".") or fmt.suffix != fmt.suffix.lower():
+        raise ValueError(f"a format's suffix is lower case with its dot, e.g. '.ply', not {fmt.suffix!r}")
+    SPLAT_FORMATS[fmt.suffix] = fmt
+
+
+def splat_suffixes() -> tuple[str, ...]:
+    return tuple(SPLAT_FORMATS)
+
+
+def splat_format(path: Path) -> SplatFormat:
+    """The splat format `path`'s suffix names; a one-line error naming the ones there are otherwise."""
+    fmt = SPLAT_FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise SpatialError(f"{path}: unknown splat format {Path(path).suffix!r}; choose from "
+                           f"{', '.join(SPLAT_FORMATS)}")
+    return fmt
+
+
+def is_splat_file(path: Path) -> bool:
+    """Whether `path` is a splat file by its suffix (and, for .ply, by its header)."""
+    path = Path(path)
+    if path.suffix.lower() == ".ply":
+        return is_splat_ply(path)
+    return path.suffix.lower() in SPLAT_FORMATS
+
+
+def is_splat_ply(path: Path) -> bool:
+    """Whether a PLY's header has the 3DGS vertex properties (else it is a mesh or point cloud)."""
+    with open(path, "rb") as f:
+        head = f.read(65536).decode("latin-1")
+    if not head.startswith("ply") or "end_header" not in head:
+        raise file_error(path, "not a PLY file (no 'ply' ... 'end_header' header)")
+    names = {line.split()[-1] for line in head.split("end_header")[0].splitlines() if line.startswith("property")}
+    return {"opacity", "scale_0", "rot_0", "f_dc_0"} <= names
 
 
 def save_splats(params: dict[str, torch.Tensor], path: Path) -> None:
-    """Write raw splat parameters in the format that `path`'s suffix names (.ply, .splat, .spz)."""
-    path = Path(path)
-    _module(path.suffix.lower()).save(params, path)
+    """Write raw splat parameters in the format that `path`'s suffix names (see `SPLAT_FORMATS`)."""
+    splat_format(path).save(params, Path(path))
 
 
 def load_splats(path: Path) -> dict[str, torch.Tensor]:
-    """Raw splat parameters from a .ply, .splat or .spz file."""
+    """Raw splat parameters from a splat file of any format in `SPLAT_FORMATS`, checked (`check_splats`)."""
     path = Path(path)
     if not path.is_file():
         raise file_error(path, "file not found" if not path.exists() else "not a file")
-    return check_splats(path, _module(path.suffix.lower()).load(path))
+    return check_splats(path, splat_format(path).load(path))
 
 
 MAX_LOG_SCALE = 30.0  # e^30 is 1e13 scene units: a file with larger Gaussians is broken, not a scene

@@ -1,4 +1,5 @@
-"""Niantic's SPZ format: gzipped, column-wise, fixed-point Gaussian splats (about 10x smaller than PLY).
+"""Niantic's SPZ format: gzipped, column-wise, fixed-point Gaussian splats (about 6x smaller than PLY on a
+real capture).
 
 After gunzip, a 16-byte header and then one block per attribute, all points in each block:
 

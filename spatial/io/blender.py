@@ -22,7 +22,7 @@ from spatial.io.points_ply import read_points_ply
 from spatial.scene import Scene
 
 
-def load_blender(folder: Path, background: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> Scene:
+def load_blender(folder: Path, background: tuple[float, float, float] | None = None) -> Scene:
     folder = Path(folder).resolve()
     paths, c2w, Ks, sizes, split_ids = [], [], [], [], {"train": [], "test": []}
     for split in ("train", "test"):

@@ -9,18 +9,21 @@ import torch
 from plyfile import PlyData, PlyElement
 
 from spatial.errors import file_error
+from spatial.files import atomic_path
 from spatial.io.ply_header import check_ply_header
 
 
 def write_points_ply(path: Path, points: torch.Tensor, colors: torch.Tensor) -> None:
-    """Points `[P, 3]` float and colours `[P, 3]` uint8 as a binary PLY."""
+    """Points `[P, 3]` float and colours `[P, 3]` uint8 as a binary little-endian PLY, written atomically:
+    the one point-cloud writer (scene folders' sparse points, `spatial export points`)."""
     vertex = np.zeros(points.shape[0], [(c, "f4") for c in "xyz"] + [(c, "u1") for c in ("red", "green", "blue")])
     xyz, rgb = points.detach().cpu().numpy(), colors.cpu().numpy()
     for i, c in enumerate("xyz"):
         vertex[c] = xyz[:, i]
     for i, c in enumerate(("red", "green", "blue")):
         vertex[c] = rgb[:, i]
-    PlyData([PlyElement.describe(vertex, "vertex")]).write(str(path))
+    with atomic_path(Path(path)) as tmp:
+        PlyData([PlyElement.describe(vertex, "vertex")], byte_order="<").write(str(tmp))
 
 
 def read_points_ply(path: Path) -> tuple[torch.Tensor, torch.Tensor]:

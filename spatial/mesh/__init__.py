@@ -4,9 +4,9 @@
     save_mesh(mesh, "scene.glb")                              # PLY, OBJ or GLB with vertex colours
 """
 
-from spatial.mesh.files import MESH_SUFFIXES, Mesh, save_mesh, save_points
+from spatial.mesh.files import Mesh, save_mesh, save_points
 from spatial.mesh.fusion import FusionConfig, depth_points, mesh_from_depth
 from spatial.mesh.tsdf import TSDFVolume
 
-__all__ = ["MESH_SUFFIXES", "FusionConfig", "Mesh", "TSDFVolume", "depth_points", "mesh_from_depth", "save_mesh",
+__all__ = ["FusionConfig", "Mesh", "TSDFVolume", "depth_points", "mesh_from_depth", "save_mesh",
            "save_points"]

@@ -9,8 +9,7 @@ import numpy as np
 
 from spatial.errors import SpatialError
 from spatial.files import atomic_path
-
-MESH_SUFFIXES = (".ply", ".obj", ".glb")
+from spatial.formats import MESH_WRITE_SUFFIXES, POINT_SUFFIXES
 
 
 @dataclass
@@ -30,8 +29,8 @@ def save_mesh(mesh: Mesh, path: Path) -> None:
     """Write `mesh` with vertex colours; the format follows the suffix (.ply, .obj, .glb)."""
     path = Path(path)
     kind = path.suffix.lower()
-    if kind not in MESH_SUFFIXES:
-        raise SpatialError(f"{path}: unknown mesh format {kind!r}; choose from {', '.join(MESH_SUFFIXES)}")
+    if kind not in MESH_WRITE_SUFFIXES:
+        raise SpatialError(f"{path}: unknown mesh format {kind!r}; choose from {', '.join(MESH_WRITE_SUFFIXES)}")
     data = mesh.to_trimesh().export(file_type=kind[1:])
     with atomic_path(path) as tmp:
         tmp.write_bytes(data if isinstance(data, bytes) else data.encode())
@@ -39,17 +38,12 @@ def save_mesh(mesh: Mesh, path: Path) -> None:
 
 def save_points(points: np.ndarray, colors: np.ndarray, path: Path) -> None:
     """Binary PLY point cloud: `points [P, 3]`, `colors [P, 3]` in 0-1 (MeshLab, CloudCompare, Blender open it)."""
-    from plyfile import PlyData, PlyElement
+    import torch
+
+    from spatial.io.points_ply import write_points_ply
 
     path = Path(path)
-    if path.suffix.lower() != ".ply":
-        raise SpatialError(f"{path}: point clouds are written as .ply")
-    vertex = np.empty(len(points), [("x", "<f4"), ("y", "<f4"), ("z", "<f4"),
-                                    ("red", "u1"), ("green", "u1"), ("blue", "u1")])
-    for i, axis in enumerate("xyz"):
-        vertex[axis] = points[:, i]
+    if path.suffix.lower() not in POINT_SUFFIXES:
+        raise SpatialError(f"{path}: point clouds are written as {' or '.join(POINT_SUFFIXES)}")
     rgb = (np.asarray(colors) * 255 + 0.5).clip(0, 255).astype(np.uint8)
-    for i, channel in enumerate(("red", "green", "blue")):
-        vertex[channel] = rgb[:, i]
-    with atomic_path(path) as tmp:
-        PlyData([PlyElement.describe(vertex, "vertex")], byte_order="<").write(str(tmp))
+    write_points_ply(path, torch.from_numpy(np.asarray(points, np.float32)), torch.from_numpy(rgb))

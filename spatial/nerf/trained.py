@@ -1,5 +1,5 @@
-"""A trained NeRF as `spatial.runs.load_model` returns it: the same rendering API as `SplatModel`,
-so `spatial render`, mesh export and the viewer take either."""
+"""A trained NeRF as `spatial.runs.load_model` returns it: a `TrainedModel` like `SplatModel`, so
+`spatial render`, mesh export and the viewer take either."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import torch
 from torch import Tensor
 
 from spatial.cameras import Cameras
-from spatial.errors import file_error
 from spatial.render import RenderOptions, RenderOutput
-from spatial.runs import TrainedModel
+from spatial.scene import DEFAULT_BACKGROUND
+from spatial.trained import TrainedModel
 
 
 @dataclass
@@ -22,7 +22,7 @@ class TrainedNerf(TrainedModel):
     source: Path
     scene_path: Path | None = None
     downscale: int = 1
-    background: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    background: tuple[float, float, float] = DEFAULT_BACKGROUND
     chunk: int = 8192  # rays rendered at once
 
     def summary(self) -> str:
@@ -38,20 +38,3 @@ class TrainedNerf(TrainedModel):
             empty = out["rgb"].new_zeros(1, 0, 2)
             yield RenderOutput(out["rgb"][None], out["alpha"][None], out["depth"][None], empty,
                                empty.to(torch.int32), empty[..., 0])
-
-
-def load_nerf(checkpoint: Path, payload: dict, device: str = "cpu") -> TrainedNerf:
-    """A `TrainedNerf` from a NeRF checkpoint's contents (see `NerfTrainer.save_checkpoint`)."""
-    from spatial.nerf.field import SpaceMap
-    from spatial.nerf.model import NerfModel
-    from spatial.nerf.trainer import NerfTrainConfig
-    from spatial.training import config_from_dict
-
-    try:
-        config: NerfTrainConfig = config_from_dict(NerfTrainConfig, payload["config"])
-        with torch.device(device):  # its weights are replaced by the checkpoint's at once
-            model = NerfModel(SpaceMap.from_state(payload["space"]).to(device), config.model, payload["num_images"])
-        model.load_state_dict(payload["model"])
-    except (KeyError, RuntimeError, TypeError) as e:
-        raise file_error(checkpoint, f"not a readable NeRF checkpoint ({e})") from None
-    return TrainedNerf(model.to(device).eval(), checkpoint, downscale=config.downscale)

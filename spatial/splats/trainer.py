@@ -15,7 +15,7 @@ from spatial.splats.model import init_splats, random_points, render_splats
 from spatial.splats.step import CHECK_EVERY, StepConfig, TrainState, check_finite, make_optimizers, train_step
 from spatial.splats.strategies.default import DefaultStrategy
 from spatial.splats.strategies.mcmc import MCMCStrategy
-from spatial.trainer_base import TrainerBase, capture_warnings, generator_state, load_generator_state, tensors_to
+from spatial.trainer import TrainerBase, capture_warnings, generator_state, load_generator_state, tensors_to
 
 
 @dataclass
@@ -71,6 +71,9 @@ class SplatTrainer(TrainerBase):
         self.state = TrainState(params, make_optimizers(params, config.step.lr, self.scene_scale),
                                 config.strategy.init_state(params), generator)
         self._order: list[int] = []
+        if scene.points.shape[0] == 0:
+            self.notes.append(f"{scene.root} has no sparse points; starting from {config.random_init_points:,} "
+                              "Gaussians at random within the camera bounds")
 
     def _initial_params(self) -> torch.nn.ParameterDict:
         scene, cfg = self.scene, self.config
@@ -98,14 +101,14 @@ class SplatTrainer(TrainerBase):
         return f"loss {stats['loss']:.4f}  psnr {stats['psnr']:.2f}  gaussians {stats['gaussians']:,}"
 
     def export(self) -> list[tuple[str, Path]]:
-        from spatial.splats.ply import save_ply
+        from spatial.formats.ply import save_ply
 
         save_ply(self.state.params, self.out / "splats.ply")
         return [("splats (INRIA 3DGS layout: open it in SuperSplat or any 3DGS viewer)", self.out / "splats.ply")]
 
     def snapshot(self):
         """The current splats as a `SplatModel` (detached copies on the CPU)."""
-        from spatial.runs import SplatModel
+        from spatial.splats.trained import SplatModel
 
         params = {k: v.detach().to("cpu", copy=True) for k, v in self.state.params.items()}
         return SplatModel(params, self.out, self.scene.root, self.config.downscale,

@@ -1,24 +1,27 @@
-"""`spatial export`: one command per output format, each in its own file.
+"""`spatial export`: a command per splat format in spatial.formats' registry, and mesh and point-cloud exports.
 
-Splat formats share `SplatExport` (input, output and the opacity/box filters); meshes and point
-clouds have their own options. Adding a format is adding a file with a dataclass and a `main()`.
+Splat formats share `SplatExport` (input, output and the opacity/box filters): `export_commands()` makes
+one subcommand per registered format, so a new format needs no file here. Meshes and point clouds have
+their own options, each in its own file.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, make_dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import tyro
 from rich.console import Console
 
+from spatial.cli.export.paths import output_path
 from spatial.errors import SpatialError
 
 
 @dataclass
 class SplatExport:
     model: tyro.conf.Positional[Path]
-    """Training run folder, checkpoint (.pt), or splat file (.ply, .splat, .spz)."""
+    """Training run folder, checkpoint (.pt), or splat file (.ply, .splat, .spz, ...)."""
     out: Path | None = None
     """Output file (default: exports/splats.SUFFIX inside the run folder, or beside the input file)."""
     min_opacity: float = 0.0
@@ -28,7 +31,7 @@ class SplatExport:
     box_max: tuple[float, float, float] | None = None
     """Upper corner of the box (see --box-min)."""
 
-    suffix = ".ply"
+    suffix: ClassVar[str] = ".ply"  # the format written, a key of spatial.formats.SPLAT_FORMATS
 
     def main(self) -> None:
         import torch
@@ -53,13 +56,15 @@ class SplatExport:
                         highlight=False)
 
 
-def output_path(model: Path, out: Path | None, default_name: str, *suffixes: str) -> Path:
-    """`out`, checked to end in one of `suffixes`; by default `default_name` in the run's exports/ folder."""
-    if out is None:
-        out = model / "exports" / default_name if model.is_dir() else model.parent / default_name
-        if out.resolve() == model.resolve():  # never overwrite the input by default
-            out = out.with_name(f"{out.stem}_export{out.suffix}")
-    if out.suffix.lower() not in suffixes:
-        raise SpatialError(f"{out}: this exporter writes {' or '.join(suffixes)} files; "
-                           f"name the output with that suffix")
-    return out
+def export_commands() -> dict[str, type]:
+    """`spatial export`'s subcommands: one per registered splat format, then mesh, density-mesh and points."""
+    from spatial.cli.export.density_mesh import ExportDensityMesh
+    from spatial.cli.export.mesh import ExportMesh
+    from spatial.cli.export.points import ExportPoints
+    from spatial.formats import SPLAT_FORMATS
+
+    splats = {fmt.command: make_dataclass(f"Export{fmt.command.title().replace('-', '')}", [], bases=(SplatExport,),
+                                          namespace={"suffix": fmt.suffix,
+                                                     "__doc__": f"Export splats as {fmt.summary}."})
+              for fmt in SPLAT_FORMATS.values()}
+    return {**splats, "mesh": ExportMesh, "density-mesh": ExportDensityMesh, "points": ExportPoints}

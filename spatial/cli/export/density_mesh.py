@@ -8,9 +8,9 @@ from pathlib import Path
 import tyro
 from rich.console import Console
 
-from spatial.cli.export import output_path
+from spatial.cli.export.paths import output_path
 from spatial.errors import SpatialError
-from spatial.mesh import MESH_SUFFIXES
+from spatial.formats import MESH_WRITE_SUFFIXES
 from spatial.nerf.mesh import DensityMeshConfig
 from spatial.progress import progress_bar
 
@@ -34,7 +34,7 @@ class ExportDensityMesh:
         from spatial.nerf.trained import TrainedNerf
         from spatial.runs import load_model
 
-        out = output_path(self.model, self.out, "density_mesh.ply", *MESH_SUFFIXES)
+        out = output_path(self.model, self.out, "density_mesh.ply", *MESH_WRITE_SUFFIXES)
         model = load_model(self.model, self.device)
         if not isinstance(model, TrainedNerf):
             raise SpatialError(f"{self.model}: density meshes need a NeRF run; for splats use `spatial export mesh`")

@@ -8,8 +8,9 @@ from pathlib import Path
 import tyro
 from rich.console import Console
 
-from spatial.cli.export import output_path
-from spatial.mesh import MESH_SUFFIXES, FusionConfig
+from spatial.cli.export.paths import output_path
+from spatial.formats import MESH_WRITE_SUFFIXES
+from spatial.mesh import FusionConfig
 from spatial.progress import progress_bar
 
 
@@ -32,7 +33,7 @@ class ExportMesh:
         from spatial.mesh import mesh_from_depth, save_mesh
         from spatial.runs import load_model
 
-        out = output_path(self.model, self.out, "mesh.ply", *MESH_SUFFIXES)
+        out = output_path(self.model, self.out, "mesh.ply", *MESH_WRITE_SUFFIXES)
         model = load_model(self.model, self.device)
         if self.scene is not None:
             model.scene_path = self.scene

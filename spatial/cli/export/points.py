@@ -9,7 +9,7 @@ from typing import Literal
 import tyro
 from rich.console import Console
 
-from spatial.cli.export import output_path
+from spatial.cli.export.paths import output_path
 from spatial.errors import SpatialError
 
 

@@ -1,12 +1,10 @@
-"""Running a trainer from the command line: checkpoint checks, a progress bar, Ctrl-C, evaluation,
-the final export, and the live viewer. Every method (splats, NeRF) goes through `run_training`.
+"""Running a training from start to finish: the run folder, a progress bar, Ctrl-C, evaluation, the
+final export and the live viewer. `spatial train METHOD` (and the demo, the benchmarks, the tests) call
+`run_training` with a method from spatial.methods:
 
-A trainer is a `spatial.trainer_base.TrainerBase`; `SplatTrainer` and `NerfTrainer` are the two.
+    result = run_training("splat", scene_path, out, config, resume=False)
 
-    trainer = make_trainer()                  # loads the scene, builds the model
-    trainer.train(steps, on_step)             # checkpoints periodically and on Ctrl-C
-    result = trainer.evaluate()               # PSNR/SSIM on the test views, also written to eval.json
-    files = trainer.export()                  # the run's final files: splats.ply, ...
+What a method's trainer supplies is in spatial/trainer.py; the run folder's layout in spatial/run_folder.py.
 """
 
 from __future__ import annotations
@@ -14,21 +12,21 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields, is_dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
-from spatial.checkpoint import run_checkpoints
 from spatial.errors import SpatialError
 from spatial.files import write_json_atomic
+from spatial.methods import Method, get_method
 from spatial.progress import progress_bar
+from spatial.run_folder import RunInfo, check_run_folder, checkpoints, config_path, eval_path, jsonable, write_run_info
 
 if TYPE_CHECKING:
-    from spatial.trainer_base import TrainerBase
+    from spatial.trainer import TrainerBase
 
 
 @dataclass
@@ -39,35 +37,39 @@ class LiveViewerOptions:
     keep_open: bool = True  # after training, serve until Ctrl-C
 
 
-def latest_checkpoint(run: Path) -> Path | None:
-    found = run_checkpoints(run)
-    return found[-1] if found else None
+def make_trainer(method: Method, scene_path: Path, config, out: Path) -> TrainerBase:
+    """Load the scene and build the method's trainer, seeded by the config."""
+    import torch
+
+    from spatial.io import load_scene
+
+    scene = load_scene(scene_path)
+    torch.manual_seed(config.seed)
+    return method.trainer(scene, config, out)
 
 
-def run_training(make_trainer: Callable[[], TrainerBase], command: str, scene_path: Path, out: Path, config,
-                 steps: int, resume: bool, preset: str = "", viewer: LiveViewerOptions | None = None) -> dict:
+def run_training(method: str | Method, scene_path: Path, out: Path, config, resume: bool, preset: str = "",
+                 viewer: LiveViewerOptions | None = None) -> dict:
     """Load, train (with a progress bar), evaluate and export; returns the evaluation.
 
-    `command` is how the user reruns it (for the resume hint), `config` the dataclass saved as config.json.
+    `config`: the method's config dataclass, saved in config.json with the method, preset and scene.
     """
+    method = get_method(method) if isinstance(method, str) else method
+    command = f"spatial train {method.name}"  # how the user reruns it, for the resume hint
+    steps = method.steps(config)
     console = Console()
-    if out.exists() and not out.is_dir():
-        raise SpatialError(f"{out}: is a file, not a folder; choose another --out for the training run")
-    checkpoint = latest_checkpoint(out)
-    if checkpoint is not None and not resume:
-        raise SpatialError(f"{out}: already holds a training run; pass --resume to continue it, "
-                           "or choose another --out")
-    if resume and checkpoint is None:
-        raise SpatialError(f"{out}: no checkpoint to resume from (expected {out}/checkpoints/step-*.pt)")
+    checkpoint = check_run_folder(out, resume)
     live = _live_viewer(viewer) if viewer is not None else None  # fail before loading anything
     _make_run_folder(out)
-    trainer = make_trainer()
+    trainer = make_trainer(method, scene_path, config, out)
     for warning in trainer.warnings:
         console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    for note in trainer.notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
     if checkpoint is not None:
-        _warn_changed_settings(console, out / "config.json", jsonable(config))
-    write_json_atomic(out / "config.json", {"scene": str(Path(scene_path).resolve()), "method": command.split()[2],
-                                            "preset": preset, "config": jsonable(config)})
+        _warn_changed_settings(console, config_path(out), jsonable(config))
+    write_run_info(out, RunInfo(method.name, Path(scene_path).resolve(), preset,
+                                tuple(trainer.background.tolist()), jsonable(config)))
     if checkpoint is not None:
         checkpoint = _load_newest_readable(trainer, out, console)
         console.print(f"resuming from {checkpoint} (step {trainer.step_count})")
@@ -97,7 +99,7 @@ def run_training(make_trainer: Callable[[], TrainerBase], command: str, scene_pa
         train_seconds = time.time() - start
         result = trainer.evaluate()
         result["train_seconds_this_session"] = round(train_seconds, 1)
-        write_json_atomic(out / "eval.json", result)
+        write_json_atomic(eval_path(out), result)
         files = trainer.export()
         table = Table(title="evaluation", show_header=False)
         for key in ("views", "psnr", "ssim", "gaussians", "train_seconds", "eval_seconds", "peak_memory_mb"):
@@ -132,7 +134,7 @@ def _make_run_folder(out: Path) -> None:
 
 def _load_newest_readable(trainer: TrainerBase, out: Path, console: Console) -> Path:
     """Load the newest checkpoint that reads; a damaged newer one is named and passed over (two are kept)."""
-    found = run_checkpoints(out)[::-1]
+    found = checkpoints(out)[::-1]
     for i, path in enumerate(found):
         try:
             trainer.load_checkpoint(path)
@@ -179,7 +181,7 @@ def _live_viewer(options: LiveViewerOptions):
     registers one); `spatial` itself never imports a viewer by name."""
     from importlib.metadata import entry_points
 
-    from spatial.cli.ports import check_port
+    from spatial.ports import check_port
 
     found = list(entry_points(group="spatial.live_viewers"))
     if not found:
@@ -187,31 +189,3 @@ def _live_viewer(options: LiveViewerOptions):
                            "(install spatial with its viewer: pip install -e .)")
     check_port(options.host, options.port, "--viewer.port")
     return found[0].load()
-
-
-def jsonable(obj):
-    return json.loads(json.dumps(asdict(obj) if is_dataclass(obj) else obj, default=str))
-
-
-def config_from_dict(cls, data: dict):
-    """Rebuild a (nested) config dataclass from `dataclasses.asdict` output, e.g. out of a checkpoint."""
-    import types
-    import typing
-
-    hints = typing.get_type_hints(cls)
-
-    def value(tp, v):
-        if is_dataclass(tp) and isinstance(v, dict):
-            return config_from_dict(tp, v)
-        origin, args = typing.get_origin(tp), typing.get_args(tp)
-        if origin in (typing.Union, types.UnionType):
-            if v is None:
-                return None
-            return value(next(a for a in args if a is not type(None)), v)
-        if origin is tuple and isinstance(v, (list, tuple)):
-            if len(args) == 2 and args[1] is Ellipsis:
-                return tuple(value(args[0], x) for x in v)
-            return tuple(value(a, x) for a, x in zip(args, v))
-        return v
-
-    return cls(**{f.name: value(hints[f.name], data[f.name]) for f in fields(cls) if f.name in data})

@@ -1,8 +1,8 @@
 """What every method's trainer shares: the loop, evaluation on the held-out views, checkpoint files.
 
 A method's trainer (`SplatTrainer`, `NerfTrainer`) subclasses `TrainerBase` and supplies what is
-marked below; the rest is here, so both behave the same on Ctrl-C, `--resume` and evaluation, and
-`spatial.training.run_training` (progress, export, live viewer) drives either.
+marked below; the rest is here, so every method behaves the same on Ctrl-C, `--resume` and evaluation,
+and `spatial.run_training.run_training` (progress, export, live viewer) drives any of them.
 """
 
 from __future__ import annotations
@@ -16,13 +16,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from spatial.checkpoint import read_checkpoint, run_checkpoints, write_checkpoint
+from spatial.checkpoint import read_checkpoint, write_checkpoint
 from spatial.errors import SpatialError
 from spatial.files import write_json_atomic
 from spatial.metrics import psnr, ssim
+from spatial.run_folder import checkpoint_path, eval_path, prune_checkpoints
 from spatial.scene import Scene
-
-KEEP_CHECKPOINTS = 2
 
 
 class TrainerBase:
@@ -36,8 +35,9 @@ class TrainerBase:
         if len(scene.train_ids) == 0:
             raise SpatialError(f"{scene.root}: the scene has no training images")
         # [3] on the training device
-        self.background = torch.tensor(scene.background or (1.0, 1.0, 1.0), dtype=torch.float32, device=self.device)
+        self.background = torch.tensor(scene.background_rgb, dtype=torch.float32, device=self.device)
         self.warnings: list[str] = []  # about the capture, for run_training to print (see capture_warnings)
+        self.notes: list[str] = []  # what the user should know before training starts
         self.train_seconds = 0.0  # time spent in training steps only (not loading, evaluation or checkpoints)
 
     # ---- what a method supplies ---------------------------------------------------------------
@@ -66,7 +66,7 @@ class TrainerBase:
     def export(self) -> list[tuple[str, Path]]:  # (what, file) of each file written at the end of a run
         raise NotImplementedError
 
-    def snapshot(self):  # the current model as `spatial.runs.load_model` gives it: a copy, safe elsewhere
+    def snapshot(self):  # a spatial.trained.TrainedModel of the current state: a copy, safe elsewhere
         raise NotImplementedError
 
     def eval_extras(self) -> dict:
@@ -113,11 +113,11 @@ class TrainerBase:
             "eval_seconds_per_image": round((time.time() - start) / max(len(ids), 1), 3),
             "peak_memory_mb": peak_memory_mb(self.device),
         }
-        write_json_atomic(self.out / "eval.json", result)
+        write_json_atomic(eval_path(self.out), result)
         return result
 
     def checkpoint_path(self) -> Path:
-        return self.out / "checkpoints" / f"step-{self.step_count:06d}.pt"
+        return checkpoint_path(self.out, self.step_count)
 
     def save_checkpoint(self) -> Path:
         """Write the method's state with the step, the training time and the config; keep the last two."""
@@ -125,8 +125,7 @@ class TrainerBase:
                    "config": asdict(self.config)}
         path = self.checkpoint_path()
         write_checkpoint(payload, path)
-        for old in run_checkpoints(self.out)[:-KEEP_CHECKPOINTS]:
-            old.unlink()
+        prune_checkpoints(self.out)
         return path
 
     def read_checkpoint(self, path: Path) -> dict:

@@ -1,0 +1,72 @@
+"""The registry of training methods: one line per method, naming the module that describes it.
+
+    method = get_method("splat")
+    config = method.preset_config("cpu")               # a copy of the preset's config dataclass
+    trainer = method.trainer(scene, config, out)       # a spatial.trainer.TrainerBase
+    model = method.load(checkpoint, payload, device)   # a spatial.trained.TrainedModel
+
+`spatial train METHOD`, `load_model` and the tests all read this table, so a new method is a package
+with a `METHOD = Method(...)` and one line here. Modules are imported on first use: `import spatial`
+stays light.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from spatial.errors import SpatialError
+
+METHODS: dict[str, str] = {
+    "splat": "spatial.splats.method",  # 3D Gaussian Splatting
+    "nerf": "spatial.nerf.method",  # a nerfacto-class NeRF
+}
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    summary: str  # one line for `spatial train --help`
+    config_type: type  # the config dataclass; its field docstrings are the command's --help
+    presets: dict[str, tuple[str, Any]]  # name -> (one-line description, config)
+    trainer: Callable  # (scene, config, out) -> TrainerBase
+    load: Callable  # (checkpoint path, checkpoint payload, torch.device) -> TrainedModel
+    steps: Callable[[Any], int]  # a config's total number of steps
+    gpu_preset: str = "default"  # what `--preset auto` picks with CUDA ...
+    cpu_preset: str = "cpu"  # ... and without
+
+    def preset_name(self, name: str) -> str:
+        """`auto` (or an unknown name, which the command line then reports with the valid ones) is the GPU
+        preset on a CUDA machine and the CPU one elsewhere."""
+        if name == "auto" or name not in self.presets:
+            import torch
+
+            return self.gpu_preset if torch.cuda.is_available() else self.cpu_preset
+        return name
+
+    def preset_config(self, name: str = "auto"):
+        """A copy of the preset's config, safe to change."""
+        return copy.deepcopy(self.presets[self.preset_name(name)][1])
+
+
+def get_method(name: str) -> Method:
+    if name not in METHODS:
+        raise SpatialError(f"unknown training method {name!r}; choose from {', '.join(METHODS)}")
+    method = importlib.import_module(METHODS[name]).METHOD
+    assert method.name == name, f"{METHODS[name]} describes {method.name!r}, registered as {name!r}"
+    return method
+
+
+def method_of_checkpoint(path: Path, payload: dict) -> Method:
+    """The method a checkpoint's payload names (checkpoints from before it was recorded are splats)."""
+    from spatial.errors import file_error
+
+    name = payload.get("method", "splat")
+    if not isinstance(name, str) or name not in METHODS:
+        raise file_error(path, f"holds a model of unknown method {name!r}; this version knows "
+                               f"{', '.join(METHODS)}")
+    return get_method(name)

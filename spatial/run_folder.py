@@ -1,0 +1,142 @@
+"""The training run folder, in one place: what `spatial train` writes and everything else reads.
+
+    outputs/NAME/METHOD/
+      config.json          {"method", "preset", "scene", "background", "config"}: how to rebuild the model
+      checkpoints/         step-NNNNNN.pt, the newest two (spatial.checkpoint reads and writes them)
+      eval.json            scores on the held-out views
+      splats.ply, exports/ what the method and `spatial export` write
+
+Configs are saved as `dataclasses.asdict` output and rebuilt with `config_from_dict`.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+import typing
+from dataclasses import asdict, dataclass, fields, is_dataclass
+from pathlib import Path
+
+from spatial.errors import SpatialError, file_error
+
+KEEP_CHECKPOINTS = 2  # the newest and the one before it, so a damaged newest one is not the end
+
+
+@dataclass
+class RunInfo:
+    """What a run's config.json says."""
+
+    method: str  # a name in spatial.methods.METHODS
+    scene: Path | None  # the scene folder it trains on
+    preset: str = ""
+    background: tuple[float, float, float] | None = None  # None in runs from before it was recorded
+    config: dict | None = None  # the method's config, as asdict gives it
+
+    @property
+    def downscale(self) -> int:
+        return int((self.config or {}).get("downscale", 1))
+
+
+def config_path(run: Path) -> Path:
+    return Path(run) / "config.json"
+
+
+def eval_path(run: Path) -> Path:
+    return Path(run) / "eval.json"
+
+
+def checkpoints(run: Path) -> list[Path]:
+    """A run folder's checkpoints (`checkpoints/step-*.pt`), oldest first."""
+    return sorted((Path(run) / "checkpoints").glob("step-*.pt"))
+
+
+def latest_checkpoint(run: Path) -> Path | None:
+    found = checkpoints(run)
+    return found[-1] if found else None
+
+
+def checkpoint_path(run: Path, step: int) -> Path:
+    return Path(run) / "checkpoints" / f"step-{step:06d}.pt"
+
+
+def run_of(checkpoint: Path) -> Path:
+    """The run folder a checkpoint belongs to."""
+    return Path(checkpoint).parent.parent
+
+
+def prune_checkpoints(run: Path) -> None:
+    for old in checkpoints(run)[:-KEEP_CHECKPOINTS]:
+        old.unlink()
+
+
+def write_run_info(run: Path, info: RunInfo) -> None:
+    from spatial.files import write_json_atomic
+
+    write_json_atomic(config_path(run), {"scene": str(info.scene) if info.scene else None, "method": info.method,
+                                         "preset": info.preset, "background": list(info.background or ()) or None,
+                                         "config": info.config})
+
+
+def read_run_info(run: Path) -> RunInfo | None:
+    """The run's config.json, checked; None when there is none (a bare checkpoint copied elsewhere)."""
+    path = config_path(run)
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise file_error(path, f"not a readable run config ({e}); was it edited by hand?") from None
+    if not isinstance(data, dict):
+        raise file_error(path, "not a run config written by `spatial train` (not a JSON object)")
+    scene, background, config = data.get("scene"), data.get("background"), data.get("config")
+    method = data.get("method", "splat")
+    if not isinstance(method, str) or (scene is not None and not isinstance(scene, str)) \
+            or (config is not None and not isinstance(config, dict)):
+        raise file_error(path, "not a run config written by `spatial train` (method, scene or config of the "
+                               "wrong type)")
+    if background is not None and not (isinstance(background, list) and len(background) == 3
+                                       and all(isinstance(c, (int, float)) and 0 <= c <= 1 for c in background)):
+        raise file_error(path, f"background must be three numbers in 0-1, not {background!r}")
+    return RunInfo(method, Path(scene) if scene else None, str(data.get("preset", "")),
+                   tuple(float(c) for c in background) if background is not None else None, config)
+
+
+def check_run_folder(out: Path, resume: bool) -> Path | None:
+    """Before training into `out`: refuse to overwrite a run or resume nothing; the checkpoint to resume."""
+    if out.exists() and not out.is_dir():
+        raise SpatialError(f"{out}: is a file, not a folder; choose another --out for the training run")
+    checkpoint = latest_checkpoint(out)
+    if checkpoint is not None and not resume:
+        raise SpatialError(f"{out}: already holds a training run; pass --resume to continue it, "
+                           "or choose another --out")
+    if resume and checkpoint is None:
+        raise SpatialError(f"{out}: no checkpoint to resume from (expected {out}/checkpoints/step-*.pt)")
+    return checkpoint
+
+
+def jsonable(obj):
+    """A config dataclass (or anything json can hold) as plain JSON data."""
+    return json.loads(json.dumps(asdict(obj) if is_dataclass(obj) else obj, default=str))
+
+
+def config_from_dict(cls, data: dict):
+    """Rebuild a (nested) config dataclass from `dataclasses.asdict` output, e.g. out of a checkpoint."""
+    hints = typing.get_type_hints(cls)
+
+    def value(tp, v):
+        if is_dataclass(tp) and isinstance(v, dict):
+            return config_from_dict(tp, v)
+        origin, args = typing.get_origin(tp), typing.get_args(tp)
+        if origin is typing.Annotated:
+            return value(args[0], v)
+        if origin in (typing.Union, types.UnionType):
+            if v is None:
+                return None
+            return value(next(a for a in args if a is not type(None)), v)
+        if origin is tuple and isinstance(v, (list, tuple)):
+            if len(args) == 2 and args[1] is Ellipsis:
+                return tuple(value(args[0], x) for x in v)
+            return tuple(value(a, x) for a, x in zip(args, v))
+        return v
+
+    return cls(**{f.name: value(hints[f.name], data[f.name]) for f in fields(cls) if f.name in data})
