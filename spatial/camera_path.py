@@ -164,7 +164,7 @@ def _with_defaults(c2w: Tensor, cameras: Cameras, fov_y_degrees, width, height, 
     width = int(width or cameras.width[0])
     height = int(height or cameras.height[0])
     if fov_y_degrees is None:
-        fov_y_degrees = math.degrees(2 * math.atan(0.5 * float(cameras.height[0]) / float(cameras.K[0, 1, 1])))
+        fov_y_degrees = math.degrees(float(cameras.fov_y[0]))
     return CameraPath(c2w, torch.full((c2w.shape[0],), float(fov_y_degrees), dtype=torch.float64), width, height, fps)
 
 

@@ -92,6 +92,10 @@ class Cameras:
     def fy(self) -> Tensor:  # [C]
         return self.K[:, 1, 1]
 
+    @property
+    def fov_y(self) -> Tensor:  # [C] vertical field of view in radians (pinhole: 2 atan(H / 2 fy))
+        return 2 * torch.atan(0.5 * self.height.to(self.K.dtype) / self.fy)
+
     def project(self, points: Tensor) -> tuple[Tensor, Tensor]:
         """World points `[N, 3]` (or `[C, N, 3]`) to pixels `[C, N, 2]` and depths `[C, N]`.
 

@@ -9,8 +9,7 @@ import pytest
 import torch
 
 from spatial import SpatialError, load_scene
-from spatial.io.colmap import load_colmap, write_colmap
-from spatial.io.colmap_model import read_model, write_model
+from spatial.io.colmap import load_colmap, read_model, write_colmap, write_model
 
 
 def assert_scenes_equal(a, b, atol=1e-5):

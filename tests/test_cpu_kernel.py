@@ -5,7 +5,7 @@ import torch
 
 from spatial.render import RenderOptions, rasterize
 from spatial.render.cpu_backend import kernel_available
-from tests.test_render import camera, random_gaussians
+from tests.helpers import camera, random_gaussians
 
 pytestmark = pytest.mark.skipif(not kernel_available(), reason="no C compiler: the CPU kernel cannot be built")
 

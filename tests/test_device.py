@@ -191,7 +191,7 @@ def test_cuda_tensors_fall_back_to_the_torch_rasterizer_with_the_reason_when_gsp
 
 def test_asking_for_gsplat_where_it_cannot_run_is_a_clear_error():
     from spatial.render import RenderOptions, rasterize
-    from tests.test_render import camera, random_gaussians
+    from tests.helpers import camera, random_gaussians
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")

@@ -8,7 +8,7 @@ import torch
 
 from spatial.render import RenderOptions, rasterize
 from spatial.render.gsplat_backend import gsplat_available
-from tests.test_render import camera, random_gaussians
+from tests.helpers import camera, random_gaussians
 
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not (torch.cuda.is_available() and gsplat_available()),

@@ -33,7 +33,7 @@ import torch
 from spatial.render.projection import project
 from spatial.render.sh import eval_sh
 from spatial.render.tiles import bin_gaussians
-from tests.test_render import camera, random_gaussians
+from tests.helpers import camera, random_gaussians
 
 # gsplat's CUDA constants (ProjectionEWA3DGSFused.cu, 1.5.3), written out rather than taken from ours
 GSPLAT_ALPHA_THRESHOLD = 1.0 / 255.0

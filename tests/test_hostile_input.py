@@ -232,7 +232,7 @@ def test_point_clouds_with_nan_points(facade_copy, capsys):
 
 # ---- COLMAP models ---------------------------------------------------------------------------------
 def test_colmap_zero_quaternion_and_bad_focal_length(facade_copy, capsys):
-    from spatial.io.colmap_model import read_model, write_model
+    from spatial.io.colmap import read_model, write_model
 
     model_dir = facade_copy / "sparse" / "0"
     (facade_copy / "transforms.json").unlink()
@@ -268,7 +268,7 @@ def test_captures_that_cannot_train_well_are_named(orbit_path, tmp_path):
 
     from spatial import load_scene
     from spatial.splats.trainer import SplatTrainer
-    from tests.test_splat_training import small_config
+    from tests.helpers import small_config
 
     folder = tmp_path / "orbit"
     shutil.copytree(orbit_path, folder, ignore=shutil.ignore_patterns("ground_truth"))

@@ -4,29 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from spatial.cameras import intrinsics_from_fov, look_at, rigid_inverse
+from spatial.cameras import intrinsics_from_fov
 from spatial.render import RenderOptions, rasterize
 from spatial.render.sh import eval_sh, rgb_to_sh, sh_to_rgb, view_colors
+from tests.helpers import camera, random_gaussians
 from tests.reference_rasterizer import reference_render
-
-
-def random_gaussians(n, seed=0, dtype=torch.float32, opacity_range=(0.1, 0.95), scale=0.12):
-    g = torch.Generator().manual_seed(seed)
-    means = (torch.rand(n, 3, generator=g) - 0.5) * torch.tensor([2.0, 1.5, 1.0])
-    quats = torch.randn(n, 4, generator=g)
-    scales = torch.exp(torch.randn(n, 3, generator=g) * 0.5) * scale
-    lo, hi = opacity_range
-    opacities = lo + (hi - lo) * torch.rand(n, generator=g)
-    rgb = torch.rand(n, 3, generator=g)
-    return [x.to(dtype) for x in (means, quats, scales, opacities, rgb)]
-
-
-def camera(width, height, dtype=torch.float32, eye=(0.3, -0.2, -3.0)):
-    c2w = look_at(torch.tensor([eye], dtype=torch.float64), torch.zeros(1, 3, dtype=torch.float64),
-                  torch.tensor([0.0, -1.0, 0.0], dtype=torch.float64))
-    K = intrinsics_from_fov(50, width, height)[None].double()
-    K[0, 0, 2] += 1.3  # an off-centre principal point
-    return rigid_inverse(c2w).to(dtype), K.to(dtype)
 
 
 @pytest.mark.parametrize("n, opacity_range, antialiased", [

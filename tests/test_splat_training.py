@@ -11,16 +11,11 @@ from spatial import SpatialError, load_scene
 from spatial.cli import main
 from spatial.run_folder import latest_checkpoint
 from spatial.splats import ops
-from spatial.splats.step import StepConfig, check_finite
+from spatial.splats.step import check_finite
 from spatial.splats.strategies import DefaultStrategy, MCMCStrategy
 from spatial.splats.strategies.mcmc import relocation
-from spatial.splats.trainer import SplatTrainConfig, SplatTrainer
-
-
-def small_config(steps=40, strategy=None, **kw):
-    strategy = strategy or DefaultStrategy(refine_start=10, refine_every=10, refine_stop=1000, reset_every=0)
-    return SplatTrainConfig(step=StepConfig(steps=steps, sh_degree=1, sh_degree_interval=20), strategy=strategy,
-                            checkpoint_every=0, **kw)
+from spatial.splats.trainer import SplatTrainer
+from tests.helpers import small_config
 
 
 def test_training_lowers_the_loss_and_raises_psnr(orbit_path, tmp_path):

@@ -10,18 +10,7 @@ from spatial.render import RenderOptions
 from spatial.splats.model import render_splats
 from spatial.splats.transform import merge_splats, sh_basis, sh_rotation, transform_splats
 from spatial.transforms import apply_to_cam_to_world, make_transform, quat_to_rotmat
-
-
-def random_splats(n=300, degree=3, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return {
-        "means": torch.randn(n, 3, generator=g) * 0.5,
-        "quats": torch.randn(n, 4, generator=g),
-        "scales": torch.rand(n, 3, generator=g) * 1.5 - 3.5,
-        "opacities": torch.randn(n, generator=g),
-        "sh0": torch.randn(n, 1, 3, generator=g) * 0.5,
-        "shN": torch.randn(n, (degree + 1) ** 2 - 1, 3, generator=g) * 0.3,
-    }
+from tests.helpers import random_splat_params as random_splats
 
 
 def rotation(axis, degrees):

@@ -32,16 +32,16 @@ def test_a_path_made_in_the_viewer_saves_and_renders_to_matching_video(trained_r
     app.start("127.0.0.1", free_port())
     try:
         with pytest.raises(SpatialError, match="at least two keyframes"):
-            app.camera_path()
+            app.paths.camera_path()
         cams = app.cameras
         for i in (0, 3, 6):
-            app.add_keyframe(FakeCamera(cams.cam_to_world[i], 0.8))
-        app._seconds.value, app._fps.value = 1.0, 6
-        saved = load_camera_path(app.save_path())
+            app.paths.add_keyframe(FakeCamera(cams.cam_to_world[i], 0.8))
+        app.paths.seconds.value, app.paths.fps.value = 1.0, 6
+        saved = load_camera_path(app.paths.save_path())
         assert len(saved) == 6 and len(saved.keyframes) == 3
         torch.testing.assert_close(saved.cam_to_world[0].float(), cams.cam_to_world[0], atol=1e-5, rtol=0)
-        video = read_video(app.render_video())
-        direct = load_model(trained_run).render(app.camera_path().cameras()).rgb.clamp(0, 1).numpy() * 255
+        video = read_video(app.paths.render_video())
+        direct = load_model(trained_run).render(app.paths.camera_path().cameras()).rgb.clamp(0, 1).numpy() * 255
         assert video.shape == direct.shape == (6, 480, 640, 3)
         assert np.abs(video.astype(np.float32) - direct).mean() < 4.0
         # the server hands out its web client and nothing else: no files from the disk

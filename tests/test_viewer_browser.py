@@ -117,7 +117,7 @@ def test_view_draws_the_splats_and_deletes_a_selection(trained_run, browser, tmp
         selected = wait_until(lambda: app.world.selected_count())
         page.get_by_role("button", name="Delete selection").click()
         wait_until(lambda: sum(layer.count for layer in app.world.layers) == before - selected)
-        page.get_by_role("button", name="Save PLY").click()
+        page.get_by_role("button", name="Save splats").click()
         wait_until(lambda: out.exists())
         assert load_splats(out)["means"].shape[0] == before - selected
 
@@ -227,7 +227,7 @@ def test_a_page_of_another_site_cannot_open_the_viewers_websocket(browser, tmp_p
 @pytest.fixture(scope="module")
 def monstree_run(tmp_path_factory):
     """A real phone capture, processed small and trained briefly (about a minute): the first view's case."""
-    from tests.conftest import SHARED_DATA
+    from tests.conftest import SHARED_DATA  # a constant, not a fixture
 
     photos = SHARED_DATA / "monstree" / "images"
     if not photos.is_dir():

@@ -73,7 +73,7 @@ def test_crop_transform_merge_and_save(tmp_path):
     torch.testing.assert_close(merged.params["means"][300:], moved)
     original_scales = splats(200, seed=1)["scales"]
     torch.testing.assert_close(merged.params["scales"][300:], original_scales + torch.log(torch.tensor(2.0)))
-    assert world.save_ply(tmp_path / "w.ply") == 500
+    assert world.save_splats(tmp_path / "w.ply") == 500
     saved = load_splats(tmp_path / "w.ply")
     torch.testing.assert_close(saved["means"][300:], moved)
 
@@ -114,4 +114,4 @@ def test_saving_an_empty_world_is_refused(tmp_path):
     world.select_sphere(torch.zeros(3), 100.0)
     world.delete_selected()
     with pytest.raises(SpatialError, match="the world is empty"):
-        world.save_ply(tmp_path / "x.ply")
+        world.save_splats(tmp_path / "x.ply")

@@ -18,14 +18,15 @@ class View:
     """Open models in the browser viewer: fly around, edit (select, delete, crop, move, merge), plan camera paths."""
 
     inputs: tyro.conf.Positional[list[Path]]
-    """Training run folders, checkpoints (.pt), splat files (.ply, .splat, .spz), world files (.world.json),
-    meshes (.ply, .obj, .glb) or point clouds (.ply); each becomes a layer of one world."""
+    """Training run folders, checkpoints (.pt), splat files (any format `spatial export` writes), world files
+    (.world.json), meshes (.ply, .obj, .glb, ...) or point clouds (.ply); each becomes a layer of one world."""
     host: str = "127.0.0.1"
     """Address to serve on. The default is reachable from this machine only; 0.0.0.0 opens it to the network."""
     port: int = 8080
     """Port to serve on; refused with a message when another program holds it."""
     out: Path = Path("edited.ply")
-    """Where 'Save PLY' writes the edited world ('Save world' and 'Save path' write beside it)."""
+    """Where 'Save splats' writes the edited world, in the format its suffix names ('Save world' and 'Save
+    path' write beside it)."""
     thumbnails: bool = True
     """Show each training camera's image on its frustum (reads the images once at start)."""
 
@@ -55,9 +56,10 @@ def build_app(inputs: list[Path], out: Path, thumbnails: bool = True):
     from spatial_viewer.world import World
 
     from spatial.camera_path import scene_frame
-    from spatial.runs import SplatModel
+    from spatial.splats.trained import SplatModel
+    from spatial.trained import FILE_BACKGROUND
 
-    world, static, cameras, images, background = World(), [], None, None, (0.0, 0.0, 0.0)
+    world, static, cameras, images, background = World(), [], None, None, FILE_BACKGROUND
     server_model = None  # a NeRF: drawn by server-side renders only
     for path in inputs:
         if path.name.endswith(".world.json"):
@@ -78,7 +80,7 @@ def build_app(inputs: list[Path], out: Path, thumbnails: bool = True):
             scene = opened.scene()
             cameras, background = scene.cameras, opened.background
             images = camera_thumbnails(scene) if thumbnails else None
-    world._undo.clear()  # opening is not an edit
+    world.forget_history()  # opening is not an edit
     up = None if cameras is None else scene_frame(cameras)[1].numpy()
     app = ViewerApp(world, static, cameras, images, out, background, up, editable=server_model is None)
     if server_model is not None:

@@ -23,7 +23,7 @@ from spatial_viewer.layers import camera_thumbnails
 from spatial_viewer.world import World
 
 from spatial.camera_path import scene_frame
-from spatial.runs import SplatModel
+from spatial.splats.trained import SplatModel
 
 LAYER = "training"
 
@@ -32,7 +32,7 @@ class LiveTraining:
     def __init__(self, trainer, options, thumbnails: bool = True):
         self.trainer, self.options = trainer, options
         scene = trainer.scene
-        background = tuple(float(c) for c in (scene.background or (1.0, 1.0, 1.0)))
+        background = tuple(trainer.background.tolist())  # what the model is trained against
         self.app = ViewerApp(World(), [], scene.cameras, camera_thumbnails(scene) if thumbnails else None,
                              trainer.out / "edited.ply", background, scene_frame(scene.cameras)[1].numpy(),
                              editable=False)

@@ -5,7 +5,7 @@
     world.select_box(lo, hi)            # selection: a [N] mask per layer
     world.delete_selected()             # every edit is undoable
     world.undo(); world.redo()
-    world.save_ply("edited.ply")        # all visible layers, transforms applied, one file
+    world.save_splats("edited.ply")        # all visible layers, transforms applied, one file
 
 A layer keeps its Gaussians in its own frame and a similarity `transform` to the world, so moving
 a layer is one matrix until it is saved or merged (then the transform is baked into the splats).
@@ -20,7 +20,6 @@ import torch
 from torch import Tensor
 
 from spatial.errors import SpatialError
-from spatial.files import write_json_atomic
 from spatial.formats import load_splats, save_splats
 from spatial.render.sh import C0
 from spatial.splats import select
@@ -211,6 +210,11 @@ class World:
         self.layers, self.selection = layers, selection
         self._changed()
 
+    def forget_history(self) -> None:
+        """Drop undo and redo: what was done before (opening the files) is not an edit to take back."""
+        self._undo.clear()
+        self._redo.clear()
+
     def undo(self) -> bool:
         if not self._undo:
             return False
@@ -235,62 +239,24 @@ class World:
             raise SpatialError("the world is empty: nothing to save")
         return merge_splats(visible)
 
-    def save_ply(self, path: Path) -> int:
+    def save_splats(self, path: Path) -> int:
         """All visible layers with their transforms applied, as one splat file (.ply, .splat or .spz)."""
         params = self.world_params()
         save_splats(params, Path(path))
         return params["means"].shape[0]
 
     def save_world(self, path: Path) -> None:
-        """A world file: each layer's splats (as PLY beside it) and its transform, to open again later."""
-        path = Path(path)
-        entries = []
-        for layer in self.layers:
-            file = path.with_name(f"{path.stem}.{layer.name}.ply")
-            save_splats(layer.params, file)
-            entries.append({"name": layer.name, "file": file.name, "transform": layer.transform.tolist(),
-                            "visible": layer.visible, "source": layer.source})
-        write_json_atomic(path, {"spatial_world": 1, "layers": entries})
+        """A world file (see world_file.py): each layer's splats beside it and its transform, to open later."""
+        from spatial_viewer.world_file import write_world_file
+
+        write_world_file(Path(path), self.layers)
 
     @classmethod
     def load_world(cls, path: Path) -> World:
-        from spatial.io.json_util import read_json
+        from spatial_viewer.world_file import read_world_file
 
-        path = Path(path)
-        data = read_json(path)
-        if data.get("spatial_world") != 1 or not isinstance(data.get("layers"), list):
-            raise SpatialError(f"{path}: not a world file (expected 'spatial_world': 1 and a 'layers' list)")
-        entries = [_layer_entry(path, i, entry) for i, entry in enumerate(data["layers"])]  # all, before loading
         world = cls()
-        for name, file, source, transform, visible in entries:
-            layer = world.add_layer(name, load_splats(path.parent / file), source, transform)
-            layer.visible = visible
-        world._undo.clear()
+        for name, file, source, transform, visible in read_world_file(Path(path)):
+            world.add_layer(name, load_splats(file), source, transform).visible = visible
+        world.forget_history()
         return world
-
-
-def _layer_entry(path: Path, index: int, entry) -> tuple:
-    """(name, file, source, transform [4, 4], visible) of a world file's layer, checked."""
-    import numpy as np
-
-    from spatial.io.json_util import text
-
-    where = f"layers[{index}]"
-    if not isinstance(entry, dict):
-        raise SpatialError(f"{path}: {where} must be an object with 'name', 'file' and 'transform', got {entry!r:.80}")
-    name, file = text(path, f"{where}: name", entry.get("name")), text(path, f"{where}: file", entry.get("file"))
-    source = entry.get("source")
-    if source is not None:
-        text(path, f"{where}: source", source)
-    try:
-        T = np.asarray(entry.get("transform"), np.float64)
-    except (TypeError, ValueError):
-        T = np.zeros(0)
-    if T.shape != (4, 4) or not np.isfinite(T).all() or abs(np.linalg.det(T[:3, :3])) < 1e-12 \
-            or not np.allclose(T[3], [0, 0, 0, 1]):
-        raise SpatialError(f"{path}: {where}: transform must be a finite, invertible 4x4 similarity "
-                           "(last row 0 0 0 1)")
-    visible = entry.get("visible", True)
-    if not isinstance(visible, bool):
-        raise SpatialError(f"{path}: {where}: visible must be true or false, got {visible!r:.80}")
-    return name, file, source, torch.tensor(T, dtype=torch.float32, device="cpu"), visible  # world: CPU

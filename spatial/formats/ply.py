@@ -93,5 +93,3 @@ def load_ply(path: Path) -> dict[str, torch.Tensor]:
 save = save_ply
 load = load_ply
 
-
-save, load = save_ply, load_ply  # the interface every splat format module offers (spatial/formats)

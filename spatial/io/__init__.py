@@ -6,8 +6,7 @@ from pathlib import Path
 
 from spatial.errors import file_error
 from spatial.io.blender import load_blender
-from spatial.io.colmap import load_colmap, write_colmap
-from spatial.io.colmap_model import find_model
+from spatial.io.colmap import find_model, load_colmap, write_colmap
 from spatial.io.nerfstudio import load_transforms, write_transforms
 from spatial.scene import Scene
 

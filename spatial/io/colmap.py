@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -10,17 +11,68 @@ import torch
 from spatial.cameras import Cameras
 from spatial.distortion import CameraModel, common_model, promote
 from spatial.errors import SpatialError, file_error
+from spatial.io import colmap_binary, colmap_text
 from spatial.io.colmap_model import (
     ColmapCamera,
     ColmapImage,
     ColmapModel,
     ColmapPoints,
-    find_model,
-    read_model,
-    write_model,
 )
 from spatial.scene import Scene, every_nth_split
 from spatial.transforms import quat_to_rotmat, rotmat_to_quat
+
+
+# ---- model files: found, read and written (text or binary) ----------------------------------
+def find_model(path: Path) -> tuple[Path, str] | None:
+    """The folder holding `cameras.bin`/`.txt` at `path`, `path/sparse/0` or `path/sparse`."""
+    for folder in (path, path / "sparse" / "0", path / "sparse"):
+        for ext in ("bin", "txt"):
+            if (folder / f"cameras.{ext}").is_file():
+                return folder, ext
+    return None
+
+
+def read_model(folder: Path) -> ColmapModel:
+    """Read a COLMAP model folder; binary files win when both kinds are present."""
+    found = find_model(folder)
+    if found is None:
+        raise file_error(folder, "no COLMAP model here (expected cameras.bin or cameras.txt)")
+    folder, ext = found
+    for name in ("cameras", "images", "points3D"):
+        if not (folder / f"{name}.{ext}").is_file():
+            raise file_error(folder / f"{name}.{ext}", "missing from the COLMAP model")
+    readers = (colmap_binary.read_cameras, colmap_binary.read_images, colmap_binary.read_points) if ext == "bin" \
+        else (colmap_text.read_cameras, colmap_text.read_images, colmap_text.read_points)
+    parts = []
+    for reader, name in zip(readers, ("cameras", "images", "points3D")):
+        path = folder / f"{name}.{ext}"
+        try:
+            parts.append(reader(path))
+        except SpatialError:
+            raise
+        except (ValueError, IndexError, struct.error, KeyError, UnicodeDecodeError) as e:
+            raise file_error(path, f"malformed COLMAP {name} file ({e})") from None
+    model = ColmapModel(*parts)
+    for image in model.images.values():
+        if image.camera_id not in model.cameras:
+            raise file_error(
+                folder / f"images.{ext}",
+                f"image {image.name!r} refers to camera {image.camera_id}, which cameras.{ext} does not define",
+            )
+    return model
+
+
+def write_model(model: ColmapModel, folder: Path, binary: bool = True) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    if binary:
+        colmap_binary.write_cameras(model.cameras, folder / "cameras.bin")
+        colmap_binary.write_images(model.images, folder / "images.bin")
+        colmap_binary.write_points(model.points, folder / "points3D.bin")
+    else:
+        colmap_text.write_cameras(model.cameras, folder / "cameras.txt")
+        colmap_text.write_images(model.images, folder / "images.txt")
+        colmap_text.write_points(model.points, folder / "points3D.txt")
+
 
 UNSUPPORTED_HINT = "undistort the images first (`colmap image_undistorter`) or reconstruct with OPENCV cameras"
 

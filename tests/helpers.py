@@ -1,0 +1,51 @@
+"""What several test files build: random Gaussians, a camera looking at them, random splat parameters,
+a small splat-training config. Fixtures are conftest.py's; plain helpers are here, imported by name."""
+
+from __future__ import annotations
+
+import torch
+
+from spatial.cameras import intrinsics_from_fov, look_at, rigid_inverse
+
+
+def random_gaussians(n, seed=0, dtype=torch.float32, opacity_range=(0.1, 0.95), scale=0.12):
+    g = torch.Generator().manual_seed(seed)
+    means = (torch.rand(n, 3, generator=g) - 0.5) * torch.tensor([2.0, 1.5, 1.0])
+    quats = torch.randn(n, 4, generator=g)
+    scales = torch.exp(torch.randn(n, 3, generator=g) * 0.5) * scale
+    lo, hi = opacity_range
+    opacities = lo + (hi - lo) * torch.rand(n, generator=g)
+    rgb = torch.rand(n, 3, generator=g)
+    return [x.to(dtype) for x in (means, quats, scales, opacities, rgb)]
+
+
+def camera(width, height, dtype=torch.float32, eye=(0.3, -0.2, -3.0)):
+    c2w = look_at(torch.tensor([eye], dtype=torch.float64), torch.zeros(1, 3, dtype=torch.float64),
+                  torch.tensor([0.0, -1.0, 0.0], dtype=torch.float64))
+    K = intrinsics_from_fov(50, width, height)[None].double()
+    K[0, 0, 2] += 1.3  # an off-centre principal point
+    return rigid_inverse(c2w).to(dtype), K.to(dtype)
+
+
+def random_splat_params(n=300, sh_degree=3, seed=0) -> dict[str, torch.Tensor]:
+    """Raw splat parameters (see spatial.splats.model): a blob half a unit across, SH up to `sh_degree`."""
+    g = torch.Generator().manual_seed(seed)
+    return {
+        "means": torch.randn(n, 3, generator=g) * 0.5,
+        "quats": torch.randn(n, 4, generator=g),
+        "scales": torch.rand(n, 3, generator=g) * 1.5 - 3.5,
+        "opacities": torch.randn(n, generator=g),
+        "sh0": torch.randn(n, 1, 3, generator=g) * 0.5,
+        "shN": torch.randn(n, (sh_degree + 1) ** 2 - 1, 3, generator=g) * 0.3,
+    }
+
+
+def small_config(steps=40, strategy=None, **kw):
+    """A splat-training config that densifies within a few dozen steps, without checkpoints."""
+    from spatial.splats.step import StepConfig
+    from spatial.splats.strategies import DefaultStrategy
+    from spatial.splats.trainer import SplatTrainConfig
+
+    strategy = strategy or DefaultStrategy(refine_start=10, refine_every=10, refine_stop=1000, reset_every=0)
+    return SplatTrainConfig(step=StepConfig(steps=steps, sh_degree=1, sh_degree_interval=20), strategy=strategy,
+                            checkpoint_every=0, **kw)

@@ -1,0 +1,124 @@
+"""The shape of the house: imports flow one way, the library never reaches into the CLI or the viewer,
+files stay readable, and an install adds only the `spatial` and `spatial_viewer` import names."""
+
+from __future__ import annotations
+
+import ast
+from importlib.metadata import distribution
+from pathlib import Path
+
+import tomllib
+
+ROOT = Path(__file__).resolve().parent.parent
+# import name -> folder, as pyproject.toml maps them
+PACKAGE_DIRS = {"spatial": "spatial", "spatial.configs": "configs", "spatial.scenes": "scenes",
+                "spatial_viewer": "viewer"}
+MAX_LINES = 300
+LONG_FILE_NOTE = "long file:"  # a file over MAX_LINES says why in its first lines
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for name, folder in PACKAGE_DIRS.items():
+        for file in (ROOT / folder).rglob("*.py"):
+            parts = [*name.split("."), *file.relative_to(ROOT / folder).with_suffix("").parts]
+            found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = file
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    """module -> the modules it imports, at the top or inside functions alike."""
+    mods = modules()
+
+    def known(name: str) -> str | None:
+        while name and name not in mods:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph = {}
+    for mod, file in mods.items():
+        package = mod if file.name == "__init__.py" else mod.rpartition(".")[0]
+        edges = set()
+        for node in ast.walk(ast.parse(file.read_text())):
+            if isinstance(node, ast.Import):
+                edges |= {known(a.name) for a in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parts = package.split(".")[:len(package.split(".")) - node.level + 1]
+                    base = ".".join(parts + ([base] if base else []))
+                edges |= {known(f"{base}.{a.name}") if f"{base}.{a.name}" in mods else known(base)
+                          for a in node.names}
+        graph[mod] = edges - {None, mod}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index, low, stack, on_stack, found = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_the_checker_sees_a_circle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    graph = import_graph()
+    assert "spatial.runs" in graph["spatial"] and "spatial.cli" in graph["spatial.__main__"]
+
+
+def test_no_import_circles():
+    assert cycles(import_graph()) == []
+
+
+def test_the_library_imports_neither_the_cli_nor_the_viewer():
+    graph = import_graph()
+    for mod, imported in graph.items():
+        if mod.startswith("spatial.") and not mod.startswith(("spatial.cli", "spatial_viewer")) \
+                and mod != "spatial.__main__":
+            assert not {m for m in imported if m.startswith("spatial.cli")}, mod
+        if mod == "spatial" or mod.startswith("spatial."):
+            assert not {m for m in imported if m.startswith("spatial_viewer")}, mod
+
+
+def test_files_are_short_enough_to_read_in_one_sitting():
+    long = []
+    for folder in ("spatial", "viewer", "configs", "scenes"):
+        for file in (ROOT / folder).rglob("*.py"):
+            lines = file.read_text().splitlines()
+            if len(lines) > MAX_LINES and not any(LONG_FILE_NOTE in line for line in lines[:15]):
+                long.append(f"{file.relative_to(ROOT)} ({len(lines)} lines)")
+    assert long == []
+
+
+def test_pyproject_lists_every_package_and_installs_two_import_names():
+    tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert tool["package-dir"] == PACKAGE_DIRS
+    packages = {mod for mod, file in modules().items() if file.name == "__init__.py"}
+    assert set(tool["packages"]) == packages
+    top_level = distribution("spatial").read_text("top_level.txt")
+    if top_level is not None:  # what pip recorded for this install (editable installs list it too)
+        assert set(top_level.split()) == {"spatial", "spatial_viewer"}

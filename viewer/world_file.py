@@ -1,0 +1,65 @@
+"""World files (`NAME.world.json`): the layers of an edited world, to open again in `spatial view`.
+
+    {"spatial_world": 1, "layers": [{"name", "file", "transform", "visible", "source"}, ...]}
+
+Each layer's splats are a PLY beside the world file (`NAME.LAYER.ply`); `transform` is the layer's 4x4
+similarity to the world. World files come from strangers too: every entry is checked before any is loaded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from spatial.errors import SpatialError
+from spatial.files import write_json_atomic
+from spatial.formats import save_splats
+
+
+def write_world_file(path: Path, layers) -> None:
+    entries = []
+    for layer in layers:
+        file = path.with_name(f"{path.stem}.{layer.name}.ply")
+        save_splats(layer.params, file)
+        entries.append({"name": layer.name, "file": file.name, "transform": layer.transform.tolist(),
+                        "visible": layer.visible, "source": layer.source})
+    write_json_atomic(path, {"spatial_world": 1, "layers": entries})
+
+
+def read_world_file(path: Path) -> list[tuple]:
+    """(name, splat file path, source, transform [4, 4], visible) of every layer, all checked."""
+    from spatial.io.json_util import read_json
+
+    data = read_json(path)
+    if data.get("spatial_world") != 1 or not isinstance(data.get("layers"), list):
+        raise SpatialError(f"{path}: not a world file (expected 'spatial_world': 1 and a 'layers' list)")
+    entries = [_layer_entry(path, i, entry) for i, entry in enumerate(data["layers"])]
+    return [(name, path.parent / file, source, T, visible) for name, file, source, T, visible in entries]
+
+
+def _layer_entry(path: Path, index: int, entry) -> tuple:
+    """(name, file, source, transform [4, 4], visible) of a world file's layer, checked."""
+    import numpy as np
+
+    from spatial.io.json_util import text
+
+    where = f"layers[{index}]"
+    if not isinstance(entry, dict):
+        raise SpatialError(f"{path}: {where} must be an object with 'name', 'file' and 'transform', got {entry!r:.80}")
+    name, file = text(path, f"{where}: name", entry.get("name")), text(path, f"{where}: file", entry.get("file"))
+    source = entry.get("source")
+    if source is not None:
+        text(path, f"{where}: source", source)
+    try:
+        T = np.asarray(entry.get("transform"), np.float64)
+    except (TypeError, ValueError):
+        T = np.zeros(0)
+    if T.shape != (4, 4) or not np.isfinite(T).all() or abs(np.linalg.det(T[:3, :3])) < 1e-12 \
+            or not np.allclose(T[3], [0, 0, 0, 1]):
+        raise SpatialError(f"{path}: {where}: transform must be a finite, invertible 4x4 similarity "
+                           "(last row 0 0 0 1)")
+    visible = entry.get("visible", True)
+    if not isinstance(visible, bool):
+        raise SpatialError(f"{path}: {where}: visible must be true or false, got {visible!r:.80}")
+    return name, file, source, torch.tensor(T, dtype=torch.float32, device="cpu"), visible  # world: CPU
