@@ -122,3 +122,27 @@ def test_pyproject_lists_every_package_and_installs_two_import_names():
     top_level = distribution("spatial").read_text("top_level.txt")
     if top_level is not None:  # what pip recorded for this install (editable installs list it too)
         assert set(top_level.split()) == {"spatial", "spatial_viewer"}
+
+
+def test_every_registry_line_names_what_exists():
+    import importlib
+    import typing
+
+    from spatial.formats import SPLAT_FORMATS
+    from spatial.methods import METHODS, get_method
+    from spatial.process.mappers import MAPPERS
+    from spatial.process.sfm import SfMConfig
+    from spatial.render import BACKENDS, RenderOptions
+
+    assert set(typing.get_args(typing.get_type_hints(RenderOptions)["backend"])) == {"auto", *BACKENDS}
+    assert set(typing.get_args(typing.get_type_hints(SfMConfig)["mapper"])) == set(MAPPERS)
+    for name, (module, function) in BACKENDS.items():
+        if name != "gsplat":  # importing gsplat's module is safe, but it is never run without CUDA
+            assert callable(getattr(importlib.import_module(module), function))
+    for fmt in SPLAT_FORMATS.values():
+        module = importlib.import_module(fmt.module)
+        assert callable(module.load) and callable(module.save), fmt.module
+    for name in METHODS:
+        method = get_method(name)
+        assert method.cpu_preset in method.presets and method.gpu_preset in method.presets
+        assert all(isinstance(config, method.config_type) for _, config in method.presets.values())

@@ -21,7 +21,7 @@ from PIL import Image
 from spatial.errors import SpatialError
 from spatial.files import write_json_atomic
 from spatial.process.photos import import_photos
-from spatial.process.sfm import SfMConfig, SfMResult, run_sfm
+from spatial.process.sfm import Capture, SfMConfig, SfMResult, run_sfm
 from spatial.process.video import extract_frames
 
 
@@ -42,7 +42,7 @@ def _no_leftovers(process):
 
 @_no_leftovers
 def process_images(folder: Path, out: Path, config: SfMConfig | None = None, max_size: int = 0,
-                   stage=None, source: dict | None = None, is_video: bool = False) -> dict:
+                   stage=None) -> dict:
     """Reconstruct the photos in `folder` into the scene folder `out`; returns the manifest."""
     config = config or SfMConfig()
     stage = stage or (lambda name: None)
@@ -50,9 +50,9 @@ def process_images(folder: Path, out: Path, config: SfMConfig | None = None, max
     out.mkdir(parents=True, exist_ok=True)
     stage("importing photos")
     imported = import_photos(folder, out / "input", max_size=max_size)
-    source = source or {"photos": str(folder.resolve())}
-    return _reconstruct(folder, out, imported.names, imported.skipped, config, False, imported.focal_px,
-                        imported.size, source, start, stage)
+    capture = Capture(out / "input", imported.names, sequence=False, focal_px=imported.focal_px, size=imported.size)
+    return _reconstruct(folder, out, capture, imported.skipped, config, {"photos": str(folder.resolve())}, start,
+                        stage)
 
 
 @_no_leftovers
@@ -78,17 +78,19 @@ def process_video(video: Path, out: Path, frames: int = 120, config: SfMConfig |
                           "kept every sharp one")
     with Image.open(out / "input" / extracted.names[0]) as im:
         size = im.size
-    return _reconstruct(video, out, extracted.names, {}, config, True, None, size, source, start, stage)
+    capture = Capture(out / "input", extracted.names, sequence=True, size=size)
+    return _reconstruct(video, out, capture, {}, config, source, start, stage)
 
 
-def _reconstruct(origin: Path, out: Path, names: list[str], skipped: dict, config: SfMConfig, is_video: bool,
-                 focal_px: float | None, size: tuple[int, int] | None, source: dict, start: float, stage) -> dict:
-    result = run_sfm(out / "input", names, out, config, is_video, focal_px, size, stage)
+def _reconstruct(origin: Path, out: Path, capture: Capture, skipped: dict, config: SfMConfig, source: dict,
+                 start: float, stage) -> dict:
+    """Structure from motion on `capture`, then the scene folder and its manifest; `origin` names the input."""
+    result = run_sfm(capture, out, config, stage)
     if len(result.registered) < 3:
-        raise SpatialError(f"{origin}: only {len(result.registered)} of {len(names)} images could be placed; "
-                           "they do not overlap enough")
+        raise SpatialError(f"{origin}: only {len(result.registered)} of {len(capture.names)} images could be "
+                           "placed; they do not overlap enough")
     stage("writing the scene")
-    manifest = write_scene(out, names, skipped, result, config, source)
+    manifest = write_scene(out, capture.names, skipped, result, config, source)
     manifest["seconds"]["total"] = round(time.time() - start, 2)
     write_json_atomic(out / "manifest.json", manifest)
     return manifest

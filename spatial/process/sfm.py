@@ -1,4 +1,8 @@
-"""Structure from motion with pycolmap: SIFT, matching, mapping, undistortion; COLMAP's log kept."""
+"""Structure from motion with pycolmap: SIFT, matching, a mapper (spatial/process/mappers.py), undistortion;
+COLMAP's log kept.
+
+    result = run_sfm(Capture(images, names, sequence=False), out, SfMConfig())
+"""
 
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ class SfMConfig:
     """Which pairs to match: exhaustive for photo sets, sequential (with overlap) for video frames;
     auto is sequential for videos and exhaustive for photo sets up to 200 images."""
     mapper: Literal["incremental", "global"] = "incremental"
-    """COLMAP's incremental mapper, or GLOMAP-style global mapping."""
+    """COLMAP's incremental mapper, or GLOMAP-style global mapping (see spatial/process/mappers.py)."""
     max_image_size: int = 1600
     """Longest image side used for feature extraction."""
     max_features: int = 8192
@@ -33,6 +37,17 @@ class SfMConfig:
     """Write undistorted images and PINHOLE cameras (what splat training needs)."""
     seed: int = 0
     """Seed of the mapper's random choices."""
+
+
+@dataclass
+class Capture:
+    """What structure from motion is given: images in one folder, and what is known about the camera."""
+
+    images: Path  # the folder
+    names: list[str]  # the images to use, relative to `images`
+    sequence: bool  # frames of one video, in order (one camera; matched with their neighbours)
+    focal_px: float | None = None  # from EXIF, when every photo agrees
+    size: tuple[int, int] | None = None  # (width, height) when every image has it: one camera for all
 
 
 @dataclass
@@ -60,11 +75,14 @@ def colmap_log(path: Path):
             os.close(saved)
 
 
-def run_sfm(images: Path, names: list[str], out: Path, config: SfMConfig, is_video: bool,
-            focal_px: float | None, size: tuple[int, int] | None, stage=None) -> SfMResult:
-    """Reconstruct `names` in `images`; writes `out/sparse/0` (and undistorted `out/images`)."""
+def run_sfm(capture: Capture, out: Path, config: SfMConfig, stage=None) -> SfMResult:
+    """Reconstruct the capture; writes `out/sparse/0` (and undistorted `out/images`)."""
     import pycolmap
 
+    from spatial.process.mappers import MAPPERS
+
+    images, names, is_video, focal_px, size = capture.images, capture.names, capture.sequence, capture.focal_px, \
+        capture.size
     stage = stage or (lambda name: None)
     work = out / "colmap"
     shutil.rmtree(work, ignore_errors=True)
@@ -104,12 +122,7 @@ def run_sfm(images: Path, names: list[str], out: Path, config: SfMConfig, is_vid
         stage("mapping")
         t = time.time()
         (work / "sparse").mkdir()
-        if config.mapper == "global":
-            models = pycolmap.global_mapping(database, images, work / "sparse")
-        else:
-            options = pycolmap.IncrementalPipelineOptions()
-            options.random_seed = config.seed
-            models = pycolmap.incremental_mapping(database, images, work / "sparse", options)
+        models = MAPPERS[config.mapper](database, images, work / "sparse", config)
         seconds["mapping"] = time.time() - t
     if not models:
         raise SpatialError(f"{images}: structure from motion found no reconstruction: the photos do not overlap "
