@@ -7,8 +7,9 @@ import torch
 
 from spatial.cameras import intrinsics_from_fov, look_at, rigid_inverse
 from spatial.render import RenderOptions
+from spatial.render.sh import sh_basis
 from spatial.splats.model import render_splats
-from spatial.splats.transform import merge_splats, sh_basis, sh_rotation, transform_splats
+from spatial.splats.transform import merge_splats, sh_rotation, transform_splats
 from spatial.transforms import apply_to_cam_to_world, make_transform, quat_to_rotmat
 from tests.helpers import random_splat_params as random_splats
 

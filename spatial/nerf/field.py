@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from spatial.nerf.hash_encoding import HashConfig, HashEncoding
-from spatial.splats.transform import sh_basis
+from spatial.render.sh import sh_basis
 
 
 @dataclass

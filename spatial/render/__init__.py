@@ -1,4 +1,4 @@
-"""Gaussian splat rendering: one stateless function, two backends.
+"""Gaussian splat rendering: one stateless function, three interchangeable backends.
 
     out = rasterize(means, quats, scales, opacities, sh, world_to_cam, K, width, height)
     out.rgb      # [C, H, W, 3]
@@ -8,11 +8,14 @@ Backends take the same inputs and give the same outputs: `torch` (ours, pure PyT
 the reference), `cpu` (ours: the same with compositing in a C/OpenMP kernel compiled on first use)
 and `gsplat` (CUDA kernels). `RenderOptions.backend="auto"` picks gsplat for CUDA tensors when it
 is installed, the C kernel for CPU tensors when it compiles, and the torch backend otherwise.
+A backend is a module with a function of `rasterize`'s arguments, named in `BACKENDS` (and in
+`RenderOptions.backend`'s choices); each is held to the torch reference by the tests.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 import warnings
 
 from torch import Tensor
@@ -20,7 +23,15 @@ from torch import Tensor
 from spatial.render.options import RenderOptions, RenderOutput
 from spatial.render.sh import num_sh_bases, rgb_to_sh, sh_to_rgb
 
-__all__ = ["RenderOptions", "RenderOutput", "backend_for", "num_sh_bases", "rasterize", "rgb_to_sh", "sh_to_rgb"]
+# backend name -> (module, function)
+BACKENDS = {
+    "torch": ("spatial.render.torch_backend", "rasterize_torch"),
+    "cpu": ("spatial.render.cpu_backend", "rasterize_cpu"),
+    "gsplat": ("spatial.render.gsplat_backend", "rasterize_gsplat"),
+}
+
+__all__ = ["BACKENDS", "RenderOptions", "RenderOutput", "backend_for", "num_sh_bases", "rasterize", "rgb_to_sh",
+           "sh_to_rgb"]
 
 
 def backend_for(device, options: RenderOptions) -> str:
@@ -62,18 +73,6 @@ def rasterize(
     options = options or RenderOptions()
     if background is not None and background.dim() == 1:
         background = background.expand(world_to_cam.shape[0], 3)
-    backend = backend_for(means.device, options)
-    if backend == "gsplat":
-        from spatial.render.gsplat_backend import rasterize_gsplat
-
-        return rasterize_gsplat(means, quats, scales, opacities, colors, world_to_cam, K, width, height,
-                                background, options)
-    if backend == "cpu":
-        from spatial.render.cpu_backend import rasterize_cpu
-
-        return rasterize_cpu(means, quats, scales, opacities, colors, world_to_cam, K, width, height,
-                             background, options)
-    from spatial.render.torch_backend import rasterize_torch
-
-    return rasterize_torch(means, quats, scales, opacities, colors, world_to_cam, K, width, height,
-                           background, options)
+    module, function = BACKENDS[backend_for(means.device, options)]
+    backend = getattr(importlib.import_module(module), function)
+    return backend(means, quats, scales, opacities, colors, world_to_cam, K, width, height, background, options)

@@ -7,7 +7,7 @@ from typing import Literal
 
 from torch import Tensor
 
-# Shared by both backends, and equal to gsplat's so the two agree pixel for pixel.
+# Shared by every backend, and equal to gsplat's so the two agree pixel for pixel.
 ALPHA_MIN = 1.0 / 255.0  # Gaussians fainter than this at a pixel are skipped
 ALPHA_MAX = 0.999  # gsplat's clamp (the original 3DGS code used 0.99)
 TRANSMITTANCE_MIN = 1e-4  # a pixel stops once less light than this would pass

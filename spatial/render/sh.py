@@ -58,3 +58,10 @@ def view_colors(colors: Tensor, means: Tensor, cam_to_world: Tensor, sh_degree: 
     dirs = means[None] - cam_to_world[:, None, :3, 3]  # [C, N, 3]
     dirs = torch.nn.functional.normalize(dirs, dim=-1)
     return torch.clamp_min(eval_sh(sh_degree, colors[None], dirs) + 0.5, 0.0)
+
+
+def sh_basis(dirs: Tensor, degree: int) -> Tensor:
+    """Values `[D, K]` of the K = (degree+1)^2 real SH basis functions at unit `dirs [D, 3]`."""
+    K = (degree + 1) ** 2
+    eye = torch.eye(K, dtype=dirs.dtype, device=dirs.device)  # channel k holds basis function k alone
+    return eval_sh(degree, eye.expand(dirs.shape[0], K, K), dirs)

@@ -12,7 +12,7 @@ import math
 import torch
 from torch import Tensor
 
-from spatial.render.sh import eval_sh
+from spatial.render.sh import sh_basis
 from spatial.splats.model import sh_degree_of
 from spatial.transforms import quat_to_rotmat, rotmat_to_quat
 
@@ -50,13 +50,6 @@ def sh_rotation(R: Tensor, degree: int) -> Tensor:
         block = torch.linalg.lstsq(basis[:, band], turned[:, band]).solution  # [2l+1, 2l+1]
         M[l * l - 1:(l + 1) ** 2 - 1, l * l - 1:(l + 1) ** 2 - 1] = block
     return M
-
-
-def sh_basis(dirs: Tensor, degree: int) -> Tensor:
-    """Values `[D, K]` of the K = (degree+1)^2 real SH basis functions at unit `dirs [D, 3]`."""
-    K = (degree + 1) ** 2
-    eye = torch.eye(K, dtype=dirs.dtype, device=dirs.device)  # channel k holds basis function k alone
-    return eval_sh(degree, eye.expand(dirs.shape[0], K, K), dirs)
 
 
 def transform_splats(params: dict[str, Tensor], T: Tensor) -> dict[str, Tensor]:
