@@ -7,11 +7,11 @@ opaque RGB images: every ray hits the wall or the ground. World frame: +z up, me
 from __future__ import annotations
 
 import torch
+
+from spatial.cameras import Cameras, intrinsics_from_fov, look_at
 from spatial.scenes.config import SceneSize
 from spatial.scenes.raytrace import Box, Material, Primitive, Rectangle, Sphere
 from spatial.scenes.textures import texture
-
-from spatial.cameras import Cameras, intrinsics_from_fov, look_at
 
 LAYOUT = "colmap"
 FOV_X_DEGREES = 60.0

@@ -14,8 +14,6 @@ from types import ModuleType
 import numpy as np
 import torch
 from PIL import Image
-from spatial.scenes.config import SceneSize
-from spatial.scenes.raytrace import Primitive, shade
 
 from spatial.cameras import Cameras, pixel_centers
 from spatial.io.colmap import write_colmap
@@ -23,6 +21,8 @@ from spatial.io.json_util import gl_matrix
 from spatial.io.nerfstudio import write_transforms
 from spatial.io.points_ply import write_points_ply
 from spatial.scene import Scene, every_nth_split
+from spatial.scenes.config import SceneSize
+from spatial.scenes.raytrace import Primitive, shade
 
 SUN = torch.tensor([0.45, -0.35, 0.82])
 AMBIENT = 0.45

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from spatial.cameras import pixel_centers
 from spatial.scenes import SCENES, scene_size
 from spatial.scenes.config import SceneSize
 from spatial.scenes.raytrace import surface_distance
-
-from spatial.cameras import pixel_centers
 
 
 def ground_truth_points(scene_path: Path, count: int = 20000, seed: int = 0) -> torch.Tensor:

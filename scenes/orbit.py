@@ -10,11 +10,11 @@ from __future__ import annotations
 import math
 
 import torch
+
+from spatial.cameras import Cameras, intrinsics_from_fov, look_at
 from spatial.scenes.config import SceneSize
 from spatial.scenes.raytrace import Box, Material, Primitive, Rectangle, Sphere
 from spatial.scenes.textures import texture
-
-from spatial.cameras import Cameras, intrinsics_from_fov, look_at
 
 LAYOUT = "blender"
 FOV_X_DEGREES = 55.0

@@ -42,9 +42,8 @@ def main() -> None:
                         "with fewer --methods, the other method's earlier figures there are kept")
     args = parser.parse_args()
 
-    from spatial.scenes import make_scene
-
     from spatial.io import load_scene
+    from spatial.scenes import make_scene
 
     scene = make_scene("orbit", "default")
     test_views = len(load_scene(scene).test_ids)

@@ -18,10 +18,9 @@ from PIL import Image
 
 
 def synthetic_photos(name: str, folder: Path):
+    from spatial import load_scene
     from spatial.scenes import make_scene
     from spatial.scenes.config import SceneSize
-
-    from spatial import load_scene
 
     scene = load_scene(make_scene(name, SceneSize(width=384, height=288, views=32, supersample=2, points=500)))
     folder.mkdir(parents=True)

@@ -29,10 +29,9 @@ def child(steps: int, refresh: float | None, port: int) -> dict:
     import shutil
     import tempfile
 
-    from spatial.scenes import make_scene
-
     from spatial.methods import get_method
     from spatial.run_training import LiveViewerOptions, run_training
+    from spatial.scenes import make_scene
 
     scene = make_scene("orbit", "default")
     config = get_method("splat").preset_config("cpu")

@@ -118,7 +118,6 @@ def count_syncs(trainer, steps: int) -> float:
 
 def train_splats(scene_path: Path, backend: str, steps: int, out: Path) -> dict:
     from spatial.configs.splat import PRESETS
-
     from spatial.io import load_scene
     from spatial.splats.trainer import SplatTrainer
 
@@ -132,7 +131,6 @@ def train_splats(scene_path: Path, backend: str, steps: int, out: Path) -> dict:
 
 def train_nerf(scene_path: Path, mixed_precision: bool, steps: int, out: Path) -> dict:
     from spatial.configs.nerf import PRESETS
-
     from spatial.io import load_scene
     from spatial.nerf.trainer import NerfTrainer
 
@@ -219,9 +217,8 @@ def main() -> int:
               "False); run it where `nvidia-smi` lists a GPU, after the README's set-up", file=sys.stderr)
         return 2
 
-    from spatial.scenes import make_scene
-
     from spatial.files import write_json_atomic
+    from spatial.scenes import make_scene
 
     report = {"machine": machine(), "args": {k: str(v) for k, v in vars(args).items()}}
     print(f"-- machine: {report['machine']}", flush=True)

@@ -23,6 +23,7 @@ from spatial.render_path import render_camera_path
 from spatial.runs import SplatModel, load_model
 from spatial.scene import Scene
 from spatial.splats.transform import merge_splats, transform_splats
+from spatial.trained import TrainedModel
 
 __version__ = "0.1.0"
 
@@ -35,6 +36,7 @@ __all__ = [
     "Scene",
     "SpatialError",
     "SplatModel",
+    "TrainedModel",
     "detect_format",
     "interpolate_keyframes",
     "intrinsics_from_fov",

@@ -13,13 +13,13 @@ from spatial.camera_path import CameraPath
 from spatial.colormap import colorize_depth
 from spatial.errors import SpatialError
 from spatial.render import RenderOutput
-from spatial.runs import SplatModel
+from spatial.trained import TrainedModel
 from spatial.video_out import VIDEO_SUFFIXES, write_frames, write_video
 
 Output = Literal["rgb", "depth", "alpha"]
 
 
-def path_frames(model: SplatModel, path: CameraPath, output: Output = "rgb",
+def path_frames(model: TrainedModel, path: CameraPath, output: Output = "rgb",
                 on_frame: Callable[[int], None] | None = None) -> Iterator[np.ndarray]:
     """`[H, W, 3]` uint8 frames of `model` along `path`: colour, colour-mapped depth, or alpha."""
     cameras = path.cameras()
@@ -48,7 +48,7 @@ def frame_image(out: RenderOutput, output: Output = "rgb", near: float | None = 
     return (image.clamp(0, 1) * 255 + 0.5).to(torch.uint8).cpu().numpy()
 
 
-def render_camera_path(model: SplatModel, path: CameraPath, out: Path, output: Output = "rgb",
+def render_camera_path(model: TrainedModel, path: CameraPath, out: Path, output: Output = "rgb",
                        on_frame: Callable[[int], None] | None = None) -> int:
     """Render `path` to `out`: a video when it ends in .mp4/.mov/.mkv, else a folder of PNG frames."""
     if len(path) < 2:

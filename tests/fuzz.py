@@ -42,13 +42,13 @@ MEMORY_BEYOND_IMPORT = 2 * 2**30
 def make_seeds(root: Path, facade: Path, orbit: Path) -> dict:
     """A valid file (or scene folder) per reader, and the command that reads it."""
     import torch
-    from spatial_viewer.world import World
 
     from spatial.camera_path import orbit_path, save_camera_path
     from spatial.formats import save_splats
     from spatial.io import load_scene
     from spatial.io.colmap import write_colmap
     from spatial.render import rgb_to_sh
+    from spatial_viewer.world import World
 
     g = torch.Generator().manual_seed(0)
     n = 64
@@ -222,9 +222,9 @@ def run_case(case: dict, seeds: dict, scratch: Path) -> dict:
 def _view_load(path: Path, scratch: Path) -> None:
     """What `spatial view FILE` does before serving: load every input (errors as the CLI prints them)."""
     from rich.console import Console
-    from spatial_viewer.cli import build_app
 
     from spatial.errors import SpatialError
+    from spatial_viewer.cli import build_app
 
     try:
         build_app([path], scratch / "edited.ply", thumbnails=False)
@@ -235,10 +235,10 @@ def _view_load(path: Path, scratch: Path) -> None:
 
 def worker(cases_file: Path, seeds_file: Path, results_file: Path) -> None:
     """One worker process: imports spatial, limits its address space, runs its cases one by one."""
-    import spatial_viewer.cli  # noqa: F401
     import torch  # noqa: F401 - imported before the limit is set: the limit is on what the cases add
 
     import spatial.cli  # noqa: F401
+    import spatial_viewer.cli  # noqa: F401
 
     torch.set_num_threads(1)
     size = int(next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmSize:"))) * 1024

@@ -77,3 +77,21 @@ def test_bad_input_is_one_line_without_traceback(args, message, tmp_path):
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("method, flag, steps", [("splat", ["--preset", "cpu"], 2000),
+                                                 ("splat", ["--preset=default"], 30000),
+                                                 ("nerf", ["--preset", "tiny"], 300), ("nerf", [], None)])
+def test_the_preset_sets_every_other_options_default_and_options_override_it(method, flag, steps, tmp_path):
+    import tyro
+
+    from spatial.cli import resolve
+    from spatial.methods import get_method
+
+    leaf, path, rest = resolve(["train", method, str(tmp_path), *flag])
+    command = tyro.cli(leaf, args=rest)
+    expected = steps if steps is not None else get_method(method).steps(get_method(method).preset_config("auto"))
+    assert path == ["train", method] and get_method(method).steps(command.config) == expected
+    override = ["--step.steps", "7"] if method == "splat" else ["--steps", "7"]
+    leaf, _, rest = resolve(["train", method, str(tmp_path), *flag, *override])
+    assert get_method(method).steps(tyro.cli(leaf, args=rest).config) == 7

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from spatial.configs.nerf import PRESETS as NERF_PRESETS
-from spatial.configs.splat import PRESETS as SPLAT_PRESETS
 
 from spatial import SpatialError, load_scene
+from spatial.configs.nerf import PRESETS as NERF_PRESETS
+from spatial.configs.splat import PRESETS as SPLAT_PRESETS
 from spatial.nerf.trainer import NerfTrainer
 from spatial.run_folder import latest_checkpoint
 from spatial.splats import ops

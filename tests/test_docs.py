@@ -4,10 +4,9 @@ with what the code says, so they cannot drift apart again."""
 import re
 from pathlib import Path
 
+from spatial.cli import COMMANDS, plugin_commands
 from spatial.configs.nerf import PRESETS as NERF_PRESETS
 from spatial.configs.splat import PRESETS as SPLAT_PRESETS
-
-from spatial.cli import COMMANDS, plugin_commands
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 

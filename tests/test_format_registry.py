@@ -45,9 +45,8 @@ def test_a_registered_format_round_trips_through_the_api(toy_format, tmp_path):
 
 
 def test_the_cli_exports_and_the_viewer_opens_a_registered_format(toy_format, trained_run, tmp_path, capsys):
-    from spatial_viewer.cli import build_app
-
     from spatial.cli import main
+    from spatial_viewer.cli import build_app
 
     main(["export", "toy", str(trained_run), "--out", str(tmp_path / "run.toy"), "--min-opacity", "0.01"])
     assert "wrote" in capsys.readouterr().out

@@ -289,10 +289,11 @@ def test_captures_that_cannot_train_well_are_named(orbit_path, tmp_path):
 # ---- the viewer's WebSocket ---------------------------------------------------------------------------
 def test_the_viewer_refuses_websockets_from_other_sites(tmp_path):
     import viser
-    from spatial_viewer.app import ViewerApp
-    from spatial_viewer.world import World
     from websockets.exceptions import InvalidStatus
     from websockets.sync.client import connect
+
+    from spatial_viewer.app import ViewerApp
+    from spatial_viewer.world import World
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

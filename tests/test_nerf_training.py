@@ -7,10 +7,10 @@ import socket
 import numpy as np
 import pytest
 import torch
-from spatial.configs.nerf import PRESETS
 
 from spatial import SpatialError, load_model, load_scene
 from spatial.cli import main
+from spatial.configs.nerf import PRESETS
 from spatial.nerf.trainer import NerfTrainer
 from spatial.run_training import run_training
 
@@ -77,10 +77,9 @@ def nerf_run(orbit_path, tmp_path_factory):
 
 @pytest.mark.slow
 def test_a_trained_nerf_meshes_within_two_percent_of_the_true_surface(nerf_run, tmp_path):
-    from spatial.scenes.geometry import mesh_error
-
     from spatial.mesh import FusionConfig, mesh_from_depth
     from spatial.nerf.mesh import DensityMeshConfig, density_mesh
+    from spatial.scenes.geometry import mesh_error
 
     run, result = nerf_run
     assert result["psnr"] > 17.0, result  # 64x48 images: the splat run reaches about 20 dB here
@@ -100,9 +99,8 @@ def test_a_trained_nerf_meshes_within_two_percent_of_the_true_surface(nerf_run, 
 
 @pytest.mark.slow
 def test_a_trained_nerf_renders_paths_and_shows_in_the_viewer(nerf_run, tmp_path):
-    from spatial_viewer.cli import build_app
-
     from spatial.video_out import read_video
+    from spatial_viewer.cli import build_app
 
     run, _ = nerf_run
     model = load_model(run)

@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from spatial.scenes import make_scene
-from spatial.scenes.config import SceneSize
 
 from spatial import SpatialError, load_scene
 from spatial.cli import main
 from spatial.process.alignment import pose_errors
 from spatial.process.pipeline import process_images
+from spatial.scenes import make_scene
+from spatial.scenes.config import SceneSize
 
 SFM_SIZE = SceneSize(width=256, height=192, views=16, supersample=2, points=500)
 

@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageFilter
-from spatial.scenes import facade
-from spatial.scenes.generate import render_view
 
 from spatial import SpatialError, load_scene
 from spatial.cameras import Cameras, intrinsics_from_fov, look_at
 from spatial.process.alignment import pose_errors
 from spatial.process.pipeline import process_video
 from spatial.process.video import extract_frames
+from spatial.scenes import facade
+from spatial.scenes.generate import render_view
 
 W, H, FRAMES = 256, 192, 30
 BLURRED = {5, 11, 17, 23}

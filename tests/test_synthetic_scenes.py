@@ -5,10 +5,10 @@ import json
 
 import numpy as np
 import torch
-from spatial.scenes import SCENES, make_scene
-from spatial.scenes.raytrace import surface_distance
 
 from spatial import load_scene
+from spatial.scenes import SCENES, make_scene
+from spatial.scenes.raytrace import surface_distance
 
 
 def digest(folder):

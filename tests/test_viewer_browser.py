@@ -134,13 +134,12 @@ def test_view_draws_the_splats_and_deletes_a_selection(trained_run, browser, tmp
 def test_live_training_view_pauses_and_resumes_from_the_browser(orbit_path, browser, tmp_path):
     import threading
 
-    from spatial_viewer.live import LiveTraining
-
     from spatial import load_scene
     from spatial.run_training import LiveViewerOptions
     from spatial.splats.step import StepConfig
     from spatial.splats.strategies import DefaultStrategy
     from spatial.splats.trainer import SplatTrainConfig, SplatTrainer
+    from spatial_viewer.live import LiveTraining
 
     config = SplatTrainConfig(step=StepConfig(steps=100_000, sh_degree=1),
                               strategy=DefaultStrategy(refine_start=20, refine_every=20, reset_every=0),
@@ -193,6 +192,7 @@ def test_live_training_view_pauses_and_resumes_from_the_browser(orbit_path, brow
 def test_a_page_of_another_site_cannot_open_the_viewers_websocket(browser, tmp_path):
     import torch
     import viser
+
     from spatial_viewer.app import ViewerApp
     from spatial_viewer.world import World
 

@@ -104,13 +104,12 @@ def test_viewer_on_the_network_warns(host, warns, capsys):
 def test_live_view_of_a_nerf_renders_on_the_server(orbit_path, tmp_path):
     import copy
 
-    from spatial.configs.nerf import PRESETS
-    from spatial_viewer.app import client_camera
-    from spatial_viewer.live import LiveTraining
-
     from spatial.cameras import Cameras
+    from spatial.configs.nerf import PRESETS
     from spatial.nerf.trainer import NerfTrainer
     from spatial.transforms import rotmat_to_quat
+    from spatial_viewer.app import client_camera
+    from spatial_viewer.live import LiveTraining
 
     config = copy.deepcopy(PRESETS["tiny"][1])
     config.checkpoint_every = 0

@@ -2,11 +2,11 @@
 
 import pytest
 import torch
-from spatial_viewer.world import World
 
 from spatial import SpatialError
 from spatial.formats import load_splats
 from spatial.transforms import make_transform
+from spatial_viewer.world import World
 
 
 def splats(n, offset=0.0, seed=0):

@@ -16,9 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from spatial_viewer.layers import StaticLayer
-from spatial_viewer.poses import client_camera, pose_of
-from spatial_viewer.world import World
 
 from spatial.camera_path import scene_frame
 from spatial.cameras import Cameras
@@ -26,6 +23,9 @@ from spatial.errors import SpatialError
 from spatial.render.sh import sh_to_rgb
 from spatial.trained import FILE_BACKGROUND, TrainedModel
 from spatial.transforms import quat_to_rotmat, rotmat_to_quat
+from spatial_viewer.layers import StaticLayer
+from spatial_viewer.poses import client_camera, pose_of
+from spatial_viewer.world import World
 
 SELECTED_RGB = np.array([1.0, 0.45, 0.0], np.float32)  # selection highlight (orange)
 MOVING_MAX_SIDE = 256  # server renders this small while the camera moves, full size once it rests
@@ -68,6 +68,7 @@ class ViewerApp:
     # ---- lifecycle --------------------------------------------------------------------------
     def start(self, host: str = "127.0.0.1", port: int = 8080) -> None:
         import viser
+
         from spatial_viewer.origin import own_origin_only
         from spatial_viewer.panels.camera_path import CameraPathPanel
         from spatial_viewer.panels.edit import EditPanel

@@ -51,13 +51,12 @@ class View:
 
 
 def build_app(inputs: list[Path], out: Path, thumbnails: bool = True):
-    from spatial_viewer.app import ViewerApp
-    from spatial_viewer.layers import StaticLayer, camera_thumbnails, open_input
-    from spatial_viewer.world import World
-
     from spatial.camera_path import scene_frame
     from spatial.splats.trained import SplatModel
     from spatial.trained import FILE_BACKGROUND
+    from spatial_viewer.app import ViewerApp
+    from spatial_viewer.layers import StaticLayer, camera_thumbnails, open_input
+    from spatial_viewer.world import World
 
     world, static, cameras, images, background = World(), [], None, None, FILE_BACKGROUND
     server_model = None  # a NeRF: drawn by server-side renders only

@@ -18,12 +18,11 @@ from __future__ import annotations
 import threading
 import time
 
+from spatial.camera_path import scene_frame
+from spatial.splats.trained import SplatModel
 from spatial_viewer.app import ViewerApp
 from spatial_viewer.layers import camera_thumbnails
 from spatial_viewer.world import World
-
-from spatial.camera_path import scene_frame
-from spatial.splats.trained import SplatModel
 
 LAYER = "training"
 

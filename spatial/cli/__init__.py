@@ -56,7 +56,7 @@ def plugin_commands() -> dict:
     return {ep.name: ep.load() for ep in entry_points(group="spatial.commands")}
 
 
-def _resolve(args: list[str]) -> tuple[type, list[str], list[str]]:
+def resolve(args: list[str]) -> tuple[type, list[str], list[str]]:
     """The leaf command named by the leading words of `args`, its path, and the remaining args."""
     node, path, description = {**COMMANDS, **plugin_commands()}, [], DESCRIPTION
     while isinstance(node, dict):
@@ -83,7 +83,7 @@ def _resolve(args: list[str]) -> tuple[type, list[str], list[str]]:
 def main(args: list[str] | None = None) -> None:
     """Entry point of the `spatial` console script."""
     args = sys.argv[1:] if args is None else list(args)
-    leaf, path, rest = _resolve(args)
+    leaf, path, rest = resolve(args)
     command = tyro.cli(leaf, args=rest, prog=" ".join(["spatial", *path]))
     try:
         command.main()

@@ -17,7 +17,7 @@ class Render:
     """Render a trained model along a camera path (an orbit, a spiral, or a camera-path JSON) to an mp4 or PNGs."""
 
     model: tyro.conf.Positional[Path]
-    """Training run folder, checkpoint (.pt), or splat file (.ply, .splat, .spz)."""
+    """Training run folder, checkpoint (.pt), or splat file (any format `spatial export` writes)."""
     path: str = "auto"
     """'orbit' (one turn around the subject of the training cameras), 'spiral' (around the mean
     training view, for forward-facing captures), 'auto' (orbit when the training cameras surround

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from spatial_viewer.poses import client_camera
 
 from spatial.camera_path import CameraPath, interpolate_keyframes, save_camera_path
 from spatial.errors import SpatialError
 from spatial.transforms import rotmat_to_quat
+from spatial_viewer.poses import client_camera
 
 
 class CameraPathPanel:

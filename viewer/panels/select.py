@@ -4,6 +4,7 @@ each selection sets, adds to, subtracts from or intersects the current one."""
 from __future__ import annotations
 
 import torch
+
 from spatial_viewer.poses import pose_matrix
 
 

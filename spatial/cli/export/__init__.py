@@ -21,7 +21,7 @@ from spatial.errors import SpatialError
 @dataclass
 class SplatExport:
     model: tyro.conf.Positional[Path]
-    """Training run folder, checkpoint (.pt), or splat file (.ply, .splat, .spz, ...)."""
+    """Training run folder, checkpoint (.pt), or splat file (any format `spatial export` writes)."""
     out: Path | None = None
     """Output file (default: exports/splats.SUFFIX inside the run folder, or beside the input file)."""
     min_opacity: float = 0.0

@@ -18,7 +18,7 @@ class ExportPoints:
     """Export a coloured point cloud (.ply): the splat centres, or points of the rendered depth maps."""
 
     model: tyro.conf.Positional[Path]
-    """Training run folder, checkpoint (.pt), or splat file (.ply, .splat, .spz)."""
+    """Training run folder, checkpoint (.pt), or splat file (any format `spatial export` writes)."""
     out: Path | None = None
     """Output point cloud, .ply (default: exports/points.ply inside the run folder)."""
     source: Literal["centers", "depth"] = "centers"
