@@ -54,6 +54,6 @@ def test_mirroring_and_uneven_scaling_are_refused():
 
 
 def test_merge_pads_sh_degrees():
-    merged = merge_splats([random_splats(5, degree=1), random_splats(7, degree=3)])
+    merged = merge_splats([random_splats(5, sh_degree=1), random_splats(7, sh_degree=3)])
     assert merged["means"].shape == (12, 3) and merged["shN"].shape == (12, 15, 3)
     assert (merged["shN"][:5, 3:] == 0).all()
