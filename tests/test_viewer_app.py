@@ -44,6 +44,9 @@ def test_a_path_made_in_the_viewer_saves_and_renders_to_matching_video(trained_r
         direct = load_model(trained_run).render(app.paths.camera_path().cameras()).rgb.clamp(0, 1).numpy() * 255
         assert video.shape == direct.shape == (6, 480, 640, 3)
         assert np.abs(video.astype(np.float32) - direct).mean() < 4.0
+        app.layers.save()  # the Layers panel's "Save splats": every visible layer, to --out
+        saved_splats = load_model(tmp_path / "edited.ply").params
+        torch.testing.assert_close(saved_splats["means"], load_model(trained_run).params["means"], rtol=0, atol=0)
         # the server hands out its web client and nothing else: no files from the disk
         for probe in ("/../../../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", f"/{trained_run}/config.json"):
             try:

@@ -29,7 +29,7 @@ class LayersPanel:
 
     def save(self) -> None:
         def save():
-            n = self.app.world.save_ply(self.app.out)
+            n = self.app.world.save_splats(self.app.out)
             self.app.notify(f"saved {n:,} Gaussians to {self.app.out}")
         self.app.guard(save)
 
