@@ -61,7 +61,7 @@ class CameraPathPanel:
         fps = float(self.fps.value)
         frames = max(2, round(float(self.seconds.value) * fps))
         c2w = torch.stack([k[0] for k in self.keyframes])
-        fovs = torch.tensor([k[1] for k in self.keyframes])
+        fovs = torch.tensor([k[1] for k in self.keyframes], device="cpu")
         return interpolate_keyframes(c2w, fovs, frames, width, height, fps)
 
     def save_path(self) -> Path:

@@ -23,7 +23,7 @@ class SelectPanel:
             self._draw_box()
 
             gui.add_button("Select in box").on_click(lambda _: app.edit(lambda: world.select_oriented_box(
-                self.box_to_world(), torch.full((3,), self.box_size.value / 2), self.mode.value)))
+                self.box_to_world(), torch.full((3,), self.box_size.value / 2, device="cpu"), self.mode.value)))
             gui.add_button("Select in sphere", hint="the sphere inside the box").on_click(
                 lambda _: app.edit(lambda: world.select_sphere(self.box_to_world()[:3, 3], self.box_size.value / 2,
                                                                self.mode.value)))
