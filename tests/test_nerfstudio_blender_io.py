@@ -72,6 +72,10 @@ def test_fisheye_and_splits_from_the_file(tmp_path):
     assert scene.cameras.model.value == "OPENCV_FISHEYE"
     assert torch.allclose(scene.cameras.dist[0], torch.tensor([0.1, 0.01, 0.001, 0.0001]))
     assert scene.train_ids == [0, 2] and scene.test_ids == [1]
+    write_transforms(scene, tmp_path / "again.json")  # nerfstudio's parser needs a list for every split
+    written = json.loads((tmp_path / "again.json").read_text())
+    assert written["val_filenames"] == written["test_filenames"] == ["b.jpg"]
+    assert written["train_filenames"] == ["a.jpg", "c.jpg"]
 
 
 @pytest.mark.parametrize(

@@ -154,6 +154,9 @@ def write_transforms(scene: Scene, file: Path) -> None:
     ]
     meta["train_filenames"] = [names[i] for i in scene.train_ids]
     meta["test_filenames"] = [names[i] for i in scene.test_ids]
+    # nerfstudio's parser, once any split list is present, wants one for every split its trainer asks
+    # for, `val` included; the held-out views serve as both (a scene has no separate validation split)
+    meta["val_filenames"] = meta["test_filenames"]
     meta.update(scene.metadata)
     try:
         root.mkdir(parents=True, exist_ok=True)
