@@ -9,7 +9,6 @@ What a method's trainer supplies is in spatial/trainer.py; the run folder's layo
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -23,7 +22,15 @@ from spatial.errors import SpatialError
 from spatial.files import write_json_atomic
 from spatial.methods import Method, get_method
 from spatial.progress import progress_bar
-from spatial.run_folder import RunInfo, check_run_folder, checkpoints, config_path, eval_path, jsonable, write_run_info
+from spatial.run_folder import (
+    RunInfo,
+    check_run_folder,
+    checkpoints,
+    eval_path,
+    jsonable,
+    read_run_info,
+    write_run_info,
+)
 
 if TYPE_CHECKING:
     from spatial.trainer import TrainerBase
@@ -67,7 +74,7 @@ def run_training(method: str | Method, scene_path: Path, out: Path, config, resu
     for note in trainer.notes:
         console.print(f"[yellow]note:[/] {note}", highlight=False)
     if checkpoint is not None:
-        _warn_changed_settings(console, config_path(out), jsonable(config))
+        _warn_changed_settings(console, out, jsonable(config))
     write_run_info(out, RunInfo(method.name, Path(scene_path).resolve(), preset,
                                 tuple(trainer.background.tolist()), jsonable(config)))
     if checkpoint is not None:
@@ -146,11 +153,14 @@ def _load_newest_readable(trainer: TrainerBase, out: Path, console: Console) -> 
     raise AssertionError("unreachable: run_training calls this only when a checkpoint exists")
 
 
-def _warn_changed_settings(console: Console, saved: Path, config: dict) -> None:
+def _warn_changed_settings(console: Console, run: Path, config: dict) -> None:
     """On --resume, name every setting that differs from the run's own (e.g. a preset's steps left out)."""
     try:
-        before = json.loads(saved.read_text())["config"]
-    except (OSError, ValueError, KeyError):
+        info = read_run_info(run)
+    except SpatialError:  # a damaged config.json is rewritten below; there is nothing to compare with
+        return
+    before = info.config if info is not None else None
+    if before is None:
         return
 
     def flat(d: dict, prefix: str = "") -> dict:
