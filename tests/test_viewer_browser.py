@@ -162,8 +162,7 @@ def test_live_training_view_pauses_and_resumes_from_the_browser(orbit_path, brow
         wait_until(lambda: trainer.step_count > 40)  # densified: the browser has had later models
 
         page.get_by_role("button", name="Pause").click()
-        wait_until(lambda: "paused" in live._text.content)
-        time.sleep(0.5)
+        wait_until(live.holding.is_set)  # the step in flight has finished and training waits
         held = trainer.step_count
         wait_until(lambda: page.get_by_text(f"step {held:,}").count() > 0, timeout=20)  # the panel says where
         assert page.get_by_text("PSNR").count() > 0 and page.get_by_text("loss").count() > 0

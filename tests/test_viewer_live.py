@@ -50,9 +50,9 @@ def test_live_view_follows_training_and_pauses_it(orbit_path, tmp_path):
         thread.start()
         wait_for(lambda: trainer.step_count >= 25)  # past two densifications: the count changed
         live.pause()
-        wait_for(lambda: live._stats and "paused" in live._text.content)
-        time.sleep(0.3)
+        wait_for(live.holding.is_set)  # the step in flight has finished ("pausing" until then)
         held = trainer.step_count
+        assert "paused" in live._text.content
         time.sleep(1.0)
         assert trainer.step_count == held < 60, "training went on while paused"
         # what the viewer shows is the model as training stopped, densified Gaussians included

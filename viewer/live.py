@@ -37,7 +37,8 @@ class LiveTraining:
                              editable=False)
         self.app.start(options.host, options.port)
         self.url = self.app.url
-        self.paused = threading.Event()
+        self.paused = threading.Event()  # asked for by the Pause button
+        self.holding = threading.Event()  # the training thread is waiting (the step in flight has finished)
         self.pushed = 0  # snapshots handed to the sender (for tests and the panel)
         self._stats: dict = {}
         self._last_push = self._last_text = 0.0
@@ -63,7 +64,7 @@ class LiveTraining:
     def pause(self) -> None:
         self.paused.set()
         self._pause.visible, self._resume.visible = False, True
-        self._show("paused")
+        self._show("pausing")  # the step in flight finishes first; on_step then says "paused"
 
     def resume(self) -> None:
         self.paused.clear()
@@ -82,8 +83,10 @@ class LiveTraining:
         if self.paused.is_set():
             self._show("paused")
             self.push()  # show exactly what training stopped at
+            self.holding.set()
             while self.paused.is_set() and not self._stop.is_set():
                 time.sleep(0.05)  # short sleeps: Ctrl-C still reaches the training thread
+            self.holding.clear()
 
     def push(self) -> None:
         """Hand the current model to the sender thread (a newer one replaces one not yet sent)."""
