@@ -4,4 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh dev
+# The peers' Node tools for the interop tests (skipped without Node; CI sets SPATIAL_INTEROP_REQUIRED=1,
+# which makes a missing Node or npm an error)
+SPATIAL_NODE_TOOLS=$(scripts/node_tools.sh ${SPATIAL_INTEROP_REQUIRED:+--required})
+export SPATIAL_NODE_TOOLS
 exec .venv/bin/python -m pytest "$@"

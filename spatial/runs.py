@@ -27,7 +27,7 @@ def load_model(path: Path, device: str = "cpu") -> TrainedModel:
     through `render` / `render_frames`. `device`: where its tensors go (`auto`: cuda when available, else cpu)."""
     from spatial import run_folder
     from spatial.checkpoint import read_checkpoint
-    from spatial.formats import load_splats, splat_suffixes
+    from spatial.formats import load_splats, splat_ending, splat_suffixes
     from spatial.methods import method_of_checkpoint
     from spatial.trainer import pick_device
 
@@ -51,7 +51,7 @@ def load_model(path: Path, device: str = "cpu") -> TrainedModel:
             model.scene_path, model.downscale = info.scene, info.downscale
             model.background = info.background or _scene_background(info.scene)
         return model
-    if path.suffix.lower() in splat_suffixes():
+    if splat_ending(path) is not None:
         return SplatModel({k: v.to(device) for k, v in load_splats(path).items()}, path)
     raise file_error(path, f"unknown model file type {path.suffix!r}; expected {kinds}")
 

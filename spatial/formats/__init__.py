@@ -4,10 +4,12 @@
     save_splats(params, "scene.splat")
 
 Every splat format reads into and writes from the same dict of raw parameters, so converting is loading
-one and saving another; each is a module with `load(path) -> params` and `save(params, path)` (atomic:
-a temporary name, then a rename). A new splat format is a new file here plus one `SplatFormat` line in
-`SPLAT_FORMATS`: `spatial export NAME`, `spatial view`, `spatial render`, `load_model` and `load_splats`
-all take it from this table (or from `register_splat_format`, for a format added at run time).
+one and saving another; each is a module with `load(path) -> params` and `save(params, path, **options)`
+(atomic: a temporary name, then a rename). A module may define an `ExportOptions` dataclass: its fields
+become options of its `spatial export` command and keyword arguments of its `save`. A new splat format is
+a new file here plus one `SplatFormat` line in `SPLAT_FORMATS`: `spatial export NAME`, `spatial view`,
+`spatial render`, `load_model` and `load_splats` all take it from this table (or from
+`register_splat_format`, for a format added at run time).
 """
 
 from __future__ import annotations
@@ -23,16 +25,21 @@ from spatial.errors import SpatialError, file_error
 
 @dataclass(frozen=True)
 class SplatFormat:
-    suffix: str  # ".ply", lower case
+    suffix: str  # ".ply", lower case; may have several dots (".compressed.ply"): a name's longest match wins
     command: str  # `spatial export COMMAND`
     summary: str  # one line for --help and messages
     module: str  # the module with load(path) and save(params, path)
+    also: tuple[str, ...] = ()  # other endings of the names it reads and writes ("meta.json": SOG's folder form)
 
     def load(self, path: Path) -> dict[str, torch.Tensor]:
         return importlib.import_module(self.module).load(path)
 
-    def save(self, params: dict[str, torch.Tensor], path: Path) -> None:
-        importlib.import_module(self.module).save(params, path)
+    def save(self, params: dict[str, torch.Tensor], path: Path, **options) -> None:
+        importlib.import_module(self.module).save(params, path, **options)
+
+    def export_options(self) -> type | None:
+        """The format's own export options (a dataclass), if it has any."""
+        return getattr(importlib.import_module(self.module), "ExportOptions", None)
 
 
 SPLAT_FORMATS: dict[str, SplatFormat] = {f.suffix: f for f in (
@@ -40,8 +47,12 @@ SPLAT_FORMATS: dict[str, SplatFormat] = {f.suffix: f for f in (
                 "spatial.formats.ply"),
     SplatFormat(".splat", "splat", "antimatter15 .splat: 32 bytes a splat, colour without SH, for web viewers",
                 "spatial.formats.splat"),
-    SplatFormat(".spz", "spz", "Niantic SPZ: gzipped fixed point, about 6x smaller than PLY, SH up to degree 3",
-                "spatial.formats.spz"),
+    SplatFormat(".compressed.ply", "compressed-ply", "PlayCanvas compressed PLY: chunked and quantised, about 4x "
+                "smaller than PLY, every SH band; SuperSplat writes and reads it", "spatial.formats.compressed_ply"),
+    SplatFormat(".sog", "sog", "PlayCanvas SOG: WebP images and palettes, 15-20x smaller than PLY, for web "
+                "viewers (a path ending meta.json writes it unbundled)", "spatial.formats.sog", also=("meta.json",)),
+    SplatFormat(".spz", "spz", "Niantic SPZ (version 3, or 4 on request; Niantic's right-up-back axes): fixed "
+                "point, about 6x smaller than PLY, SH up to degree 3", "spatial.formats.spz"),
 )}
 
 # Meshes are read and written through trimesh; point clouds are PLY (spatial.io.points_ply). A .ply is
@@ -59,24 +70,33 @@ def register_splat_format(fmt: SplatFormat) -> None:
 
 
 def splat_suffixes() -> tuple[str, ...]:
-    return tuple(SPLAT_FORMATS)
+    """Every name ending a splat format claims (`.ply`, `.compressed.ply`, ..., `meta.json`)."""
+    return tuple(e for fmt in SPLAT_FORMATS.values() for e in (fmt.suffix, *fmt.also))
+
+
+def splat_ending(path: Path) -> str | None:
+    """The longest registered ending of `path`'s name (`.compressed.ply` before `.ply`), or None."""
+    name = Path(path).name.lower()
+    endings = [e for e in splat_suffixes() if name.endswith(e)]
+    return max(endings, key=len) if endings else None
 
 
 def splat_format(path: Path) -> SplatFormat:
-    """The splat format `path`'s suffix names; a one-line error naming the ones there are otherwise."""
-    fmt = SPLAT_FORMATS.get(Path(path).suffix.lower())
-    if fmt is None:
-        raise SpatialError(f"{path}: unknown splat format {Path(path).suffix!r}; choose from "
-                           f"{', '.join(SPLAT_FORMATS)}")
-    return fmt
+    """The splat format `path`'s name ends in; a one-line error naming the ones there are otherwise."""
+    ending = splat_ending(path)
+    for fmt in SPLAT_FORMATS.values():
+        if ending in (fmt.suffix, *fmt.also):
+            return fmt
+    raise SpatialError(f"{path}: unknown splat format {Path(path).suffix!r}; choose from "
+                       f"{', '.join(splat_suffixes())}")
 
 
 def is_splat_file(path: Path) -> bool:
-    """Whether `path` is a splat file by its suffix (and, for .ply, by its header)."""
+    """Whether `path` is a splat file by its name (and, for .ply, by its header)."""
     path = Path(path)
-    if path.suffix.lower() == ".ply":
+    if splat_ending(path) == ".ply":
         return is_splat_ply(path)
-    return path.suffix.lower() in SPLAT_FORMATS
+    return splat_ending(path) is not None
 
 
 def is_splat_ply(path: Path) -> bool:
@@ -86,12 +106,13 @@ def is_splat_ply(path: Path) -> bool:
     if not head.startswith("ply") or "end_header" not in head:
         raise file_error(path, "not a PLY file (no 'ply' ... 'end_header' header)")
     names = {line.split()[-1] for line in head.split("end_header")[0].splitlines() if line.startswith("property")}
-    return {"opacity", "scale_0", "rot_0", "f_dc_0"} <= names
+    return {"opacity", "scale_0", "rot_0", "f_dc_0"} <= names or {"packed_position", "packed_color"} <= names
 
 
-def save_splats(params: dict[str, torch.Tensor], path: Path) -> None:
-    """Write raw splat parameters in the format that `path`'s suffix names (see `SPLAT_FORMATS`)."""
-    splat_format(path).save(params, Path(path))
+def save_splats(params: dict[str, torch.Tensor], path: Path, **options) -> None:
+    """Write raw splat parameters in the format that `path`'s suffix names (see `SPLAT_FORMATS`); `options`
+    are that format's own (its `ExportOptions` fields)."""
+    splat_format(path).save(params, Path(path), **options)
 
 
 def load_splats(path: Path) -> dict[str, torch.Tensor]:

@@ -48,6 +48,10 @@ def load_ply(path: Path) -> dict[str, torch.Tensor]:
     """Raw splat parameters from an INRIA-layout PLY (ours or another tool's)."""
     path = Path(path)
     check_ply_header(path)
+    from spatial.formats import compressed_ply
+
+    if compressed_ply.is_compressed_ply(path):  # a SuperSplat "compressed PLY" saved under a plain .ply name
+        return compressed_ply.load(path)
     try:
         vertex = PlyData.read(str(path))["vertex"]
     except Exception as e:  # noqa: BLE001 - plyfile raises many kinds for a damaged file

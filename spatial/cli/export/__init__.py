@@ -7,7 +7,7 @@ their own options, each in its own file.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, make_dataclass
+from dataclasses import dataclass, fields, make_dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -32,6 +32,7 @@ class SplatExport:
     """Upper corner of the box (see --box-min)."""
 
     suffix: ClassVar[str] = ".ply"  # the format written, a key of spatial.formats.SPLAT_FORMATS
+    options: ClassVar[type | None] = None  # the format's ExportOptions, whose fields this command also has
 
     def main(self) -> None:
         import torch
@@ -51,7 +52,8 @@ class SplatExport:
         if kept == 0:
             raise SpatialError(f"{self.model}: no Gaussian passes the filters (--min-opacity, --box-*); "
                                "nothing to write")
-        save_splats(select.subset(model.params, mask), out)
+        options = {f.name: getattr(self, f.name) for f in fields(self.options)} if self.options else {}
+        save_splats(select.subset(model.params, mask), out, **options)
         Console().print(f"wrote {kept:,} of {model.count:,} Gaussians of {model.origin} to [bold]{out}[/]",
                         highlight=False)
 
@@ -63,8 +65,10 @@ def export_commands() -> dict[str, type]:
     from spatial.cli.export.points import ExportPoints
     from spatial.formats import SPLAT_FORMATS
 
-    splats = {fmt.command: make_dataclass(f"Export{fmt.command.title().replace('-', '')}", [], bases=(SplatExport,),
-                                          namespace={"suffix": fmt.suffix,
-                                                     "__doc__": f"Export splats as {fmt.summary}."})
-              for fmt in SPLAT_FORMATS.values()}
+    splats = {}
+    for fmt in SPLAT_FORMATS.values():
+        options = fmt.export_options()
+        splats[fmt.command] = make_dataclass(
+            f"Export{fmt.command.title().replace('-', '')}", [], bases=(*([options] if options else []), SplatExport),
+            namespace={"suffix": fmt.suffix, "options": options, "__doc__": f"Export splats as {fmt.summary}."})
     return {**splats, "mesh": ExportMesh, "density-mesh": ExportDensityMesh, "points": ExportPoints}

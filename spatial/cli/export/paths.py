@@ -12,8 +12,8 @@ def output_path(model: Path, out: Path | None, default_name: str, *suffixes: str
     if out is None:
         out = model / "exports" / default_name if model.is_dir() else model.parent / default_name
         if out.resolve() == model.resolve():  # never overwrite the input by default
-            out = out.with_name(f"{out.stem}_export{out.suffix}")
-    if out.suffix.lower() not in suffixes:
+            out = out.with_name(default_name.replace(".", "_export.", 1))
+    if not out.name.lower().endswith(suffixes):
         raise SpatialError(f"{out}: this exporter writes {' or '.join(suffixes)} files; "
                            f"name the output with that suffix")
     return out

@@ -1,0 +1,86 @@
+"""The peers' own tools for interop tests, and how close two splat sets are.
+
+`splat_transform(...)` runs PlayCanvas's splat-transform (the converter SuperSplat is built on), pinned in
+tests/interop/package-lock.json and installed by scripts/node_tools.sh (scripts/test.sh runs it). Without
+Node the tests that need it skip, except under CI (SPATIAL_INTEROP_REQUIRED=1), where they fail.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from spatial.render.sh import C0
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def node_tool(name: str) -> Path:
+    """The path of an installed interop tool's executable; skips (fails under CI) when it is missing."""
+    folder = os.environ.get("SPATIAL_NODE_TOOLS") or subprocess.run(
+        [str(ROOT / "scripts" / "node_tools.sh")], capture_output=True, text=True).stdout.strip()
+    tool = Path(folder) / "node_modules" / ".bin" / name if folder else None
+    if tool is None or not tool.exists():
+        message = f"{name} is not installed: scripts/node_tools.sh installs it (needs Node.js and npm)"
+        if os.environ.get("SPATIAL_INTEROP_REQUIRED"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return tool
+
+
+def splat_transform(*args: str | Path, timeout: float = 600) -> str:
+    """Run splat-transform on the CPU (`-g cpu`), overwriting outputs; its output, or a failure naming why."""
+    command = [str(node_tool("splat-transform")), "-g", "cpu", "-w", "--no-tty", *map(str, args)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def matched(ours: dict[str, torch.Tensor], theirs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """`theirs` reordered to `ours` by nearest centre (formats that sort splats in Morton order)."""
+    from scipy.spatial import cKDTree
+
+    assert theirs["means"].shape[0] == ours["means"].shape[0], "the splat counts differ"
+    _, index = cKDTree(theirs["means"].double().numpy()).query(ours["means"].double().numpy())
+    assert len(set(index.tolist())) == len(index), "splats could not be matched one to one by their centres"
+    return {k: v[torch.from_numpy(index)] for k, v in theirs.items()}
+
+
+def differences(ours: dict[str, torch.Tensor], theirs: dict[str, torch.Tensor]) -> dict[str, float]:
+    """The largest differences between two splat sets in the same order, in units a user can judge:
+    positions as a fraction of the scene's extent, colour and opacity in 0-1, log-scales, rotation in
+    degrees, higher SH coefficients as stored."""
+    o = {k: v.double() for k, v in ours.items()}
+    t = {k: v.double() for k, v in theirs.items()}
+    extent = float((o["means"].amax(0) - o["means"].amin(0)).max())
+    qo = torch.nn.functional.normalize(o["quats"], dim=-1)
+    qt = torch.nn.functional.normalize(t["quats"], dim=-1)
+    cos_half = (qo * qt).sum(-1).abs().clamp(max=1.0)
+    dim = min(o["shN"].shape[1], t["shN"].shape[1])
+    return {
+        "position": float((o["means"] - t["means"]).abs().max()) / extent,
+        "colour": float(((o["sh0"] - t["sh0"]) * C0).abs().max()),
+        "opacity": float((torch.sigmoid(o["opacities"]) - torch.sigmoid(t["opacities"])).abs().max()),
+        "log_scale": float((o["scales"] - t["scales"]).abs().max()),
+        "rotation_deg": math.degrees(2 * float(torch.arccos(cos_half).max())),
+        "sh": float((o["shN"][:, :dim] - t["shN"][:, :dim]).abs().max()) if dim else 0.0,
+    }
+
+
+def assert_close_splats(ours, theirs, tolerances: dict[str, float], match: bool = False) -> dict[str, float]:
+    if match:
+        theirs = matched(ours, theirs)
+    found = differences(ours, theirs)
+    over = {k: f"{found[k]:.4g} > {limit:g}" for k, limit in tolerances.items() if not found[k] <= limit}
+    assert not over, f"beyond tolerance: {over} (all: {found})"
+    return found
+
+
+def numpy_params(params):
+    return {k: np.asarray(v) for k, v in params.items()}
