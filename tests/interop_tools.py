@@ -42,20 +42,33 @@ def splat_transform(*args: str | Path, timeout: float = 600) -> str:
     return done.stdout
 
 
-def matched(ours: dict[str, torch.Tensor], theirs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """`theirs` reordered to `ours` by nearest centre (formats that sort splats in Morton order)."""
+def matched(ours: dict[str, torch.Tensor], theirs: dict[str, torch.Tensor], k: int = 16) -> dict[str, torch.Tensor]:
+    """`theirs` reordered to `ours` (for formats that sort splats in Morton order): a one-to-one matching of least
+    total distance over centre, colour, opacity and scale, among each splat's `k` nearest (trained worlds have
+    splats that share a centre, cloned by densification, so the nearest centre alone is ambiguous)."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import min_weight_full_bipartite_matching
     from scipy.spatial import cKDTree
 
-    assert theirs["means"].shape[0] == ours["means"].shape[0], "the splat counts differ"
-    _, index = cKDTree(theirs["means"].double().numpy()).query(ours["means"].double().numpy())
-    assert len(set(index.tolist())) == len(index), "splats could not be matched one to one by their centres"
-    return {k: v[torch.from_numpy(index)] for k, v in theirs.items()}
+    N = ours["means"].shape[0]
+    assert theirs["means"].shape[0] == N, "the splat counts differ"
+
+    def features(p):
+        extent = float((ours["means"].amax(0) - ours["means"].amin(0)).max())
+        return torch.cat([p["means"] / extent * 100, p["sh0"].reshape(-1, 3), torch.sigmoid(p["opacities"])[:, None],
+                          p["scales"] / 10], -1).double().numpy()
+
+    distance, index = cKDTree(features(theirs)).query(features(ours), k=min(k, N))
+    graph = csr_matrix((distance.reshape(-1) + 1e-9, index.reshape(-1), np.arange(0, N * index.shape[1] + 1,
+                                                                                 index.shape[1])), shape=(N, N))
+    _, order = min_weight_full_bipartite_matching(graph)
+    return {key: v[torch.from_numpy(order)] for key, v in theirs.items()}
 
 
 def differences(ours: dict[str, torch.Tensor], theirs: dict[str, torch.Tensor]) -> dict[str, float]:
     """The largest differences between two splat sets in the same order, in units a user can judge:
-    positions as a fraction of the scene's extent, colour and opacity in 0-1, log-scales, rotation in
-    degrees, higher SH coefficients as stored."""
+    positions as a fraction of the scene's extent, colour (0.5 + C0 sh0, clamped to 0-1 as formats that store
+    8-bit colour do) and opacity in 0-1, log-scales, rotation in degrees, higher SH coefficients as stored."""
     o = {k: v.double() for k, v in ours.items()}
     t = {k: v.double() for k, v in theirs.items()}
     extent = float((o["means"].amax(0) - o["means"].amin(0)).max())
@@ -65,7 +78,7 @@ def differences(ours: dict[str, torch.Tensor], theirs: dict[str, torch.Tensor]) 
     dim = min(o["shN"].shape[1], t["shN"].shape[1])
     return {
         "position": float((o["means"] - t["means"]).abs().max()) / extent,
-        "colour": float(((o["sh0"] - t["sh0"]) * C0).abs().max()),
+        "colour": float(((o["sh0"] * C0 + 0.5).clamp(0, 1) - (t["sh0"] * C0 + 0.5).clamp(0, 1)).abs().max()),
         "opacity": float((torch.sigmoid(o["opacities"]) - torch.sigmoid(t["opacities"])).abs().max()),
         "log_scale": float((o["scales"] - t["scales"]).abs().max()),
         "rotation_deg": math.degrees(2 * float(torch.arccos(cos_half).max())),

@@ -51,6 +51,8 @@ SPLAT_FORMATS: dict[str, SplatFormat] = {f.suffix: f for f in (
                 "smaller than PLY, every SH band; SuperSplat writes and reads it", "spatial.formats.compressed_ply"),
     SplatFormat(".sog", "sog", "PlayCanvas SOG: WebP images and palettes, 15-20x smaller than PLY, for web "
                 "viewers (a path ending meta.json writes it unbundled)", "spatial.formats.sog", also=("meta.json",)),
+    SplatFormat(".glb", "glb", "glTF binary with KHR_gaussian_splatting (y-up, as glTF is): lossless, every SH band, "
+                "for glTF tools and three.js-class viewers", "spatial.formats.glb"),
     SplatFormat(".spz", "spz", "Niantic SPZ (version 3, or 4 on request; Niantic's right-up-back axes): fixed "
                 "point, about 6x smaller than PLY, SH up to degree 3", "spatial.formats.spz"),
 )}
@@ -96,6 +98,9 @@ def is_splat_file(path: Path) -> bool:
     path = Path(path)
     if splat_ending(path) == ".ply":
         return is_splat_ply(path)
+    if splat_ending(path) == ".glb":  # a glTF mesh, unless it uses the splat extension
+        with open(path, "rb") as f:
+            return b'"KHR_gaussian_splatting"' in f.read(1 << 20)
     return splat_ending(path) is not None
 
 
