@@ -269,3 +269,66 @@ def test_the_first_view_of_a_real_capture_shows_the_scene_not_the_cameras(monstr
         # it appears for any splats at all (50 random ones too), so it is not asserted away here.
     finally:
         app.stop()
+
+
+def test_exported_web_page_shows_the_world_from_a_static_server(trained_run, browser, tmp_path):
+    """`spatial export html` writes one file that a plain static server (or the disk) serves, with no spatial
+    process running: the browser draws what our renderer draws from the page's first view."""
+    import functools
+    import http.server
+    import io
+    import math
+    import threading
+
+    import torch
+    from PIL import Image
+
+    from spatial.cameras import Cameras, look_at
+    from spatial.cli import main
+    from spatial.formats.html import initial_view
+    from spatial.metrics import psnr
+    from spatial.runs import load_splat_model
+
+    site = tmp_path / "site"
+    site.mkdir()
+    main(["export", "html", str(trained_run), "--out", str(site / "world.html")])
+    assert list(site.iterdir()) == [site / "world.html"]  # one file, nothing beside it
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        page = browser.new_page()
+        page.goto(f"http://127.0.0.1:{server.server_address[1]}/world.html")
+        wait_until(lambda: "playbackPath=blob" in page.url)  # the page started viser's client on its world
+
+        def screenshot():
+            return np.asarray(Image.open(io.BytesIO(page.screenshot())).convert("RGB"), np.float32)
+
+        last = screenshot()
+        for _ in range(60):  # software WebGL draws slowly: until two shots a second apart agree
+            time.sleep(1.0)
+            shot = screenshot()
+            if np.abs(shot - last).mean() < 0.5:
+                break
+            last = shot
+    finally:
+        server.shutdown()
+    # the page starts at initial_view (recorded in its world): render that camera ourselves at the page's size
+    model = load_splat_model(trained_run)
+    view = initial_view(model.params, model.training_cameras())
+    vec = lambda key: torch.tensor([float(x) for x in view[key].split(",")], dtype=torch.float64)  # noqa: E731
+    h, w = shot.shape[:2]
+    c2w = look_at(vec("initialCameraPosition")[None], vec("initialCameraLookAt")[None], vec("initialCameraUp"))
+    f = 0.5 * h / math.tan(float(view["initialCameraFov"]) / 2)
+    K = torch.tensor([[f, 0, w / 2], [0, f, h / 2], [0, 0, 1]], dtype=torch.float32)[None]
+    ours = model.render(Cameras(c2w.float(), K, torch.tensor([w]), torch.tensor([h])), background=torch.ones(3))
+    ours = ours.rgb[0].numpy() * 255
+    below = slice(h // 2, h)  # viser's "software WebGL" notice covers the top left of a headless page
+    assert np.abs(shot[below] - 255).mean() > 20  # the world is drawn, not a blank page
+    value = float(psnr(torch.from_numpy(shot[below] / 255), torch.from_numpy(ours[below] / 255)))
+    print(f"web page against our renderer: {value:.1f} dB")
+    assert value > 30, value  # measured 37 dB: RGB only, fp16 covariances, the browser's own sort
+    moved = model.render(Cameras((c2w @ torch.tensor([[1.0, 0, 0, 0.3], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]],
+                                                     dtype=torch.float64)).float(), K, torch.tensor([w]),
+                                 torch.tensor([h])), background=torch.ones(3)).rgb[0].numpy() * 255
+    assert float(psnr(torch.from_numpy(shot[below] / 255), torch.from_numpy(moved[below] / 255))) < value - 5

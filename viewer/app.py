@@ -20,9 +20,9 @@ import torch
 from spatial.camera_path import scene_frame
 from spatial.cameras import Cameras
 from spatial.errors import SpatialError
-from spatial.render.sh import sh_to_rgb
+from spatial.formats.html import viser_splats
 from spatial.trained import FILE_BACKGROUND, TrainedModel
-from spatial.transforms import quat_to_rotmat, rotmat_to_quat
+from spatial.transforms import rotmat_to_quat
 from spatial_viewer.layers import StaticLayer
 from spatial_viewer.poses import client_camera, pose_of
 from spatial_viewer.world import World
@@ -35,13 +35,10 @@ NERF_MOVING_MAX_SIDE, NERF_REST_MAX_SIDE = 96, 512
 
 def splat_arrays(params: dict[str, torch.Tensor], selected: torch.Tensor) -> dict[str, np.ndarray]:
     """viser's inputs: centres, covariances R S^2 R^T, RGB (selection highlighted) and opacities."""
-    R = quat_to_rotmat(params["quats"])  # [N, 3, 3]
-    S2 = torch.exp(2 * params["scales"])  # [N, 3]
-    cov = (R * S2[:, None, :]) @ R.transpose(1, 2)
-    rgb = sh_to_rgb(params["sh0"][:, 0]).clamp(0, 1).numpy()
+    arrays = viser_splats(params)
+    rgb = arrays["rgbs"]
     rgb[selected.numpy()] = 0.3 * rgb[selected.numpy()] + 0.7 * SELECTED_RGB
-    return {"centers": params["means"].numpy(), "covariances": cov.numpy(), "rgbs": rgb,
-            "opacities": torch.sigmoid(params["opacities"])[:, None].numpy()}
+    return arrays
 
 
 class ViewerApp:

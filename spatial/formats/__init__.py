@@ -35,7 +35,10 @@ class SplatFormat:
         return importlib.import_module(self.module).load(path)
 
     def save(self, params: dict[str, torch.Tensor], path: Path, **options) -> None:
-        importlib.import_module(self.module).save(params, path, **options)
+        self.save_function()(params, path, **options)
+
+    def save_function(self):
+        return importlib.import_module(self.module).save
 
     def export_options(self) -> type | None:
         """The format's own export options (a dataclass), if it has any."""
@@ -53,6 +56,8 @@ SPLAT_FORMATS: dict[str, SplatFormat] = {f.suffix: f for f in (
                 "viewers (a path ending meta.json writes it unbundled)", "spatial.formats.sog", also=("meta.json",)),
     SplatFormat(".glb", "glb", "glTF binary with KHR_gaussian_splatting (y-up, as glTF is): lossless, every SH band, "
                 "for glTF tools and three.js-class viewers", "spatial.formats.glb"),
+    SplatFormat(".html", "html", "a web page that shows the world in any browser, from disk, without Python "
+                "(viser's client; colour without SH; written only)", "spatial.formats.html"),
     SplatFormat(".spz", "spz", "Niantic SPZ (version 3, or 4 on request; Niantic's right-up-back axes): fixed "
                 "point, about 6x smaller than PLY, SH up to degree 3", "spatial.formats.spz"),
 )}

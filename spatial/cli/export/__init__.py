@@ -7,6 +7,7 @@ their own options, each in its own file.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, fields, make_dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -37,7 +38,7 @@ class SplatExport:
     def main(self) -> None:
         import torch
 
-        from spatial.formats import save_splats
+        from spatial.formats import save_splats, splat_format
         from spatial.runs import load_splat_model
         from spatial.splats import select
 
@@ -53,9 +54,18 @@ class SplatExport:
             raise SpatialError(f"{self.model}: no Gaussian passes the filters (--min-opacity, --box-*); "
                                "nothing to write")
         options = {f.name: getattr(self, f.name) for f in fields(self.options)} if self.options else {}
+        if "cameras" in inspect.signature(splat_format(out).save_function()).parameters:
+            options["cameras"] = _training_cameras(model)  # a format that shows the world (html) starts there
         save_splats(select.subset(model.params, mask), out, **options)
         Console().print(f"wrote {kept:,} of {model.count:,} Gaussians of {model.origin} to [bold]{out}[/]",
                         highlight=False)
+
+
+def _training_cameras(model):
+    try:
+        return model.training_cameras()
+    except SpatialError:  # a splat file, or a run whose scene is gone: the format picks a view itself
+        return None
 
 
 def export_commands() -> dict[str, type]:
