@@ -153,3 +153,28 @@ def test_the_default_render_path_stays_where_a_front_facing_capture_looked(facad
     assert len(auto) == 12 and min(auto) > 0.9, auto
     orbit = mean_alphas(["--path", "orbit"])
     assert min(orbit) < 0.5, orbit  # going around shows where no camera looked
+
+
+def test_max_splats_keeps_the_splats_that_matter_to_the_picture(trained_run, tmp_path, capsys):
+    from spatial.metrics import psnr
+    from spatial.splats.trained import SplatModel
+
+    main(["export", "ply", str(trained_run), "--out", str(tmp_path / "half.ply"), "--max-splats", "50%"])
+    model = load_model(trained_run)
+    half = load_splats(tmp_path / "half.ply")
+    assert half["means"].shape[0] == round(model.count / 2)
+    cameras = model.training_cameras()
+    cameras = cameras[list(range(0, len(cameras), 3))]
+    full = model.render(cameras).rgb
+    g = torch.Generator().manual_seed(0)
+    random = {k: v[torch.randperm(model.count, generator=g)[: half["means"].shape[0]]] for k, v in model.params.items()}
+    ours = float(psnr(SplatModel(half, tmp_path, background=model.background).render(cameras).rgb, full))
+    chance = float(psnr(SplatModel(random, tmp_path, background=model.background).render(cameras).rgb, full))
+    print(f"half the splats: {ours:.1f} dB by importance, {chance:.1f} dB at random")
+    assert ours > chance + 3 and ours > 25
+    main(["export", "ply", str(trained_run), "--out", str(tmp_path / "few.ply"), "--max-splats", "1000"])
+    assert load_splats(tmp_path / "few.ply")["means"].shape[0] == 1000
+    with pytest.raises(SystemExit):
+        main(["export", "ply", str(trained_run), "--out", str(tmp_path / "none.ply"), "--max-splats", "0"])
+    assert "error: --max-splats '0': give a count above 0 or a percentage from 0 to 100" in capsys.readouterr().err
+    assert not (tmp_path / "none.ply").exists()

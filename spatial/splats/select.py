@@ -41,3 +41,36 @@ def in_sphere(params: dict[str, Tensor], center: Tensor, radius: float) -> Tenso
 def subset(params: dict[str, Tensor], mask: Tensor) -> dict[str, Tensor]:
     """A new parameter dict holding only the Gaussians where `mask [N]` is true."""
     return {k: v.detach()[mask] for k, v in params.items()}
+
+
+def importance(params: dict[str, Tensor], cameras=None, max_cameras: int = 32) -> Tensor:  # [N]
+    """How much each Gaussian shows in the rendered image: opacity x projected area (pi s1 s2 f^2 / z^2, its two
+    largest axes), summed over up to `max_cameras` of `cameras` that see its centre; without cameras, opacity x
+    the area of its two largest axes (a view-independent stand-in)."""
+    means = params["means"].detach()
+    scales = torch.exp(params["scales"].detach()).sort(dim=-1).values  # [N, 3], ascending
+    weight = torch.sigmoid(params["opacities"].detach()) * scales[:, 1] * scales[:, 2]  # [N]
+    if cameras is None:
+        return weight
+    score = torch.zeros_like(weight)
+    step = max(1, len(cameras) // max_cameras)
+    for i in range(0, len(cameras), step):
+        w2c = cameras.world_to_cam[i].to(means)  # [4, 4]
+        K = cameras.K[i].to(means)
+        local = means @ w2c[:3, :3].T + w2c[:3, 3]  # [N, 3]
+        z = local[:, 2]
+        seen = z > 1e-3
+        uv = local[:, :2] / z.clamp(min=1e-3)[:, None] * torch.stack([K[0, 0], K[1, 1]]) + K[:2, 2]
+        seen &= (uv[:, 0] >= 0) & (uv[:, 0] < float(cameras.width[i])) & (uv[:, 1] >= 0) & \
+            (uv[:, 1] < float(cameras.height[i]))
+        area = torch.pi * K[0, 0] * K[1, 1] / z.clamp(min=1e-3) ** 2
+        score += torch.where(seen, weight * area, torch.zeros_like(weight))
+    return score
+
+
+def most_important(params: dict[str, Tensor], count: int, cameras=None) -> Tensor:  # [N] bool
+    """The `count` Gaussians of highest `importance` (all of them when there are no more)."""
+    N = params["means"].shape[0]
+    mask = torch.zeros(N, dtype=torch.bool, device=params["means"].device)
+    mask[importance(params, cameras).topk(min(count, N)).indices] = True
+    return mask

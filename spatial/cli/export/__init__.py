@@ -31,6 +31,9 @@ class SplatExport:
     """Keep only Gaussians whose centre is inside the box from --box-min to --box-max (world units)."""
     box_max: tuple[float, float, float] | None = None
     """Upper corner of the box (see --box-min)."""
+    max_splats: str | None = None
+    """Keep at most this many Gaussians (a count, or a percentage such as 25%), those that matter most to the
+    picture: opacity x projected area over the training cameras (over their size, for a splat file)."""
 
     suffix: ClassVar[str] = ".ply"  # the format written, a key of spatial.formats.SPLAT_FORMATS
     options: ClassVar[type | None] = None  # the format's ExportOptions, whose fields this command also has
@@ -53,12 +56,30 @@ class SplatExport:
         if kept == 0:
             raise SpatialError(f"{self.model}: no Gaussian passes the filters (--min-opacity, --box-*); "
                                "nothing to write")
+        cameras = _training_cameras(model)
+        if self.max_splats is not None:
+            limit = splat_count(self.max_splats, kept)
+            if limit < kept:
+                chosen = select.most_important(select.subset(model.params, mask), limit, cameras)
+                mask[mask.clone()] = chosen
+                kept = limit
         options = {f.name: getattr(self, f.name) for f in fields(self.options)} if self.options else {}
         if "cameras" in inspect.signature(splat_format(out).save_function()).parameters:
-            options["cameras"] = _training_cameras(model)  # a format that shows the world (html) starts there
+            options["cameras"] = cameras  # a format that shows the world (html) starts there
         save_splats(select.subset(model.params, mask), out, **options)
         Console().print(f"wrote {kept:,} of {model.count:,} Gaussians of {model.origin} to [bold]{out}[/]",
                         highlight=False)
+
+
+def splat_count(text: str, total: int) -> int:
+    """`--max-splats`: "100000" or "25%" of `total`, at least 1."""
+    try:
+        value = float(text[:-1]) * total / 100 if text.endswith("%") else int(text)
+    except ValueError:
+        raise SpatialError(f"--max-splats {text!r}: give a number of Gaussians or a percentage such as 25%") from None
+    if value <= 0 or (text.endswith("%") and float(text[:-1]) > 100):
+        raise SpatialError(f"--max-splats {text!r}: give a count above 0 or a percentage from 0 to 100")
+    return max(1, round(value))
 
 
 def _training_cameras(model):
