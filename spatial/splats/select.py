@@ -44,28 +44,26 @@ def subset(params: dict[str, Tensor], mask: Tensor) -> dict[str, Tensor]:
 
 
 def importance(params: dict[str, Tensor], cameras=None, max_cameras: int = 32) -> Tensor:  # [N]
-    """How much each Gaussian shows in the rendered image: opacity x projected area (pi s1 s2 f^2 / z^2, its two
-    largest axes), summed over up to `max_cameras` of `cameras` that see its centre; without cameras, opacity x
-    the area of its two largest axes (a view-independent stand-in)."""
-    means = params["means"].detach()
+    """How much each Gaussian shows in the picture: its blending weight (alpha x transmittance) summed over the
+    pixels of up to `max_cameras` of `cameras` (LightGaussian's global significance), taken as the gradient of
+    the rendered image with respect to each Gaussian's colour; without cameras, opacity x the area of its two
+    largest axes (a view-independent stand-in)."""
+    from spatial.splats.model import render_splats
+
     scales = torch.exp(params["scales"].detach()).sort(dim=-1).values  # [N, 3], ascending
-    weight = torch.sigmoid(params["opacities"].detach()) * scales[:, 1] * scales[:, 2]  # [N]
     if cameras is None:
-        return weight
-    score = torch.zeros_like(weight)
+        return torch.sigmoid(params["opacities"].detach()) * scales[:, 1] * scales[:, 2]
+    p = {k: v.detach() for k, v in params.items()}
+    colour = torch.zeros_like(p["sh0"], requires_grad=True)  # [N, 1, 3]: rendered = sum_i (C0 c_i + 0.5) w_i
+    flat = {**p, "sh0": colour, "shN": p["shN"][:, :0]}
     step = max(1, len(cameras) // max_cameras)
-    for i in range(0, len(cameras), step):
-        w2c = cameras.world_to_cam[i].to(means)  # [4, 4]
-        K = cameras.K[i].to(means)
-        local = means @ w2c[:3, :3].T + w2c[:3, 3]  # [N, 3]
-        z = local[:, 2]
-        seen = z > 1e-3
-        uv = local[:, :2] / z.clamp(min=1e-3)[:, None] * torch.stack([K[0, 0], K[1, 1]]) + K[:2, 2]
-        seen &= (uv[:, 0] >= 0) & (uv[:, 0] < float(cameras.width[i])) & (uv[:, 1] >= 0) & \
-            (uv[:, 1] < float(cameras.height[i]))
-        area = torch.pi * K[0, 0] * K[1, 1] / z.clamp(min=1e-3) ** 2
-        score += torch.where(seen, weight * area, torch.zeros_like(weight))
-    return score
+    with torch.enable_grad():
+        for i in range(0, len(cameras), step):
+            cam = cameras[i]
+            out = render_splats(flat, cam.world_to_cam.to(colour.device), cam.K.to(colour.device),
+                                int(cam.width[0]), int(cam.height[0]), 0)
+            out.rgb.sum().backward()
+    return colour.grad.sum(dim=(1, 2))
 
 
 def most_important(params: dict[str, Tensor], count: int, cameras=None) -> Tensor:  # [N] bool

@@ -1,0 +1,115 @@
+"""Benchmark the splat formats on a trained world: file size, write and read time, and the render of each file
+read back against the PLY's; then `--max-splats` at 50 % and 25 % against splat-transform's `--decimate` at the
+same count, both measured against the full world's render.
+
+    python scripts/bench_formats.py                     # trains the built-in default scene briefly (~5 min)
+    python scripts/bench_formats.py --run outputs/RUN   # an existing run instead
+    python scripts/bench_formats.py --out scripts/results/formats.json
+
+PSNR is over every camera of the run's scene (training and held-out views), at the training resolution. The
+splat-transform comparison needs scripts/node_tools.sh to have installed it (it is skipped otherwise).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+FORMATS = [("PLY", "w.ply", {}), (".splat", "w.splat", {}), ("SPZ 3", "w3.spz", {"spz_version": 3}),
+           ("SPZ 4", "w4.spz", {"spz_version": 4}), ("SOG", "w.sog", {}), ("compressed PLY", "w.compressed.ply", {}),
+           ("glb", "w.glb", {})]
+
+
+def train(out: Path, steps: int) -> Path:
+    from spatial.methods import get_method
+    from spatial.run_training import run_training
+    from spatial.scenes import make_scene
+
+    config = get_method("splat").preset_config("cpu")
+    config.step.steps, config.step.sh_degree, config.step.sh_degree_interval = steps, 3, steps // 4
+    config.strategy.refine_stop = int(steps * 0.75)
+    run_training("splat", make_scene(), out, config, resume=False, preset="cpu")
+    return out
+
+
+def splat_transform() -> Path | None:
+    folder = os.environ.get("SPATIAL_NODE_TOOLS") or subprocess.run(
+        [str(ROOT / "scripts" / "node_tools.sh")], capture_output=True, text=True).stdout.strip()
+    tool = Path(folder) / "node_modules" / ".bin" / "splat-transform" if folder else None
+    return tool if tool and tool.exists() else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--run", type=Path, help="a trained run folder (default: train the default scene)")
+    parser.add_argument("--steps", type=int, default=1500, help="training steps when no --run is given")
+    parser.add_argument("--out", type=Path, help="also write the figures as JSON here")
+    args = parser.parse_args()
+
+    from spatial.formats import load_splats, save_splats
+    from spatial.metrics import psnr
+    from spatial.runs import load_splat_model
+    from spatial.splats import select
+    from spatial.splats.trained import SplatModel
+
+    work = Path(tempfile.mkdtemp(prefix="bench-formats-"))
+    run = args.run or train(work / "run", args.steps)
+    model = load_splat_model(run)
+    cameras = model.scene().cameras
+    world = {k: v.detach() for k, v in model.params.items()}
+
+    def render(params):
+        return SplatModel(params, work, background=model.background).render(cameras).rgb
+
+    full = render(world)
+    print(f"world: {model.count:,} Gaussians, SH degree {model.sh_degree}, {len(cameras)} views of "
+          f"{int(cameras.width[0])} x {int(cameras.height[0])}\n")
+    rows = []
+    ply_size = None
+    print(f"{'format':<16}{'size':>12}{'vs PLY':>9}{'write s':>10}{'read s':>9}{'PSNR dB':>10}")
+    for name, file, options in FORMATS:
+        path = work / file
+        t0 = time.perf_counter()
+        save_splats(world, path, **options)
+        t1 = time.perf_counter()
+        back = load_splats(path)
+        t2 = time.perf_counter()
+        size = path.stat().st_size
+        ply_size = ply_size or size
+        value = float(psnr(render(back), full))
+        rows.append({"format": name, "bytes": size, "ratio": ply_size / size, "write_s": t1 - t0, "read_s": t2 - t1,
+                     "psnr_vs_ply": value})
+        print(f"{name:<16}{size:>12,}{ply_size / size:>8.1f}x{t1 - t0:>10.2f}{t2 - t1:>9.2f}{value:>10.2f}")
+
+    tool = splat_transform()
+    lighter = []
+    print(f"\n{'kept':<8}{'ours (--max-splats) dB':>24}{'splat-transform --decimate dB':>32}")
+    for percent in (50, 25):
+        count = round(model.count * percent / 100)
+        ours = select.subset(world, select.most_important(world, count, model.training_cameras()))
+        ours_db = float(psnr(render(ours), full))
+        theirs_db = None
+        if tool is not None:
+            save_splats(world, work / "full.ply")
+            subprocess.run([str(tool), "-g", "cpu", "-w", "-q", str(work / "full.ply"), "--decimate", str(count),
+                            str(work / "decimated.ply")], check=True, capture_output=True)
+            theirs_db = float(psnr(render(load_splats(work / "decimated.ply")), full))
+        lighter.append({"percent": percent, "count": count, "ours_psnr": ours_db, "splat_transform_psnr": theirs_db})
+        shown = f"{theirs_db:.2f}" if theirs_db is not None else "(splat-transform not installed)"
+        print(f"{percent:>3} %   {ours_db:>24.2f}{shown:>32}")
+    if args.out:
+        args.out.write_text(json.dumps({"gaussians": model.count, "views": len(cameras), "formats": rows,
+                                        "max_splats": lighter}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
