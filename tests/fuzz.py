@@ -32,8 +32,8 @@ import traceback
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
-READERS = ("splat-ply", "points-ply", "splat", "spz", "colmap-bin", "colmap-text", "transforms", "blender",
-           "camera-path", "world", "checkpoint")
+READERS = ("splat-ply", "points-ply", "splat", "spz", "spz4", "compressed-ply", "sog", "sog-meta", "glb",
+           "colmap-bin", "colmap-text", "transforms", "blender", "camera-path", "world", "checkpoint")
 CASE_SECONDS = 60
 MEMORY_BEYOND_IMPORT = 2 * 2**30
 
@@ -55,8 +55,11 @@ def make_seeds(root: Path, facade: Path, orbit: Path) -> dict:
     params = {"means": torch.randn(n, 3, generator=g) * 0.5, "quats": torch.randn(n, 4, generator=g),
               "scales": torch.full((n, 3), -3.0), "opacities": torch.zeros(n),
               "sh0": rgb_to_sh(torch.rand(n, 1, 3, generator=g)), "shN": torch.zeros(n, 3, 3)}
-    for suffix in ("ply", "splat", "spz"):
+    for suffix in ("ply", "splat", "spz", "compressed.ply", "sog", "glb"):
         save_splats(params, root / f"model.{suffix}")
+    save_splats(params, root / "model4.spz", spz_version=4)
+    (root / "sog").mkdir()
+    save_splats(params, root / "sog" / "meta.json")
     torch.save({"params": params, "step": 1, "config": {"downscale": 1}}, root / "model.pt")
 
     scene = load_scene(facade)
@@ -82,6 +85,11 @@ def make_seeds(root: Path, facade: Path, orbit: Path) -> dict:
         "splat-ply": (root / "model.ply", ["export", "splat", "{file}", "--out", f"{out}/x.splat"]),
         "splat": (root / "model.splat", ["export", "ply", "{file}", "--out", f"{out}/x.ply"]),
         "spz": (root / "model.spz", ["export", "ply", "{file}", "--out", f"{out}/x.ply"]),
+        "spz4": (root / "model4.spz", ["export", "ply", "{file}", "--out", f"{out}/x.ply"]),
+        "compressed-ply": (root / "model.compressed.ply", ["export", "ply", "{file}", "--out", f"{out}/x.ply"]),
+        "sog": (root / "model.sog", ["export", "ply", "{file}", "--out", f"{out}/x.ply"]),
+        "sog-meta": (root / "sog" / "meta.json", ["export", "ply", "{file}", "--out", f"{out}/x.ply"]),
+        "glb": (root / "model.glb", ["export", "ply", "{file}", "--out", f"{out}/x.ply"]),
         "checkpoint": (root / "model.pt", ["export", "ply", "{file}", "--out", f"{out}/x.ply"]),
         "points-ply": (root / "transforms" / "sparse_pc.ply", ["scene", "info", "{scene}"]),
         "colmap-bin": (root / "colmap-bin" / "sparse" / "0" / "cameras.bin", ["scene", "info", "{scene}"]),

@@ -109,6 +109,11 @@ def is_compressed_ply(path: Path) -> bool:
 
 
 def load(path: Path) -> dict[str, torch.Tensor]:
+    with np.errstate(all="ignore"):  # a damaged file's values overflow or turn NaN: refused, never warned about
+        return _load(path)
+
+
+def _load(path: Path) -> dict[str, torch.Tensor]:
     from plyfile import PlyData
 
     path = Path(path)

@@ -92,6 +92,11 @@ def save(params: dict[str, torch.Tensor], path: Path) -> None:
 
 
 def load(path: Path) -> dict[str, torch.Tensor]:
+    with np.errstate(all="ignore"):  # a damaged file's values overflow or turn NaN: refused, never warned about
+        return _load(path)
+
+
+def _load(path: Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     try:
         raw = path.read_bytes()

@@ -137,6 +137,11 @@ def save(params: dict[str, torch.Tensor], path: Path, sog_palette: int = 0) -> N
 
 
 def load(path: Path) -> dict[str, torch.Tensor]:
+    with np.errstate(all="ignore"):  # a damaged file's values overflow or turn NaN: refused, never warned about
+        return _load(path)
+
+
+def _load(path: Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if path.name.lower().endswith("meta.json"):
         folder = path.parent
