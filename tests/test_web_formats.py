@@ -136,3 +136,16 @@ def test_compressed_ply_keeps_sh_and_refuses_a_bad_chunk_count(world, tmp_path):
     with pytest.raises(SpatialError, match=r"12 chunks for 2000 splats; a compressed PLY has one per 256|truncated"):
         load_splats(tmp_path / "b.compressed.ply")
     assert np.isfinite(back["means"].numpy()).all()
+
+
+def test_spatial_view_opens_the_web_formats_as_named_layers(world, tmp_path):
+    from spatial_viewer.cli import build_app
+
+    (tmp_path / "garden").mkdir()
+    save_splats(world, tmp_path / "garden" / "meta.json")
+    save_splats(world, tmp_path / "tree.compressed.ply")
+    save_splats(world, tmp_path / "rock.glb")
+    app = build_app([tmp_path / "garden" / "meta.json", tmp_path / "tree.compressed.ply", tmp_path / "rock.glb"],
+                    tmp_path / "edited.ply", thumbnails=False)
+    assert [(layer.name, layer.count) for layer in app.world.layers] == [("garden", 3000), ("tree", 3000),
+                                                                          ("rock", 3000)]

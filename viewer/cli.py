@@ -70,7 +70,7 @@ def build_app(inputs: list[Path], out: Path, thumbnails: bool = True):
             static.append(opened)
             continue
         if isinstance(opened, SplatModel):
-            world.add_layer(path.name if path.is_dir() else path.stem, opened.params, str(path))
+            world.add_layer(layer_name(path), opened.params, str(path))
         elif server_model is not None:
             raise SpatialError(f"{path}: the viewer shows one NeRF at a time (splat layers can be several)")
         else:
@@ -85,3 +85,15 @@ def build_app(inputs: list[Path], out: Path, thumbnails: bool = True):
     if server_model is not None:
         app.set_model(server_model)
     return app
+
+
+def layer_name(path: Path) -> str:
+    """A layer's name from its input: a run folder's name, a file's name without its format's ending
+    (`scene.compressed.ply` -> scene), an unbundled SOG's folder name (`scene/meta.json` -> scene)."""
+    from spatial.formats import splat_ending
+
+    if path.is_dir():
+        return path.name
+    ending = splat_ending(path) or path.suffix
+    name = path.name[: len(path.name) - len(ending)] if path.name.lower().endswith(ending) else path.stem
+    return name.rstrip(".") or path.parent.name or path.stem
