@@ -58,7 +58,7 @@ def main() -> None:
     from spatial.formats import load_splats, save_splats
     from spatial.metrics import psnr
     from spatial.runs import load_splat_model
-    from spatial.splats import select
+    from spatial.splats.simplify import simplify
     from spatial.splats.trained import SplatModel
 
     work = Path(tempfile.mkdtemp(prefix="bench-formats-"))
@@ -99,7 +99,7 @@ def main() -> None:
     print(f"\n{'kept':<8}{'ours (--max-splats) dB':>24}{'splat-transform --decimate dB':>32}")
     for percent in (50, 25):
         count = round(model.count * percent / 100)
-        ours = select.subset(world, select.most_important(world, count, model.training_cameras()))
+        ours = simplify(world, count, model.training_cameras())
         ours_db = float(psnr(render(ours), full))
         theirs_db = None
         if tool is not None:

@@ -32,8 +32,8 @@ class SplatExport:
     box_max: tuple[float, float, float] | None = None
     """Upper corner of the box (see --box-min)."""
     max_splats: str | None = None
-    """Keep at most this many Gaussians (a count, or a percentage such as 25%), those that matter most to the
-    picture: opacity x projected area over the training cameras (over their size, for a splat file)."""
+    """Keep at most this many Gaussians (a count, or a percentage such as 25%): those that show most in the
+    training views (by opacity and size, for a splat file), with the others merged into their neighbours."""
 
     suffix: ClassVar[str] = ".ply"  # the format written, a key of spatial.formats.SPLAT_FORMATS
     options: ClassVar[type | None] = None  # the format's ExportOptions, whose fields this command also has
@@ -57,16 +57,16 @@ class SplatExport:
             raise SpatialError(f"{self.model}: no Gaussian passes the filters (--min-opacity, --box-*); "
                                "nothing to write")
         cameras = _training_cameras(model)
-        if self.max_splats is not None:
-            limit = splat_count(self.max_splats, kept)
-            if limit < kept:
-                chosen = select.most_important(select.subset(model.params, mask), limit, cameras)
-                mask[mask.clone()] = chosen
-                kept = limit
+        params = select.subset(model.params, mask)
+        if self.max_splats is not None and splat_count(self.max_splats, kept) < kept:
+            from spatial.splats.simplify import simplify
+
+            kept = splat_count(self.max_splats, kept)
+            params = simplify(params, kept, cameras)
         options = {f.name: getattr(self, f.name) for f in fields(self.options)} if self.options else {}
         if "cameras" in inspect.signature(splat_format(out).save_function()).parameters:
             options["cameras"] = cameras  # a format that shows the world (html) starts there
-        save_splats(select.subset(model.params, mask), out, **options)
+        save_splats(params, out, **options)
         Console().print(f"wrote {kept:,} of {model.count:,} Gaussians of {model.origin} to [bold]{out}[/]",
                         highlight=False)
 
