@@ -1,7 +1,8 @@
 """glTF binary (`.glb`) with `KHR_gaussian_splatting`: splats that glTF tools and three.js-class viewers load.
 
-We implement the extension as splat-transform 3.7.0 writes it (the Khronos draft of 2025, "KHR_gaussian_
-splatting" release candidate, without its SPZ compression extension): one primitive of `mode` 0 (points) with
+We implement the extension's revision that splat-transform 3.7.0 writes and reads (attributes named
+`KHR_gaussian_splatting:NAME`, the extension object's kernel / colorSpace / sortingMethod / projection), not
+its SPZ-compressed variant: one primitive of `mode` 0 (points) with
 
     POSITION                                   float VEC3
     COLOR_0                                    normalised ubyte VEC4: 0.5 + C0 * sh0, and opacity
