@@ -35,7 +35,7 @@ FLOAT, UBYTE, USHORT = 5126, 5121, 5123
 EXT = "KHR_gaussian_splatting"
 COMPONENTS = {"SCALAR": 1, "VEC3": 3, "VEC4": 4}
 MAX_JSON = 64 << 20
-TURN = torch.diag(torch.tensor([-1.0, -1.0, 1.0, 1.0]))  # 180 degrees about z: our axes <-> glTF's
+TURN = torch.diag(torch.tensor([-1.0, -1.0, 1.0, 1.0], device="cpu"))  # 180 degrees about z: our axes <-> glTF's
 
 
 def _turned(params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

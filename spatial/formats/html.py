@@ -88,8 +88,8 @@ def initial_view(params: dict[str, torch.Tensor], cameras=None) -> dict[str, str
     centre = means.median(0).values
     if cameras is None:
         radius = float((means - centre).norm(dim=-1).quantile(0.9))
-        eye, target = centre + torch.tensor([0.0, -0.5, -2.5], dtype=torch.float64) * radius, centre
-        up, fov_y = torch.tensor([0.0, -1.0, 0.0]), 0.9
+        eye, target = centre + torch.tensor([0.0, -0.5, -2.5], dtype=torch.float64, device="cpu") * radius, centre
+        up, fov_y = torch.tensor([0.0, -1.0, 0.0], device="cpu"), 0.9
     else:
         c2w = cameras.cam_to_world[0].detach().cpu().double()
         distance = float((centre - c2w[:3, 3]).norm())

@@ -39,8 +39,8 @@ def kmeans(vectors: np.ndarray, k: int, iterations: int = 10, sample: int = 6553
     g = torch.Generator().manual_seed(seed)
     N = x.shape[0]
     k = min(k, N)
-    fit = x[torch.randperm(N, generator=g)[:sample]] if N > sample else x
-    centres = fit[torch.randperm(fit.shape[0], generator=g)[:k]].clone()
+    fit = x[torch.randperm(N, generator=g, device="cpu")[:sample]] if N > sample else x
+    centres = fit[torch.randperm(fit.shape[0], generator=g, device="cpu")[:k]].clone()
     for _ in range(iterations):
         label = nearest(fit, centres)
         sums = torch.zeros_like(centres).index_add_(0, label, fit)
@@ -53,4 +53,4 @@ def nearest(x: torch.Tensor, centres: torch.Tensor, rows: int = 16384) -> torch.
     """The index of the nearest centre `[k, D]` to each row of `x` `[N, D]` (in blocks of `rows`)."""
     c2 = (centres**2).sum(-1)
     return torch.cat([(c2 - 2 * block @ centres.T).argmin(-1) for block in x.split(rows)]) if len(x) else \
-        torch.zeros(0, dtype=torch.long)
+        torch.zeros(0, dtype=torch.long, device=x.device)

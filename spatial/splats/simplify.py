@@ -46,23 +46,23 @@ def merge_into(params: dict[str, Tensor], keep: Tensor, reach: float = 8.0) -> d
     nearest = torch.from_numpy(nearest).long()
     close = torch.from_numpy(distance) < reach * s[kept[nearest]].max(-1).values
     K = len(kept)
-    slot = torch.cat([torch.arange(K), nearest[close]])  # [M]: the kept Gaussian each source goes into
+    slot = torch.cat([torch.arange(K, device="cpu"), nearest[close]])  # [M]: the kept Gaussian each source goes into
     source = torch.cat([kept, dropped[close]])  # [M]
     w = (alpha * area)[source]  # [M]
 
     def average(x: Tensor) -> Tensor:  # [M, ...] -> [K, ...], weighted by w
         shape = (-1,) + (1,) * (x.dim() - 1)
-        total = torch.zeros((K, *x.shape[1:]), dtype=x.dtype).index_add_(0, slot, w.view(shape) * x)
-        return total / torch.zeros(K, dtype=x.dtype).index_add_(0, slot, w).view(shape)
+        total = torch.zeros((K, *x.shape[1:]), dtype=x.dtype, device="cpu").index_add_(0, slot, w.view(shape) * x)
+        return total / torch.zeros(K, dtype=x.dtype, device="cpu").index_add_(0, slot, w).view(shape)
 
     mean = average(p["means"][source])
     offset = p["means"][source] - mean[slot]
     covariance = average(cov[source] + offset[:, :, None] * offset[:, None, :])
     variance, axes = torch.linalg.eigh(covariance)  # ascending; columns are the axes
-    axes = torch.where(torch.linalg.det(axes)[:, None, None] < 0, axes * torch.tensor([-1.0, 1.0, 1.0],
+    axes = torch.where(torch.linalg.det(axes)[:, None, None] < 0, axes * torch.tensor([-1.0, 1.0, 1.0], device="cpu",
                                                                                      dtype=axes.dtype), axes)
     scales = variance.clamp(min=1e-20).sqrt()
-    mass = torch.zeros(K, dtype=torch.float64).index_add_(0, slot, alpha[source] * area[source])
+    mass = torch.zeros(K, dtype=torch.float64, device="cpu").index_add_(0, slot, alpha[source] * area[source])
     opacity = (mass / (scales[:, 1] * scales[:, 2])).clamp(1e-4, 0.99)
     merged = {"means": mean, "quats": rotmat_to_quat(axes), "scales": scales.log(),
               "opacities": torch.log(opacity / (1 - opacity)), "sh0": average(p["sh0"][source]),
