@@ -58,11 +58,11 @@ class SplatExport:
                                "nothing to write")
         cameras = _training_cameras(model)
         params = select.subset(model.params, mask)
-        if self.max_splats is not None and splat_count(self.max_splats, kept) < kept:
+        limit = kept if self.max_splats is None else splat_count(self.max_splats, kept)
+        if limit < kept:
             from spatial.splats.simplify import simplify
 
-            kept = splat_count(self.max_splats, kept)
-            params = simplify(params, kept, cameras)
+            params, kept = simplify(params, limit, cameras), limit
         options = {f.name: getattr(self, f.name) for f in fields(self.options)} if self.options else {}
         if "cameras" in inspect.signature(splat_format(out).save_function()).parameters:
             options["cameras"] = cameras  # a format that shows the world (html) starts there
