@@ -167,3 +167,15 @@ def test_merging_keeps_the_moments_of_what_it_merges():
     torch.testing.assert_close(out["scales"][1], params["scales"][2])
     # opacity x area is kept: 2 x 0.5 x 0.25 over the merged area sqrt(0.5 x 0.25), capped at 0.99
     assert float(torch.sigmoid(out["opacities"][0])) == pytest.approx(min(0.99, 0.25 / 0.5**0.5 / 0.5), rel=1e-5)
+
+
+def test_an_export_refuses_a_name_of_another_format(world, tmp_path, capsys):
+    from spatial.cli import main
+
+    save_splats(world, tmp_path / "a.ply")
+    with pytest.raises(SystemExit):
+        main(["export", "ply", str(tmp_path / "a.ply"), "--out", str(tmp_path / "b.compressed.ply")])
+    assert (f"error: {tmp_path / 'b.compressed.ply'}: that name is a compressed-ply file; this command writes .ply "
+            "(use `spatial export compressed-ply`, or another name)") in " ".join(capsys.readouterr().err.split())
+    main(["export", "compressed-ply", str(tmp_path / "a.ply"), "--out", str(tmp_path / "b.compressed.ply")])
+    assert load_splats(tmp_path / "b.compressed.ply")["means"].shape == (3000, 3)

@@ -41,11 +41,14 @@ class SplatExport:
     def main(self) -> None:
         import torch
 
-        from spatial.formats import save_splats, splat_format
+        from spatial.formats import save_splats, splat_ending, splat_format
         from spatial.runs import load_splat_model
         from spatial.splats import select
 
         out = output_path(self.model, self.out, f"splats{self.suffix}", self.suffix)
+        if splat_ending(out) != self.suffix:  # x.compressed.ply ends in .ply, but names another format
+            raise SpatialError(f"{out}: that name is a {splat_format(out).command} file; this command writes "
+                               f"{self.suffix} (use `spatial export {splat_format(out).command}`, or another name)")
         model = load_splat_model(self.model)
         mask = select.by_opacity(model.params, self.min_opacity)
         if (self.box_min is None) != (self.box_max is None):
@@ -56,16 +59,15 @@ class SplatExport:
         if kept == 0:
             raise SpatialError(f"{self.model}: no Gaussian passes the filters (--min-opacity, --box-*); "
                                "nothing to write")
-        cameras = _training_cameras(model)
         params = select.subset(model.params, mask)
         limit = kept if self.max_splats is None else splat_count(self.max_splats, kept)
         if limit < kept:
             from spatial.splats.simplify import simplify
 
-            params, kept = simplify(params, limit, cameras), limit
+            params, kept = simplify(params, limit, _training_cameras(model)), limit
         options = {f.name: getattr(self, f.name) for f in fields(self.options)} if self.options else {}
         if "cameras" in inspect.signature(splat_format(out).save_function()).parameters:
-            options["cameras"] = cameras  # a format that shows the world (html) starts there
+            options["cameras"] = _training_cameras(model)  # a format that shows the world (html) starts there
         save_splats(params, out, **options)
         Console().print(f"wrote {kept:,} of {model.count:,} Gaussians of {model.origin} to [bold]{out}[/]",
                         highlight=False)
