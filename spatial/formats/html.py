@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from spatial.errors import file_error
+from spatial.errors import SpatialError, file_error
 from spatial.files import write_bytes_atomic
 from spatial.render.sh import sh_to_rgb
 from spatial.transforms import quat_to_rotmat
@@ -106,7 +106,10 @@ def page(params: dict[str, torch.Tensor], cameras=None) -> bytes:
     import viser
 
     client = Path(viser.__file__).parent / "client" / "build" / "index.html"
-    html = client.read_text(encoding="utf-8")
+    html = client.read_text(encoding="utf-8") if client.is_file() else ""
+    if "<head>" not in html:
+        raise SpatialError(f"viser's browser client is missing or unreadable ({client}); reinstall viser "
+                           "(pip install --force-reinstall viser) to export a web page")
     view = initial_view(params, cameras)
     data = base64.b64encode(recording(params, view))
     loader = LOADER.format(data=data.decode("ascii"), camera=json.dumps({}))
