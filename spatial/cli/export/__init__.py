@@ -61,13 +61,16 @@ class SplatExport:
                                "nothing to write")
         params = select.subset(model.params, mask)
         limit = kept if self.max_splats is None else splat_count(self.max_splats, kept)
+        shows_world = "cameras" in inspect.signature(splat_format(out).save_function()).parameters  # html
+        # the scene is read only when something needs its cameras, and then once
+        cameras = _training_cameras(model) if limit < kept or shows_world else None
         if limit < kept:
             from spatial.splats.simplify import simplify
 
-            params, kept = simplify(params, limit, _training_cameras(model)), limit
+            params, kept = simplify(params, limit, cameras), limit
         options = {f.name: getattr(self, f.name) for f in fields(self.options)} if self.options else {}
-        if "cameras" in inspect.signature(splat_format(out).save_function()).parameters:
-            options["cameras"] = _training_cameras(model)  # a format that shows the world (html) starts there
+        if shows_world:
+            options["cameras"] = cameras  # a format that shows the world starts at a training camera
         save_splats(params, out, **options)
         Console().print(f"wrote {kept:,} of {model.count:,} Gaussians of {model.origin} to [bold]{out}[/]",
                         highlight=False)
