@@ -12,10 +12,8 @@ from spatial import SpatialError, load_scene
 from spatial.cli import main
 from spatial.process.alignment import pose_errors
 from spatial.process.pipeline import process_images
-from spatial.scenes import make_scene
 from spatial.scenes.config import SceneSize
-
-SFM_SIZE = SceneSize(width=256, height=192, views=16, supersample=2, points=500)
+from tests.captures import SFM_SIZE, scene_photos
 
 
 @pytest.fixture(scope="module")
@@ -31,14 +29,6 @@ def facade_processed(facade_photos, tmp_path_factory):
     out = tmp_path_factory.mktemp("facade_scene")
     manifest = process_images(folder, out)
     return out, manifest, truth
-
-
-def scene_photos(name: str, size: SceneSize, folder: Path):
-    scene = load_scene(make_scene(name, size))
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(len(scene)):
-        Image.fromarray((scene.load_image(i) * 255 + 0.5).astype(np.uint8)).save(folder / f"{i:03d}.png")
-    return scene
 
 
 def test_orbit_scene_registers_with_accurate_cameras(tmp_path):

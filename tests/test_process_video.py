@@ -1,55 +1,24 @@
 """`spatial process video`: a synthetic orbit video with blurred frames, rotation metadata, bad files."""
 
-import av
 import numpy as np
 import pytest
-import torch
-from PIL import Image, ImageFilter
+from PIL import Image
 
 from spatial import SpatialError, load_scene
-from spatial.cameras import Cameras, intrinsics_from_fov, look_at
 from spatial.process.alignment import pose_errors
 from spatial.process.pipeline import process_video
 from spatial.process.video import extract_frames
-from spatial.scenes import facade
-from spatial.scenes.generate import render_view
-
-W, H, FRAMES = 256, 192, 30
-BLURRED = {5, 11, 17, 23}
-
-
-def write_video(path, frames, rotation=0, fps=10):
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": "12"}
-        if rotation:
-            stream.set_display_rotation(rotation)
-        for pixels in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+from tests.captures import BLURRED, dolly_video, write_video
+from tests.captures import VIDEO_FRAMES as FRAMES
+from tests.captures import VIDEO_H as H
+from tests.captures import VIDEO_W as W
 
 
 @pytest.fixture(scope="module")
 def facade_video(tmp_path_factory):
     """A smooth sideways dolly in front of the facade, every sixth frame blurred on purpose."""
-    t = torch.linspace(0, 1, FRAMES, dtype=torch.float64)
-    eye = torch.stack([-0.9 + 1.8 * t, torch.full_like(t, -2.2), 1.0 + 0.3 * torch.sin(3 * t)], -1)
-    target = torch.stack([0.3 * eye[:, 0], torch.full_like(t, 2.5), torch.full_like(t, 1.0)], -1)
-    c2w = look_at(eye, target, torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64))
-    cams = Cameras(c2w.float(), intrinsics_from_fov(60, W, H).expand(FRAMES, 3, 3).clone(), W, H)
-    prims = facade.primitives()
-    frames = []
-    for i in range(FRAMES):
-        rgb = (np.clip(render_view(prims, cams, i, 1)["rgb"], 0, 1) * 255 + 0.5).astype(np.uint8)
-        if i in BLURRED:
-            rgb = np.asarray(Image.fromarray(rgb).filter(ImageFilter.GaussianBlur(4)))
-        frames.append(rgb)
     path = tmp_path_factory.mktemp("video") / "dolly.mp4"
-    write_video(path, frames)
+    cams, frames = dolly_video(path)
     return path, cams, frames
 
 
