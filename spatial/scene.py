@@ -35,6 +35,7 @@ class Scene:
     world_from_source: Tensor = field(default_factory=lambda: torch.eye(4))  # [4, 4] see `normalized`
     source_format: str = ""
     metadata: dict = field(default_factory=dict)  # format extras kept for writers (e.g. aabb_scale)
+    notes: list[str] = field(default_factory=list)  # what the files hold that spatial does not use, to tell the user
 
     def __post_init__(self) -> None:
         C = len(self.cameras)

@@ -37,7 +37,7 @@ class TrainerBase:
         # [3] on the training device
         self.background = torch.tensor(scene.background_rgb, dtype=torch.float32, device=self.device)
         self.warnings: list[str] = []  # about the capture, for run_training to print (see capture_warnings)
-        self.notes: list[str] = []  # what the user should know before training starts
+        self.notes: list[str] = list(scene.notes)  # what the user should know before training starts
         self.train_seconds = 0.0  # time spent in training steps only (not loading, evaluation or checkpoints)
 
     # ---- what a method supplies ---------------------------------------------------------------

@@ -131,3 +131,58 @@ def test_missing_folder_and_unknown_layout(tmp_path):
         load_scene(tmp_path / "nope")
     with pytest.raises(SpatialError, match="no scene found"):
         load_scene(tmp_path)
+
+
+def test_applied_transform_and_scale_are_undone(facade_path, tmp_path):
+    """nerfstudio's converters move COLMAP's world (saved = applied_scale * applied_transform @ original) and say
+    so in the file; we read the original world back, cameras and points (tests/test_interop_nerfstudio.py holds
+    this against nerfstudio's own colmap_to_json)."""
+    scene = load_colmap(facade_path)
+    write_transforms(scene, tmp_path / "transforms.json")
+    meta = json.loads((tmp_path / "transforms.json").read_text())
+    A = np.array([[0, 1, 0, 0.5], [0, 0, 1, -1.0], [1, 0, 0, 2.0], [0, 0, 0, 1]])  # a rotation and a shift
+    moved = np.diag([2.5, 2.5, 2.5, 1]) @ A
+    for frame in meta["frames"]:
+        T = moved @ np.asarray(frame["transform_matrix"])
+        T[:3, :3] /= 2.5  # scale moves centres, never the camera's axes
+        frame["transform_matrix"] = T.tolist()
+    points = (scene.points.double().numpy() @ A[:3, :3].T + A[:3, 3]) * 2.5
+    from spatial.io.points_ply import write_points_ply
+
+    write_points_ply(tmp_path / "sparse_pc.ply", torch.from_numpy(points).float(), scene.point_colors)
+    meta.update(applied_transform=A[:3].tolist(), applied_scale=2.5)
+    (tmp_path / "transforms.json").write_text(json.dumps(meta))
+    for image in scene.image_paths:
+        (tmp_path / "images").mkdir(exist_ok=True)
+        (tmp_path / "images" / image.name).write_bytes(image.read_bytes())
+    back = load_transforms(tmp_path)
+    torch.testing.assert_close(back.cameras.cam_to_world, scene.cameras.cam_to_world, atol=1e-5, rtol=0)
+    torch.testing.assert_close(back.points, scene.points, atol=1e-5, rtol=0)
+    assert back.notes == []
+
+    meta["applied_transform"] = [[2, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]]
+    (tmp_path / "transforms.json").write_text(json.dumps(meta))
+    with pytest.raises(SpatialError, match=r"transforms\.json: applied_transform: the pose's rotation is not a "
+                                           r"rotation"):
+        load_transforms(tmp_path)
+    meta["applied_transform"] = A[:3].tolist()
+    meta["applied_scale"] = 0
+    (tmp_path / "transforms.json").write_text(json.dumps(meta))
+    with pytest.raises(SpatialError, match=r"transforms\.json: applied_scale must be above 0, got 0"):
+        load_transforms(tmp_path)
+
+
+def test_masks_and_depth_maps_listed_are_named_as_unused(facade_path, tmp_path):
+    meta = json.loads((facade_path / "transforms.json").read_text())
+    for i, frame in enumerate(meta["frames"]):
+        frame["depth_file_path"] = f"depths/{i}.png"
+        if i < 3:
+            frame["mask_path"] = f"masks/{i}.png"
+    (facade_path / "transforms_extras.json").write_text(json.dumps(meta))
+    scene = load_transforms(facade_path / "transforms_extras.json")
+    count = len(meta["frames"])
+    assert scene.notes == [
+        f"transforms_extras.json lists masks (mask_path) for 3 of {count} images; spatial reads the cameras and "
+        "trains on every pixel without them",
+        f"transforms_extras.json lists depth maps (depth_file_path) for {count} of {count} images; spatial reads "
+        "the cameras and trains on every pixel without them"]

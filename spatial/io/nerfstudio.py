@@ -18,9 +18,10 @@ from spatial.distortion import CameraModel
 from spatial.errors import SpatialError, file_error
 from spatial.files import write_json_atomic
 from spatial.images import find_image, image_size
-from spatial.io.json_util import MAX_IMAGE_SIDE, gl_matrix, number, pose_matrix, read_json, text
+from spatial.io.json_util import MAX_IMAGE_SIDE, check_rigid, gl_matrix, number, pose_matrix, read_json, text
 from spatial.io.points_ply import read_points_ply, write_points_ply
 from spatial.scene import Scene, every_nth_split
+from spatial.transforms import apply_to_cam_to_world, apply_to_points
 
 # what each number must be: (lowest, highest, lowest excluded, whole number)
 _NUMBERS = {"fl_x": (0, None, True, False), "fl_y": (0, None, True, False), "cx": (None, None, False, False),
@@ -91,8 +92,10 @@ def load_transforms(path: Path, test_every: int = 8) -> Scene:
     if len(set(models)) > 1:
         raise file_error(file, "frames mix fisheye and perspective camera models")
     order = sorted(range(len(paths)), key=lambda i: paths[i].as_posix())
+    source_from_file = _source_from_file(file, meta)  # [4, 4] float64
+    c2w = apply_to_cam_to_world(source_from_file, torch.from_numpy(np.stack(c2w)[order]))
     cameras = Cameras(
-        torch.from_numpy(np.stack(c2w)[order]).float(), torch.from_numpy(np.stack(Ks)[order]).float(),
+        c2w.float(), torch.from_numpy(np.stack(Ks)[order]).float(),
         torch.tensor(widths)[order], torch.tensor(heights)[order], models[0],
         torch.from_numpy(np.stack(dists)[order]).float(),
     )
@@ -101,11 +104,46 @@ def load_transforms(path: Path, test_every: int = 8) -> Scene:
     points, colors = torch.zeros(0, 3), torch.zeros(0, 3, dtype=torch.uint8)
     if meta.get("ply_file_path"):
         points, colors = read_points_ply(root / text(file, "ply_file_path", meta["ply_file_path"]))
+        points = apply_to_points(source_from_file, points.double()).float()
     metadata = {k: meta[k] for k in ("aabb_scale",) if k in meta}
     # Names relative to the images' common folder, so `images/a.png` is cached as `images_2/a.png`.
     image_root = Path(os.path.commonpath([p.parent for p in paths]))
     return Scene(cameras, paths, points, colors, train, test, root=root, image_root=image_root,
-                 source_format="nerfstudio", metadata=metadata)
+                 source_format="nerfstudio", metadata=metadata, notes=_unused_extras(file, frames))
+
+
+def _source_from_file(file: Path, meta: dict) -> torch.Tensor:
+    """The similarity `[4, 4]` (float64) from the file's coordinates back to those of the reconstruction it came
+    from. nerfstudio's converters turn COLMAP's world (`applied_transform`, a rigid 3x4, and `applied_scale`) and
+    record it; its own parser folds the same two into `dataparser_transform` so that exports land in the original
+    frame. Undoing them here gives the cameras and points of the COLMAP model itself."""
+    T = np.eye(4)
+    if "applied_transform" in meta:
+        try:
+            A = np.asarray(meta["applied_transform"], np.float64)
+        except (TypeError, ValueError):
+            raise file_error(file, "applied_transform is not a matrix of numbers") from None
+        if A.shape == (3, 4):
+            A = np.vstack([A, [0, 0, 0, 1]])
+        if A.shape != (4, 4) or not np.isfinite(A).all() or not np.allclose(A[3], [0, 0, 0, 1]):
+            raise file_error(file, "applied_transform must be a finite 3x4 matrix")
+        check_rigid(file, "applied_transform", A)
+        T = np.linalg.inv(A)
+    if "applied_scale" in meta:
+        scale = number(file, "applied_scale", meta["applied_scale"], 0, None, False, True)
+        T = T @ np.diag([1 / scale, 1 / scale, 1 / scale, 1])
+    return torch.from_numpy(T)
+
+
+def _unused_extras(file: Path, frames: list[dict]) -> list[str]:
+    """What the frames list that spatial reads past: nerfstudio's masks and depth maps."""
+    notes = []
+    for key, what in (("mask_path", "masks"), ("depth_file_path", "depth maps")):
+        count = sum(key in frame for frame in frames)
+        if count:
+            notes.append(f"{file.name} lists {what} ({key}) for {count} of {len(frames)} images; spatial reads "
+                         "the cameras and trains on every pixel without them")
+    return notes
 
 
 def _split(file: Path, meta: dict, paths: list[Path], root: Path, test_every: int) -> tuple[list[int], list[int]]:
