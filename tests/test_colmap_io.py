@@ -1,6 +1,7 @@
 """COLMAP models: our reader and writer against each other and against pycolmap."""
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -140,3 +141,44 @@ def test_images_folder_missing(facade_path, tmp_path):
     shutil.copytree(facade_path / "sparse", tmp_path / "sparse")
     with pytest.raises(SpatialError, match=r"images: image folder not found"):
         load_colmap(Path(tmp_path))
+
+
+def test_split_lists_beside_the_model_are_written_and_read(facade_path, tmp_path):
+    """nerfstudio's COLMAP reader takes its split from {train,val,test}_list.txt, in the model's image-id order
+    otherwise; we write the lists with every COLMAP scene folder and read them back, whatever the ids' order."""
+    scene = load_colmap(facade_path)
+    scene = replace(scene, train_ids=[i for i in range(len(scene)) if i % 3], test_ids=list(range(0, len(scene), 3)))
+    shutil.copytree(facade_path / "images", tmp_path / "images")
+    write_colmap(scene, tmp_path / "sparse" / "0")
+    names = scene.image_names
+    assert (tmp_path / "test_list.txt").read_text().split() == [names[i] for i in scene.test_ids]
+    assert (tmp_path / "val_list.txt").read_text() == (tmp_path / "test_list.txt").read_text()
+    model = read_model(tmp_path)  # ids in reverse name order, as structure from motion may leave them
+    count = len(model.images)
+    model.images = {count + 1 - i: replace(im, id=count + 1 - i) for i, im in model.images.items()}
+    write_model(model, tmp_path / "sparse" / "0")
+    again = load_colmap(tmp_path)
+    assert (again.train_ids, again.test_ids) == (scene.train_ids, scene.test_ids)
+    (tmp_path / "test_list.txt").unlink()
+    with pytest.raises(SpatialError, match=r"test_list\.txt: missing: a scene folder with train_list\.txt needs both "
+                                           r"train_list\.txt and test_list\.txt"):
+        load_colmap(tmp_path)
+    (tmp_path / "test_list.txt").write_text("000.png\nelsewhere.png\n")
+    with pytest.raises(SpatialError, match=r"test_list\.txt: lists 'elsewhere\.png', which is not an image of the "
+                                           r"scene"):
+        load_colmap(tmp_path)
+    (tmp_path / "test_list.txt").write_bytes(b"\xff\xfe")
+    with pytest.raises(SpatialError, match=r"test_list\.txt: not UTF-8 text \(byte 0\)"):
+        load_colmap(tmp_path)
+
+
+def test_a_camera_without_distortion_is_written_as_pinhole(facade_path, tmp_path):
+    """nerfstudio's transforms.json reads as OPENCV with zero coefficients; the 3DGS reference loader takes only
+    PINHOLE and SIMPLE_PINHOLE cameras, so that is what we write (a lens with distortion keeps its model)."""
+    scene = load_scene(facade_path)  # its transforms.json
+    assert scene.source_format == "nerfstudio" and scene.cameras.model.value == "OPENCV"
+    write_colmap(scene, tmp_path / "a" / "sparse" / "0")
+    assert {c.model.name for c in pycolmap.Reconstruction(str(tmp_path / "a/sparse/0")).cameras.values()} == {"PINHOLE"}
+    scene.cameras.dist[:, 0] = -0.05
+    write_colmap(scene, tmp_path / "b" / "sparse" / "0")
+    assert {c.model.name for c in pycolmap.Reconstruction(str(tmp_path / "b/sparse/0")).cameras.values()} == {"OPENCV"}

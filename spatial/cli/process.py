@@ -87,11 +87,13 @@ class ProcessImport:
     """Scene folder to write: images/, images_2/4/8, sparse/0, transforms.json and manifest.json."""
 
     def main(self) -> None:
-        from spatial.cli.scene import copy_images
+        from spatial.cli.scene import copy_images, print_notes
         from spatial.files import write_json_atomic
         from spatial.io import load_scene, write_colmap, write_transforms
 
         scene = copy_images(load_scene(self.source), self.out / "images")
+        console = Console()
+        print_notes(console, scene, colmap=True)
         write_colmap(scene, self.out / "sparse" / "0")
         write_transforms(scene, self.out / "transforms.json")
         scene.cache_downscaled()
@@ -99,7 +101,7 @@ class ProcessImport:
                     "images": {"registered": len(scene)}, "points": int(scene.points.shape[0]),
                     "camera_model": scene.cameras.model.value}
         write_json_atomic(self.out / "manifest.json", manifest)
-        Console().print(f"imported {len(scene)} cameras and {scene.points.shape[0]:,} points into [bold]{self.out}[/]")
+        console.print(f"imported {len(scene)} cameras and {scene.points.shape[0]:,} points into [bold]{self.out}[/]")
 
 
 def print_summary(console: Console, manifest: dict, out: Path) -> None:

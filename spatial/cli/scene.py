@@ -50,7 +50,9 @@ class Info:
         from spatial.io import load_scene
 
         scene = load_scene(self.path)
-        Console().print(summary_table(scene, f"scene {self.path}"))
+        console = Console()
+        console.print(summary_table(scene, f"scene {self.path}"))
+        print_notes(console, scene)
 
 
 @dataclass
@@ -73,7 +75,23 @@ class Convert:
             write_transforms(scene, self.out / "transforms.json")
         else:
             write_colmap(scene, self.out / "sparse" / "0", binary=self.to == "colmap")
-        Console().print(f"wrote {len(scene)} cameras as {self.to} to [bold]{self.out}[/]")
+        console = Console()
+        print_notes(console, scene, colmap=self.to != "nerfstudio")
+        console.print(f"wrote {len(scene)} cameras as {self.to} to [bold]{self.out}[/]")
+
+
+def print_notes(console: Console, scene: Scene, colmap: bool = False) -> None:
+    """What the scene's files hold that spatial does not use, and, for a COLMAP model written from it
+    (`colmap`), whether the 3DGS reference code can load it."""
+    from spatial.io.colmap import is_pinhole
+
+    notes = list(scene.notes)
+    cams = scene.cameras
+    if colmap and not all(is_pinhole(cams.model, d.numpy()) for d in cams.dist):
+        notes.append(f"the cameras keep their {cams.model.value} lens model: nerfstudio and gsplat read it, the 3DGS "
+                     "reference code needs undistorted PINHOLE cameras (spatial process images writes those)")
+    for note in notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
 
 
 def copy_images(scene: Scene, folder: Path) -> Scene:

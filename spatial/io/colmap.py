@@ -18,6 +18,7 @@ from spatial.io.colmap_model import (
     ColmapModel,
     ColmapPoints,
 )
+from spatial.io.split_lists import read_split_lists, write_split_lists
 from spatial.scene import Scene, every_nth_split
 from spatial.transforms import quat_to_rotmat, rotmat_to_quat
 
@@ -97,10 +98,17 @@ def camera_from_colmap(camera: ColmapCamera, path: Path) -> tuple[CameraModel, n
     return model, K, np.asarray(dist, np.float64)
 
 
+def is_pinhole(model: CameraModel, dist) -> bool:
+    """A perspective camera without distortion, whatever model it was read as (nerfstudio's transforms.json says
+    OPENCV with zero coefficients). It is written as PINHOLE: the 3DGS reference loader accepts only PINHOLE and
+    SIMPLE_PINHOLE cameras."""
+    return model == CameraModel.PINHOLE or (model != CameraModel.OPENCV_FISHEYE and not np.any(np.asarray(dist)))
+
+
 def camera_to_colmap(camera_id: int, model: CameraModel, K: np.ndarray, dist: np.ndarray,
                      width: int, height: int) -> ColmapCamera:
     fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
-    if model == CameraModel.PINHOLE:
+    if is_pinhole(model, dist):
         return ColmapCamera(camera_id, "PINHOLE", width, height, np.array([fx, fy, cx, cy]))
     if model == CameraModel.SIMPLE_RADIAL and fx == fy:
         return ColmapCamera(camera_id, "SIMPLE_RADIAL", width, height, np.array([fx, cx, cy, dist[0]]))
@@ -155,7 +163,8 @@ def load_colmap(path: Path, images_dir: Path | None = None, test_every: int = 8)
     )
     if not np.isfinite(model.points.xyz).all():
         raise file_error(model_dir, "some 3D points have NaN or infinite coordinates")
-    train, test = every_nth_split(len(images), test_every)
+    names = [im.name for im in images]
+    train, test = read_split_lists(root, names) or every_nth_split(len(images), test_every)
     return Scene(
         cameras=cameras,
         image_paths=[images_dir / im.name for im in images],
@@ -206,8 +215,11 @@ def colmap_from_scene(scene: Scene) -> ColmapModel:
 
 
 def write_colmap(scene: Scene, model_dir: Path, binary: bool = True) -> None:
-    """Write the scene's cameras and points as a COLMAP model (images are referenced by name)."""
+    """Write the scene's cameras and points as a COLMAP model (images are referenced by name). In a scene
+    folder's `sparse/0`, the split goes beside `sparse/` as nerfstudio's lists (spatial/io/split_lists.py)."""
     try:
         write_model(colmap_from_scene(scene), model_dir, binary=binary)
     except OSError as e:
         raise SpatialError(f"{model_dir}: cannot write the COLMAP model ({e.strerror})") from None
+    if model_dir.parent.name == "sparse":
+        write_split_lists(model_dir.parent.parent, scene.image_names, scene.train_ids, scene.test_ids)

@@ -4,6 +4,7 @@
     OUT/images_2, _4, _8/  downscaled copies
     OUT/sparse/0/          the COLMAP model (PINHOLE after undistortion)
     OUT/transforms.json    the same cameras for nerfstudio
+    OUT/{train,val,test}_list.txt  the split, for nerfstudio's COLMAP reader (spatial/io/split_lists.py)
     OUT/manifest.json      what was done: source, counts, reprojection error, timings
     OUT/colmap.log         COLMAP's own messages
 """
@@ -99,9 +100,11 @@ def _reconstruct(origin: Path, out: Path, capture: Capture, skipped: dict, confi
 def write_scene(out: Path, names: list[str], skipped: dict, result: SfMResult, config: SfMConfig,
                 source: dict) -> dict:
     from spatial.io import load_colmap, write_transforms
+    from spatial.io.split_lists import write_split_lists
 
     scene = load_colmap(out)
     write_transforms(scene, out / "transforms.json")
+    write_split_lists(out, scene.image_names, scene.train_ids, scene.test_ids)
     scene.cache_downscaled()
     shutil.rmtree(out / "colmap", ignore_errors=True)
     return {
