@@ -182,3 +182,18 @@ def test_a_camera_without_distortion_is_written_as_pinhole(facade_path, tmp_path
     scene.cameras.dist[:, 0] = -0.05
     write_colmap(scene, tmp_path / "b" / "sparse" / "0")
     assert {c.model.name for c in pycolmap.Reconstruction(str(tmp_path / "b/sparse/0")).cameras.values()} == {"OPENCV"}
+
+
+def test_convert_says_when_a_lens_the_3dgs_code_cannot_load_is_kept(facade_path, tmp_path, capsys):
+    from spatial.cli import main
+    from spatial.io import write_transforms
+
+    scene = load_scene(facade_path)
+    main(["scene", "convert", str(facade_path), str(tmp_path / "pinhole"), "--to", "colmap"])
+    assert "note:" not in capsys.readouterr().out
+    scene.cameras.dist[:, 0] = -0.05
+    write_transforms(scene, facade_path / "transforms_distorted.json")
+    main(["scene", "convert", str(facade_path / "transforms_distorted.json"), str(tmp_path / "lens"), "--to", "colmap"])
+    assert "note: the cameras keep their OPENCV lens model: nerfstudio and gsplat read it, the 3DGS reference code " \
+           "needs undistorted PINHOLE cameras (spatial process images writes those)" in \
+           " ".join(capsys.readouterr().out.split())
