@@ -8,4 +8,8 @@ scripts/setup.sh dev
 # which makes a missing Node or npm an error)
 SPATIAL_NODE_TOOLS=$(scripts/node_tools.sh ${SPATIAL_INTEROP_REQUIRED:+--required})
 export SPATIAL_NODE_TOOLS
+# nerfstudio's own environment for its interop tests: built in CI, or where SPATIAL_NERFSTUDIO=1 (about 8 GB, once);
+# elsewhere used when already built, and those tests skip and say how to build it
+SPATIAL_NERFSTUDIO_PYTHON=$(scripts/nerfstudio_env.sh ${SPATIAL_INTEROP_REQUIRED:+--build} ${SPATIAL_NERFSTUDIO:+--build})
+export SPATIAL_NERFSTUDIO_PYTHON
 exec .venv/bin/python -m pytest "$@"

@@ -1,5 +1,8 @@
 """The peers' own tools for interop tests, and how close two splat sets are.
 
+`nerfstudio(...)` runs tests/interop/nerfstudio_probe.py with nerfstudio 1.1.5 in a virtual environment of its own,
+built by scripts/nerfstudio_env.sh (scripts/test.sh builds it in CI, or with SPATIAL_NERFSTUDIO=1).
+
 `splat_transform(...)` runs PlayCanvas's splat-transform (the converter SuperSplat is built on), pinned in
 tests/interop/package-lock.json and installed by scripts/node_tools.sh (scripts/test.sh runs it). Without
 Node the tests that need it skip, except under CI (SPATIAL_INTEROP_REQUIRED=1), where they fail.
@@ -32,6 +35,28 @@ def node_tool(name: str) -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return tool
+
+
+def nerfstudio_python() -> Path:
+    """The python of nerfstudio's own virtual environment (scripts/nerfstudio_env.sh builds it); skips (fails under
+    CI) when it is not built."""
+    found = os.environ.get("SPATIAL_NERFSTUDIO_PYTHON") or subprocess.run(
+        [str(ROOT / "scripts" / "nerfstudio_env.sh")], capture_output=True, text=True).stdout.strip()
+    if not found or not Path(found).exists():
+        message = ("nerfstudio's environment is not built: SPATIAL_NERFSTUDIO=1 scripts/test.sh (or "
+                   "scripts/nerfstudio_env.sh --build) builds it once, about 8 GB")
+        if os.environ.get("SPATIAL_INTEROP_REQUIRED"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return Path(found)
+
+
+def nerfstudio(*args: str | Path, timeout: float = 600) -> str:
+    """Run tests/interop/nerfstudio_probe.py in nerfstudio's environment; its output, or a failure naming why."""
+    command = [str(nerfstudio_python()), str(ROOT / "tests" / "interop" / "nerfstudio_probe.py"), *map(str, args)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, f"{' '.join(command)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done.stdout
 
 
 def splat_transform(*args: str | Path, timeout: float = 600) -> str:
