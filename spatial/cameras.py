@@ -161,9 +161,10 @@ class Cameras:
 
 
 def downscaled_size(size: Tensor | int, factor: int) -> Tensor:
-    """Image side length after downscaling by `factor` (rounded, at least one pixel)."""
+    """Image side length after downscaling by `factor`: rounded down (at least one pixel), the size nerfstudio's
+    readers give the cameras of the `images_N/` copies they load."""
     size = torch.as_tensor(size, dtype=torch.int64)
-    return torch.clamp((size + factor // 2) // factor, min=1)
+    return torch.clamp(size // factor, min=1)
 
 
 def pixel_centers(width: int, height: int, device=None, dtype=torch.float32) -> Tensor:
