@@ -57,7 +57,8 @@ class Info:
 
 @dataclass
 class Convert:
-    """Write a scene in another layout, with its images copied beside it, for other tools to read."""
+    """Write a scene in another layout, with its images (and their images_2/4/8 copies) beside it, for other
+    tools to read."""
 
     path: tyro.conf.Positional[Path]
     """Scene folder or transforms.json to read."""
@@ -75,6 +76,7 @@ class Convert:
             write_transforms(scene, self.out / "transforms.json")
         else:
             write_colmap(scene, self.out / "sparse" / "0", binary=self.to == "colmap")
+        scene.cache_downscaled()  # images_2/4/8: what nerfstudio loads for large images, gsplat by default
         console = Console()
         print_notes(console, scene, colmap=self.to != "nerfstudio")
         console.print(f"wrote {len(scene)} cameras as {self.to} to [bold]{self.out}[/]")
