@@ -35,6 +35,7 @@ from spatial.io.colmap import read_model, write_model
 from spatial.process.alignment import pose_errors, umeyama
 from spatial.process.pipeline import process_images, process_video
 from spatial.scenes import make_scene
+from spatial.scenes.config import SceneSize
 from tests.captures import SFM_SIZE, dolly_video, scene_photos
 from tests.interop_tools import nerfstudio
 
@@ -48,12 +49,16 @@ LAYOUTS = {
     "convert-nerfstudio": ("nerfstudio",),  # from the Blender-layout orbit scene: RGBA images
     "convert-colmap": ("colmap",),
     "convert-colmap-text": ("colmap",),
+    "convert-colmap-odd": ("colmap",),  # from the facade at 65x49: odd sides, where rounding and flooring differ
     # convert-colmap with its image ids in reverse name order, as structure from motion may leave them: nerfstudio's
     # COLMAP reader must still hold out our views (it reads our split lists; without them it counts in id order)
     "colmap-ids-reversed": ("colmap",),
 }
 JOBS = [(layout, parser) for layout, parsers in LAYOUTS.items() for parser in parsers]
-CLAIM_3DGS = ["process-images", "process-video", "process-import", "convert-colmap", "convert-colmap-text"]
+# nerfstudio loads images_N/ when images are over 1600 pixels: ours must be the size its cameras say
+DOWNSCALED = [("process-images", "nerfstudio"), ("process-images", "colmap"), ("convert-colmap-odd", "colmap")]
+CLAIM_3DGS = ["process-images", "process-video", "process-import", "convert-colmap", "convert-colmap-text",
+              "convert-colmap-odd"]
 GL_FROM_CV = torch.diag(torch.tensor([1.0, -1.0, -1.0, 1.0], dtype=torch.float64))
 
 
@@ -70,6 +75,8 @@ def layouts(tmp_path_factory) -> dict[str, Path]:
     main(["scene", "convert", str(orbit), str(root / "convert-nerfstudio"), "--to", "nerfstudio"])
     main(["scene", "convert", str(facade), str(root / "convert-colmap"), "--to", "colmap"])
     main(["scene", "convert", str(facade), str(root / "convert-colmap-text"), "--to", "colmap-text"])
+    odd = make_scene("facade", SceneSize(width=65, height=49, views=16, supersample=1, points=500))
+    main(["scene", "convert", str(odd), str(root / "convert-colmap-odd"), "--to", "colmap"])
     shutil.copytree(root / "convert-colmap", root / "colmap-ids-reversed")
     model = read_model(root / "colmap-ids-reversed")
     count = len(model.images)
@@ -83,6 +90,8 @@ def nerfstudio_read(layouts, tmp_path_factory) -> tuple[dict, Path]:
     """nerfstudio's report on every (layout, reader), from one run of the probe."""
     out = tmp_path_factory.mktemp("nerfstudio")
     jobs = [{"name": f"{layout}.{parser}", "data": str(layouts[layout]), "parser": parser} for layout, parser in JOBS]
+    jobs += [{"name": f"{layout}.{parser}.half", "data": str(layouts[layout]), "parser": parser, "downscale": 2}
+             for layout, parser in DOWNSCALED]
     (out / "jobs.json").write_text(json.dumps(jobs))
     nerfstudio("parse", out / "jobs.json", out)
     return json.loads((out / "report.json").read_text()), out
@@ -141,6 +150,28 @@ def test_nerfstudio_reads_every_layout_we_write(layout, parser, layouts, nerfstu
     pixels = np.load(out / f"{layout}.{parser}.batch.npy")
     assert (batch["width"], batch["height"]) == (int(cams.width[i]), int(cams.height[i]))
     np.testing.assert_array_equal(pixels, np.asarray(Image.open(folder / batch["image_filename"])))
+
+
+@pytest.mark.parametrize("layout, parser", DOWNSCALED)
+def test_nerfstudio_loads_our_downscaled_copies_at_the_size_it_expects(layout, parser, layouts, nerfstudio_read):
+    report, out = nerfstudio_read
+    entry = report[f"{layout}.{parser}.half"]
+    assert entry["error"] is None, f"nerfstudio's {parser} reader failed on {layout} at half size:\n{entry['error']}"
+    folder = layouts[layout]
+    ours = load_transforms(folder) if parser == "nerfstudio" else load_colmap(folder)
+    half = ours.downscaled(2)
+    names = [p.relative_to(folder).as_posix() for p in ours.image_paths]
+    for split in ("train", "test"):
+        ids = [names.index(name.replace("images_2/", "images/")) for name in entry[split]["image_filenames"]]
+        assert entry[split]["width"] == half.cameras.width[ids].tolist(), split
+        assert entry[split]["height"] == half.cameras.height[ids].tolist(), split
+    batch = entry["batch"]
+    assert batch["image_filename"].startswith("images_2/")
+    pixels = np.load(out / f"{layout}.{parser}.half.batch.npy")
+    assert pixels.shape[:2] == (batch["height"], batch["width"])
+    np.testing.assert_array_equal(pixels, np.asarray(Image.open(folder / batch["image_filename"])))
+    if layout == "convert-colmap-odd":
+        assert (batch["width"], batch["height"]) == (32, 24)  # 65x49 halved, rounded down
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 what nerfstudio's code reads with what spatial reads.
 
     python nerfstudio_probe.py parse JOBS.json OUT/
-        JOBS.json: [{"name": ..., "data": FOLDER, "parser": "nerfstudio" | "colmap"}, ...]
+        JOBS.json: [{"name": ..., "data": FOLDER, "parser": "nerfstudio" | "colmap", "downscale": N?}, ...]
         For each job and each split (train, val, test), nerfstudio's own dataparser, configured as
         splatfacto configures it (`load_3D_points=True`), reads the folder; then splatfacto's full-image
         data manager is set up on it and draws one training batch. Writes OUT/report.json and, per job,
@@ -27,15 +27,18 @@ from pathlib import Path
 import numpy as np
 
 
-def parser_config(parser: str, data: Path):
-    if parser == "nerfstudio":
+def parser_config(job: dict):
+    """`downscale`: the factor nerfstudio picks by itself for images over 1600 pixels, which loads `images_N/`."""
+    data, downscale = Path(job["data"]), job.get("downscale")
+    if job["parser"] == "nerfstudio":
         from nerfstudio.data.dataparsers.nerfstudio_dataparser import NerfstudioDataParserConfig
 
-        return NerfstudioDataParserConfig(data=data, load_3D_points=True)
+        return NerfstudioDataParserConfig(data=data, load_3D_points=True, downscale_factor=downscale)
     from nerfstudio.data.dataparsers.colmap_dataparser import ColmapDataParserConfig
 
     # our layout keeps the model in sparse/0, where nerfstudio's default is colmap/sparse/0
-    return ColmapDataParserConfig(data=data, colmap_path=Path("sparse/0"), load_3D_points=True)
+    return ColmapDataParserConfig(data=data, colmap_path=Path("sparse/0"), load_3D_points=True,
+                                  downscale_factor=downscale)
 
 
 def split_report(outputs, data: Path) -> dict:
@@ -60,14 +63,14 @@ def parse(jobs_file: Path, out: Path) -> None:
     for job in json.loads(jobs_file.read_text()):
         data, name = Path(job["data"]), job["name"]
         try:
-            parser = parser_config(job["parser"], data).setup()
+            parser = parser_config(job).setup()
             splits = {split: parser.get_dataparser_outputs(split=split) for split in ("train", "val", "test")}
             entry = {split: split_report(outputs, data) for split, outputs in splits.items()}
             points = splits["train"].metadata.get("points3D_xyz")
             np.save(out / f"{name}.points.npy", np.zeros((0, 3)) if points is None else points.double().numpy())
             # splatfacto's data manager (full images, uint8 cache). Its "gpu" cache means "on the manager's
             # device", here the CPU; its "cpu" cache pins memory, which needs a CUDA driver.
-            manager = FullImageDatamanagerConfig(dataparser=parser_config(job["parser"], data), cache_images="gpu",
+            manager = FullImageDatamanagerConfig(dataparser=parser_config(job), cache_images="gpu",
                                                  cache_images_type="uint8").setup(device="cpu", test_mode="val")
             camera, batch = manager.next_train(0)
             index = camera.metadata["cam_idx"]
