@@ -44,6 +44,15 @@ def test_several_cameras_and_tile_sizes_agree():
                        options=RenderOptions(sh_degree=None, tile_size=8))
     assert torch.allclose(both.rgb[1], single.rgb[0], atol=1e-5)
     assert not torch.allclose(both.rgb[0], both.rgb[1], atol=1e-2)
+    # with SH colours at every degree, 0 included (whose colour is one row for all cameras)
+    sh = torch.cat([rgb_to_sh(rgb)[:, None], 0.1 * torch.randn(80, 15, 3, generator=torch.Generator().manual_seed(1))],
+                   1)
+    for degree in range(4):
+        options = RenderOptions(sh_degree=degree)
+        both = rasterize(means, quats, scales, opac, sh, w2c, K, 40, 30, options=options)
+        for c in range(2):
+            single = rasterize(means, quats, scales, opac, sh, w2c[c:c + 1], K[c:c + 1], 40, 30, options=options)
+            assert torch.allclose(both.rgb[c], single.rgb[0], atol=1e-5), (degree, c)
 
 
 def test_culling_near_plane_and_off_screen():

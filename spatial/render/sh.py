@@ -57,7 +57,8 @@ def view_colors(colors: Tensor, means: Tensor, cam_to_world: Tensor, sh_degree: 
         return colors.expand(C, -1, -1)
     dirs = means[None] - cam_to_world[:, None, :3, 3]  # [C, N, 3]
     dirs = torch.nn.functional.normalize(dirs, dim=-1)
-    return torch.clamp_min(eval_sh(sh_degree, colors[None], dirs) + 0.5, 0.0)
+    # degree 0 does not depend on the direction, so eval_sh gives [1, N, 3]: one row serves every camera
+    return torch.clamp_min(eval_sh(sh_degree, colors[None], dirs) + 0.5, 0.0).expand(C, -1, -1)
 
 
 def sh_basis(dirs: Tensor, degree: int) -> Tensor:
