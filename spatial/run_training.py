@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
+from spatial.distributed import processes_from_environment
 from spatial.errors import SpatialError
 from spatial.files import write_json_atomic
 from spatial.methods import Method, get_method
@@ -64,23 +65,31 @@ def run_training(method: str | Method, scene_path: Path, out: Path, config, resu
     method = get_method(method) if isinstance(method, str) else method
     command = f"spatial train {method.name}"  # how the user reruns it, for the resume hint
     steps = method.steps(config)
-    console = Console()
+    # under torchrun, every process trains; process 0 alone speaks, writes the run folder and serves the viewer
+    processes = processes_from_environment(str(config.device))
+    console = Console(quiet=not processes.main)
     checkpoint = check_run_folder(out, resume)
+    processes.barrier()  # every process has looked at the run folder before process 0 writes to it
+    if not processes.main:
+        viewer = None
     live = _live_viewer(viewer) if viewer is not None else None  # fail before loading anything
-    _make_run_folder(out)
+    if processes.main:
+        _make_run_folder(out)
     trainer = make_trainer(method, scene_path, config, out)
     for warning in trainer.warnings:
         console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     for note in trainer.notes:
         console.print(f"[yellow]note:[/] {note}", highlight=False)
-    if checkpoint is not None:
+    if checkpoint is not None and processes.main:
         _warn_changed_settings(console, out, jsonable(config))
-    write_run_info(out, RunInfo(method.name, Path(scene_path).resolve(), preset,
-                                tuple(trainer.background.tolist()), jsonable(config)))
+    if processes.main:
+        write_run_info(out, RunInfo(method.name, Path(scene_path).resolve(), preset,
+                                    tuple(trainer.background.tolist()), jsonable(config)))
     if checkpoint is not None:
         checkpoint = _load_newest_readable(trainer, out, console)
         console.print(f"resuming from {checkpoint} (step {trainer.step_count})")
-    console.print(f"{trainer.describe()}, {steps} steps -> {out}")
+    console.print(f"{trainer.describe()}, {steps} steps -> {out}"
+                  + (f" ({processes.world_size} processes)" if processes.world_size > 1 else ""))
     session = live(trainer, viewer) if live is not None else None
     if session is not None:
         console.print(f"live viewer at [bold]{session.url}[/] (refreshes every {viewer.refresh_seconds:g} s; "
@@ -104,6 +113,8 @@ def run_training(method: str | Method, scene_path: Path, out: Path, config, resu
                           "--resume ...")
             raise
         train_seconds = time.time() - start
+        if not processes.main:  # process 0 evaluates and exports
+            return {}
         result = trainer.evaluate()
         result["train_seconds_this_session"] = round(train_seconds, 1)
         write_json_atomic(eval_path(out), result)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from spatial.checkpoint import read_checkpoint, write_checkpoint
+from spatial.distributed import processes_from_environment
 from spatial.errors import SpatialError
 from spatial.files import write_json_atomic
 from spatial.metrics import psnr, ssim
@@ -28,6 +29,9 @@ class TrainerBase:
     def __init__(self, scene: Scene, config, out: Path):
         """`config`: the method's config dataclass (with device, downscale, checkpoint_every, eval_every)."""
         self.config, self.out = config, out
+        # the processes torchrun started (one without it), joined before the device is picked: on CUDA each
+        # process takes its own GPU
+        self.processes = processes_from_environment(str(config.device))
         self.device = pick_device(config.device)
         if config.downscale > 1:
             scene = scene.downscaled(config.downscale)
@@ -83,14 +87,18 @@ class TrainerBase:
                 if on_step is not None:
                     on_step(stats)
                 s = self.step_count
+                if not self.processes.main:  # process 0 writes the checkpoints and evaluates
+                    continue
                 if self.config.checkpoint_every and s % self.config.checkpoint_every == 0:
                     self.save_checkpoint()
                 if self.config.eval_every and s % self.config.eval_every == 0 and s < steps:
                     self.evaluate()
         except KeyboardInterrupt:
-            self.save_checkpoint()
+            if self.processes.main:
+                self.save_checkpoint()
             raise
-        self.save_checkpoint()
+        if self.processes.main:
+            self.save_checkpoint()
 
     @torch.no_grad()
     def evaluate(self, ids: list[int] | None = None) -> dict:

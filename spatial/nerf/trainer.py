@@ -85,6 +85,9 @@ def space_map(scene: Scene, config: NerfTrainConfig, has_alpha: bool) -> SpaceMa
 class NerfTrainer(TrainerBase):
     def __init__(self, scene: Scene, config: NerfTrainConfig, out: Path):
         super().__init__(scene, config, out)
+        if self.processes.world_size > 1:
+            raise SpatialError("NeRF training runs as one process for now: start spatial train nerf without "
+                               "torchrun (splats train on several)")
         scene = self.scene
         self.cameras = scene.cameras.to(self.device)
         self.train_ids = torch.tensor(scene.train_ids, device=self.device)

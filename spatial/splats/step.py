@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from spatial.distributed import ONE_PROCESS, Processes
 from spatial.errors import SpatialError
 from spatial.metrics import psnr, ssim
 from spatial.render import RenderOptions
 from spatial.splats.model import render_splats
-from spatial.splats.strategies.base import StepInfo, Strategy
+from spatial.splats.strategies.base import StepInfo, Strategy, ViewGroup
 
 CHECK_EVERY = 10
 """Steps between divergence checks: each check waits for the device, so it is not done every step."""
@@ -74,42 +75,58 @@ def train_step(
     state: TrainState,
     config: StepConfig,
     strategy: Strategy,
-    target: Tensor,  # [H, W, 3] in 0-1, composited over `background`
-    world_to_cam: Tensor,  # [1, 4, 4]
-    K: Tensor,  # [1, 3, 3]
-    background: Tensor,  # [3]
+    targets: list[Tensor],  # B x [H_b, W_b, 3] in 0-1, each composited over its background
+    world_to_cam: Tensor,  # [B, 4, 4]
+    K: Tensor,  # [B, 3, 3]
+    backgrounds: Tensor,  # [B, 3]
     scene_scale: float,
+    processes: Processes = ONE_PROCESS,
 ) -> dict:
-    """Render one view, take one optimizer step, let the strategy densify.
+    """Render B views, take one optimizer step on the mean of their losses, let the strategy densify.
 
-    Returns the step's stats: `loss` and `psnr` as 0-dim tensors on the device (read them with
-    `float()` only when shown, since reading waits for the GPU), `gaussians` and `sh_degree` as ints.
+    Under several training processes (`processes`, see spatial/distributed.py) each renders its own views, and
+    the gradients are averaged over all of them before the step, so every process takes the same step.
+
+    Returns the step's stats: `loss` and `psnr` (means over the views) as 0-dim tensors on the device (read them
+    with `float()` only when shown, since reading waits for the GPU), `gaussians` and `sh_degree` as ints.
     The loss is checked for NaN every `CHECK_EVERY` steps, for the same reason.
     """
-    H, W = target.shape[:2]
+    B = len(targets)
     step = state.step
     lr = means_lr(config, step, scene_scale)
     for group in state.optimizers["means"].param_groups:
         group["lr"] = lr
     sh_degree = min(step // config.sh_degree_interval, config.sh_degree)
 
-    out = render_splats(state.params, world_to_cam, K, W, H, sh_degree, background, config.render)
-    info = StepInfo(step, out, W, H, scene_scale, lr, state.generator)
+    # Each view is rendered on its own, as each training process renders its own: a batched render's sums come
+    # in another order, and Adam turns those last-bit differences into visible ones over a run.
+    views = []
+    for b, target in enumerate(targets):
+        H, W = target.shape[:2]
+        out = render_splats(state.params, world_to_cam[b:b + 1], K[b:b + 1], W, H, sh_degree, backgrounds[b:b + 1],
+                            config.render)
+        views.append(ViewGroup(out, W, H))
+    images = [view.render.rgb[0] for view in views]
+    info = StepInfo(step, views, scene_scale, lr, state.generator, processes.sum)
     strategy.step_pre_backward(state.params, state.optimizers, state.strategy_state, info)
-    image = out.rgb[0]
-    l1 = torch.abs(image - target).mean()
-    d_ssim = 1 - ssim(image[None], target[None])
-    loss = (1 - config.ssim_lambda) * l1 + config.ssim_lambda * d_ssim + strategy.regularization(state.params)
+    terms = []
+    for image, target in zip(images, targets):
+        l1 = torch.abs(image - target).mean()
+        d_ssim = 1 - ssim(image[None], target[None])
+        terms.append((1 - config.ssim_lambda) * l1 + config.ssim_lambda * d_ssim)
+    loss = sum(terms[1:], terms[0]) / B + strategy.regularization(state.params)
     if step % CHECK_EVERY == 0 and not torch.isfinite(loss):
         raise SpatialError(f"training diverged at step {step}: the loss is {loss.item()} "
                            "(try lower learning rates, or check the scene's cameras)")
     loss.backward()
+    processes.average_gradients(state.params)
     for optimizer in state.optimizers.values():
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
     strategy.step_post_backward(state.params, state.optimizers, state.strategy_state, info)
     state.step += 1
-    return {"loss": loss.detach(), "psnr": psnr(image.detach(), target),
+    psnrs = [psnr(image.detach(), target) for image, target in zip(images, targets)]
+    return {"loss": loss.detach(), "psnr": sum(psnrs[1:], psnrs[0]) / B,
             "gaussians": state.params["means"].shape[0], "sh_degree": sh_degree}
 
 

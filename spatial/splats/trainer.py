@@ -29,6 +29,9 @@ class SplatTrainConfig:
     """Densification: 'default' (clone/split/prune, as 3DGS) or 'mcmc' (3DGS as MCMC)."""
     downscale: int = 1
     """Train on images downscaled by this factor (cached in images_N/)."""
+    batch_size: int = 1
+    """Views per step and training process; the loss is their mean (gsplat's batches). With torchrun, every
+    process renders its own batch_size views of each step."""
     init_opacity: float = 0.1
     """Opacity of the initial Gaussians."""
     init_scale: float = 1.0
@@ -57,6 +60,8 @@ class SplatTrainer(TrainerBase):
         if cams.model.value != "PINHOLE" and bool((cams.dist != 0).any()):
             raise SpatialError(f"{scene.root}: the cameras are distorted ({cams.model.value}); splat training "
                                "needs undistorted images: undistort them first (COLMAP's image_undistorter)")
+        if config.batch_size < 1:
+            raise SpatialError(f"--batch-size must be at least 1, got {config.batch_size}")
         self.scene_scale = 1.1 * max(scene.extent, 1e-6)
         self.world_to_cam = cams.world_to_cam.to(self.device)
         self.K = cams.K.to(self.device)
@@ -122,18 +127,24 @@ class SplatTrainer(TrainerBase):
         return self._order.pop()
 
     def step(self) -> dict:
-        i = self.next_view()
-        rgba = self.images[i]
+        """One step over batch_size views per process. Every process draws the whole step's views and
+        backgrounds from the same streams and takes its own share, so they all stay in step with one
+        another, and two processes of batch size 1 see what one process of batch size 2 sees."""
+        B, procs = self.config.batch_size, self.processes
+        mine = slice(procs.rank * B, (procs.rank + 1) * B)
+        views = [self.next_view() for _ in range(B * procs.world_size)][mine]
         if self.has_alpha and self.config.random_background:
-            background = torch.rand(3, generator=self.state.generator, device=self.device)
+            backgrounds = torch.rand(B * procs.world_size, 3, generator=self.state.generator, device=self.device)[mine]
         else:
-            background = self.background
-        target = rgba[..., :3] * rgba[..., 3:] + background * (1 - rgba[..., 3:])
+            backgrounds = self.background.expand(B, 3)
+        targets = [self.images[i][..., :3] * self.images[i][..., 3:] + bg * (1 - self.images[i][..., 3:])
+                   for i, bg in zip(views, backgrounds)]
         # NaN Gaussians are culled by the rasterizer, so the loss alone would not show them.
         if self.state.step % CHECK_EVERY == 0:
             check_finite(self.state.params, self.state.step)
-        return train_step(self.state, self.config.step, self.config.strategy, target,
-                          self.world_to_cam[i:i + 1], self.K[i:i + 1], background, self.scene_scale)
+            procs.check_identical(self.state.params, self.state.step)
+        return train_step(self.state, self.config.step, self.config.strategy, targets, self.world_to_cam[views],
+                          self.K[views], backgrounds, self.scene_scale, procs)
 
     # ---- evaluation and checkpoints (the rest is TrainerBase's) ------------------------------
     def render_view(self, index: int) -> torch.Tensor:

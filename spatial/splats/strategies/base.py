@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -12,16 +13,33 @@ from spatial.render import RenderOutput
 
 
 @dataclass
+class ViewGroup:
+    """Views of one image size, rendered together (train_step renders one view a group)."""
+
+    render: RenderOutput  # C views: means2d [C, N, 2], radii, visible [C, N], ...
+    width: int  # rendered image size
+    height: int
+
+
+def _no_other_processes(tensor: Tensor) -> Tensor:
+    return tensor
+
+
+@dataclass
 class StepInfo:
     """What a strategy may read about the current training step."""
 
     step: int  # 0-based index of the step being taken
-    render: RenderOutput  # the render of this step (means2d, radii, ...)
-    width: int  # rendered image size
-    height: int
+    views: list[ViewGroup]  # the step's renders (its loss is the mean over their views)
     scene_scale: float  # length scale of the scene (radius of the camera centres, x 1.1)
     means_lr: float  # current learning rate of the means (MCMC's noise is scaled by it)
     generator: torch.Generator  # the trainer's random stream on the parameters' device (reproducible resumes)
+    # sums a statistic over every training process (spatial/distributed.py), so that all of them densify alike
+    sum_over_processes: Callable[[Tensor], Tensor] = _no_other_processes
+
+    @property
+    def view_count(self) -> int:
+        return sum(group.render.means2d.shape[0] for group in self.views)
 
 
 class Strategy(Protocol):

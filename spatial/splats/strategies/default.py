@@ -41,7 +41,8 @@ class DefaultStrategy:
         return {"grad2d": zeros, "count": zeros.clone()}
 
     def step_pre_backward(self, params, optimizers, state: dict, info: StepInfo) -> None:
-        info.render.means2d.retain_grad()
+        for group in info.views:
+            group.render.means2d.retain_grad()
 
     def regularization(self, params) -> Tensor:
         return params["means"].new_zeros(())
@@ -62,14 +63,22 @@ class DefaultStrategy:
                      lambda n, m: torch.zeros_like(m) if n == "opacities" else m)
 
     def _accumulate(self, state: dict, info: StepInfo) -> None:
-        grad = info.render.means2d.grad  # [C, N, 2] pixels
-        if grad is None:
-            return
-        grad = grad.detach() * grad.new_tensor([info.width / 2, info.height / 2])  # to NDC units, as gsplat
-        visible = info.render.visible  # [C, N]
-        norms = torch.linalg.norm(grad, dim=-1) * visible
-        state["grad2d"] += norms.sum(0)
-        state["count"] += visible.sum(0).to(state["count"].dtype)
+        """Each view's screen-space gradient norms and visibility, summed over every training process. The loss
+        is the mean over the step's B views, so gradients are scaled back by B, as gsplat does for batches."""
+        B = info.view_count
+        norms, counts = [], []
+        for group in info.views:
+            grad = group.render.means2d.grad  # [C, N, 2] pixels
+            if grad is None:
+                continue
+            grad = grad.detach() * grad.new_tensor([group.width / 2 * B, group.height / 2 * B])  # NDC, as gsplat
+            visible = group.render.visible  # [C, N]
+            norms.append((torch.linalg.norm(grad, dim=-1) * visible).sum(0))
+            counts.append(visible.sum(0).to(state["count"].dtype))
+        if not norms:  # nothing drew this step; every process still takes part in the sum
+            norms, counts = [torch.zeros_like(state["grad2d"])], [torch.zeros_like(state["count"])]
+        state["grad2d"] += info.sum_over_processes(sum(norms[1:], norms[0]))
+        state["count"] += info.sum_over_processes(sum(counts[1:], counts[0]))
 
     def _grow(self, params, optimizers, state: dict, info: StepInfo) -> None:
         avg = state["grad2d"] / state["count"].clamp_min(1)

@@ -1,0 +1,108 @@
+"""Training steps over several views (`--batch-size`): one view per step is the step it always was, bit for bit,
+and a batch's gradients and densification statistics are its views' mean and sum, as gsplat's batches are."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from spatial import load_scene
+from spatial.render import RenderOptions
+from spatial.splats.model import sh_degree_of
+from spatial.splats.step import TrainState, make_optimizers, train_step
+from spatial.splats.strategies import MCMCStrategy
+from spatial.splats.trainer import SplatTrainer
+from tests.helpers import small_config
+
+GOLDEN = Path(__file__).parent / "data" / "single_view_steps.pt"
+
+
+@pytest.fixture
+def one_thread():
+    """Sums over threads are not in a fixed order; one thread makes a run repeat bit for bit."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("strategy", ["default", "mcmc"])
+def test_one_view_per_step_is_the_step_it_was(strategy, orbit_path, tmp_path, one_thread):
+    """tests/data/single_view_steps.pt holds the parameters after 40 steps (densifying from step 11, random
+    backgrounds) of the single-view step as it was before batches (commit 3ea9f91), run with one thread and the
+    torch rasterizer on the test-size orbit scene."""
+    config = small_config(40, MCMCStrategy(cap_max=3000, refine_start=10, refine_every=10) if strategy == "mcmc"
+                          else None, random_background=True)
+    config.step.render = RenderOptions(backend="torch")
+    trainer = SplatTrainer(load_scene(orbit_path), config, tmp_path)
+    for _ in range(40):
+        trainer.step()
+    golden = torch.load(GOLDEN)[strategy]
+    assert trainer.state.params["means"].shape[0] > 1500  # densified (or relocated) along the way
+    for name, value in golden.items():
+        assert torch.equal(trainer.state.params[name].detach(), value), name
+
+
+class Recorder:
+    """Stands in for spatial.distributed.Processes: one process, keeping the gradients of the step."""
+
+    def __init__(self):
+        self.grads = {}
+
+    def sum(self, tensor):
+        return tensor
+
+    def average_gradients(self, params):
+        self.grads = {k: p.grad.clone() for k, p in params.items()}
+
+
+def batch_step(trainer: SplatTrainer, views: list[tuple[int, int]]) -> tuple[dict, dict]:
+    """One step from the trainer's initial state over `views` (index, downscale factor); the gradients and the
+    densification statistics it made."""
+    params = torch.nn.ParameterDict({k: torch.nn.Parameter(v.detach().clone())
+                                     for k, v in trainer.state.params.items()})
+    config = trainer.config
+    state = TrainState(params, make_optimizers(params, config.step.lr, trainer.scene_scale),
+                       config.strategy.init_state(params), torch.Generator().manual_seed(0))
+    targets, w2c, K = [], [], []
+    for i, factor in views:
+        image = trainer.images[i][..., :3] * trainer.images[i][..., 3:] + (1 - trainer.images[i][..., 3:])
+        if factor > 1:
+            image = torch.nn.functional.avg_pool2d(image.permute(2, 0, 1)[None], factor)[0].permute(1, 2, 0)
+        targets.append(image.contiguous())
+        w2c.append(trainer.world_to_cam[i])
+        K.append(trainer.K[i] * torch.tensor([[1 / factor], [1 / factor], [1.0]]))
+    recorder = Recorder()
+    assert sh_degree_of(params) == 1
+    train_step(state, config.step, config.strategy, targets, torch.stack(w2c), torch.stack(K),
+               torch.ones(len(views), 3), trainer.scene_scale, recorder)
+    return recorder.grads, state.strategy_state
+
+
+@pytest.mark.parametrize("views", [[(1, 1), (2, 1), (3, 1), (5, 1)], [(1, 1), (2, 2), (3, 1)]],
+                         ids=["four views", "mixed sizes"])
+def test_a_batch_is_the_mean_of_its_views(views, orbit_path, tmp_path):
+    """B views in one step: the parameters' gradients are the mean of the B single-view gradients, and the
+    densification statistics (screen-space gradients in NDC units, visibility counts) their sum, since the
+    screen-space gradients are scaled back by B as gsplat does. Views of another size render in a group of
+    their own."""
+    config = small_config(10)
+    config.step.render = RenderOptions(backend="torch")
+    trainer = SplatTrainer(load_scene(orbit_path), config, tmp_path)
+    batch_grads, batch_stats = batch_step(trainer, views)
+    singles = [batch_step(trainer, [view]) for view in views]
+    for name, grad in batch_grads.items():
+        mean = sum(s[0][name] for s in singles) / len(views)
+        torch.testing.assert_close(grad, mean, rtol=1e-4, atol=1e-9, msg=name)
+    torch.testing.assert_close(batch_stats["grad2d"], sum(s[1]["grad2d"] for s in singles), rtol=1e-4, atol=1e-9)
+    assert torch.equal(batch_stats["count"], sum(s[1]["count"] for s in singles))
+    assert float(batch_stats["count"].max()) == len(views)  # some Gaussian is seen by every view
+
+
+def test_batch_size_is_checked(orbit_path, tmp_path):
+    from spatial import SpatialError
+
+    with pytest.raises(SpatialError, match="--batch-size must be at least 1, got 0"):
+        SplatTrainer(load_scene(orbit_path), small_config(10, batch_size=0), tmp_path)

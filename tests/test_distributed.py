@@ -1,0 +1,77 @@
+"""Data-parallel splat training through torch.distributed on the CPU (gloo), launched as a user would: torchrun
+with two processes gives the parameters of one process with batch size 2, densification included; and a process
+that dies ends the others with one line instead of a hang."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from spatial.formats.ply import load_ply
+
+pytestmark = pytest.mark.slow
+
+# 30 steps on the test-size orbit scene, densifying at steps 11, 20 and 30's refinement, torch rasterizer
+TRAIN = ["--preset", "cpu", "--step.steps", "30", "--checkpoint-every", "0", "--step.render.backend", "torch",
+         "--random-background"]
+STRATEGY = ["strategy:default", "--strategy.refine-start", "10", "--strategy.refine-every", "10"]  # last: a subcommand
+
+
+def spatial(*args: str, env: dict | None = None, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, **(env or {})}, **kw)
+
+
+def test_two_processes_train_as_one_with_a_batch_of_two(orbit_path, tmp_path):
+    # one thread, as torchrun gives each of its processes: sums over threads come in another order
+    one = spatial("spatial", "train", "splat", str(orbit_path), *TRAIN, "--batch-size", "2", "--out",
+                  str(tmp_path / "one"), *STRATEGY, env={"OMP_NUM_THREADS": "1"})
+    assert one.returncode == 0, one.stderr[-3000:]
+    two = spatial("torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "spatial", "train",
+                  "splat", str(orbit_path), *TRAIN, "--out", str(tmp_path / "two"), *STRATEGY)
+    assert two.returncode == 0, two.stdout[-3000:] + two.stderr[-3000:]
+    assert "(2 processes)" in two.stdout and two.stdout.count("training splats on") == 1  # process 0 speaks
+    a, b = load_ply(tmp_path / "one" / "splats.ply"), load_ply(tmp_path / "two" / "splats.ply")
+    assert a["means"].shape[0] > 1500  # densified
+    for name in a:
+        assert a[name].shape == b[name].shape, name
+        torch.testing.assert_close(b[name], a[name], rtol=1e-5, atol=1e-5, msg=name)
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == \
+        sorted(p.name for p in (tmp_path / "one").iterdir())  # one run folder, written by process 0 alone
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_process_that_dies_ends_the_others_with_one_line(orbit_path, tmp_path):
+    env = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()), "WORLD_SIZE": "2", "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "spatial", "train", "splat", str(orbit_path), *TRAIN, "--step.steps", "100000",
+               "--out", str(tmp_path / "run"), *STRATEGY]
+    ranks = [subprocess.Popen(command, env={**os.environ, **env, "RANK": str(r), "LOCAL_RANK": str(r)},
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for r in range(2)]
+    try:
+        deadline = time.time() + 120
+        while not any((tmp_path / "run").glob("config.json")) and time.time() < deadline:
+            time.sleep(0.5)
+        time.sleep(3)  # into the training steps
+        assert ranks[0].poll() is None and ranks[1].poll() is None
+        ranks[1].send_signal(signal.SIGKILL)
+        start = time.time()
+        _, stderr = ranks[0].communicate(timeout=120)
+        assert time.time() - start < 60
+    finally:
+        for process in ranks:
+            process.kill()
+    assert ranks[0].returncode == 2
+    assert "error: another training process stopped or stopped answering" in stderr
+    assert "Traceback" not in stderr
