@@ -135,7 +135,7 @@ def test_every_registry_line_names_what_exists():
     from spatial.render import BACKENDS, RenderOptions
 
     assert set(typing.get_args(typing.get_type_hints(RenderOptions)["backend"])) == {"auto", *BACKENDS}
-    assert set(typing.get_args(typing.get_type_hints(SfMConfig)["mapper"])) == set(MAPPERS)
+    assert set(typing.get_args(typing.get_type_hints(SfMConfig)["mapper"])) == {"auto", *MAPPERS}
     for name, (module, function) in BACKENDS.items():
         if name != "gsplat":  # importing gsplat's module is safe, but it is never run without CUDA
             assert callable(getattr(importlib.import_module(module), function))

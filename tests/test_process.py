@@ -145,7 +145,7 @@ def test_global_mapper(facade_photos, tmp_path):
     from spatial.process.sfm import SfMConfig
 
     manifest = process_images(folder, tmp_path / "scene", SfMConfig(mapper="global"))
-    assert manifest["images"]["registered"] == len(truth) and manifest["config"]["mapper"] == "global"
+    assert manifest["images"]["registered"] == len(truth) and manifest["mapper"] == "global"
     scene = load_scene(tmp_path / "scene")
     ids = [int(Path(name).stem) for name in scene.image_names]
     assert pose_errors(scene.cameras.cam_to_world, truth.cameras.cam_to_world[ids])["center_error_max"] < 0.01
@@ -163,3 +163,26 @@ def test_photos_of_mixed_sizes_get_their_own_cameras(facade_photos, tmp_path):
     widths = {int(w) for w in scene.cameras.width}
     # Without EXIF, COLMAP calibrates each photo as its own camera, and undistortion gives each its own size.
     assert min(widths) < 300 < max(widths)
+
+
+def test_the_mapper_follows_the_capture_size(facade_processed):
+    from spatial.process.sfm import LARGE_CAPTURE, SfMConfig, mapper_for
+
+    assert mapper_for(SfMConfig(), LARGE_CAPTURE) == "incremental"
+    assert mapper_for(SfMConfig(), LARGE_CAPTURE + 1) == "global"
+    assert mapper_for(SfMConfig(mapper="incremental"), 10 * LARGE_CAPTURE) == "incremental"
+    _, manifest, _ = facade_processed
+    assert manifest["mapper"] == "incremental" and manifest["notes"] == []
+
+
+def test_a_missing_vocabulary_tree_is_one_line_before_anything_runs(facade_photos, tmp_path):
+    """pycolmap's vocabulary-tree matcher aborts the whole process (SIGABRT) when its file is missing: the
+    option is checked first, and nothing is written."""
+    from spatial.process.sfm import SfMConfig
+
+    folder, _ = facade_photos
+    with pytest.raises(SpatialError, match=r"vocab_tree_flickr100K_words32K\.bin: vocabulary tree not found \(spatial "
+                                           r"never downloads one\): pass a local COLMAP vocab_tree_\*\.bin to "
+                                           r"--vocab-tree, or leave the option out") as error:
+        process_images(folder, tmp_path / "out", SfMConfig(vocab_tree=tmp_path / "vocab_tree_flickr100K_words32K.bin"))
+    assert "\n" not in str(error.value) and not (tmp_path / "out").exists()

@@ -111,6 +111,7 @@ def print_summary(console: Console, manifest: dict, out: Path) -> None:
     table.add_row("sparse points", f"{manifest['points']:,}")
     table.add_row("reprojection error", f"{manifest['mean_reprojection_error_px']:.3f} px")
     table.add_row("models", str(manifest["models"]) + (" (kept the largest)" if manifest["models"] > 1 else ""))
+    table.add_row("mapper", manifest["mapper"])
     for stage, seconds in manifest["seconds"].items():
         table.add_row(f"time: {stage}", f"{seconds:.1f} s")
     console.print(table)
@@ -118,4 +119,6 @@ def print_summary(console: Console, manifest: dict, out: Path) -> None:
         console.print(f"[yellow]skipped[/] {name}: {why}")
     for name, why in manifest["unregistered"].items():
         console.print(f"[yellow]not registered[/] {name}: {why}")
+    for note in manifest["notes"]:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
     console.print(f"train on it with: [bold]spatial train splat {out}[/]")

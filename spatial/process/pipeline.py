@@ -22,7 +22,7 @@ from PIL import Image
 from spatial.errors import SpatialError
 from spatial.files import write_json_atomic
 from spatial.process.photos import import_photos
-from spatial.process.sfm import Capture, SfMConfig, SfMResult, run_sfm
+from spatial.process.sfm import Capture, SfMConfig, SfMResult, check_vocab_tree, run_sfm
 from spatial.process.video import extract_frames
 
 
@@ -46,6 +46,7 @@ def process_images(folder: Path, out: Path, config: SfMConfig | None = None, max
                    stage=None) -> dict:
     """Reconstruct the photos in `folder` into the scene folder `out`; returns the manifest."""
     config = config or SfMConfig()
+    check_vocab_tree(config)
     stage = stage or (lambda name: None)
     start = time.time()
     out.mkdir(parents=True, exist_ok=True)
@@ -61,6 +62,7 @@ def process_video(video: Path, out: Path, frames: int = 120, config: SfMConfig |
                   stage=None, progress=None) -> dict:
     """Choose sharp frames of `video`, then reconstruct them as `process_images` does."""
     config = config or SfMConfig()
+    check_vocab_tree(config)
     stage = stage or (lambda name: None)
     start = time.time()
     out.mkdir(parents=True, exist_ok=True)
@@ -116,6 +118,8 @@ def write_scene(out: Path, names: list[str], skipped: dict, result: SfMResult, c
         "points": result.points,
         "mean_reprojection_error_px": round(result.reprojection_error, 4),
         "camera_model": "PINHOLE (undistorted)" if config.undistort else config.camera_model,
-        "config": asdict(config),
+        "mapper": result.mapper,
+        "notes": result.notes,
+        "config": {**asdict(config), "vocab_tree": None if config.vocab_tree is None else str(config.vocab_tree)},
         "seconds": {k: round(v, 2) for k, v in result.seconds.items()},
     }

@@ -25,8 +25,12 @@ class SfMConfig:
     matcher: Literal["auto", "exhaustive", "sequential"] = "auto"
     """Which pairs to match: exhaustive for photo sets, sequential (with overlap) for video frames;
     auto is sequential for videos and exhaustive for photo sets up to 200 images."""
-    mapper: Literal["incremental", "global"] = "incremental"
-    """COLMAP's incremental mapper, or GLOMAP-style global mapping (see spatial/process/mappers.py)."""
+    mapper: Literal["auto", "incremental", "global"] = "auto"
+    """COLMAP's incremental mapper, or GLOMAP-style global mapping (see spatial/process/mappers.py); auto is
+    incremental up to 150 images and global above, where incremental mapping's time grows too fast."""
+    vocab_tree: Path | None = None
+    """A local COLMAP vocabulary-tree file (vocab_tree_*.bin): sequential matching then also matches the frames
+    where a video comes back to a place it has seen (loop closure). Never downloaded."""
     max_image_size: int = 1600
     """Longest image side used for feature extraction."""
     max_features: int = 8192
@@ -37,6 +41,25 @@ class SfMConfig:
     """Write undistorted images and PINHOLE cameras (what splat training needs)."""
     seed: int = 0
     """Seed of the mapper's random choices."""
+
+
+LARGE_CAPTURE = 150
+"""Images above which `mapper="auto"` maps globally."""
+
+
+def mapper_for(config: SfMConfig, count: int) -> str:
+    if config.mapper != "auto":
+        return config.mapper
+    return "global" if count > LARGE_CAPTURE else "incremental"
+
+
+def check_vocab_tree(config: SfMConfig) -> None:
+    """Before anything runs: pycolmap's vocabulary-tree matching aborts the whole process when its file is
+    missing, so a named tree must be a readable file here."""
+    tree = config.vocab_tree
+    if tree is not None and not (Path(tree).is_file() and os.access(tree, os.R_OK)):
+        raise SpatialError(f"{tree}: vocabulary tree not found (spatial never downloads one): pass a local COLMAP "
+                           "vocab_tree_*.bin to --vocab-tree, or leave the option out to match without loop closure")
 
 
 @dataclass
@@ -58,6 +81,8 @@ class SfMResult:
     points: int
     reprojection_error: float
     seconds: dict[str, float] = field(default_factory=dict)
+    mapper: str = ""  # the mapper that ran
+    notes: list[str] = field(default_factory=list)  # what the user should know about how it ran
 
 
 @contextmanager
@@ -115,6 +140,10 @@ def run_sfm(capture: Capture, out: Path, config: SfMConfig, stage=None) -> SfMRe
         if sequential:
             pairing = pycolmap.SequentialPairingOptions()
             pairing.overlap = config.sequential_overlap
+            if config.vocab_tree is not None:
+                check_vocab_tree(config)
+                pairing.loop_detection = True
+                pairing.vocab_tree_path = str(config.vocab_tree)
             pycolmap.match_sequential(database, pairing_options=pairing, device=pycolmap.Device.cpu)
         else:
             pycolmap.match_exhaustive(database, device=pycolmap.Device.cpu)
@@ -122,7 +151,8 @@ def run_sfm(capture: Capture, out: Path, config: SfMConfig, stage=None) -> SfMRe
         stage("mapping")
         t = time.time()
         (work / "sparse").mkdir()
-        models = MAPPERS[config.mapper](database, images, work / "sparse", config)
+        mapper = mapper_for(config, len(names))
+        models = MAPPERS[mapper](database, images, work / "sparse", config)
         seconds["mapping"] = time.time() - t
     if not models:
         raise SpatialError(f"{images}: structure from motion found no reconstruction: the photos do not overlap "
@@ -161,8 +191,13 @@ def run_sfm(capture: Capture, out: Path, config: SfMConfig, stage=None) -> SfMRe
             final.parent.mkdir(parents=True)
             shutil.copytree(model_dir, final)
     seconds["undistortion"] = time.time() - t
+    notes = []
+    if sequential and config.vocab_tree is None and len(names) > LARGE_CAPTURE:
+        notes.append(f"{len(names)} frames matched with their {config.sequential_overlap} neighbours only: a "
+                     "video that returns to a place it has seen registers better with loop closure (--vocab-tree "
+                     "FILE, a local COLMAP vocabulary tree)")
     return SfMResult(registered, unregistered, len(models), best.num_points3D(),
-                     float(best.compute_mean_reprojection_error()), seconds)
+                     float(best.compute_mean_reprojection_error()), seconds, mapper, notes)
 
 
 def _match_counts(database: Path) -> dict[str, int]:
