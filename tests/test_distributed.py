@@ -1,6 +1,6 @@
 """Data-parallel splat training through torch.distributed on the CPU (gloo), launched as a user would: torchrun
-with two processes gives the parameters of one process with batch size 2, densification included; and a process
-that dies ends the others with one line instead of a hang."""
+with two processes gives the parameters of one process with batch size 2, bit for bit, densification and random
+backgrounds included; and a process that dies ends the others with one line instead of a hang."""
 
 from __future__ import annotations
 
@@ -40,9 +40,8 @@ def test_two_processes_train_as_one_with_a_batch_of_two(orbit_path, tmp_path):
     assert "(2 processes)" in two.stdout and two.stdout.count("training splats on") == 1  # process 0 speaks
     a, b = load_ply(tmp_path / "one" / "splats.ply"), load_ply(tmp_path / "two" / "splats.ply")
     assert a["means"].shape[0] > 1500  # densified
-    for name in a:
-        assert a[name].shape == b[name].shape, name
-        torch.testing.assert_close(b[name], a[name], rtol=1e-5, atol=1e-5, msg=name)
+    for name in a:  # exactly: each view's gradient is whole before the next is added, in either case
+        assert torch.equal(b[name], a[name]), (name, float((b[name] - a[name]).abs().max()))
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == \
         sorted(p.name for p in (tmp_path / "one").iterdir())  # one run folder, written by process 0 alone
 

@@ -82,7 +82,8 @@ def train_step(
     scene_scale: float,
     processes: Processes = ONE_PROCESS,
 ) -> dict:
-    """Render B views, take one optimizer step on the mean of their losses, let the strategy densify.
+    """Render B views, take one optimizer step on the mean of their losses (and the strategy's regularisers),
+    let the strategy densify.
 
     Under several training processes (`processes`, see spatial/distributed.py) each renders its own views, and
     the gradients are averaged over all of them before the step, so every process takes the same step.
@@ -98,35 +99,45 @@ def train_step(
         group["lr"] = lr
     sh_degree = min(step // config.sh_degree_interval, config.sh_degree)
 
-    # Each view is rendered on its own, as each training process renders its own: a batched render's sums come
-    # in another order, and Adam turns those last-bit differences into visible ones over a run.
-    views = []
+    # One view at a time: rendered, its loss taken and its backward pass run before the next view, so a batch
+    # needs the memory of one view, and each view's gradient is whole before the next is added to it. That is how
+    # training processes combine theirs too (each its own views, then the sum), so N processes of batch size B
+    # step exactly as one process of batch size N x B. The sum is divided by B before the optimizers step.
+    views, images, losses = [], [], []
     for b, target in enumerate(targets):
         H, W = target.shape[:2]
         out = render_splats(state.params, world_to_cam[b:b + 1], K[b:b + 1], W, H, sh_degree, backgrounds[b:b + 1],
                             config.render)
-        views.append(ViewGroup(out, W, H))
-    images = [view.render.rgb[0] for view in views]
-    info = StepInfo(step, views, scene_scale, lr, state.generator, processes.sum)
-    strategy.step_pre_backward(state.params, state.optimizers, state.strategy_state, info)
-    terms = []
-    for image, target in zip(images, targets):
+        view = ViewGroup(out, W, H)
+        strategy.step_pre_backward(state.params, state.optimizers, state.strategy_state,
+                                   StepInfo(step, [view], scene_scale, lr, state.generator, processes.sum))
+        image = out.rgb[0]
         l1 = torch.abs(image - target).mean()
         d_ssim = 1 - ssim(image[None], target[None])
-        terms.append((1 - config.ssim_lambda) * l1 + config.ssim_lambda * d_ssim)
-    loss = sum(terms[1:], terms[0]) / B + strategy.regularization(state.params)
-    if step % CHECK_EVERY == 0 and not torch.isfinite(loss):
-        raise SpatialError(f"training diverged at step {step}: the loss is {loss.item()} "
-                           "(try lower learning rates, or check the scene's cameras)")
-    loss.backward()
+        loss = (1 - config.ssim_lambda) * l1 + config.ssim_lambda * d_ssim
+        if b == B - 1:  # the regularisers once for the step, weighted to survive the division by B
+            regularization = strategy.regularization(state.params)
+            loss = loss + (regularization if B == 1 else B * regularization)
+        if step % CHECK_EVERY == 0 and not torch.isfinite(loss):
+            raise SpatialError(f"training diverged at step {step}: the loss is {loss.item()} "
+                               "(try lower learning rates, or check the scene's cameras)")
+        loss.backward()
+        views.append(view)
+        images.append(image.detach())
+        losses.append(loss.detach())
+    if B > 1:
+        for p in state.params.values():
+            if p.grad is not None:
+                p.grad /= B
     processes.average_gradients(state.params)
+    info = StepInfo(step, views, scene_scale, lr, state.generator, processes.sum)
     for optimizer in state.optimizers.values():
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
     strategy.step_post_backward(state.params, state.optimizers, state.strategy_state, info)
     state.step += 1
-    psnrs = [psnr(image.detach(), target) for image, target in zip(images, targets)]
-    return {"loss": loss.detach(), "psnr": sum(psnrs[1:], psnrs[0]) / B,
+    psnrs = [psnr(image, target) for image, target in zip(images, targets)]
+    return {"loss": sum(losses[1:], losses[0]) / B, "psnr": sum(psnrs[1:], psnrs[0]) / B,
             "gaussians": state.params["means"].shape[0], "sh_degree": sh_degree}
 
 

@@ -30,16 +30,12 @@ class StepInfo:
     """What a strategy may read about the current training step."""
 
     step: int  # 0-based index of the step being taken
-    views: list[ViewGroup]  # the step's renders (its loss is the mean over their views)
+    views: list[ViewGroup]  # the step's renders (before backward: the one view whose backward pass comes next)
     scene_scale: float  # length scale of the scene (radius of the camera centres, x 1.1)
     means_lr: float  # current learning rate of the means (MCMC's noise is scaled by it)
     generator: torch.Generator  # the trainer's random stream on the parameters' device (reproducible resumes)
     # sums a statistic over every training process (spatial/distributed.py), so that all of them densify alike
     sum_over_processes: Callable[[Tensor], Tensor] = _no_other_processes
-
-    @property
-    def view_count(self) -> int:
-        return sum(group.render.means2d.shape[0] for group in self.views)
 
 
 class Strategy(Protocol):

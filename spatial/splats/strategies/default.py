@@ -63,15 +63,15 @@ class DefaultStrategy:
                      lambda n, m: torch.zeros_like(m) if n == "opacities" else m)
 
     def _accumulate(self, state: dict, info: StepInfo) -> None:
-        """Each view's screen-space gradient norms and visibility, summed over every training process. The loss
-        is the mean over the step's B views, so gradients are scaled back by B, as gsplat does for batches."""
-        B = info.view_count
+        """Each view's screen-space gradient norms and visibility, summed over every training process. A view's
+        gradient is its own loss's (train_step runs each view's backward pass on its own; gsplat, which takes
+        the batch's mean, scales its gradients back by the batch size to the same numbers)."""
         norms, counts = [], []
         for group in info.views:
             grad = group.render.means2d.grad  # [C, N, 2] pixels
             if grad is None:
                 continue
-            grad = grad.detach() * grad.new_tensor([group.width / 2 * B, group.height / 2 * B])  # NDC, as gsplat
+            grad = grad.detach() * grad.new_tensor([group.width / 2, group.height / 2])  # to NDC units, as gsplat
             visible = group.render.visible  # [C, N]
             norms.append((torch.linalg.norm(grad, dim=-1) * visible).sum(0))
             counts.append(visible.sum(0).to(state["count"].dtype))
