@@ -97,14 +97,20 @@ def nerfstudio_read(layouts, tmp_path_factory) -> tuple[dict, Path]:
     return json.loads((out / "report.json").read_text()), out
 
 
-@pytest.mark.parametrize("layout, parser", JOBS)
-def test_nerfstudio_reads_every_layout_we_write(layout, parser, layouts, nerfstudio_read):
+def read_by_both(nerfstudio_read, layouts, layout: str, parser: str, job: str):
+    """nerfstudio's report of `job` (it must have read the folder), the folder, our scene of the same files and
+    its image names relative to the folder."""
     report, out = nerfstudio_read
-    entry = report[f"{layout}.{parser}"]
-    assert entry["error"] is None, f"nerfstudio's {parser} reader failed on {layout}:\n{entry['error']}"
+    entry = report[job]
+    assert entry["error"] is None, f"nerfstudio's {parser} reader failed on {job}:\n{entry['error']}"
     folder = layouts[layout]
     ours = load_transforms(folder) if parser == "nerfstudio" else load_colmap(folder)
-    names = [p.relative_to(folder).as_posix() for p in ours.image_paths]
+    return entry, out, folder, ours, [p.relative_to(folder).as_posix() for p in ours.image_paths]
+
+
+@pytest.mark.parametrize("layout, parser", JOBS)
+def test_nerfstudio_reads_every_layout_we_write(layout, parser, layouts, nerfstudio_read):
+    entry, out, folder, ours, names = read_by_both(nerfstudio_read, layouts, layout, parser, f"{layout}.{parser}")
     index = {name: i for i, name in enumerate(names)}
 
     # the split: ours, with the held-out views as nerfstudio's val split too (its COLMAP reader lists them in the
@@ -154,13 +160,9 @@ def test_nerfstudio_reads_every_layout_we_write(layout, parser, layouts, nerfstu
 
 @pytest.mark.parametrize("layout, parser", DOWNSCALED)
 def test_nerfstudio_loads_our_downscaled_copies_at_the_size_it_expects(layout, parser, layouts, nerfstudio_read):
-    report, out = nerfstudio_read
-    entry = report[f"{layout}.{parser}.half"]
-    assert entry["error"] is None, f"nerfstudio's {parser} reader failed on {layout} at half size:\n{entry['error']}"
-    folder = layouts[layout]
-    ours = load_transforms(folder) if parser == "nerfstudio" else load_colmap(folder)
+    entry, out, folder, ours, names = read_by_both(nerfstudio_read, layouts, layout, parser,
+                                                   f"{layout}.{parser}.half")
     half = ours.downscaled(2)
-    names = [p.relative_to(folder).as_posix() for p in ours.image_paths]
     for split in ("train", "test"):
         ids = [names.index(name.replace("images_2/", "images/")) for name in entry[split]["image_filenames"]]
         assert entry[split]["width"] == half.cameras.width[ids].tolist(), split
