@@ -4,6 +4,7 @@ backgrounds included; and a process that dies ends the others with one line inst
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -74,3 +75,21 @@ def test_a_process_that_dies_ends_the_others_with_one_line(orbit_path, tmp_path)
     assert ranks[0].returncode == 2
     assert "error: another training process stopped or stopped answering" in stderr
     assert "Traceback" not in stderr
+
+
+def test_a_run_resumes_on_another_number_of_processes(orbit_path, tmp_path):
+    """The checkpoint process 0 writes holds the whole state: two processes start a run, one finishes it, and two
+    take it further."""
+    out = str(tmp_path / "run")
+    first = spatial("torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "spatial", "train",
+                    "splat", str(orbit_path), *TRAIN, "--step.steps", "10", "--out", out, *STRATEGY)
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
+    second = spatial("spatial", "train", "splat", str(orbit_path), *TRAIN, "--step.steps", "20", "--resume", "--out",
+                     out, *STRATEGY)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "resuming from" in second.stdout and "(step 10)" in second.stdout
+    third = spatial("torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "spatial", "train",
+                    "splat", str(orbit_path), *TRAIN, "--step.steps", "30", "--resume", "--out", out, *STRATEGY)
+    assert third.returncode == 0, third.stdout[-2000:] + third.stderr[-2000:]
+    assert third.stdout.count("(step 20)") == 1  # said once, by process 0
+    assert json.loads((tmp_path / "run" / "eval.json").read_text())["step"] == 30
