@@ -6,6 +6,7 @@ of them before the optimizers step, and the statistics that densification decide
 them, so every process makes the same decisions from the same numbers and the parameters stay identical. That is
 checked with a checksum every `CHECK_EVERY` steps; a process that drifts, or one that dies, stops the others with
 a one-line error instead of a hang. Checkpoints, evaluation, progress and the live viewer belong to process 0.
+Splat training splits each step's views between the processes, NeRF training each step's rays.
 """
 
 from __future__ import annotations
@@ -44,28 +45,38 @@ class Processes:
             _collective(lambda: torch.distributed.all_reduce(tensor))
         return tensor
 
-    def average_gradients(self, params: torch.nn.ParameterDict) -> None:
-        """Every parameter's gradient replaced by its mean over the processes, in one flat all-reduce."""
+    def average_gradients(self, params) -> None:
+        """Every parameter's gradient (`params`: a ParameterDict or an iterable of parameters) replaced by its mean
+        over the processes, in one flat all-reduce. A parameter no process has a gradient for keeps none, as it
+        would in one process (Adam then leaves it alone)."""
         if self.world_size == 1:
             return
-        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params.values()]
-        flat = self.sum(torch.cat([g.reshape(-1) for g in grads])) / self.world_size
+        params = _tensors(params)
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        has = torch.tensor([p.grad is not None for p in params], dtype=grads[0].dtype, device=grads[0].device)
+        flat = self.sum(torch.cat([*(g.reshape(-1) for g in grads), has]))
         start = 0
-        for p, g in zip(params.values(), grads):
-            p.grad = flat[start:start + g.numel()].view_as(g)
+        for p, g, anyone in zip(params, grads, flat[-len(params):].tolist()):
+            p.grad = flat[start:start + g.numel()].view_as(g) / self.world_size if anyone else None
             start += g.numel()
 
-    def check_identical(self, params: torch.nn.ParameterDict, step: int) -> None:
+    def check_identical(self, params, step: int) -> None:
         """Raise when the processes' parameters differ (a densification decision made apart, a missed sum)."""
         if self.world_size == 1:
             return
-        count = float(params["means"].shape[0])
-        total = sum(float(p.detach().double().sum()) for p in params.values())
-        found = torch.tensor([count, total, -count, -total], dtype=torch.float64, device=params["means"].device)
+        params = _tensors(params)
+        count = float(sum(p.numel() for p in params))
+        total = sum(float(p.detach().double().sum()) for p in params)
+        found = torch.tensor([count, total, -count, -total], dtype=torch.float64, device=params[0].device)
         _collective(lambda: torch.distributed.all_reduce(found, op=torch.distributed.ReduceOp.MAX))
-        if found[0] != -found[2] or found[1] != -found[3]:
-            raise SpatialError(f"training processes diverged at step {step}: their Gaussians differ (counts "
-                               f"{int(-found[2])} to {int(found[0])}); this is a bug in spatial, please report it")
+        if found[0] != -found[2]:
+            what = f"they hold {int(-found[2])} to {int(found[0])} parameters"
+        elif found[1] != -found[3]:
+            what = f"their parameters sum to {float(-found[3]):.9g} to {float(found[1]):.9g}"
+        else:
+            return
+        raise SpatialError(f"training processes diverged at step {step}: {what}; this is a bug in spatial, please "
+                           "report it")
 
     def barrier(self) -> None:
         if self.world_size > 1:
@@ -73,6 +84,10 @@ class Processes:
 
 
 ONE_PROCESS = Processes()
+
+
+def _tensors(params) -> list[Tensor]:
+    return list(params.values()) if hasattr(params, "values") else list(params)
 
 
 def _collective(call) -> None:

@@ -93,3 +93,46 @@ def test_a_run_resumes_on_another_number_of_processes(orbit_path, tmp_path):
     assert third.returncode == 0, third.stdout[-2000:] + third.stderr[-2000:]
     assert third.stdout.count("(step 20)") == 1  # said once, by process 0
     assert json.loads((tmp_path / "run" / "eval.json").read_text())["step"] == 30
+
+
+def test_a_nerf_trains_on_two_processes(orbit_path, tmp_path):
+    """Each process renders half of every step's rays; the parameters are checked equal across the processes
+    every 10 steps (after 10 steps of averaged gradients here), and process 0 alone writes the run."""
+    done = spatial("torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "spatial", "train", "nerf",
+                   str(orbit_path), "--preset", "tiny", "--steps", "12", "--checkpoint-every", "0", "--out",
+                   str(tmp_path / "run"))
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "(2 processes)" in done.stdout and json.loads((tmp_path / "run" / "eval.json").read_text())["step"] == 12
+
+
+def _diverging_rank(rank: int, port: int, queue) -> None:
+    from spatial.distributed import processes_from_environment
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2")
+    processes = processes_from_environment("cpu")
+    params = [torch.ones(5), torch.zeros(3)]
+    processes.check_identical(params, 0)  # equal: passes
+    params[1][0] = 1e-3 * rank  # one number apart on process 1
+    try:
+        processes.check_identical(params, 7)
+        queue.put((rank, "no error"))
+    except Exception as e:  # noqa: BLE001 - the message is the test
+        queue.put((rank, str(e)))
+    torch.distributed.destroy_process_group()
+
+
+def test_processes_whose_parameters_differ_are_stopped():
+    import torch.multiprocessing as mp
+
+    context = mp.get_context("spawn")
+    queue = context.Queue()
+    port = free_port()
+    workers = [context.Process(target=_diverging_rank, args=(r, port, queue)) for r in range(2)]
+    for w in workers:
+        w.start()
+    found = dict(queue.get(timeout=120) for _ in range(2))
+    for w in workers:
+        w.join(timeout=60)
+    for rank in (0, 1):
+        assert found[rank] == ("training processes diverged at step 7: their parameters sum to 5 to 5.001; "
+                               "this is a bug in spatial, please report it")

@@ -186,3 +186,20 @@ def test_a_missing_vocabulary_tree_is_one_line_before_anything_runs(facade_photo
                                            r"--vocab-tree, or leave the option out") as error:
         process_images(folder, tmp_path / "out", SfMConfig(vocab_tree=tmp_path / "vocab_tree_flickr100K_words32K.bin"))
     assert "\n" not in str(error.value) and not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_a_large_capture_maps_globally_and_registers_every_view(tmp_path):
+    """200 views of the facade, above the large-capture threshold: the global mapper runs, every view registers,
+    and the cameras keep the 1% / 1 degree bounds of the smaller captures."""
+    from spatial.process.sfm import LARGE_CAPTURE
+
+    size = SceneSize(width=160, height=120, views=200, supersample=1, points=500)
+    truth = scene_photos("facade", size, tmp_path / "photos")
+    assert len(truth) > LARGE_CAPTURE
+    manifest = process_images(tmp_path / "photos", tmp_path / "scene")
+    assert manifest["mapper"] == "global" and manifest["images"]["registered"] == len(truth)
+    scene = load_scene(tmp_path / "scene")
+    ids = [int(Path(name).stem) for name in scene.image_names]
+    errors = pose_errors(scene.cameras.cam_to_world, truth.cameras.cam_to_world[ids])
+    assert errors["center_error_max"] < 0.01 and errors["rotation_error_max_deg"] < 1.0, errors

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from spatial.distributed import ONE_PROCESS, Processes
 from spatial.errors import SpatialError
 from spatial.nerf.model import NerfModel
 from spatial.nerf.rendering import distortion_loss, interlevel_loss
@@ -31,9 +32,12 @@ class RayBatch:
 
 
 def train_step(model: NerfModel, optimizer: torch.optim.Optimizer, scheduler, batch: RayBatch, losses: LossConfig,
-               step: int, generator: torch.Generator, autocast: bool = False) -> dict:
+               step: int, generator: torch.Generator, autocast: bool = False,
+               processes: Processes = ONE_PROCESS) -> dict:
     """Render the batch's rays, take one optimizer step. Returns the step's stats as 0-dim tensors on the
-    device (`float()` them to show them; reading waits for the GPU). `autocast`: bfloat16 fields."""
+    device (`float()` them to show them; reading waits for the GPU). `autocast`: bfloat16 fields. Under several
+    training processes (spatial/distributed.py) each renders its share of the rays, and the gradients are
+    averaged over all of them before the step."""
     with torch.autocast(batch.origins.device.type, dtype=torch.bfloat16, enabled=autocast):
         out = model(batch.origins, batch.dirs, batch.image_ids, batch.background, step, generator)
     mse = torch.mean((out.rgb.float() - batch.target) ** 2)
@@ -44,6 +48,7 @@ def train_step(model: NerfModel, optimizer: torch.optim.Optimizer, scheduler, ba
                            "(try a lower --lr, or check the scene's cameras)")
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    processes.average_gradients(model.parameters())
     optimizer.step()
     scheduler.step()
     return {"loss": loss.detach(), "psnr": -10 * torch.log10(mse.detach().clamp(min=1e-10)),

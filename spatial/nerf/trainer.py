@@ -15,7 +15,7 @@ import torch
 from spatial.errors import SpatialError
 from spatial.nerf.field import SpaceMap
 from spatial.nerf.model import ModelConfig, NerfModel
-from spatial.nerf.step import LossConfig, RayBatch, train_step
+from spatial.nerf.step import CHECK_EVERY, LossConfig, RayBatch, train_step
 from spatial.scene import Scene
 from spatial.trainer import TrainerBase, capture_warnings, generator_state, load_generator_state
 
@@ -85,9 +85,6 @@ def space_map(scene: Scene, config: NerfTrainConfig, has_alpha: bool) -> SpaceMa
 class NerfTrainer(TrainerBase):
     def __init__(self, scene: Scene, config: NerfTrainConfig, out: Path):
         super().__init__(scene, config, out)
-        if self.processes.world_size > 1:
-            raise SpatialError("NeRF training runs as one process for now: start spatial train nerf without "
-                               "torchrun (splats train on several)")
         scene = self.scene
         self.cameras = scene.cameras.to(self.device)
         self.train_ids = torch.tensor(scene.train_ids, device=self.device)
@@ -147,6 +144,8 @@ class NerfTrainer(TrainerBase):
 
     # ---- training ---------------------------------------------------------------------------
     def sample_batch(self) -> RayBatch:
+        """The step's rays, drawn alike by every training process from the same stream: each keeps its share (all
+        of them with one process)."""
         R, g, device = self.config.rays_per_batch, self.generator, self.device
         image = torch.randint(len(self.train_ids), (R,), generator=g, device=device)
         pixel = (torch.rand(R, generator=g, device=device) * self.pixel_counts[image]).long()
@@ -161,11 +160,17 @@ class NerfTrainer(TrainerBase):
         else:
             background = self.background
         target = rgba[:, :3] * rgba[:, 3:] + background * (1 - rgba[:, 3:])
-        return RayBatch(origins[:, 0], dirs[:, 0], ids, target, background)
+        procs = self.processes
+        share = R // procs.world_size  # equal shares, so every process draws its sample jitter alike
+        mine = slice(procs.rank * share, (procs.rank + 1) * share)
+        return RayBatch(origins[mine, 0], dirs[mine, 0], ids[mine], target[mine],
+                        background[mine] if background.dim() == 2 else background)
 
     def step(self) -> dict:
+        if self.step_index % CHECK_EVERY == 0:
+            self.processes.check_identical(self.model.parameters(), self.step_index)
         stats = train_step(self.model, self.optimizer, self.scheduler, self.sample_batch(), self.config.losses,
-                           self.step_index, self.generator, self.autocast)
+                           self.step_index, self.generator, self.autocast, self.processes)
         self.step_index += 1
         return stats
 
