@@ -194,7 +194,7 @@ def test_a_large_capture_maps_globally_and_registers_every_view(tmp_path):
     and the cameras keep the 1% / 1 degree bounds of the smaller captures."""
     from spatial.process.sfm import LARGE_CAPTURE
 
-    size = SceneSize(width=160, height=120, views=200, supersample=1, points=500)
+    size = SceneSize(width=208, height=156, views=200, supersample=1, points=500)
     truth = scene_photos("facade", size, tmp_path / "photos")
     assert len(truth) > LARGE_CAPTURE
     manifest = process_images(tmp_path / "photos", tmp_path / "scene")

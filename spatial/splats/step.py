@@ -12,7 +12,7 @@ from spatial.errors import SpatialError
 from spatial.metrics import psnr, ssim
 from spatial.render import RenderOptions
 from spatial.splats.model import render_splats
-from spatial.splats.strategies.base import StepInfo, Strategy, ViewGroup
+from spatial.splats.strategies.base import RenderedView, StepInfo, Strategy
 
 CHECK_EVERY = 10
 """Steps between divergence checks: each check waits for the device, so it is not done every step."""
@@ -108,7 +108,7 @@ def train_step(
         H, W = target.shape[:2]
         out = render_splats(state.params, world_to_cam[b:b + 1], K[b:b + 1], W, H, sh_degree, backgrounds[b:b + 1],
                             config.render)
-        view = ViewGroup(out, W, H)
+        view = RenderedView(out, W, H)
         strategy.step_pre_backward(state.params, state.optimizers, state.strategy_state,
                                    StepInfo(step, [view], scene_scale, lr, state.generator, processes.sum))
         image = out.rgb[0]

@@ -13,10 +13,10 @@ from spatial.render import RenderOutput
 
 
 @dataclass
-class ViewGroup:
-    """Views of one image size, rendered together (train_step renders one view a group)."""
+class RenderedView:
+    """One view of the step, as rendered (train_step renders each view on its own)."""
 
-    render: RenderOutput  # C views: means2d [C, N, 2], radii, visible [C, N], ...
+    render: RenderOutput  # C = 1: means2d [1, N, 2], radii, visible [1, N], ...
     width: int  # rendered image size
     height: int
 
@@ -30,7 +30,7 @@ class StepInfo:
     """What a strategy may read about the current training step."""
 
     step: int  # 0-based index of the step being taken
-    views: list[ViewGroup]  # the step's renders (before backward: the one view whose backward pass comes next)
+    views: list[RenderedView]  # the step's renders (before backward: the one view whose backward pass comes next)
     scene_scale: float  # length scale of the scene (radius of the camera centres, x 1.1)
     means_lr: float  # current learning rate of the means (MCMC's noise is scaled by it)
     generator: torch.Generator  # the trainer's random stream on the parameters' device (reproducible resumes)

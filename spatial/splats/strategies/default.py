@@ -41,8 +41,8 @@ class DefaultStrategy:
         return {"grad2d": zeros, "count": zeros.clone()}
 
     def step_pre_backward(self, params, optimizers, state: dict, info: StepInfo) -> None:
-        for group in info.views:
-            group.render.means2d.retain_grad()
+        for view in info.views:
+            view.render.means2d.retain_grad()
 
     def regularization(self, params) -> Tensor:
         return params["means"].new_zeros(())
@@ -67,12 +67,12 @@ class DefaultStrategy:
         gradient is its own loss's (train_step runs each view's backward pass on its own; gsplat, which takes
         the batch's mean, scales its gradients back by the batch size to the same numbers)."""
         norms, counts = [], []
-        for group in info.views:
-            grad = group.render.means2d.grad  # [C, N, 2] pixels
+        for view in info.views:
+            grad = view.render.means2d.grad  # [C, N, 2] pixels
             if grad is None:
                 continue
-            grad = grad.detach() * grad.new_tensor([group.width / 2, group.height / 2])  # to NDC units, as gsplat
-            visible = group.render.visible  # [C, N]
+            grad = grad.detach() * grad.new_tensor([view.width / 2, view.height / 2])  # to NDC units, as gsplat
+            visible = view.render.visible  # [C, N]
             norms.append((torch.linalg.norm(grad, dim=-1) * visible).sum(0))
             counts.append(visible.sum(0).to(state["count"].dtype))
         if not norms:  # nothing drew this step; every process still takes part in the sum
