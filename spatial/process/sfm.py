@@ -29,8 +29,8 @@ class SfMConfig:
     """COLMAP's incremental mapper, or GLOMAP-style global mapping (see spatial/process/mappers.py); auto is
     incremental up to 150 images and global above, where incremental mapping's time grows too fast."""
     vocab_tree: Path | None = None
-    """A local COLMAP vocabulary-tree file (vocab_tree_*.bin): sequential matching then also matches the frames
-    where a video comes back to a place it has seen (loop closure). Never downloaded."""
+    """A local COLMAP vocabulary tree (vocab_tree_*.bin) for loop closure: sequential matching then also
+    matches a video's frames that come back to a place seen before. Never downloaded."""
     max_image_size: int = 1600
     """Longest image side used for feature extraction."""
     max_features: int = 8192
