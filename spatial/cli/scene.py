@@ -89,7 +89,7 @@ def print_notes(console: Console, scene: Scene, colmap: bool = False) -> None:
 
     notes = list(scene.notes)
     cams = scene.cameras
-    if colmap and not all(is_pinhole(cams.model, d.numpy()) for d in cams.dist):
+    if colmap and not is_pinhole(cams.model, cams.dist.numpy()):  # any camera's distortion keeps the lens
         notes.append(f"the cameras keep their {cams.model.value} lens model: nerfstudio and gsplat read it, the 3DGS "
                      "reference code needs undistorted PINHOLE cameras (spatial process images writes those)")
     for note in notes:
