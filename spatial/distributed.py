@@ -82,6 +82,19 @@ class Processes:
         if self.world_size > 1:
             _collective(torch.distributed.barrier)
 
+    def close(self, wait: bool = True) -> None:
+        """Leave the process group; with `wait`, after every process has come here (the end of training).
+
+        The wait matters: gloo's worker threads release the last collective's tensors a moment after it completes,
+        and need Python's lock to do it. Waiting at a barrier hands them the lock; a process that went straight on
+        to exit would have them take it during interpreter shutdown, which aborts the process ("terminate called
+        without an active exception", pytorch/pytorch#190489)."""
+        if self.world_size == 1 or not torch.distributed.is_initialized():
+            return
+        if wait:
+            self.barrier()
+        torch.distributed.destroy_process_group()
+
 
 ONE_PROCESS = Processes()
 

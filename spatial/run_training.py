@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
-from spatial.distributed import processes_from_environment
+from spatial.distributed import Processes, processes_from_environment
 from spatial.errors import SpatialError
 from spatial.files import write_json_atomic
 from spatial.methods import Method, get_method
@@ -63,10 +63,18 @@ def run_training(method: str | Method, scene_path: Path, out: Path, config, resu
     `config`: the method's config dataclass, saved in config.json with the method, preset and scene.
     """
     method = get_method(method) if isinstance(method, str) else method
-    command = f"spatial train {method.name}"  # how the user reruns it, for the resume hint
-    steps = method.steps(config)
     # under torchrun, every process trains; process 0 alone speaks, writes the run folder and serves the viewer
     processes = processes_from_environment(str(config.device))
+    try:
+        return _run(method, scene_path, out, config, resume, preset, viewer, processes)
+    finally:
+        processes.close(wait=False)  # after an error; a run that trained to the end has closed already
+
+
+def _run(method: Method, scene_path: Path, out: Path, config, resume: bool, preset: str,
+         viewer: LiveViewerOptions | None, processes: Processes) -> dict:
+    command = f"spatial train {method.name}"  # how the user reruns it, for the resume hint
+    steps = method.steps(config)
     console = Console(quiet=not processes.main)
     checkpoint = check_run_folder(out, resume)
     processes.barrier()  # every process has looked at the run folder before process 0 writes to it
@@ -107,12 +115,13 @@ def run_training(method: str | Method, scene_path: Path, out: Path, config, resu
                         advance(trainer.step_count, steps, trainer.progress_text(stats))
 
                 trainer.train(steps, on_step)
+            train_seconds = time.time() - start
+            processes.close()  # the last collective: evaluation and export are process 0's alone
         except KeyboardInterrupt:
             console.print(f"\ninterrupted at step {trainer.step_count}; checkpoint saved in {out}/checkpoints. "
                           f"Continue with the same options and --resume: {command} {scene_path} --out {out} "
                           "--resume ...")
             raise
-        train_seconds = time.time() - start
         if not processes.main:  # process 0 evaluates and exports
             return {}
         result = trainer.evaluate()

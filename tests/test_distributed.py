@@ -120,7 +120,7 @@ def _diverging_rank(rank: int, port: int, queue) -> None:
         queue.put((rank, "no error"))
     except Exception as e:  # noqa: BLE001 - the message is the test
         queue.put((rank, str(e)))
-    torch.distributed.destroy_process_group()
+    processes.close()
 
 
 def test_processes_whose_parameters_differ_are_stopped():
