@@ -1,6 +1,6 @@
 """World files (`NAME.world.json`): the layers of an edited world, to open again in `spatial view`.
 
-    {"spatial_world": 1, "layers": [{"name", "file", "transform", "visible", "source"}, ...]}
+    {"spatial_world": 1, "layers": [{"name", "file", "transform", "visible", "locked", "source"}, ...]}
 
 Each layer's splats are a PLY beside the world file (`NAME.LAYER.ply`); `transform` is the layer's 4x4
 similarity to the world. World files come from strangers too: every entry is checked before any is loaded.
@@ -23,23 +23,23 @@ def write_world_file(path: Path, layers) -> None:
         file = path.with_name(f"{path.stem}.{layer.name}.ply")
         save_splats(layer.params, file)
         entries.append({"name": layer.name, "file": file.name, "transform": layer.transform.tolist(),
-                        "visible": layer.visible, "source": layer.source})
+                        "visible": layer.visible, "locked": layer.locked, "source": layer.source})
     write_json_atomic(path, {"spatial_world": 1, "layers": entries})
 
 
 def read_world_file(path: Path) -> list[tuple]:
-    """(name, splat file path, source, transform [4, 4], visible) of every layer, all checked."""
+    """(name, splat file path, source, transform [4, 4], visible, locked) of every layer, all checked."""
     from spatial.io.json_util import read_json
 
     data = read_json(path)
     if data.get("spatial_world") != 1 or not isinstance(data.get("layers"), list):
         raise SpatialError(f"{path}: not a world file (expected 'spatial_world': 1 and a 'layers' list)")
     entries = [_layer_entry(path, i, entry) for i, entry in enumerate(data["layers"])]
-    return [(name, path.parent / file, source, T, visible) for name, file, source, T, visible in entries]
+    return [(name, path.parent / file, source, T, visible, locked) for name, file, source, T, visible, locked in entries]
 
 
 def _layer_entry(path: Path, index: int, entry) -> tuple:
-    """(name, file, source, transform [4, 4], visible) of a world file's layer, checked."""
+    """(name, file, source, transform [4, 4], visible, locked) of a world file's layer, checked."""
     import numpy as np
 
     from spatial.io.json_util import text
@@ -59,7 +59,9 @@ def _layer_entry(path: Path, index: int, entry) -> tuple:
             or not np.allclose(T[3], [0, 0, 0, 1]):
         raise SpatialError(f"{path}: {where}: transform must be a finite, invertible 4x4 similarity "
                            "(last row 0 0 0 1)")
-    visible = entry.get("visible", True)
-    if not isinstance(visible, bool):
-        raise SpatialError(f"{path}: {where}: visible must be true or false, got {visible!r:.80}")
-    return name, file, source, torch.tensor(T, dtype=torch.float32, device="cpu"), visible  # world: CPU
+    flags = {key: entry.get(key, default) for key, default in (("visible", True), ("locked", False))}
+    for key, value in flags.items():
+        if not isinstance(value, bool):
+            raise SpatialError(f"{path}: {where}: {key} must be true or false, got {value!r:.80}")
+    T = torch.tensor(T, dtype=torch.float32, device="cpu")  # the world lives on the CPU
+    return name, file, source, T, flags["visible"], flags["locked"]

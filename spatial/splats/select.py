@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from spatial.render.sh import C0
+
 
 def by_opacity(params: dict[str, Tensor], min_opacity: float) -> Tensor:  # [N]
     """Gaussians at least this opaque (activated opacity in 0-1)."""
@@ -36,6 +38,11 @@ def in_oriented_box(params: dict[str, Tensor], box_to_world: Tensor, half_size: 
 
 def in_sphere(params: dict[str, Tensor], center: Tensor, radius: float) -> Tensor:  # [N]
     return (params["means"] - center.to(params["means"])).norm(dim=-1) <= radius
+
+
+def base_colour(params: dict[str, Tensor]) -> Tensor:  # [N, 3]
+    """The view-independent colour (degree-0 SH) in RGB 0-1, unclamped."""
+    return params["sh0"][:, 0] * C0 + 0.5
 
 
 def subset(params: dict[str, Tensor], mask: Tensor) -> dict[str, Tensor]:
