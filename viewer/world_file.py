@@ -35,7 +35,7 @@ def read_world_file(path: Path) -> list[tuple]:
     if data.get("spatial_world") != 1 or not isinstance(data.get("layers"), list):
         raise SpatialError(f"{path}: not a world file (expected 'spatial_world': 1 and a 'layers' list)")
     entries = [_layer_entry(path, i, entry) for i, entry in enumerate(data["layers"])]
-    return [(name, path.parent / file, source, T, visible, locked) for name, file, source, T, visible, locked in entries]
+    return [(name, path.parent / file, *rest) for name, file, *rest in entries]
 
 
 def _layer_entry(path: Path, index: int, entry) -> tuple:
