@@ -216,9 +216,9 @@ class World:
         masks = {l.name: screen.in_screen_rect(l.world_means(), camera, rect_min, rect_max)
                  for l in self.layers if l.editable}
         if front_only and any(bool(m.any()) for m in masks.values()):
-            shown = [l for l in self.layers if l.visible and l.count]  # locked layers hide what is behind them too
+            shown, drawn = self._drawn()
             candidates = torch.cat([masks.get(l.name, torch.zeros(l.count, dtype=torch.bool)) for l in shown])
-            front = screen.front_most(merge_splats([l.world_params() for l in shown]), camera, candidates)
+            front = screen.front_most(drawn, camera, candidates)
             for l, part in zip(shown, front.split([l.count for l in shown])):
                 if l.name in masks:
                     masks[l.name] = part
@@ -227,16 +227,26 @@ class World:
     def pick(self, camera: Cameras, pixel) -> Pick | None:
         """The surface our renderer draws at `pixel` (x, y) of the one-camera `camera`, and the nearest Gaussian
         of a visible, unlocked layer to it; None where nothing is drawn."""
-        shown = [l for l in self.layers if l.visible and l.count]
+        shown, drawn = self._drawn()
         if not shown:
             return None
-        point = screen.surface_point(merge_splats([l.world_params() for l in shown]), camera, pixel)
+        point = screen.surface_point(drawn, camera, pixel)
         candidates = [l for l in shown if l.editable]
         if point is None or not candidates:
             return None
         best = min(((l, screen.nearest(l.world_means(), point)) for l in candidates),
                    key=lambda li: float((li[0].world_means()[li[1]] - point).norm()))
         return Pick(best[0].name, best[1], point)
+
+    def _drawn(self) -> tuple[list[Layer], dict[str, Tensor]]:
+        """The visible layers (locked ones too: they hide what is behind them) and their Gaussians in world
+        coordinates, one model, without the view-dependent colour (what depth renders need)."""
+        shown = [l for l in self.layers if l.visible and l.count]
+        parts = []
+        for l in shown:
+            p = {**l.params, "shN": l.params["shN"][:, :0]}
+            parts.append(p if torch.equal(l.transform, torch.eye(4)) else transform_splats(p, l.transform))
+        return shown, (merge_splats(parts) if parts else {})
 
     def select_similar(self, pick: Pick, distance: float, mode: str = "set") -> int:
         """Gaussians whose base colour (RGB, 0-1) is within `distance` of the picked one's."""
