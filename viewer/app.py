@@ -51,8 +51,11 @@ class ViewerApp:
         self.out, self.background, self.up = Path(out), background, up
         self.server = None
         self.model: TrainedModel | None = None  # a model only the server can draw (a NeRF), shown instead of layers
-        self.select = self.edit_panel = self.layers = self.paths = None  # the panels, once started
-        self._drawn_version = -1
+        self.select = self.edit_panel = self.layers = self.paths = self.tools = self.colour = None  # the panels
+        self.preview: dict[str, dict[str, torch.Tensor]] = {}  # layer name -> parameters drawn instead (colour)
+        self.on_change: list = []  # called after each redraw that followed a change of the world
+        self._preview_version = 0
+        self._drawn_version = (-1, -1)
         self._render_mode = "browser"
         self._mode_dropdown = None
         self._layer_handles: dict = {}
@@ -68,9 +71,11 @@ class ViewerApp:
 
         from spatial_viewer.origin import own_origin_only
         from spatial_viewer.panels.camera_path import CameraPathPanel
+        from spatial_viewer.panels.colour import ColourPanel
         from spatial_viewer.panels.edit import EditPanel
         from spatial_viewer.panels.layers import LayersPanel
         from spatial_viewer.panels.select import SelectPanel
+        from spatial_viewer.panels.tools import ToolsPanel
 
         with own_origin_only(host):  # a page of another site must not drive this viewer
             self.server = viser.ViserServer(host=host, port=port, verbose=False)
@@ -82,7 +87,9 @@ class ViewerApp:
         self._build_view_gui()
         if self.editable:
             self.select = SelectPanel(self)
+            self.tools = ToolsPanel(self, self.select)
             self.edit_panel = EditPanel(self, self.select)
+            self.colour = ColourPanel(self)
             self.layers = LayersPanel(self)
         self.paths = CameraPathPanel(self)
         self.redraw()
@@ -107,6 +114,14 @@ class ViewerApp:
         except (SpatialError, ValueError, KeyError) as e:
             self.notify(str(e))
 
+    def set_preview(self, preview: dict[str, dict[str, torch.Tensor]]) -> None:
+        """Draw these parameters instead of the named layers' own (a colour grade before it is applied)."""
+        if not preview and not self.preview:
+            return
+        self.preview = preview
+        self._preview_version += 1
+        self.redraw()
+
     def notify(self, text: str) -> None:
         for client in self.server.get_clients().values():
             client.add_notification("spatial", text, auto_close_seconds=6.0)
@@ -123,21 +138,29 @@ class ViewerApp:
     def redraw(self) -> None:
         """Send the splat layers to the browser again if the world changed since the last time."""
         with self._lock:
-            if self._drawn_version == self.world.version:
+            version = (self.world.version, self._preview_version)
+            if self._drawn_version == version:
                 return
             for handle in self._layer_handles.values():
                 handle.remove()
             self._layer_handles = {}
-            for layer in self.world.layers:
+            for i, layer in enumerate(self.world.layers):
                 if layer.count == 0:
                     continue
                 wxyz, position, scale = pose_of(layer.transform)
+                params = self.preview.get(layer.name, layer.params)
+                if params["means"].shape[0] != layer.count:  # a preview of an older world
+                    params = layer.params
                 self._layer_handles[layer.name] = self.server.scene.add_gaussian_splats(
-                    f"/layers/{layer.name}", **splat_arrays(layer.params, self.world.selection[layer.name]),
+                    f"/layers/{i:03d}", **splat_arrays(params, self.world.selection[layer.name]),
                     wxyz=wxyz, position=position, scale=scale,
                     visible=layer.visible and self._render_mode == "browser")
-            self._drawn_version = self.world.version
+            changed = self._drawn_version[0] != self.world.version
+            self._drawn_version = version
             self._status()
+        if changed:
+            for callback in self.on_change:
+                callback()
 
     def set_model(self, model: TrainedModel) -> None:
         """Show `model` (e.g. a `TrainedNerf`) through server-side renders."""
@@ -198,8 +221,8 @@ class ViewerApp:
         @mode.on_update
         def _(_) -> None:
             self._render_mode = mode.value
-            for handle in self._layer_handles.values():
-                handle.visible = mode.value == "browser"
+            for name, handle in self._layer_handles.items():
+                handle.visible = mode.value == "browser" and self.world.layer(name).visible
             if mode.value == "browser":
                 self.server.scene.set_background_image(None)
             self._last_render = {}

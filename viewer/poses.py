@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from spatial.cameras import Cameras
 from spatial.transforms import quat_to_rotmat, rotmat_to_quat
 
 
@@ -29,3 +30,11 @@ def client_camera(camera, width: int, height: int) -> tuple[torch.Tensor, torch.
     f = 0.5 * height / np.tan(camera.fov / 2)
     K = torch.tensor([[f, 0, width / 2], [0, f, height / 2], [0, 0, 1]], dtype=torch.float32, device="cpu")
     return pose_matrix(camera.wxyz, camera.position), K
+
+
+def client_view(camera) -> Cameras:
+    """A browser camera at the size the browser draws it, as a one-camera `Cameras`: what the user sees, for
+    selections on screen (pixels (x, y) from its top-left corner)."""
+    width, height = max(int(camera.image_width or 640), 1), max(int(camera.image_height or 480), 1)
+    c2w, K = client_camera(camera, width, height)
+    return Cameras(c2w[None], K[None], width, height)

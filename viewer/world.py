@@ -248,6 +248,12 @@ class World:
             parts.append(p if torch.equal(l.transform, torch.eye(4)) else transform_splats(p, l.transform))
         return shown, (merge_splats(parts) if parts else {})
 
+    def select_pick(self, pick: Pick, mode: str = "set") -> int:
+        """The picked Gaussian alone."""
+        mask = torch.zeros(self.layer(pick.layer).count, dtype=torch.bool)
+        mask[pick.index] = True
+        return self._select({pick.layer: mask}, mode, "pick")
+
     def select_similar(self, pick: Pick, distance: float, mode: str = "set") -> int:
         """Gaussians whose base colour (RGB, 0-1) is within `distance` of the picked one's."""
         target = select.base_colour(self.layer(pick.layer).params)[pick.index]
