@@ -7,17 +7,18 @@ scene's shading), so where the browser's clicks land can be checked against ray-
 """
 
 import math
+import os
 import time
 
 import numpy as np
 import pytest
 import torch
 
-from tests.test_viewer_browser import W, H, browser, free_port, steady_render, wait_until  # noqa: F401
+from tests.test_viewer_browser import H, W, browser, free_port, steady_render, wait_until  # noqa: F401
 
 pytestmark = pytest.mark.slow
 EXTENT = 4.0  # the orbit scene's ground square is 4 units across
-SHOTS = "/tmp/shots"  # set to a folder to keep the screenshots (the README's come from here)
+SHOTS = os.environ.get("SPATIAL_SCREENSHOTS")  # a folder to keep page screenshots in (the README's come from here)
 
 
 def editor_camera():
@@ -54,7 +55,8 @@ def surface_splats(c2w: torch.Tensor, fov_y: float, cols: int = 96, rows: int = 
     footprint = t / f / cos  # the grid's spacing on the surface (about: grazing surfaces are left thinner)
     count = len(points)
     return {"means": points.float(), "quats": rotmat_to_quat(R).float(),
-            "scales": torch.log(torch.stack([0.45 * footprint, 0.45 * footprint, torch.full_like(t, 1e-3)], -1)).float(),
+            "scales": torch.log(torch.stack([0.45 * footprint, 0.45 * footprint, torch.full_like(t, 1e-3)], -1))
+            .float(),
             "opacities": torch.full((count,), 4.0), "sh0": rgb_to_sh(colour.clamp(0, 1)).float()[:, None],
             "shN": torch.zeros(count, 0, 3)}
 
@@ -89,6 +91,29 @@ def editor(browser, tmp_path):  # noqa: F811
         app.stop()
 
 
+def screenshot(page, name: str, settle=None) -> None:
+    """Keep a screenshot of the page in SPATIAL_SCREENSHOTS, when set, with the Select folder folded so that the
+    Tools panel shows."""
+    if not SHOTS:
+        return
+    if settle is not None:
+        time.sleep(3.0)  # software WebGL: the selection's highlight drawn
+    import io
+
+    from PIL import Image
+
+    folder = page.get_by_text("Select", exact=True)
+    if folder.count() and page.get_by_role("button", name="Select in box").is_visible():
+        folder.first.click()
+        time.sleep(1.0)
+    notice = page.locator(".mantine-Notification-root button")  # headless chromium's "software WebGL" notice
+    if notice.count():
+        notice.first.click()
+        time.sleep(1.0)
+    shot = Image.open(io.BytesIO(page.screenshot())).convert("RGB")
+    shot.quantize(256).save(os.path.join(SHOTS, name), optimize=True)  # a third of the size, for the README
+
+
 def canvas_box(page) -> dict:
     """The 3D canvas's place on the page, in CSS pixels (x, y, width, height)."""
     return page.locator("canvas").first.bounding_box()
@@ -109,6 +134,7 @@ def test_rectangle_dragged_in_the_browser_deletes_exactly_what_projects_inside(e
     page.mouse.move(*end, steps=8)
     page.mouse.up()
     selected = wait_until(lambda: app.world.selected_count())
+    screenshot(page, "viewer_rectangle_selected.png", settle=client)
     # the world model: exactly the centres inside the rectangle, from the camera the browser reports
     view = client_view(client.camera)
     w, h = int(view.width[0]), int(view.height[0])
@@ -132,15 +158,74 @@ def test_rectangle_dragged_in_the_browser_deletes_exactly_what_projects_inside(e
         (ys > hi[1] / h * H + 12)
     changed = np.abs(after - before_shot).max(-1) > 40
     white = (after > 235).all(-1)
-    if SHOTS:
-        from PIL import Image
-
-        Image.fromarray(before_shot.astype(np.uint8)).save(f"{SHOTS}/before.png")
-        Image.fromarray(after.astype(np.uint8)).save(f"{SHOTS}/after.png")
     print("inside changed", changed[inside].mean(), "white", white[inside].mean(), "outside", changed[outside].mean())
     assert white[inside].mean() > 0.9 and changed[inside].mean() > 0.5
     assert changed[outside].mean() < 0.02
-    if SHOTS:
-        from PIL import Image
+    screenshot(page, "viewer_rectangle_deleted.png")
 
-        Image.fromarray(after.astype(np.uint8)).save(f"{SHOTS}/rectangle_deleted.png")
+
+def click_ray(page, client, fraction: tuple[float, float]):
+    """Click the canvas at `fraction` (x, y) of its size; return the ray through that pixel of the camera the
+    browser reports (origin, direction [3] float64)."""
+    from spatial_viewer.poses import client_view
+
+    box = canvas_box(page)
+    view = client_view(client.camera)
+    page.mouse.move(box["x"] + fraction[0] * box["width"], box["y"] + fraction[1] * box["height"])
+    time.sleep(0.3)
+    page.mouse.down()
+    time.sleep(0.1)
+    page.mouse.up()
+    K, c2w = view.K[0].double(), view.cam_to_world[0].double()
+    x, y = fraction[0] * float(view.width[0]), fraction[1] * float(view.height[0])
+    d = c2w[:3, :3] @ torch.tensor([(x - K[0, 2]) / K[0, 0], (y - K[1, 2]) / K[1, 1], 1.0], dtype=torch.float64)
+    return c2w[:3, 3], torch.nn.functional.normalize(d, dim=0)
+
+
+def true_hit(o: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    """Where the ray meets the orbit scene's surfaces (ray-traced), `[3]`."""
+    from spatial.scenes import orbit
+    from spatial.scenes.raytrace import first_hit
+
+    t = first_hit(orbit.primitives(), o[None], d[None])[0]
+    assert torch.isfinite(t).all()
+    return o + t[0] * d
+
+
+def test_a_click_moves_the_orbit_centre_to_the_surface(editor):
+    app, page, client = editor
+    app.tools.use("focus")
+    for fraction in ((0.3, 0.4), (0.5, 0.85)):  # left of the GUI panel, which covers the right of the page
+        time.sleep(1.0)  # the camera has turned to the last orbit centre
+        o, d = click_ray(page, client, fraction)
+        truth = true_hit(o, d)
+        wait_until(lambda truth=truth: np.linalg.norm(client.camera.look_at - truth.numpy()) < 0.5, timeout=20)
+        time.sleep(0.5)
+        error = float(np.linalg.norm(client.camera.look_at - truth.numpy()))
+        print(f"orbit centre {client.camera.look_at} vs the true surface {truth.numpy()}: {error:.4f}")
+        assert error < 0.02 * EXTENT, error
+
+
+def test_a_measured_distance_scaled_to_the_typed_length(editor):
+    app, page, client = editor
+    app.tools.use("measure")
+    a = true_hit(*click_ray(page, client, (0.08, 0.8)))  # two points on the ground, far apart
+    wait_until(lambda: len(app.tools.points) == 1, timeout=20)
+    b = true_hit(*click_ray(page, client, (0.5, 0.92)))
+    wait_until(lambda: len(app.tools.points) == 2, timeout=20)
+    known = float((a - b).norm())
+    wait_until(lambda: page.get_by_text("distance").count() > 0, timeout=20)
+    print(f"measured {app.tools.distance():.4f}, true {known:.4f}")
+    screenshot(page, "viewer_measure.png", settle=client)
+    length = page.get_by_label("True length")
+    length.fill("2.5")
+    length.press("Enter")
+    wait_until(lambda: abs(float(app.tools.length.value) - 2.5) < 1e-9, timeout=20)
+    page.get_by_role("button", name="Scale world to length").click()
+    layer = wait_until(lambda: app.world.layer("orbit") if not torch.equal(app.world.layer("orbit").transform,
+                                                                          torch.eye(4)) else None, timeout=20)
+    T = layer.transform.double()
+    scaled = float(((T[:3, :3] @ a + T[:3, 3]) - (T[:3, :3] @ b + T[:3, 3])).norm())
+    print(f"the known distance is now {scaled:.4f} (typed 2.5)")
+    assert abs(scaled - 2.5) / 2.5 < 0.005
+    assert [label for label, _ in app.world.history()][-1].startswith("scale world")

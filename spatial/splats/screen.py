@@ -6,9 +6,9 @@ rectangle, the front-most of them, and the surface point under a pixel.
     mask &= front_most(params, cam, mask)                                # hidden ones dropped
     point = surface_point(params, cam, (100.5, 60.5))                     # [3] or None
 
-Front-most and the surface point come from our renderer's depth (alpha-weighted camera z), rendered over a crop
-of the picture around what is asked about, from the Gaussians whose centres project near it, so they cost a
-fraction of a whole render even at a million Gaussians.
+Front-most comes from our renderer's depth (alpha-weighted camera z), rendered over a crop of the picture around
+what is asked about, from the Gaussians whose centres project near it, so it costs a fraction of a whole render
+even at a million Gaussians. The surface point composites the Gaussians along the one ray in 3D.
 """
 
 from __future__ import annotations
@@ -19,13 +19,14 @@ import torch
 from torch import Tensor
 
 from spatial.cameras import Cameras
+from spatial.render.options import ALPHA_MAX, ALPHA_MIN
 from spatial.splats.model import render_splats
+from spatial.transforms import quat_to_rotmat
 
 NEAR = 0.01  # camera z below which a centre counts as behind the camera
 FRONT_TOLERANCE = 0.05
 """A Gaussian is front-most when its centre is no farther than (1 + this) x the rendered depth at its pixel."""
 CROP_MAX_SIDE = 256  # longest side, in pixels, of the depth render behind `front_most`
-PICK_WINDOW = 9  # side, in pixels, of the depth render behind `surface_point`
 
 
 def project(means: Tensor, camera: Cameras) -> tuple[Tensor, Tensor]:
@@ -86,22 +87,40 @@ def front_most(params: dict[str, Tensor], camera: Cameras, candidates: Tensor,
 
 
 def surface_point(params: dict[str, Tensor], camera: Cameras, pixel) -> Tensor | None:
-    """The world point `[3]` our renderer draws at `pixel` (x, y): the camera ray at the rendered depth; None
-    where nothing opaque is drawn (alpha < 0.5)."""
-    uv, z = project(params["means"], camera)
-    x, y = float(pixel[0]), float(pixel[1])
-    half = PICK_WINDOW / 2
-    lo = torch.tensor([x - half, y - half], dtype=torch.float64, device=uv.device)
-    depth, alpha, lo, _ = _depth_crop(params, camera, lo, lo + PICK_WINDOW, PICK_WINDOW, uv, z)
-    c = PICK_WINDOW // 2
-    if float(alpha[c, c]) < 0.5:
+    """The world point `[3]` drawn at `pixel` (x, y): along the camera ray through it, where the opacity
+    accumulated front to back reaches one half; None where it never does (nothing opaque there).
+
+    Each Gaussian is taken in 3D at its peak along the ray (where the ray passes closest to its centre, in its
+    own metric), so for the flat Gaussians that cover a surface the point lies on the surface itself, where a
+    rendered depth (the blend of the Gaussians' centre depths) would sit in front of it."""
+    means = params["means"].detach()
+    uv, z = project(means, camera)
+    K, c2w = camera.K[0].double().to(means.device), camera.cam_to_world[0].double().to(means.device)
+    scales = torch.exp(params["scales"].detach()).double()  # [N, 3]
+    # Gaussians whose 3-sigma footprint on screen may cover the pixel
+    reach = 3 * scales.max(-1).values * K[0, 0] / z.clamp_min(NEAR) + 2
+    target = torch.tensor([float(pixel[0]), float(pixel[1])], dtype=torch.float64, device=means.device)
+    near = (z > NEAR) & ((uv - target).norm(dim=-1) <= reach)
+    if not bool(near.any()):
         return None
-    d = float(depth[c, c])
-    K = camera.K[0].double()
-    ray = torch.tensor([(x - float(K[0, 2])) / float(K[0, 0]), (y - float(K[1, 2])) / float(K[1, 1]), 1.0],
-                       dtype=torch.float64)
-    c2w = camera.cam_to_world[0].double()
-    return (c2w[:3, :3] @ (ray * d) + c2w[:3, 3]).float()
+    ray = c2w[:3, :3] @ torch.stack([(target[0] - K[0, 2]) / K[0, 0], (target[1] - K[1, 2]) / K[1, 1],
+                                     torch.ones((), dtype=torch.float64, device=means.device)])
+    origin = c2w[:3, 3]
+    R = quat_to_rotmat(torch.nn.functional.normalize(params["quats"].detach()[near].double(), dim=-1))  # [M, 3, 3]
+    inv_var = 1 / scales[near] ** 2  # [M, 3]
+    d_local = torch.einsum("mji,j->mi", R, ray)  # the ray and the centre in each Gaussian's axes
+    c_local = torch.einsum("mji,mj->mi", R, means[near].double() - origin)
+    t = (d_local * inv_var * c_local).sum(-1) / (d_local * inv_var * d_local).sum(-1)  # [M] peak along the ray
+    off = t[:, None] * d_local - c_local
+    alpha = torch.sigmoid(params["opacities"].detach()[near].double()) * torch.exp(-0.5 * (off**2 * inv_var).sum(-1))
+    alpha = torch.where((t > 0) & (alpha >= ALPHA_MIN), alpha.clamp(max=ALPHA_MAX), torch.zeros_like(alpha))
+    order = t.argsort()
+    t, alpha = t[order], alpha[order]
+    covered = 1 - torch.cumprod(1 - alpha, 0)  # [M] opacity accumulated front to back
+    half = int(torch.searchsorted(covered, torch.tensor([0.5], dtype=covered.dtype, device=covered.device)))
+    if half >= len(t):
+        return None
+    return (origin + t[half] * ray).float()
 
 
 def nearest(means: Tensor, point: Tensor) -> int:
