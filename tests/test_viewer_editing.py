@@ -278,3 +278,64 @@ def test_each_layer_saved_apart_and_the_world_file_asks_before_overwriting(tmp_p
     world.save_world(tmp_path / "w.world.json", overwrite=True)
     back = World.load_world(tmp_path / "w.world.json")
     assert back.layer("b").locked and not back.layer("a").locked
+
+
+def test_the_panels_preview_and_apply_a_grade_click_tools_and_follow_the_layers(tmp_path):
+    """The panels without a browser: a colour grade previewed (the world unchanged) then applied as one step;
+    the pick, similar, measure and set-up tools from a click; the layer controls following the world."""
+    import socket
+
+    from spatial_viewer.app import ViewerApp
+
+    world = World()
+    world.add_layer("front", wall(3.0, (1.0, 0.0, 0.0), half=0.5))
+    world.add_layer("back", wall(5.0, (0.0, 0.0, 1.0), half=2.0))
+    world.forget_history()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = ViewerApp(world, out=tmp_path / "edited.ply")
+    app.start("127.0.0.1", port)
+    try:
+        cam = camera()
+        app.tools.use("pick")
+        app.tools.click(cam, (W / 2, H / 2))
+        assert world.selected_count() == 1 and world.selection["front"].sum() == 1
+        app.tools.use("select similar")
+        app.tools.click(cam, (W / 2, H / 2))
+        assert world.selection["front"].all() and not world.selection["back"].any()
+
+        red = world.layer("front").params["sh0"].clone()
+        app.colour.sliders["saturation"].value = -1.0
+        app.colour.preview()
+        grey = app.preview["front"]["sh0"][:, 0] * 0.28209479177387814 + 0.5
+        assert torch.allclose(grey[:, 0], grey[:, 1], atol=1e-5) and torch.equal(world.layer("front").params["sh0"],
+                                                                                   red)
+        app.colour.apply()
+        assert app.preview == {} and not torch.equal(world.layer("front").params["sh0"], red)
+        assert world.history()[-1] == ("colour selection", True)
+        assert app.colour.sliders["saturation"].value == 0.0
+
+        app.tools.use("measure")
+        app.tools.click(cam, (W / 2, H / 2))
+        app.tools.click(cam, (60.0, H / 2))
+        measured = app.tools.distance()
+        app.tools.length.value = 2 * measured
+        app.edit(app.tools.scale_to_length)
+        assert abs(app.tools.distance() - 2 * measured) < 1e-4
+        assert world.history()[-1][0].startswith("scale world")
+
+        app.layers.pick.value = "back"
+        app.layers.locked.value = True  # the checkbox's callback locks the layer through the world
+        assert world.layer("back").locked
+        app.edit(lambda: world.rename_layer("back", "far wall"))
+        assert "far wall" in app.layers.pick.options and "far wall" in app.colour.target.options
+        assert "rename back to far wall" in app.edit_panel.history.content
+
+        app.layers.save_world()
+        first = (tmp_path / "edited.world.json").read_text()
+        app.edit(lambda: world.delete_layer("front"))
+        app.layers.save_world()  # exists: a dialog asks first (no browser here answers), nothing is written
+        assert (tmp_path / "edited.world.json").read_text() == first
+    finally:
+        app.stop()
