@@ -167,6 +167,8 @@ def test_camera_path_poses_and_sizes(path_file, capsys):
      "layers[0]: transform must be a finite, invertible 4x4 similarity (last row 0 0 0 1)"),
     (lambda d: d["layers"][0].__setitem__("transform", float("nan")),
      "NaN is not a number JSON allows; camera and world files hold finite numbers only"),
+    (lambda d: d["layers"][0].__setitem__("visible", "yes"), "layers[0]: visible must be true or false, got 'yes'"),
+    (lambda d: d["layers"][0].__setitem__("locked", 1), "layers[0]: locked must be true or false, got 1"),
 ])
 def test_world_files(tmp_path, change, message):
     from spatial_viewer.cli import build_app
