@@ -28,6 +28,7 @@ class ToolsPanel:
         gui, self.app, self.select = app.server.gui, app, select
         self.points: list[torch.Tensor] = []  # clicked surface points (measure, set up): world [3] each
         self.last_pick = None
+        self.last_rect = None  # (view, rect_min, rect_max) of the last rectangle, as the browser reported it
         self._markers: list = []
         with gui.add_folder("Tools"):
             self.tool = gui.add_dropdown("Mouse", TOOLS, initial_value="orbit",
@@ -63,6 +64,7 @@ class ToolsPanel:
         size = np.array([int(view.width[0]), int(view.height[0])], np.float64)
         a, b = np.asarray(event.screen_min) * size, np.asarray(event.screen_max) * size
         lo, hi = tuple(np.minimum(a, b)), tuple(np.maximum(a, b))
+        self.last_rect = (view, lo, hi)
         self.app.edit(lambda: self.app.world.select_rect(view, lo, hi, self.select.mode.value, self.front_only.value))
 
     def _on_click(self, event) -> None:
