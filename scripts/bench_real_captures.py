@@ -1,0 +1,119 @@
+"""Benchmark real phone captures end to end: processing time, then held-out quality against training time.
+
+    python scripts/bench_real_captures.py                                # monstree and sceaux_castle, cpu preset
+    python scripts/bench_real_captures.py --captures monstree --presets cpu --train-seconds 600 --record
+
+For each capture in ../shared/data: `spatial process images` (timed, cached between runs), then splat training at
+1/`--downscale` size for each preset until it finishes or its training steps have taken `--train-seconds`. The
+held-out views are every 8th image (the 3DGS evaluation's split), fixed by `load_scene`; they are evaluated (PSNR,
+SSIM) when training time passes each of `--marks` seconds and at the end, evaluation excluded from the time. The
+first held-out view is rendered at the end into scripts/results/real_CAPTURE_PRESET.png, to be looked at.
+
+Output: stdout, and scripts/results/real_captures.txt and .json with --record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+RESULTS = ROOT / "scripts" / "results"
+
+
+def processed(capture: str, cache: Path, fresh: bool) -> tuple[Path, float | None]:
+    """The capture's scene folder, and the seconds processing took (None when it came from the cache)."""
+    from spatial.cli import main
+
+    scene = cache / capture
+    if fresh and scene.exists():
+        shutil.rmtree(scene)
+    if (scene / "sparse").is_dir():
+        return scene, None
+    start = time.perf_counter()
+    main(["process", "images", str(DATA / capture / "images"), str(scene)])
+    return scene, time.perf_counter() - start
+
+
+def train(scene: Path, preset: str, downscale: int, budget: float, marks: list[float], out: Path) -> dict:
+    import torch
+
+    from spatial.io import load_scene
+    from spatial.methods import get_method
+
+    method = get_method("splat")
+    config = method.preset_config(preset)
+    config.downscale, config.checkpoint_every, config.eval_every = downscale, 0, 0
+    steps = method.steps(config)
+    torch.manual_seed(config.seed)
+    trainer = method.trainer(load_scene(scene), config, out)
+    curve, pending = [], sorted(marks)
+    while trainer.step_count < steps and trainer.train_seconds < budget:
+        start = time.perf_counter()
+        trainer.step()
+        trainer.train_seconds += time.perf_counter() - start
+        while pending and trainer.train_seconds >= pending[0]:
+            result = trainer.evaluate()
+            curve.append({"seconds": pending.pop(0), "step": trainer.step_count, "psnr": result["psnr"],
+                          "ssim": result["ssim"]})
+            print(f"  {preset}: {curve[-1]}", flush=True)
+    final = trainer.evaluate()
+    with torch.no_grad():
+        image = trainer.render_view(trainer.scene.test_ids[0]).clamp(0, 1).cpu().numpy()
+    return {"preset": preset, "steps": trainer.step_count, "of_steps": steps, "train_seconds":
+            round(trainer.train_seconds, 1), "psnr": final["psnr"], "ssim": final["ssim"], "curve": curve,
+            "gaussians": int(trainer.state.params["means"].shape[0]), "test_views": len(trainer.scene.test_ids),
+            "image": (image * 255).round().astype(np.uint8)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--captures", nargs="+", default=["monstree", "sceaux_castle"])
+    parser.add_argument("--presets", nargs="+", default=["cpu"], help="splat presets to train, each measured")
+    parser.add_argument("--downscale", type=int, default=4, help="train at 1/N of the photos' size")
+    parser.add_argument("--train-seconds", type=float, default=600.0, help="training-time budget per run")
+    parser.add_argument("--marks", type=float, nargs="+", default=[120.0, 300.0, 600.0],
+                        help="training seconds at which the held-out views are evaluated")
+    parser.add_argument("--fresh", action="store_true", help="process the captures again, not from the cache")
+    parser.add_argument("--record", action="store_true", help="write scripts/results/real_captures.{txt,json}")
+    args = parser.parse_args()
+    if not DATA.is_dir():
+        raise SystemExit(f"the real captures are not at {DATA} (see its README)")
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "spatial" / "bench_real_captures"
+    cache.mkdir(parents=True, exist_ok=True)
+    import torch
+    from PIL import Image
+
+    lines = [f"real captures: training at 1/{args.downscale} size, budget {args.train_seconds:g} s of training "
+             f"steps, {os.cpu_count()} CPU cores, torch {torch.__version__}; held out: every 8th image"]
+    records = []
+    for capture in args.captures:
+        scene, seconds = processed(capture, cache, args.fresh)
+        took = f"{seconds:.0f} s" if seconds is not None else "cached (run with --fresh to time it)"
+        lines.append(f"{capture}: processing {took}")
+        for preset in args.presets:
+            result = train(scene, preset, args.downscale, args.train_seconds, args.marks, cache / f"{capture}-run")
+            image = result.pop("image")
+            if args.record:
+                Image.fromarray(image).save(RESULTS / f"real_{capture}_{preset}.png")
+            marks = "  ".join(f"{c['seconds']:.0f} s: {c['psnr']:.2f} dB" for c in result["curve"])
+            lines.append(f"  {preset:10s} {result['psnr']:6.2f} dB  SSIM {result['ssim']:.3f}  "
+                         f"{result['steps']}/{result['of_steps']} steps in {result['train_seconds']:.0f} s  "
+                         f"{result['gaussians']:,} Gaussians  {result['test_views']} held-out views   [{marks}]")
+            records.append({"capture": capture, "process_seconds": seconds, **result})
+            print(lines[-1], flush=True)
+    print("\n".join(lines))
+    if args.record:
+        (RESULTS / "real_captures.txt").write_text("\n".join(lines) + "\n")
+        (RESULTS / "real_captures.json").write_text(json.dumps(records, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
