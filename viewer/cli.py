@@ -15,7 +15,8 @@ from spatial.ports import check_port, is_loopback
 
 @dataclass
 class View:
-    """Open models in the browser viewer: fly around, edit (select, delete, crop, move, merge), plan camera paths."""
+    """Open models in the browser viewer: fly around; select on screen or by region, delete, crop, grade colour,
+    measure and scale, level the ground; manage layers (hide, lock, split, merge); plan camera paths."""
 
     inputs: tyro.conf.Positional[list[Path]]
     """Training run folders, checkpoints (.pt), splat files (any format `spatial export` writes), world files
