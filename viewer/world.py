@@ -50,9 +50,9 @@ class World(LayerEdits, ScreenTools):
         self._checkpoint(f"add layer {name}")
         name = self._free_name(name)
         layer = Layer(name, {k: v.detach().cpu().float() for k, v in params.items()},
-                      torch.eye(4) if transform is None else transform.float(), source)
+                      torch.eye(4, device="cpu") if transform is None else transform.float(), source)
         self.layers.append(layer)
-        self.selection[name] = torch.zeros(layer.count, dtype=torch.bool)
+        self.selection[name] = torch.zeros(layer.count, dtype=torch.bool, device="cpu")
         self._changed()
         return layer
 
@@ -66,7 +66,7 @@ class World(LayerEdits, ScreenTools):
         else:
             layer = Layer(name, params)
             self.layers.append(layer)
-        self.selection[name] = torch.zeros(layer.count, dtype=torch.bool)
+        self.selection[name] = torch.zeros(layer.count, dtype=torch.bool, device="cpu")
         self._changed()
         return layer
 
@@ -175,14 +175,14 @@ class World(LayerEdits, ScreenTools):
             mask = masks[layer.name]
             removed += int((~mask).sum())
             layer.params = select.subset(layer.params, mask)
-            self.selection[layer.name] = torch.zeros(layer.count, dtype=torch.bool)
+            self.selection[layer.name] = torch.zeros(layer.count, dtype=torch.bool, device="cpu")
         self._changed()
         return removed
 
     def tint_selected(self, rgb: tuple[float, float, float], strength: float = 1.0) -> int:
         """Blend the base colour of the selection towards `rgb` (0-1); strength 1 replaces it."""
         self._checkpoint("tint selection")
-        target = (torch.tensor(rgb, dtype=torch.float32) - 0.5) / C0  # as a degree-0 SH coefficient
+        target = (torch.tensor(rgb, dtype=torch.float32, device="cpu") - 0.5) / C0  # as a degree-0 SH coefficient
         for layer in self.layers:
             mask = self.selection[layer.name]
             sh0 = layer.params["sh0"].clone()

@@ -20,7 +20,7 @@ from spatial.splats.transform import merge_splats, transform_splats
 class Layer:
     name: str
     params: dict[str, Tensor]  # raw splat parameters in the layer's own frame
-    transform: Tensor = field(default_factory=lambda: torch.eye(4))  # [4, 4] similarity, layer -> world
+    transform: Tensor = field(default_factory=lambda: torch.eye(4, device="cpu"))  # [4, 4] similarity, layer -> world
     source: str | None = None  # file it was loaded from, for the world file
     visible: bool = True
     locked: bool = False  # shown, but out of reach of selections and edits
@@ -34,9 +34,13 @@ class Layer:
         return self.params["means"].shape[0]
 
     def world_params(self) -> dict[str, Tensor]:
-        if torch.equal(self.transform, torch.eye(4)):
-            return self.params
-        return transform_splats(self.params, self.transform)
+        return self.in_world(self.params)
+
+    def in_world(self, params: dict[str, Tensor]) -> dict[str, Tensor]:
+        """`params` of (some of) this layer's Gaussians moved into world coordinates by its transform."""
+        if torch.equal(self.transform, torch.eye(4, device="cpu")):
+            return params
+        return transform_splats(params, self.transform)
 
     def world_means(self) -> Tensor:  # [N, 3]
         T = self.transform
@@ -72,7 +76,7 @@ class LayerEdits:
         self._checkpoint(f"duplicate {name}")
         copy = replace(layer, name=self._free_name(f"{name} copy"), transform=layer.transform.clone(), source=None)
         self.layers.insert(self.layers.index(layer) + 1, copy)
-        self.selection[copy.name] = torch.zeros(copy.count, dtype=torch.bool)
+        self.selection[copy.name] = torch.zeros(copy.count, dtype=torch.bool, device="cpu")
         self._changed()
         return copy
 
@@ -92,13 +96,12 @@ class LayerEdits:
         for layer in self.layers:
             mask = self.selection[layer.name]
             if mask.any():
-                parts.append(transform_splats(select.subset(layer.params, mask), layer.transform)
-                             if not torch.equal(layer.transform, torch.eye(4)) else select.subset(layer.params, mask))
+                parts.append(layer.in_world(select.subset(layer.params, mask)))
                 layer.params = select.subset(layer.params, ~mask)
-                self.selection[layer.name] = torch.zeros(layer.count, dtype=torch.bool)
+                self.selection[layer.name] = torch.zeros(layer.count, dtype=torch.bool, device="cpu")
         new = Layer(self._free_name(name), merge_splats(parts))
         self.layers.append(new)
-        self.selection[new.name] = torch.zeros(new.count, dtype=torch.bool)
+        self.selection[new.name] = torch.zeros(new.count, dtype=torch.bool, device="cpu")
         self._changed()
         return new
 

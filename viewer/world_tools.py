@@ -16,7 +16,7 @@ from spatial.cameras import Cameras
 from spatial.errors import SpatialError
 from spatial.splats import screen, select
 from spatial.splats.colour import ColourAdjustment, adjust_colour
-from spatial.splats.transform import merge_splats, transform_splats
+from spatial.splats.transform import merge_splats
 
 if TYPE_CHECKING:
     from spatial_viewer.world_layers import Layer
@@ -42,7 +42,8 @@ class ScreenTools:
                  for l in self.layers if l.editable}
         if front_only and any(bool(m.any()) for m in masks.values()):
             shown, drawn = self._drawn()
-            candidates = torch.cat([masks.get(l.name, torch.zeros(l.count, dtype=torch.bool)) for l in shown])
+            none = {l.name: torch.zeros(l.count, dtype=torch.bool, device="cpu") for l in shown}
+            candidates = torch.cat([masks.get(l.name, none[l.name]) for l in shown])
             front = screen.front_most(drawn, camera, candidates)
             for l, part in zip(shown, front.split([l.count for l in shown])):
                 if l.name in masks:
@@ -69,13 +70,12 @@ class ScreenTools:
         shown = [l for l in self.layers if l.visible and l.count]
         parts = []
         for l in shown:
-            p = {**l.params, "shN": l.params["shN"][:, :0]}
-            parts.append(p if torch.equal(l.transform, torch.eye(4)) else transform_splats(p, l.transform))
+            parts.append(l.in_world({**l.params, "shN": l.params["shN"][:, :0]}))
         return shown, (merge_splats(parts) if parts else {})
 
     def select_pick(self, pick: Pick, mode: str = "set") -> int:
         """The picked Gaussian alone."""
-        mask = torch.zeros(self.layer(pick.layer).count, dtype=torch.bool)
+        mask = torch.zeros(self.layer(pick.layer).count, dtype=torch.bool, device="cpu")
         mask[pick.index] = True
         return self._select({pick.layer: mask}, mode, "pick")
 
@@ -129,7 +129,7 @@ class ScreenTools:
             raise SpatialError(f"cannot scale {measured:g} units to {length!r}: measure two distinct points "
                                "and type a positive length")
         factor = length / measured
-        T = torch.eye(4)
+        T = torch.eye(4, device="cpu")
         T[:3, :3] *= factor
         self.transform_world(T, f"scale {'world' if layer is None else layer} x{factor:.4g}", layer)
         return factor
@@ -145,9 +145,9 @@ class ScreenTools:
         normal = normal / normal.norm()
         if float(normal @ (toward.double() - p[0])) < 0:
             normal = -normal
-        up = torch.tensor([0.0, -1.0, 0.0], dtype=torch.float64)
+        up = torch.tensor([0.0, -1.0, 0.0], dtype=torch.float64, device="cpu")
         R = _rotation_between(normal, up)
-        T = torch.eye(4)
+        T = torch.eye(4, device="cpu")
         T[:3, :3] = R.float()
         self.transform_world(T, "set up from 3 points")
         return R.float()
@@ -158,8 +158,8 @@ def _rotation_between(a: Tensor, b: Tensor) -> Tensor:
     turn (half a turn about an axis normal to both when they are opposite)."""
     v, c = torch.linalg.cross(a, b), float(a @ b)
     if c < -1 + 1e-12:
-        axis = torch.linalg.cross(a, torch.eye(3, dtype=a.dtype)[int(a.abs().argmin())])
+        axis = torch.linalg.cross(a, torch.eye(3, dtype=a.dtype, device="cpu")[int(a.abs().argmin())])
         axis = axis / axis.norm()
-        return 2 * torch.outer(axis, axis) - torch.eye(3, dtype=a.dtype)
-    V = torch.tensor([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]], dtype=a.dtype)
-    return torch.eye(3, dtype=a.dtype) + V + V @ V / (1 + c)
+        return 2 * torch.outer(axis, axis) - torch.eye(3, dtype=a.dtype, device="cpu")
+    V = torch.tensor([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]], dtype=a.dtype, device="cpu")
+    return torch.eye(3, dtype=a.dtype, device="cpu") + V + V @ V / (1 + c)

@@ -41,12 +41,12 @@ def colour_map(adjustment: ColourAdjustment) -> tuple[Tensor, Tensor]:
     and brightness, in that order."""
     a = adjustment
     balance = torch.diag(torch.tensor([1 + WARM * a.temperature, 1 - WARM * a.tint, 1 - WARM * a.temperature],
-                                      dtype=torch.float64))
-    luma = torch.tensor(LUMA, dtype=torch.float64)
-    grey = torch.ones(3, 1, dtype=torch.float64) * luma[None]  # [3, 3]: c -> (luma . c) in every channel
-    saturate = grey + (1 + a.saturation) * (torch.eye(3, dtype=torch.float64) - grey)
+                                      dtype=torch.float64, device="cpu"))
+    luma = torch.tensor(LUMA, dtype=torch.float64, device="cpu")
+    grey = torch.ones(3, 1, dtype=torch.float64, device="cpu") * luma[None]  # [3, 3]: c -> (luma . c) everywhere
+    saturate = grey + (1 + a.saturation) * (torch.eye(3, dtype=torch.float64, device="cpu") - grey)
     A = (1 + a.contrast) * saturate @ balance
-    b = torch.full((3,), 0.5 * (1 - (1 + a.contrast)) + a.brightness, dtype=torch.float64)
+    b = torch.full((3,), 0.5 * (1 - (1 + a.contrast)) + a.brightness, dtype=torch.float64, device="cpu")
     return A, b
 
 
