@@ -165,20 +165,20 @@ def test_rectangle_dragged_in_the_browser_deletes_exactly_what_projects_inside(e
     screenshot(page, "viewer_rectangle_deleted.png")
 
 
-def click_ray(page, client, fraction: tuple[float, float]):
-    """Click the canvas at `fraction` (x, y) of its size; return the ray through that pixel of the camera the
-    browser reports (origin, direction [3] float64)."""
-    from spatial_viewer.poses import client_view
-
+def click_ray(page, app, fraction: tuple[float, float]):
+    """Click the canvas at `fraction` (x, y) of its size; return the ray (origin, direction [3] float64) through
+    the pixel the browser reported, of the camera it reported with the click (the view may still be settling)."""
     box = canvas_box(page)
-    view = client_view(client.camera)
+    before = app.tools.last_click
     page.mouse.move(box["x"] + fraction[0] * box["width"], box["y"] + fraction[1] * box["height"])
     time.sleep(0.3)
     page.mouse.down()
     time.sleep(0.1)
     page.mouse.up()
+    view, (x, y) = wait_until(lambda: app.tools.last_click if app.tools.last_click is not before else None)
+    w, h = int(view.width[0]), int(view.height[0])
+    assert abs(x - fraction[0] * w) < 1.5 and abs(y - fraction[1] * h) < 1.5, ((x, y), fraction, (w, h))
     K, c2w = view.K[0].double(), view.cam_to_world[0].double()
-    x, y = fraction[0] * float(view.width[0]), fraction[1] * float(view.height[0])
     d = c2w[:3, :3] @ torch.tensor([(x - K[0, 2]) / K[0, 0], (y - K[1, 2]) / K[1, 1], 1.0], dtype=torch.float64)
     return c2w[:3, 3], torch.nn.functional.normalize(d, dim=0)
 
@@ -198,9 +198,9 @@ def test_a_click_moves_the_orbit_centre_to_the_surface(editor):
     app.tools.use("focus")
     for fraction in ((0.3, 0.4), (0.5, 0.85)):  # left of the GUI panel, which covers the right of the page
         time.sleep(1.0)  # the camera has turned to the last orbit centre
-        o, d = click_ray(page, client, fraction)
+        o, d = click_ray(page, app, fraction)
         truth = true_hit(o, d)
-        wait_until(lambda truth=truth: np.linalg.norm(client.camera.look_at - truth.numpy()) < 0.5, timeout=20)
+        wait_until(lambda truth=truth: np.linalg.norm(client.camera.look_at - truth.numpy()) < 0.5)
         time.sleep(0.5)
         error = float(np.linalg.norm(client.camera.look_at - truth.numpy()))
         print(f"orbit centre {client.camera.look_at} vs the true surface {truth.numpy()}: {error:.4f}")
@@ -210,21 +210,21 @@ def test_a_click_moves_the_orbit_centre_to_the_surface(editor):
 def test_a_measured_distance_scaled_to_the_typed_length(editor):
     app, page, client = editor
     app.tools.use("measure")
-    a = true_hit(*click_ray(page, client, (0.08, 0.8)))  # two points on the ground, far apart
-    wait_until(lambda: len(app.tools.points) == 1, timeout=20)
-    b = true_hit(*click_ray(page, client, (0.5, 0.92)))
-    wait_until(lambda: len(app.tools.points) == 2, timeout=20)
+    a = true_hit(*click_ray(page, app, (0.08, 0.8)))  # two points on the ground, far apart
+    wait_until(lambda: len(app.tools.points) == 1)
+    b = true_hit(*click_ray(page, app, (0.5, 0.92)))
+    wait_until(lambda: len(app.tools.points) == 2)
     known = float((a - b).norm())
-    wait_until(lambda: page.get_by_text("distance").count() > 0, timeout=20)
+    wait_until(lambda: page.get_by_text("distance").count() > 0)
     print(f"measured {app.tools.distance():.4f}, true {known:.4f}")
     screenshot(page, "viewer_measure.png", settle=client)
     length = page.get_by_label("True length")
     length.fill("2.5")
     length.press("Enter")
-    wait_until(lambda: abs(float(app.tools.length.value) - 2.5) < 1e-9, timeout=20)
+    wait_until(lambda: abs(float(app.tools.length.value) - 2.5) < 1e-9)
     page.get_by_role("button", name="Scale world to length").click()
     layer = wait_until(lambda: app.world.layer("orbit") if not torch.equal(app.world.layer("orbit").transform,
-                                                                          torch.eye(4)) else None, timeout=20)
+                                                                          torch.eye(4)) else None)
     T = layer.transform.double()
     scaled = float(((T[:3, :3] @ a + T[:3, 3]) - (T[:3, :3] @ b + T[:3, 3])).norm())
     print(f"the known distance is now {scaled:.4f} (typed 2.5)")

@@ -29,6 +29,7 @@ class ToolsPanel:
         self.points: list[torch.Tensor] = []  # clicked surface points (measure, set up): world [3] each
         self.last_pick = None
         self.last_rect = None  # (view, rect_min, rect_max) of the last rectangle, as the browser reported it
+        self.last_click = None  # (view, pixel) of the last click, as the browser reported it
         self._markers: list = []
         with gui.add_folder("Tools"):
             self.tool = gui.add_dropdown("Mouse", TOOLS, initial_value="orbit",
@@ -70,6 +71,7 @@ class ToolsPanel:
     def _on_click(self, event) -> None:
         view = client_view(event.client.camera)
         pixel = np.asarray(event.screen_pos, np.float64) * np.array([int(view.width[0]), int(view.height[0])])
+        self.last_click = (view, tuple(pixel))
         self.app.guard(lambda: self.click(view, tuple(pixel), event.client))
 
     def click(self, view, pixel, client=None) -> None:
