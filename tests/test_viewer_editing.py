@@ -324,6 +324,14 @@ def test_the_panels_preview_and_apply_a_grade_click_tools_and_follow_the_layers(
         app.edit(app.tools.scale_to_length)
         assert abs(app.tools.distance() - 2 * measured) < 1e-4
         assert world.history()[-1][0].startswith("scale world")
+        app.layers.pick.value = "back"
+        app.tools.layer_only.value = True  # the layer chosen in the Layers panel alone
+        app.tools.length.value = measured
+        front = world.layer("front").transform.clone()
+        app.edit(app.tools.scale_to_length)
+        assert world.history()[-1][0].startswith("scale back x0.5")
+        assert torch.equal(world.layer("front").transform, front)
+        torch.testing.assert_close(world.layer("back").transform[:3, :3], torch.eye(3), atol=1e-6, rtol=0)
 
         app.layers.pick.value = "back"
         app.layers.locked.value = True  # the checkbox's callback locks the layer through the world

@@ -41,6 +41,8 @@ class ToolsPanel:
             self.readout = gui.add_markdown("")
             self.length = gui.add_number("True length", 1.0, min=0.0, step=0.01,
                                          hint="what the measured distance really is, e.g. in metres")
+            self.layer_only = gui.add_checkbox("Scale one layer only", False,
+                                               hint="the layer chosen in the Layers panel; otherwise the world")
             gui.add_button("Scale world to length").on_click(lambda _: app.edit(self.scale_to_length))
         self.tool.on_update(lambda _: self.use(self.tool.value))
 
@@ -126,10 +128,12 @@ class ToolsPanel:
         if len(self.points) != 2:
             self.app.notify("measure first: choose the measure tool and click two points")
             return
-        factor = self.app.world.scale_to_length(self.points[0], self.points[1], float(self.length.value))
-        self.points = [p * factor for p in self.points]  # the world scaled about the origin
+        layer = self.app.layers.pick.value if self.layer_only.value and self.app.layers is not None else None
+        factor = self.app.world.scale_to_length(self.points[0], self.points[1], float(self.length.value), layer)
+        self.points = [p * factor for p in self.points]  # scaled about the origin, as the world (or layer) was
         self._clear_markers()
-        self.readout.content = f"scaled x{factor:.4g}: the distance is now {self.distance():.4g}"
+        what = "the world" if layer is None else f"layer {layer}"
+        self.readout.content = f"scaled {what} x{factor:.4g}: the distance is now {self.distance():.4g}"
 
     # ---- markers ----------------------------------------------------------------------------
     def _size(self) -> float:
