@@ -42,8 +42,8 @@ class ScreenTools:
                  for l in self.layers if l.editable}
         if front_only and any(bool(m.any()) for m in masks.values()):
             shown, drawn = self._drawn()
-            none = {l.name: torch.zeros(l.count, dtype=torch.bool, device="cpu") for l in shown}
-            candidates = torch.cat([masks.get(l.name, none[l.name]) for l in shown])
+            candidates = torch.cat([masks[l.name] if l.name in masks else
+                                    torch.zeros(l.count, dtype=torch.bool, device="cpu") for l in shown])
             front = screen.front_most(drawn, camera, candidates)
             for l, part in zip(shown, front.split([l.count for l in shown])):
                 if l.name in masks:
@@ -60,9 +60,13 @@ class ScreenTools:
         candidates = [l for l in shown if l.editable]
         if point is None or not candidates:
             return None
-        best = min(((l, screen.nearest(l.world_means(), point)) for l in candidates),
-                   key=lambda li: float((li[0].world_means()[li[1]] - point).norm()))
-        return Pick(best[0].name, best[1], point)
+        nearest = []  # (distance, layer name, index) of each layer's centre nearest to the point
+        for l in candidates:
+            means = l.world_means()
+            i = screen.nearest(means, point)
+            nearest.append((float((means[i] - point).norm()), l.name, i))
+        _, name, index = min(nearest)
+        return Pick(name, index, point)
 
     def _drawn(self) -> tuple[list[Layer], dict[str, Tensor]]:
         """The visible layers (locked ones too: they hide what is behind them) and their Gaussians in world
@@ -98,20 +102,22 @@ class ScreenTools:
 
     def colour_preview(self, adjustment: ColourAdjustment, target: str) -> dict[str, dict[str, Tensor]]:
         """Layer name -> graded parameters, for drawing before `adjust_colour` commits them (nothing changes)."""
-        return {n: adjust_colour(self.layer(n).params, adjustment, mask)
-                for n, mask in self.colour_targets(target).items()}
+        return self._graded(adjustment, self.colour_targets(target))
+
+    def _graded(self, adjustment: ColourAdjustment, targets: dict[str, Tensor | None]) -> dict[str, dict]:
+        return {n: adjust_colour(self.layer(n).params, adjustment, mask) for n, mask in targets.items()}
 
     def adjust_colour(self, adjustment: ColourAdjustment, target: str = "selection") -> int:
         """Grade the colours (every SH band) and opacities of the selection or of one layer; returns how many
         Gaussians changed."""
-        graded = self.colour_preview(adjustment, target)
+        targets = self.colour_targets(target)
+        graded = self._graded(adjustment, targets)
         self._checkpoint("colour " + ("selection" if target == "selection" else f"layer {target}"))
         for layer in self.layers:
             if layer.name in graded:
                 layer.params = graded[layer.name]
         self._changed()
-        return sum(self.layer(n).count if m is None else int(m.sum())
-                   for n, m in self.colour_targets(target).items())
+        return sum(self.layer(n).count if m is None else int(m.sum()) for n, m in targets.items())
 
     def transform_world(self, T: Tensor, label: str, layer: str | None = None) -> None:
         """Apply the similarity `T [4, 4]` (world -> world) to every layer, or to one."""
