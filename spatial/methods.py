@@ -38,19 +38,37 @@ class Method:
     steps: Callable[[Any], int]  # a config's total number of steps
     gpu_preset: str = "default"  # what `--preset auto` picks with CUDA ...
     cpu_preset: str = "cpu"  # ... and without
+    capture_preset: str | None = None  # ... and without, for a scene `spatial process` made from photos or a video
 
-    def preset_name(self, name: str) -> str:
+    def preset_name(self, name: str, scene: Path | None = None) -> str:
         """`auto` (or an unknown name, which the command line then reports with the valid ones) is the GPU
-        preset on a CUDA machine and the CPU one elsewhere."""
+        preset on a CUDA machine; elsewhere the capture preset for a real capture (`scene`, when given, made by
+        `spatial process`), else the CPU one."""
         if name == "auto" or name not in self.presets:
             import torch
 
-            return self.gpu_preset if torch.cuda.is_available() else self.cpu_preset
+            if torch.cuda.is_available():
+                return self.gpu_preset
+            if self.capture_preset and scene is not None and is_processed_capture(scene):
+                return self.capture_preset
+            return self.cpu_preset
         return name
 
-    def preset_config(self, name: str = "auto"):
+    def preset_config(self, name: str = "auto", scene: Path | None = None):
         """A copy of the preset's config, safe to change."""
-        return copy.deepcopy(self.presets[self.preset_name(name)][1])
+        return copy.deepcopy(self.presets[self.preset_name(name, scene)][1])
+
+
+def is_processed_capture(scene: Path) -> bool:
+    """Whether `spatial process` made the scene folder from photos or a video (its manifest.json says so)."""
+    import json
+
+    try:
+        manifest = json.loads((Path(scene) / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return False
+    source = manifest.get("source") if isinstance(manifest, dict) else None
+    return isinstance(source, dict) and bool({"photos", "video"} & set(source))
 
 
 def get_method(name: str) -> Method:

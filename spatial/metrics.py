@@ -1,4 +1,4 @@
-"""Image quality: PSNR and SSIM (Wang et al. 2004, 11x11 Gaussian window, sigma 1.5)."""
+"""Image quality: PSNR and SSIM (Wang et al. 2004, 11x11 Gaussian window, sigma 1.5), and colour correction."""
 
 from __future__ import annotations
 
@@ -33,3 +33,12 @@ def ssim(a: Tensor, b: Tensor, window_size: int = 11, sigma: float = 1.5) -> Ten
     c1, c2 = 0.01**2, 0.03**2
     s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
     return s.mean()
+
+
+def colour_correct(image: Tensor, reference: Tensor) -> Tensor:
+    """`image [H, W, 3]` through the affine colour map `[4, 3]` that brings it closest to `reference` in least
+    squares, clamped to 0-1: Zip-NeRF's colour correction, which discounts a photo's own exposure and white balance
+    from the metrics taken after it (`cc_psnr`)."""
+    x = torch.cat([image.reshape(-1, 3), torch.ones_like(image.reshape(-1, 3)[:, :1])], 1).double()  # [P, 4]
+    fit = torch.linalg.lstsq(x.cpu(), reference.reshape(-1, 3).double().cpu(), driver="gelsd").solution
+    return (x @ fit.to(x)).reshape(image.shape).clamp(0, 1).to(image.dtype)  # float32 lstsq is not stable

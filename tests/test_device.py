@@ -76,6 +76,7 @@ def splat_config(preset: str):
     config = copy.deepcopy(SPLAT_PRESETS[preset][1])
     config.step.steps, config.step.sh_degree_interval, config.checkpoint_every = 24, 6, 0
     config.random_background = preset != "cpu"  # the orbit scene has alpha: one preset draws backgrounds
+    config.coarse_until = min(config.coarse_until, 12)  # a coarse-to-fine preset reaches its full-size steps
     s = config.strategy
     s.refine_start, s.refine_every, s.refine_stop = 3, 4, 22
     if isinstance(s, DefaultStrategy):

@@ -59,7 +59,8 @@ class TrainCommand:
 
     def main(self) -> None:
         out = self.out or Path("outputs") / self.scene.resolve().name / self.method
-        run_training(self.method, self.scene, out, self.config, self.resume, preset=self.preset,
+        preset = get_method(self.method).preset_name(self.preset, self.scene)  # what auto chose, recorded
+        run_training(self.method, self.scene, out, self.config, self.resume, preset=preset,
                      viewer=self.viewer_options.options(self.viewer))
 
 
@@ -75,16 +76,20 @@ class TrainLeaf:
         parser = argparse.ArgumentParser(add_help=False)
         parser.add_argument("--preset", default="auto")
         preset = parser.parse_known_args(args)[0].preset  # an unknown name: tyro reports it with the valid ones
+        # auto may depend on the scene (a real capture): the first argument naming a folder is taken for it
+        scene = next((Path(a) for a in args if not a.startswith("-") and Path(a).is_dir()), None)
         names = ("auto", *method.presets)
         lines = "; ".join(f"{name}: {description}" for name, (description, _) in method.presets.items())
+        capture = (f", or {method.capture_preset} for photos or a video made into the scene by `spatial process`"
+                   if method.capture_preset else "")
         preset_help = (f"Named settings from configs/{self.method}.py ({lines}); auto picks "
-                       f"{method.gpu_preset} with CUDA and {method.cpu_preset} without. Options given here "
-                       "override the preset's values.")
+                       f"{method.gpu_preset} with CUDA and {method.cpu_preset} without{capture}. Options given "
+                       "here override the preset's values.")
         return make_dataclass(f"Train{self.method.title()}", [
             ("preset", Annotated[Literal[names], tyro.conf.arg(help=preset_help)], field(default="auto")),
             ("config", Annotated[method.config_type, tyro.conf.arg(
                 name="", help="Training settings (their defaults come from --preset).")],
-             field(default_factory=lambda: method.preset_config(preset))),
+             field(default_factory=lambda: method.preset_config(preset, scene))),
         ], bases=(TrainCommand,), namespace={"method": self.method, "__doc__": method.summary})
 
 

@@ -13,4 +13,5 @@ METHOD = Method(
     trainer=SplatTrainer,
     load=load_splat_checkpoint,
     steps=lambda config: config.step.steps,
+    capture_preset="capture",
 )

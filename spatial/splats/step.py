@@ -11,6 +11,7 @@ from spatial.distributed import ONE_PROCESS, Processes
 from spatial.errors import SpatialError
 from spatial.metrics import psnr, ssim
 from spatial.render import RenderOptions
+from spatial.splats.appearance import AppearanceConfig, ImageAppearance
 from spatial.splats.model import render_splats
 from spatial.splats.strategies.base import RenderedView, StepInfo, Strategy
 
@@ -50,6 +51,8 @@ class StepConfig:
     """Learning rates of the Adam optimizers, one per parameter."""
     render: RenderOptions = field(default_factory=RenderOptions)
     """Rasterizer settings (backend, anti-aliasing, near plane, ...)."""
+    appearance: AppearanceConfig = field(default_factory=AppearanceConfig)
+    """Per-image colour transforms (exposure, white balance) learned beside the splats."""
 
 
 @dataclass
@@ -59,6 +62,8 @@ class TrainState:
     strategy_state: dict  # the strategy's statistics, tensors on the parameters' device
     generator: torch.Generator  # on the parameters' device: densification noise, random backgrounds
     step: int = 0
+    appearance: ImageAppearance | None = None  # per-image colour transforms, when learned
+    appearance_optimizer: torch.optim.Optimizer | None = None
 
 
 def make_optimizers(params: torch.nn.ParameterDict, lr: LearningRates, scene_scale: float) -> dict:
@@ -81,6 +86,7 @@ def train_step(
     backgrounds: Tensor,  # [B, 3]
     scene_scale: float,
     processes: Processes = ONE_PROCESS,
+    image_rows: list[int] | None = None,  # B rows of state.appearance, one per view, when it is learned
 ) -> dict:
     """Render B views, take one optimizer step on the mean of their losses (and the strategy's regularisers),
     let the strategy densify.
@@ -103,6 +109,9 @@ def train_step(
     # needs the memory of one view, and each view's gradient is whole before the next is added to it. That is how
     # training processes combine theirs too (each its own views, then the sum), so N processes of batch size B
     # step exactly as one process of batch size N x B. The sum is divided by B before the optimizers step.
+    appearance = state.appearance if step >= config.appearance.start else None
+    if appearance is not None and (image_rows is None or len(image_rows) != B):
+        raise ValueError(f"train_step learns per-image appearance: give image_rows for each of the {B} views")
     views, images, losses = [], [], []
     for b, target in enumerate(targets):
         H, W = target.shape[:2]
@@ -111,7 +120,7 @@ def train_step(
         view = RenderedView(out, W, H)
         strategy.step_pre_backward(state.params, state.optimizers, state.strategy_state,
                                    StepInfo(step, [view], scene_scale, lr, state.generator, processes.sum))
-        image = out.rgb[0]
+        image = out.rgb[0] if appearance is None else appearance(out.rgb[0], image_rows[b])
         l1 = torch.abs(image - target).mean()
         d_ssim = 1 - ssim(image[None], target[None])
         loss = (1 - config.ssim_lambda) * l1 + config.ssim_lambda * d_ssim
@@ -125,13 +134,18 @@ def train_step(
         views.append(view)
         images.append(image.detach())
         losses.append(loss.detach())
+    optimizers = list(state.optimizers.values())
+    learned = list(state.params.values())
+    if appearance is not None:
+        optimizers.append(state.appearance_optimizer)
+        learned += list(appearance.parameters())
     if B > 1:
-        for p in state.params.values():
+        for p in learned:
             if p.grad is not None:
                 p.grad /= B
-    processes.average_gradients(state.params)
+    processes.average_gradients(learned if appearance is not None else state.params)
     info = StepInfo(step, views, scene_scale, lr, state.generator, processes.sum)
-    for optimizer in state.optimizers.values():
+    for optimizer in optimizers:
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
     strategy.step_post_backward(state.params, state.optimizers, state.strategy_state, info)

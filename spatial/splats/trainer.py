@@ -11,6 +11,7 @@ import tyro
 
 from spatial.errors import SpatialError
 from spatial.scene import Scene
+from spatial.splats.appearance import ImageAppearance
 from spatial.splats.model import init_splats, random_points, render_splats
 from spatial.splats.step import CHECK_EVERY, StepConfig, TrainState, check_finite, make_optimizers, train_step
 from spatial.splats.strategies.default import DefaultStrategy
@@ -40,6 +41,8 @@ class SplatTrainConfig:
     """Gaussians placed at random in the camera bounds when the scene has no sparse points."""
     random_background: bool = False
     """For images with alpha: a random background every step, so transparent areas stay empty."""
+    coarse_until: int = 0
+    """Steps before this one train on half-size images (a quarter of the pixels: coarse to fine, faster)."""
     eval_every: int = 0
     """Evaluate on the test views every this many steps (0: only at the end)."""
     checkpoint_every: int = 1000
@@ -75,7 +78,10 @@ class SplatTrainer(TrainerBase):
         params = self._initial_params()
         self.state = TrainState(params, make_optimizers(params, config.step.lr, self.scene_scale),
                                 config.strategy.init_state(params), generator)
+        self._rows = {index: row for row, index in enumerate(scene.train_ids)}  # appearance row of each view
+        self._add_appearance(self.state)
         self._order: list[int] = []
+        self._half: dict[int, torch.Tensor] = {}  # half-size training images, made on first use
         if scene.points.shape[0] == 0:
             self.notes.append(f"{scene.root} has no sparse points; starting from {config.random_init_points:,} "
                               "Gaussians at random within the camera bounds")
@@ -89,6 +95,12 @@ class SplatTrainer(TrainerBase):
             points, colors = random_points(cfg.random_init_points, scene.center, self.scene_scale, generator)
         return init_splats(points.to(self.device), colors.to(self.device), cfg.step.sh_degree, cfg.init_opacity,
                            cfg.init_scale)
+
+    def _add_appearance(self, state: TrainState) -> None:
+        if self.config.step.appearance.per_image:
+            state.appearance = ImageAppearance(len(self.scene.train_ids), self.device)
+            state.appearance_optimizer = torch.optim.Adam(state.appearance.parameters(),
+                                                          lr=self.config.step.appearance.lr, eps=1e-15)
 
     # ---- what run_training and the live viewer ask (see TrainerBase) ------------------------
     @property
@@ -137,14 +149,29 @@ class SplatTrainer(TrainerBase):
             backgrounds = torch.rand(B * procs.world_size, 3, generator=self.state.generator, device=self.device)[mine]
         else:
             backgrounds = self.background.expand(B, 3)
-        targets = [self.images[i][..., :3] * self.images[i][..., 3:] + bg * (1 - self.images[i][..., 3:])
-                   for i, bg in zip(views, backgrounds)]
+        coarse = self.state.step < self.config.coarse_until
+        images = [self._half_size(i) if coarse else self.images[i] for i in views]
+        targets = [image[..., :3] * image[..., 3:] + bg * (1 - image[..., 3:])
+                   for image, bg in zip(images, backgrounds)]
+        K = self.K[views]
+        if coarse:  # the same pinhole on pixels twice as large
+            K = torch.cat([K[:, :2] / 2, K[:, 2:]], dim=1)
         # NaN Gaussians are culled by the rasterizer, so the loss alone would not show them.
         if self.state.step % CHECK_EVERY == 0:
             check_finite(self.state.params, self.state.step)
             procs.check_identical(self.state.params, self.state.step)
         return train_step(self.state, self.config.step, self.config.strategy, targets, self.world_to_cam[views],
-                          self.K[views], backgrounds, self.scene_scale, procs)
+                          K, backgrounds, self.scene_scale, procs, [self._rows[v] for v in views])
+
+    def _half_size(self, index: int) -> torch.Tensor:
+        """The image box-filtered to half size `[H/2, W/2, 4]`, kept for the coarse steps. Colour is averaged
+        premultiplied by alpha, so compositing it over a background equals box-filtering the composite."""
+        if index not in self._half:
+            image = self.images[index].permute(2, 0, 1)[None]  # [1, 4, H, W]
+            alpha = torch.nn.functional.avg_pool2d(image[:, 3:], 2)  # [1, 1, H/2, W/2]
+            rgb = torch.nn.functional.avg_pool2d(image[:, :3] * image[:, 3:], 2) / alpha.clamp_min(1e-12)
+            self._half[index] = torch.cat([rgb, alpha], 1)[0].permute(1, 2, 0).contiguous()
+        return self._half[index]
 
     # ---- evaluation and checkpoints (the rest is TrainerBase's) ------------------------------
     def render_view(self, index: int) -> torch.Tensor:
@@ -168,6 +195,9 @@ class SplatTrainer(TrainerBase):
             "view_generator": generator_state(self.view_generator),
             "order": list(self._order),
             "scene_scale": self.scene_scale,
+            **({} if s.appearance is None else {
+                "appearance": s.appearance.transforms.detach().cpu(),
+                "appearance_optimizer": s.appearance_optimizer.state_dict()}),
         }
 
     def load_checkpoint(self, path: Path) -> None:
@@ -181,6 +211,15 @@ class SplatTrainer(TrainerBase):
             opt.load_state_dict(payload["optimizers"][name])
         self.state = TrainState(params, optimizers, tensors_to(payload["strategy_state"], self.device),
                                 self.state.generator, payload["step"])
+        self._add_appearance(self.state)
+        if self.state.appearance is not None and "appearance" in payload:
+            saved = payload["appearance"]
+            if saved.shape != self.state.appearance.transforms.shape:
+                raise SpatialError(f"{path}: its per-image appearance has {saved.shape[0]} images, this scene "
+                                   f"trains on {len(self.scene.train_ids)}")
+            with torch.no_grad():
+                self.state.appearance.transforms.copy_(saved)
+            self.state.appearance_optimizer.load_state_dict(payload["appearance_optimizer"])
         load_generator_state(self.state.generator, payload["generator"], self.config.seed + payload["step"])
         load_generator_state(self.view_generator, payload.get("view_generator", payload["generator"]),
                              self.config.seed + payload["step"])

@@ -1,0 +1,46 @@
+"""Per-image appearance: an affine colour transform per training image, learned beside the splats.
+
+Phones change exposure and white balance from one photo to the next. Without help, training bakes those changes
+into the splats as view-dependent colour and floaters. Here each training image gets its own 3x3 colour matrix
+and offset, applied to its render before the loss (as in the exposure compensation of Kerbl et al. 2024,
+hierarchical 3DGS). The transforms are centred on every use, so their mean over the training images is the
+identity. The splats then hold the captures' average colours, and held-out views, rendered with no transform,
+are judged on the model's own colours. The transforms are training state only: never exported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+
+@dataclass
+class AppearanceConfig:
+    per_image: bool = False
+    """Learn an affine colour transform per training image (exposure, white balance), left out of exports."""
+    lr: float = 5e-3
+    """Adam learning rate of the transforms."""
+    start: int = 0
+    """First step at which the transforms are used and learned."""
+
+
+class ImageAppearance(torch.nn.Module):
+    """`count` affine colour transforms `[count, 3, 4]`, initialised to the identity; row i belongs to the i-th
+    training image of the trainer that made it (not to a scene index)."""
+
+    def __init__(self, count: int, device: torch.device | str):
+        super().__init__()
+        eye = torch.eye(3, 4, device=device)
+        self.transforms = torch.nn.Parameter(eye.expand(count, 3, 4).clone())  # [count, 3, 4]
+
+    def centred(self) -> Tensor:
+        """The transforms with their mean moved to the identity `[count, 3, 4]`: the splats' colours are the
+        training images' average, and a transform shared by all images cannot drift into them."""
+        t = self.transforms
+        return t - t.mean(0, keepdim=True) + torch.eye(3, 4, device=t.device, dtype=t.dtype)
+
+    def forward(self, image: Tensor, row: int) -> Tensor:  # image [H, W, 3] -> [H, W, 3]
+        t = self.centred()[row]
+        return image @ t[:, :3].T + t[:, 3]

@@ -1,0 +1,68 @@
+"""Per-image appearance: learned exposure per photo, centred on the identity, resumed exactly, never exported."""
+
+from dataclasses import replace
+
+import torch
+
+from spatial import load_scene
+from spatial.formats.ply import load_ply
+from spatial.run_folder import latest_checkpoint
+from spatial.splats.appearance import AppearanceConfig, ImageAppearance
+from spatial.splats.trainer import SplatTrainer
+from tests.helpers import small_config
+
+
+def appearance_config(steps: int, **kw):
+    config = small_config(steps, **kw)
+    return replace(config, step=replace(config.step, appearance=AppearanceConfig(per_image=True, lr=5e-2)))
+
+
+def test_the_transforms_are_centred_on_the_identity_and_applied_per_image():
+    appearance = ImageAppearance(3, "cpu")
+    with torch.no_grad():
+        appearance.transforms[0, :, :3] *= 0.5
+        appearance.transforms[1, :, 3] += 0.3
+    centred = appearance.centred()  # [3, 3, 4]
+    assert torch.allclose(centred.mean(0), torch.eye(3, 4), atol=1e-6)
+    image = torch.rand(4, 5, 3)
+    t = centred[1]
+    assert torch.allclose(appearance(image, 1), image @ t[:, :3].T + t[:, 3], atol=1e-6)
+    assert torch.allclose(centred[0, :, :3], centred[2, :, :3] - 0.5 * torch.eye(3), atol=1e-6)
+
+
+def test_a_darker_photo_gets_a_darker_transform_and_the_splats_keep_the_average(orbit_path, tmp_path):
+    scene = load_scene(orbit_path)
+    trainer = SplatTrainer(scene, appearance_config(150), tmp_path)
+    dark = scene.train_ids[::2]
+    background = trainer.background.to(trainer.device)
+    for i in dark:  # half the photos taken at 0.6x the exposure (the whole photo: composited, then darkened)
+        image = trainer.images[i]
+        image[..., :3] = 0.6 * (image[..., :3] * image[..., 3:] + background * (1 - image[..., 3:]))
+        image[..., 3] = 1
+    trainer.train(150)
+    gains = trainer.state.appearance.centred()[:, :, :3].diagonal(dim1=1, dim2=2).mean(-1)  # [views]
+    rows = {index: row for row, index in enumerate(scene.train_ids)}
+    dark_gain = gains[[rows[i] for i in dark]].mean()
+    bright_gain = gains[[rows[i] for i in scene.train_ids if i not in dark]].mean()
+    assert 0.6 < dark_gain / bright_gain < 0.9  # 1 without per-image appearance
+    assert abs(gains.mean().item() - 1) < 1e-5  # the splats hold the average exposure
+
+
+def test_training_with_appearance_resumes_exactly_and_exports_plain_splats(orbit_path, tmp_path):
+    scene = load_scene(orbit_path)
+    config = appearance_config(20)
+    straight = SplatTrainer(scene, config, tmp_path / "a")
+    straight.train(20)
+    first = SplatTrainer(scene, replace(config, checkpoint_every=10), tmp_path / "b")
+    first.train(10)
+    resumed = SplatTrainer(scene, config, tmp_path / "b")
+    resumed.load_checkpoint(latest_checkpoint(tmp_path / "b"))
+    resumed.train(20)
+    assert torch.allclose(straight.state.appearance.transforms, resumed.state.appearance.transforms, atol=1e-6)
+    for name in straight.state.params:
+        assert torch.allclose(straight.state.params[name], resumed.state.params[name], atol=1e-6), name
+    assert not torch.equal(straight.state.appearance.transforms, torch.eye(3, 4).expand_as(
+        straight.state.appearance.transforms))
+    [(_, path)] = straight.export()
+    exported = load_ply(path)
+    assert set(exported) == set(straight.state.params)
