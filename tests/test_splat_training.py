@@ -60,6 +60,22 @@ def test_mcmc_relocates_dead_gaussians_and_respects_the_cap(orbit_path, tmp_path
     assert (torch.sigmoid(p["opacities"]) > strategy.min_opacity).all()  # the dead were relocated
 
 
+def test_mcmc_noise_moves_transparent_gaussians_and_leaves_visible_ones(tmp_path):
+    from spatial.splats.model import init_splats
+    from spatial.splats.strategies.base import StepInfo
+
+    params = init_splats(torch.rand(200, 3), torch.rand(200, 3), 0, init_opacity=0.5)
+    with torch.no_grad():
+        params["opacities"][:100] = torch.logit(torch.tensor(0.001))  # dead
+        params["opacities"][100:] = torch.logit(torch.linspace(0.1, 0.99, 100))  # seen, from faint to opaque
+    before = params["means"].detach().clone()
+    info = StepInfo(0, [], 1.0, 1.6e-4, torch.Generator().manual_seed(0))
+    MCMCStrategy()._inject_noise(params, info)
+    moved = (params["means"].detach() - before).norm(dim=-1)  # [200]
+    assert (moved[:100] > 0).all()
+    assert moved[100:].max() < 1e-3 * moved[:100].mean()  # gsplat's gate: the visible ones stay put
+
+
 def test_relocation_preserves_the_rendered_opacity_profile():
     """Two copies of (o, s) must together equal the original Gaussian at its centre (MCMC eq. 9)."""
     o, s = torch.tensor([0.7]), torch.tensor([[0.2, 0.3, 0.1]])

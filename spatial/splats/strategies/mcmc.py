@@ -96,7 +96,8 @@ class MCMCStrategy:
             scales = torch.exp(params["scales"])
             R = quat_to_rotmat(params["quats"])
             cov = (R * scales[:, None, :] ** 2) @ R.transpose(-1, -2)  # [N, 3, 3]
-            gate = torch.sigmoid(-100 * (opacity - (1 - 0.005)))  # ~1 for transparent, 0 for opaque
+            # gsplat's op_sigmoid(1 - opacity): ~1 below opacity 0.005 (dead, free to explore), ~0 from 0.05 up
+            gate = torch.sigmoid(-100 * (opacity - 0.005))
             noise = torch.randn(params["means"].shape, generator=info.generator, device=params["means"].device)
             noise = noise * (gate * self.noise_lr * info.means_lr)[:, None]
             params["means"].add_((cov @ noise[..., None])[..., 0])
