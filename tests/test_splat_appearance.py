@@ -2,6 +2,7 @@
 
 from dataclasses import replace
 
+import pytest
 import torch
 
 from spatial import load_scene
@@ -66,3 +67,18 @@ def test_training_with_appearance_resumes_exactly_and_exports_plain_splats(orbit
     [(_, path)] = straight.export()
     exported = load_ply(path)
     assert set(exported) == set(straight.state.params)
+
+
+def test_a_checkpoint_with_appearance_for_other_photos_is_refused_by_name(orbit_path, tmp_path):
+    from spatial import SpatialError
+    from spatial.checkpoint import read_checkpoint, write_checkpoint
+
+    scene = load_scene(orbit_path)
+    config = replace(appearance_config(2), checkpoint_every=1)
+    SplatTrainer(scene, config, tmp_path).train(1)
+    path = latest_checkpoint(tmp_path)
+    payload = read_checkpoint(path)
+    payload["appearance"] = payload["appearance"][:-1]  # one photo fewer than the scene trains on
+    write_checkpoint(payload, path)
+    with pytest.raises(SpatialError, match=f"{path}: its per-image appearance is not one colour transform"):
+        SplatTrainer(scene, config, tmp_path).load_checkpoint(path)

@@ -150,6 +150,8 @@ class SplatTrainer(TrainerBase):
         else:
             backgrounds = self.background.expand(B, 3)
         coarse = self.state.step < self.config.coarse_until
+        if not coarse and self._half:
+            self._half.clear()  # the coarse steps are over
         images = [self._half_size(i) if coarse else self.images[i] for i in views]
         targets = [image[..., :3] * image[..., 3:] + bg * (1 - image[..., 3:])
                    for image, bg in zip(images, backgrounds)]
@@ -214,9 +216,9 @@ class SplatTrainer(TrainerBase):
         self._add_appearance(self.state)
         if self.state.appearance is not None and "appearance" in payload:
             saved = payload["appearance"]
-            if saved.shape != self.state.appearance.transforms.shape:
-                raise SpatialError(f"{path}: its per-image appearance has {saved.shape[0]} images, this scene "
-                                   f"trains on {len(self.scene.train_ids)}")
+            if not isinstance(saved, torch.Tensor) or saved.shape != self.state.appearance.transforms.shape:
+                raise SpatialError(f"{path}: its per-image appearance is not one colour transform [3, 4] for each "
+                                   f"of the {len(self.scene.train_ids)} photos this scene trains on")
             with torch.no_grad():
                 self.state.appearance.transforms.copy_(saved)
             self.state.appearance_optimizer.load_state_dict(payload["appearance_optimizer"])
