@@ -11,6 +11,7 @@ import resource
 import time
 from collections.abc import Callable
 from dataclasses import asdict
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -109,7 +110,7 @@ class TrainerBase:
         which leaves out each held-out photo's own exposure and white balance."""
         ids = ids if ids is not None else (self.scene.test_ids or self.scene.train_ids)
         scores, start = [], time.time()
-        lpips, lpips_note = self._lpips()
+        lpips, lpips_note = self._lpips
         distances = []
         for i in ids:
             target = torch.from_numpy(self.scene.load_image(i)).to(self.device)
@@ -138,17 +139,18 @@ class TrainerBase:
         write_json_atomic(eval_path(self.out), result)
         return result
 
+    @cached_property
     def _lpips(self):
-        """(the LPIPS metric, None) when its weights are on this machine, else (None, why not)."""
-        if not hasattr(self, "_lpips_metric"):
-            from spatial.lpips import LPIPS, find_weights
+        """(the LPIPS metric, "") when its weights are on this machine, else (None, why not); looked for once."""
+        from spatial.lpips import LPIPS, find_weights
 
-            found = find_weights()
-            try:
-                self._lpips_metric = (LPIPS(*found, self.device), "") if isinstance(found, tuple) else (None, found)
-            except (OSError, RuntimeError, KeyError, ValueError) as error:
-                self._lpips_metric = None, f"the LPIPS weights could not be read: {error}"
-        return self._lpips_metric
+        found = find_weights()
+        if isinstance(found, str):
+            return None, found
+        try:
+            return LPIPS(*found, self.device), ""
+        except (OSError, RuntimeError, KeyError, ValueError) as error:
+            return None, f"the LPIPS weights could not be read: {error}"
 
     def checkpoint_path(self) -> Path:
         return checkpoint_path(self.out, self.step_count)
