@@ -39,6 +39,7 @@ def colour_correct(image: Tensor, reference: Tensor) -> Tensor:
     """`image [H, W, 3]` through the affine colour map `[4, 3]` that brings it closest to `reference` in least
     squares, clamped to 0-1: Zip-NeRF's colour correction, which discounts a photo's own exposure and white balance
     from the metrics taken after it (`cc_psnr`)."""
-    x = torch.cat([image.reshape(-1, 3), torch.ones_like(image.reshape(-1, 3)[:, :1])], 1).double()  # [P, 4]
+    pixels = image.reshape(-1, 3).double()  # [P, 3]
+    x = torch.cat([pixels, torch.ones_like(pixels[:, :1])], 1)  # [P, 4]
     fit = torch.linalg.lstsq(x.cpu(), reference.reshape(-1, 3).double().cpu(), driver="gelsd").solution
     return (x @ fit.to(x)).reshape(image.shape).clamp(0, 1).to(image.dtype)  # float32 lstsq is not stable

@@ -49,3 +49,13 @@ def small_config(steps=40, strategy=None, **kw):
     strategy = strategy or DefaultStrategy(refine_start=10, refine_every=10, refine_stop=1000, reset_every=0)
     return SplatTrainConfig(step=StepConfig(steps=steps, sh_degree=1, sh_degree_interval=20), strategy=strategy,
                             checkpoint_every=0, **kw)
+
+
+def appearance_config(steps=40, **kw):
+    """`small_config` learning a colour transform per training photo, fast enough to move in a few dozen steps."""
+    from dataclasses import replace
+
+    from spatial.splats.appearance import AppearanceConfig
+
+    config = small_config(steps, **kw)
+    return replace(config, step=replace(config.step, appearance=AppearanceConfig(per_image=True, lr=5e-2)))

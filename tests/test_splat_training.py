@@ -15,7 +15,7 @@ from spatial.splats.step import check_finite
 from spatial.splats.strategies import DefaultStrategy, MCMCStrategy
 from spatial.splats.strategies.mcmc import relocation
 from spatial.splats.trainer import SplatTrainer
-from tests.helpers import small_config
+from tests.helpers import appearance_config, small_config
 
 
 def test_training_lowers_the_loss_and_raises_psnr(orbit_path, tmp_path):
@@ -85,9 +85,10 @@ def test_relocation_preserves_the_rendered_opacity_profile():
     assert torch.allclose(1 - (1 - new_o) ** 2, o)  # two copies composite to the original opacity
 
 
-def test_resume_gives_the_same_result_as_an_uninterrupted_run(orbit_path, tmp_path):
+@pytest.mark.parametrize("per_image_appearance", [False, True])
+def test_resume_gives_the_same_result_as_an_uninterrupted_run(orbit_path, tmp_path, per_image_appearance):
     scene = load_scene(orbit_path)
-    config = small_config(30)
+    config = appearance_config(30) if per_image_appearance else small_config(30)
     straight = SplatTrainer(scene, config, tmp_path / "a")
     straight.train(30)
     first = SplatTrainer(scene, replace(config, checkpoint_every=15), tmp_path / "b")
@@ -98,6 +99,10 @@ def test_resume_gives_the_same_result_as_an_uninterrupted_run(orbit_path, tmp_pa
     resumed.train(30)
     for name in straight.state.params:
         assert torch.allclose(straight.state.params[name], resumed.state.params[name], atol=1e-6), name
+    if per_image_appearance:  # the transforms moved, and came back from the checkpoint with their Adam state
+        transforms = straight.state.appearance.transforms
+        assert not torch.equal(transforms, torch.eye(3, 4).expand_as(transforms))
+        assert torch.allclose(transforms, resumed.state.appearance.transforms, atol=1e-6)
 
 
 def test_ctrl_c_saves_a_checkpoint(orbit_path, tmp_path):
