@@ -24,6 +24,22 @@ class Projected:
     radii: Tensor  # [C, N, 2] int32, 0 where culled
 
 
+class _Compensation(torch.autograd.Function):
+    """sqrt(ratio) with gsplat's backward, 0.5 / (sqrt(ratio) + 1e-6): finite for a Gaussian that is flat on
+    screen (ratio 0), where autograd's sqrt would give infinity and, through the clamp, NaN."""
+
+    @staticmethod
+    def forward(ctx, ratio: Tensor) -> Tensor:
+        root = torch.sqrt(ratio)
+        ctx.save_for_backward(root)
+        return root
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        (root,) = ctx.saved_tensors
+        return grad * 0.5 / (root + 1e-6)
+
+
 def covariances(quats: Tensor, scales: Tensor) -> Tensor:
     """World covariances `[N, 3, 3]` = R S S R^T from quaternions `[N, 4]` and scales `[N, 3]`."""
     M = quat_to_rotmat(quats) * scales[:, None, :]
@@ -72,7 +88,7 @@ def project(
     conics = torch.stack([c / det_safe, -b / det_safe, a / det_safe], -1)
     opac = opacities[None].expand_as(z)
     if antialiased:
-        opac = opac * torch.sqrt(torch.clamp_min(det_raw / det_safe, 0.0))
+        opac = opac * _Compensation.apply(torch.clamp_min(det_raw / det_safe, 0.0))
     means2d = torch.stack([fx * x / z_safe + cx, fy * y / z_safe + cy], -1)
 
     with torch.no_grad():  # the bounding box is not differentiated, as in gsplat
