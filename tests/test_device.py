@@ -72,8 +72,12 @@ class Spy:
 
 
 def splat_config(preset: str):
-    """The preset's own settings, with its schedule squeezed into 24 steps so every branch is reached."""
+    """The preset's own settings, with its schedule squeezed into 24 steps so every branch is reached
+    (`NAME+absgrad`: the preset growing by AbsGS's statistic)."""
+    preset, _, option = preset.partition("+")
     config = copy.deepcopy(SPLAT_PRESETS[preset][1])
+    if option == "absgrad":
+        config.strategy.absgrad = True
     config.step.steps, config.step.sh_degree_interval, config.checkpoint_every = 24, 6, 0
     config.random_background = preset != "cpu"  # the orbit scene has alpha: one preset draws backgrounds
     config.coarse_until = min(config.coarse_until, 12)  # a coarse-to-fine preset reaches its full-size steps
@@ -87,7 +91,7 @@ def splat_config(preset: str):
     return config
 
 
-@pytest.mark.parametrize("preset", sorted(SPLAT_PRESETS))
+@pytest.mark.parametrize("preset", [*sorted(SPLAT_PRESETS), "cpu+absgrad"])
 def test_splat_training_makes_every_tensor_on_the_parameters_device(preset, orbit_path, tmp_path, monkeypatch):
     scene = load_scene(orbit_path)
     config = splat_config(preset)

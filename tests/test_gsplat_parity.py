@@ -26,13 +26,14 @@ def test_forward_and_gradients_match_gsplat(antialiased, sh_degree):
     for backend in ("torch", "gsplat"):
         inputs = [x.cuda().requires_grad_() for x in (means, quats, scales, opac, sh)]
         out = rasterize(*inputs, w2c.cuda(), K.cuda(), W, H, background=torch.tensor([0.1, 0.2, 0.3]).cuda(),
-                        options=RenderOptions(sh_degree=sh_degree, backend=backend, antialiased=antialiased))
+                        options=RenderOptions(sh_degree=sh_degree, backend=backend, antialiased=antialiased,
+                                              absgrad=True))
         g = torch.Generator(device="cuda").manual_seed(1)
         loss = (out.rgb * torch.randn(out.rgb.shape, generator=g, device="cuda")).sum() + out.alpha.sum()
         loss.backward()
-        results[backend] = (out, [x.grad for x in inputs])
+        results[backend] = (out, [x.grad for x in inputs] + [out.means2d.absgrad])
     (a, grads_a), (b, grads_b) = results["torch"], results["gsplat"]
     assert torch.allclose(a.rgb, b.rgb, atol=1e-4) and torch.allclose(a.alpha, b.alpha, atol=1e-4)
     assert torch.equal(a.radii > 0, b.radii > 0)
-    for name, ga, gb in zip(("means", "quats", "scales", "opacities", "sh"), grads_a, grads_b):
+    for name, ga, gb in zip(("means", "quats", "scales", "opacities", "sh", "absgrad"), grads_a, grads_b):
         assert (ga - gb).abs().max() <= 1e-3 * ga.abs().max().clamp_min(1e-6), name

@@ -6,7 +6,8 @@ on a GPU, tests/test_gsplat_reference.py against its pure-PyTorch twins on the C
   `[C, N, 2]` int32 since 1.5 (one radius per Gaussian before), 0 where culled.
 - `meta["means2d"]` `[C, N, 2]` is the tensor the rasterizer differentiates: `retain_grad()` on it
   gives the screen-space gradient (pixels) that densification reads, as gsplat's own DefaultStrategy
-  does. `absgrad` (AbsGS) is off: no strategy of ours reads it.
+  does. With `absgrad=True` gsplat's backward sets `meta["means2d"].absgrad`, the contract our backends
+  keep too.
 - `rasterize_mode="antialiased"` scales opacity by `sqrt(det(cov2d) / det(cov2d + eps2d I))`, as ours.
 - `render_mode="RGB+ED"`: depth is the last channel, normalised by alpha (`clamp(min=1e-10)`) with a zero
   background, as our backends compute it.
@@ -69,7 +70,7 @@ def rasterize_gsplat(
         means, quats, scales, opacities, colors, world_to_cam, K, width, height,
         near_plane=options.near, far_plane=options.far, eps2d=options.eps2d, sh_degree=options.sh_degree,
         packed=False, tile_size=options.tile_size, backgrounds=background, render_mode="RGB+ED",
-        rasterize_mode="antialiased" if options.antialiased else "classic",
+        rasterize_mode="antialiased" if options.antialiased else "classic", absgrad=options.absgrad,
     )
     radii = meta["radii"]
     if radii.dim() == 2:  # gsplat < 1.5 returned one radius per Gaussian

@@ -28,6 +28,9 @@ class RenderOptions:
     """Mip-Splatting's anti-aliased variant: scale opacity to conserve energy under eps2d."""
     tile_size: int = 16
     """Side of the square screen tiles that Gaussians are binned into."""
+    absgrad: bool = False
+    """Also sum each pixel's absolute gradient to the projected centres (AbsGS): `means2d.absgrad` after
+    backward, as in gsplat. A strategy that reads it turns it on."""
     backend: Literal["auto", "torch", "cpu", "gsplat"] = "auto"
     """auto: gsplat for CUDA tensors (if installed), the C kernel for CPU tensors (if it compiles), else torch."""
 
@@ -38,6 +41,7 @@ class RenderOutput:
     alpha: Tensor  # [C, H, W, 1] accumulated opacity
     depth: Tensor  # [C, H, W, 1] expected camera-z depth (alpha-normalised; 0 where alpha is 0)
     means2d: Tensor  # [C, N, 2] projected centres; call .retain_grad() before backward to read their gradient
+    # (and with `RenderOptions.absgrad`, `means2d.absgrad` [C, N, 2] holds the summed absolute gradients after it)
     radii: Tensor  # [C, N, 2] int32 bounding-box half-sizes in pixels; 0 where culled
     depths: Tensor  # [C, N] camera-z of each Gaussian centre
 

@@ -40,12 +40,14 @@ def rasterize_torch(
     cam_to_world = rigid_inverse(world_to_cam)
     rgb = view_colors(colors, means, cam_to_world, options.sh_degree)  # [C, N, 3]
     C = world_to_cam.shape[0]
+    # AbsGS's statistic [C, N, 2]: filled in place by the backward pass, read as `means2d.absgrad` (gsplat's name)
+    absgrad = proj.means2d.detach().new_zeros(proj.means2d.shape) if options.absgrad else None
     images, alphas, depths = [], [], []
     for c in range(C):
         bins = bin_gaussians(proj.means2d[c], proj.radii[c], proj.depths[c], width, height, options.tile_size)
         features = torch.cat([rgb[c], proj.depths[c, :, None]], -1)  # [N, 4]: colour and depth
         out, alpha = composite_fn(bins, proj.means2d[c], proj.conics[c], proj.opacities[c], features,
-                                  width, height, options.tile_size)
+                                  width, height, options.tile_size, absgrad=None if absgrad is None else absgrad[c])
         color, depth = out[..., :3], out[..., 3:]
         bg = background[c] if background is not None else None
         if bg is not None:
@@ -53,6 +55,8 @@ def rasterize_torch(
         images.append(color)
         alphas.append(alpha)
         depths.append(depth / alpha.clamp_min(1e-10))
+    if absgrad is not None:
+        proj.means2d.absgrad = absgrad
     return RenderOutput(torch.stack(images), torch.stack(alphas), torch.stack(depths),
                         proj.means2d, proj.radii, proj.depths)
 
@@ -66,6 +70,7 @@ def composite(
     width: int,
     height: int,
     tile_size: int,
+    absgrad: Tensor | None = None,  # [N, 2]: backward adds each pixel's |gradient| to the centres here
 ) -> tuple[Tensor, Tensor]:
     """Front-to-back alpha compositing: features `[H, W, F]` and alpha `[H, W, 1]`."""
     device, dtype = means2d.device, means2d.dtype
@@ -101,7 +106,7 @@ def composite(
         index = bins.offsets[tiles, None] + slot[None]  # [t, k]
         present = slot[None] < counts[tiles, None]
         gid = bins.gaussian_ids[torch.where(present, index, torch.zeros_like(index))]  # [t, k]
-        args = (pix[tiles], present, gid, means2d, conics, opacities, features)
+        args = (pix[tiles], present, gid, means2d, conics, opacities, features, absgrad)
         if needs_grad:
             # Recompute the chunk in backward instead of keeping its [t, P, k] intermediates:
             # memory stays at one chunk whatever the number of intersections.
@@ -116,9 +121,12 @@ def composite(
 
 
 def _composite_chunk(pix: Tensor, present: Tensor, gid: Tensor, means2d: Tensor, conics: Tensor,
-                     opacities: Tensor, features: Tensor) -> tuple[Tensor, Tensor]:
+                     opacities: Tensor, features: Tensor, absgrad: Tensor | None) -> tuple[Tensor, Tensor]:
     """Tiles `pix [t, P, 2]` against their Gaussians `gid [t, k]`: features `[t, P, F]`, alpha `[t, P, 1]`."""
-    d = pix[:, :, None, :] - means2d[gid][:, None, :, :]  # [t, P, k, 2]
+    centres = means2d[gid][:, None, :, :]  # [t, 1, k, 2]
+    if absgrad is not None:
+        centres = _AbsGradTap.apply(centres.expand(-1, pix.shape[1], -1, -1), gid, absgrad)  # [t, P, k, 2]
+    d = pix[:, :, None, :] - centres  # [t, P, k, 2]
     con = conics[gid][:, None]  # [t, 1, k, 3]
     dx, dy = d[..., 0], d[..., 1]
     sigma = 0.5 * (con[..., 0] * dx**2 + con[..., 2] * dy**2) + con[..., 1] * dx * dy
@@ -129,6 +137,23 @@ def _composite_chunk(pix: Tensor, present: Tensor, gid: Tensor, means2d: Tensor,
     keep = log_t > torch.log(torch.tensor(TRANSMITTANCE_MIN, dtype=pix.dtype, device=pix.device))
     weight = alpha * torch.exp(log_t - torch.log1p(-alpha)) * keep  # alpha_i * T_before_i
     return torch.einsum("tpk,tkf->tpf", weight, features[gid]), weight.sum(-1, keepdim=True)
+
+
+class _AbsGradTap(torch.autograd.Function):
+    """Identity on the centres as each pixel sees them `[t, P, k, 2]`; its backward also adds the absolute value
+    of each pixel's gradient to the Gaussian's row of `sink [N, 2]` (absent slots have zero gradient)."""
+
+    @staticmethod
+    def forward(ctx, centres: Tensor, gid: Tensor, sink: Tensor) -> Tensor:
+        ctx.save_for_backward(gid)
+        ctx.sink = sink
+        return centres.clone()
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        (gid,) = ctx.saved_tensors
+        ctx.sink.index_add_(0, gid.reshape(-1), grad.abs().sum(1).reshape(-1, 2).to(ctx.sink.dtype))
+        return grad, None, None
 
 
 def _untile(x: Tensor, bins: TileBins, tile_size: int) -> Tensor:

@@ -113,10 +113,11 @@ def train_step(
     if appearance is not None and (image_rows is None or len(image_rows) != B):
         raise ValueError(f"train_step learns per-image appearance: give image_rows for each of the {B} views")
     views, images, losses = [], [], []
+    options = strategy.render_options(config.render)
     for b, target in enumerate(targets):
         H, W = target.shape[:2]
         out = render_splats(state.params, world_to_cam[b:b + 1], K[b:b + 1], W, H, sh_degree, backgrounds[b:b + 1],
-                            config.render)
+                            options)
         view = RenderedView(out, W, H)
         strategy.step_pre_backward(state.params, state.optimizers, state.strategy_state,
                                    StepInfo(step, [view], scene_scale, lr, state.generator, processes.sum))

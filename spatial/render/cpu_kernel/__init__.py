@@ -71,6 +71,6 @@ def load() -> ctypes.CDLL | None:
         return None
     i64, i32, ptr = ctypes.c_int64, ctypes.c_int, ctypes.c_void_p
     lib.composite_forward.argtypes = [i64, i32, i32, i32, i32, i32] + [ptr] * 10 + [i32]
-    lib.composite_backward.argtypes = [i64, i32, i32, i32, i32, i32] + [ptr] * 14 + [i32]
+    lib.composite_backward.argtypes = [i64, i32, i32, i32, i32, i32] + [ptr] * 15 + [i32]
     _lib = lib
     return lib

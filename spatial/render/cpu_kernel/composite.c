@@ -4,7 +4,9 @@
  * rasterize_to_pixels): alpha = min(0.999, opacity * exp(-sigma)), skipped below 1/255, a pixel
  * stops before the Gaussian that would leave transmittance <= 1e-4. One OpenMP task per tile.
  * Gradients are written per intersection (each belongs to exactly one tile, so no two threads
- * write the same slot); the caller sums them into Gaussians.
+ * write the same slot); the caller sums them into Gaussians. When `v_means2d_abs` is given, the
+ * absolute values of each pixel's gradient to the projected centre are summed there too (AbsGS,
+ * gsplat's `absgrad`).
  */
 #include <math.h>
 #include <stdint.h>
@@ -86,7 +88,8 @@ void composite_backward(int64_t n_tiles, int tiles_x, int tile_size, int width, 
                         const int64_t *offsets, const int64_t *gids, const float *means2d, const float *conics,
                         const float *opacities, const float *features, const float *t_final,
                         const int32_t *n_contrib, const float *v_out, const float *v_alpha, float *v_means2d,
-                        float *v_conics, float *v_opacities, float *v_features, int threads) {
+                        float *v_conics, float *v_opacities, float *v_features, float *v_means2d_abs,
+                        int threads) {
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
     for (int64_t t = 0; t < n_tiles; t++) {
         const int tx = (int)(t % tiles_x), ty = (int)(t / tiles_x);
@@ -129,8 +132,13 @@ void composite_backward(int64_t n_tiles, int tiles_x, int tile_size, int width, 
                     v_conics[3 * k] += 0.5f * dx * dx * v_sigma;
                     v_conics[3 * k + 1] += dx * dy * v_sigma;
                     v_conics[3 * k + 2] += 0.5f * dy * dy * v_sigma;
-                    v_means2d[2 * k] += (c[0] * dx + c[1] * dy) * v_sigma;
-                    v_means2d[2 * k + 1] += (c[2] * dy + c[1] * dx) * v_sigma;
+                    const float gx = (c[0] * dx + c[1] * dy) * v_sigma, gy = (c[2] * dy + c[1] * dx) * v_sigma;
+                    v_means2d[2 * k] += gx;
+                    v_means2d[2 * k + 1] += gy;
+                    if (v_means2d_abs) {
+                        v_means2d_abs[2 * k] += fabsf(gx);
+                        v_means2d_abs[2 * k + 1] += fabsf(gy);
+                    }
                 }
             }
         }

@@ -9,7 +9,7 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
-from spatial.render import RenderOutput
+from spatial.render import RenderOptions, RenderOutput
 
 
 @dataclass
@@ -41,6 +41,9 @@ class StepInfo:
 class Strategy(Protocol):
     def init_state(self, params: torch.nn.ParameterDict) -> dict:
         """Per-run statistics, saved in checkpoints with the parameters."""
+
+    def render_options(self, options: RenderOptions) -> RenderOptions:
+        """The training renders' options, with what this strategy reads from the renderer turned on."""
 
     def step_pre_backward(self, params, optimizers, state: dict, info: StepInfo) -> None:
         """Before `loss.backward()`: ask for the gradients the strategy needs."""

@@ -1,16 +1,19 @@
 """Adaptive density control of the original 3DGS paper: clone, split, prune, opacity reset.
 
-Thresholds and schedule follow gsplat's `DefaultStrategy`; steps are 0-based.
+Thresholds and schedule follow gsplat's `DefaultStrategy`; steps are 0-based. With `absgrad`, growth reads the
+summed absolute per-pixel gradients of AbsGS (Ye et al. 2024; gsplat's `absgrad`): a large Gaussian over fine
+detail, whose pixels pull its centre in opposite directions, then splits instead of staying blurred.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor
 
+from spatial.render import RenderOptions
 from spatial.splats import ops
 from spatial.splats.strategies.base import StepInfo
 from spatial.transforms import quat_to_rotmat
@@ -21,7 +24,10 @@ class DefaultStrategy:
     prune_opacity: float = 0.005
     """Gaussians less opaque than this are removed."""
     grow_grad2d: float = 0.0002
-    """Average screen-space gradient (in NDC units) above which a Gaussian is cloned or split."""
+    """Average screen-space gradient (in NDC units) above which a Gaussian is cloned or split (with `absgrad`,
+    of the absolute gradient, which is larger: gsplat uses 0.0008 there)."""
+    absgrad: bool = False
+    """Grow by the sum of each pixel's absolute gradient (AbsGS) instead of the gradient itself."""
     grow_scale3d: float = 0.01
     """Gaussians smaller than this (x scene scale) are cloned when they grow; larger ones are split."""
     prune_scale3d: float = 0.1
@@ -39,6 +45,9 @@ class DefaultStrategy:
         """Screen-space gradient norms and visibility counts `[N]`, beside the parameters (same device)."""
         zeros = params["means"].new_zeros(params["means"].shape[0])
         return {"grad2d": zeros, "count": zeros.clone()}
+
+    def render_options(self, options: RenderOptions) -> RenderOptions:
+        return replace(options, absgrad=True) if self.absgrad else options
 
     def step_pre_backward(self, params, optimizers, state: dict, info: StepInfo) -> None:
         for view in info.views:
@@ -68,7 +77,7 @@ class DefaultStrategy:
         the batch's mean, scales its gradients back by the batch size to the same numbers)."""
         norms, counts = [], []
         for view in info.views:
-            grad = view.render.means2d.grad  # [C, N, 2] pixels
+            grad = view.render.means2d.absgrad if self.absgrad else view.render.means2d.grad  # [C, N, 2] pixels
             if grad is None:
                 continue
             grad = grad.detach() * grad.new_tensor([view.width / 2, view.height / 2])  # to NDC units, as gsplat

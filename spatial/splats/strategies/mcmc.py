@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from spatial.render import RenderOptions
 from spatial.splats import ops
 from spatial.splats.strategies.base import StepInfo
 from spatial.transforms import quat_to_rotmat
@@ -41,6 +42,9 @@ class MCMCStrategy:
 
     def init_state(self, params) -> dict:
         return {}
+
+    def render_options(self, options: RenderOptions) -> RenderOptions:
+        return options
 
     def step_pre_backward(self, params, optimizers, state: dict, info: StepInfo) -> None:
         pass
