@@ -77,7 +77,8 @@ class DefaultStrategy:
         the batch's mean, scales its gradients back by the batch size to the same numbers)."""
         norms, counts = [], []
         for view in info.views:
-            grad = view.render.means2d.absgrad if self.absgrad else view.render.means2d.grad  # [C, N, 2] pixels
+            m2d = view.render.means2d
+            grad = getattr(m2d, "absgrad", None) if self.absgrad else m2d.grad  # [C, N, 2] pixels
             if grad is None:
                 continue
             grad = grad.detach() * grad.new_tensor([view.width / 2, view.height / 2])  # to NDC units, as gsplat
