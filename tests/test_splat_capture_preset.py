@@ -57,4 +57,4 @@ def test_auto_picks_the_capture_preset_for_a_processed_capture_on_a_cpu(orbit_pa
     info = json.loads((tmp_path / "run" / "config.json").read_text())
     assert info["preset"] == "capture"
     assert info["config"]["step"]["appearance"]["per_image"] is True
-    assert info["config"]["coarse_until"] == 1000
+    assert info["config"]["coarse_until"] == 700
