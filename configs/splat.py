@@ -4,8 +4,9 @@ default: the 3DGS paper's schedule (30k steps), for a GPU.
 cpu: sized for a laptop or CI CPU: fewer steps, densification compressed into them, SH degree 1.
 mcmc: the default schedule with the MCMC strategy (capped at 1M Gaussians).
 capture: the cpu preset for real photos or videos (what `--preset auto` picks on a CPU for a scene that `spatial
-    process` made): each photo's exposure and white balance learned apart from the splats, the first 700 of its
-    2000 steps on half-size images, SH degree 0. Measured by scripts/bench_real_captures.py (scripts/results/).
+    process` made): each photo rendered at the exposure its camera recorded (EXIF, where the scene has it), the rest
+    of its exposure and white balance learned apart from the splats, the first 700 of its 2000 steps on half-size
+    images, SH degree 0. Measured by scripts/bench_real_captures.py (scripts/results/).
 """
 
 from spatial.splats.appearance import AppearanceConfig
@@ -25,9 +26,9 @@ PRESETS: dict[str, tuple[str, SplatTrainConfig]] = {
         ),
     ),
     "capture": (
-        "real captures on a CPU: per-photo exposure, 2k steps, the first 700 at half size, SH degree 0",
+        "real captures on a CPU: recorded and learned per-photo exposure, 2k steps, the first 700 at half size, SH 0",
         SplatTrainConfig(
-            step=StepConfig(steps=2000, sh_degree=0, appearance=AppearanceConfig(per_image=True)),
+            step=StepConfig(steps=2000, sh_degree=0, appearance=AppearanceConfig(per_image=True, exposure=True)),
             strategy=DefaultStrategy(refine_start=200, refine_stop=1500, refine_every=100, reset_every=0,
                                      grow_grad2d=0.0002),
             coarse_until=700,

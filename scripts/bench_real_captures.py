@@ -65,13 +65,19 @@ def train(scene: Path, preset: str, downscale: int, budget: float, marks: list[f
             curve.append({"seconds": pending.pop(0), "step": trainer.step_count, "psnr": result["psnr"],
                           "ssim": result["ssim"], "cc_psnr": result["cc_psnr"]})
             print(f"  {preset}: {curve[-1]}", flush=True)
+    at_mean_exposure = None
+    if getattr(trainer, "gains", None) is not None:  # also scored as rendered without the photos' EXIF exposure
+        gains, trainer.gains = trainer.gains, None
+        at_mean_exposure = trainer.evaluate()["psnr"]
+        trainer.gains = gains
     final = trainer.evaluate()
     with torch.no_grad():
         image = trainer.render_view(trainer.scene.test_ids[0]).clamp(0, 1).cpu().numpy()
     return {"preset": preset, "steps": trainer.step_count, "of_steps": steps, "train_seconds":
             round(trainer.train_seconds, 1), "eval_seconds": final["eval_seconds"], "psnr": final["psnr"],
             "ssim": final["ssim"], "cc_psnr": final["cc_psnr"], "cc_ssim": final["cc_ssim"], "lpips": final["lpips"],
-            "lpips_note": final.get("lpips_note"), "curve": curve,
+            "lpips_note": final.get("lpips_note"), "curve": curve, "held_out": final["held_out"],
+            "psnr_at_mean_exposure": at_mean_exposure,
             "gaussians": int(trainer.state.params["means"].shape[0]), "test_views": len(trainer.scene.test_ids),
             "image": (image * 255).round().astype(np.uint8)}
 
@@ -97,8 +103,9 @@ def main() -> None:
 
     lines = [f"real captures: training at 1/{args.downscale} size, budget {args.train_seconds:g} s of training "
              f"steps, {os.cpu_count()} CPU cores, torch {torch.__version__}; held out: every 8th image, rendered "
-             "without per-image appearance; cc: PSNR after each render's least-squares affine colour map onto its "
-             "photo (Zip-NeRF's colour-corrected metric)"]
+             "without per-image appearance, at the photo's EXIF exposure where the preset uses it ('at mean "
+             "exposure': the same render at the training photos' mean exposure); cc: PSNR after each render's "
+             "least-squares affine colour map onto its photo (Zip-NeRF's colour-corrected metric)"]
     records = []
     for capture in args.captures:
         scene, seconds = processed(capture, cache, args.fresh)
@@ -112,7 +119,9 @@ def main() -> None:
             marks = "  ".join(f"{c['seconds']:.0f} s: {c['psnr']:.2f} dB (cc {c['cc_psnr']:.2f})"
                               for c in result["curve"])
             lpips = f"{result['lpips']:.3f}" if result["lpips"] is not None else "n/a"
-            lines.append(f"  {preset:8s} {result['psnr']:6.2f} dB  SSIM {result['ssim']:.3f}  "
+            mean = result["psnr_at_mean_exposure"]
+            mean = f" (at mean exposure {mean:.2f})" if mean is not None else ""
+            lines.append(f"  {preset:8s} {result['psnr']:6.2f} dB{mean}  SSIM {result['ssim']:.3f}  "
                          f"cc {result['cc_psnr']:.2f} dB  LPIPS {lpips}  {result['steps']}/{result['of_steps']} "
                          f"steps in {result['train_seconds']:.0f} s, eval {result['eval_seconds']:.0f} s  "
                          f"{result['gaussians']:,} Gaussians  {result['test_views']} held-out views   [{marks}]")

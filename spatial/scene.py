@@ -36,6 +36,7 @@ class Scene:
     source_format: str = ""
     metadata: dict = field(default_factory=dict)  # format extras kept for writers (e.g. aabb_scale)
     notes: list[str] = field(default_factory=list)  # what the files hold that spatial does not use, to tell the user
+    exposures: Tensor | None = None  # [C] float64 relative exposure of each photo (spatial/io/exposures.py), if known
 
     def __post_init__(self) -> None:
         C = len(self.cameras)
@@ -43,6 +44,8 @@ class Scene:
             raise ValueError(f"{len(self.image_paths)} image paths for {C} cameras")
         if self.points.shape != (self.points.shape[0], 3) or self.point_colors.shape != self.points.shape:
             raise ValueError("points and point_colors must both be [P, 3]")
+        if self.exposures is not None and self.exposures.shape != (C,):
+            raise ValueError(f"exposures must be [{C}], one per camera")
 
     # ---- what is in it ----------------------------------------------------------------------
     @property
@@ -138,6 +141,7 @@ class Scene:
         return replace(
             self, cameras=self.cameras[ids], image_paths=[self.image_paths[i] for i in ids],
             train_ids=list(range(len(ids))), test_ids=[],
+            exposures=None if self.exposures is None else self.exposures[ids],
         )
 
 

@@ -171,8 +171,9 @@ class TrainerBase:
         return payload
 
 
-HELD_OUT = ("rendered without per-image appearance; cc_psnr and cc_ssim after the least-squares affine colour map "
-            "of each render onto its photo (Zip-NeRF's colour-corrected metrics)")
+COLOUR_CORRECTED = ("cc_psnr and cc_ssim after the least-squares affine colour map of each render onto its photo "
+                    "(Zip-NeRF's colour-corrected metrics)")
+HELD_OUT = "rendered without per-image appearance; " + COLOUR_CORRECTED
 
 
 def capture_warnings(images: list[torch.Tensor], names: list[str]) -> list[str]:

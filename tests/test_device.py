@@ -16,6 +16,7 @@ import copy
 import inspect
 import shutil
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -95,7 +96,10 @@ def splat_config(preset: str):
 def test_splat_training_makes_every_tensor_on_the_parameters_device(preset, orbit_path, tmp_path, monkeypatch):
     scene = load_scene(orbit_path)
     config = splat_config(preset)
+    if config.step.appearance.exposure:  # photos of several exposures, so their gains are used
+        scene = replace(scene, exposures=torch.linspace(0.5, 2.0, len(scene.image_names), dtype=torch.float64))
     trainer = SplatTrainer(scene, config, tmp_path / "run")
+    assert (trainer.gains is not None) == config.step.appearance.exposure
     ops_spy = Spy(monkeypatch, ops, "keep", "append", "set_rows", "edit")
     strategy_spy = Spy(monkeypatch, type(config.strategy), *(
         ("_split",) if isinstance(config.strategy, DefaultStrategy) else ("_relocate", "_add", "_inject_noise")))

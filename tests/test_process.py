@@ -129,6 +129,7 @@ def test_real_captures_register_every_photo(shared_data, tmp_path, capture, coun
     manifest = process_images(shared_data / capture / "images", tmp_path / capture)
     assert manifest["images"]["registered"] == count, manifest["unregistered"]
     assert manifest["mean_reprojection_error_px"] < 1.5
+    assert load_scene(tmp_path / capture).exposures.shape == (count,)  # every photo's exposure, from its EXIF
 
 
 def test_import_an_existing_reconstruction(facade_path, tmp_path):

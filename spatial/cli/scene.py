@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from spatial.errors import SpatialError
+from spatial.io.exposures import FILE as EXPOSURES
 from spatial.scene import Scene
 
 
@@ -33,6 +34,7 @@ def summary_table(scene: Scene, title: str) -> Table:
         ("sparse points", f"{scene.points.shape[0]:,}"),
         ("camera extent", f"{scene.extent:.3f} (radius of the camera centres)"),
         ("background", str(scene.background) if scene.background else "white (behind images with alpha)"),
+        ("exposures", "recorded for every photo (exposures.json)" if scene.exposures is not None else "not recorded"),
     ]
     for key, value in rows:
         table.add_row(key, value)
@@ -71,12 +73,18 @@ class Convert:
         from spatial.io import load_scene, write_colmap, write_transforms
 
         scene = load_scene(self.path)
+        exposures = scene.root / EXPOSURES
         scene = copy_images(scene, self.out / "images")
         if self.to == "nerfstudio":
             write_transforms(scene, self.out / "transforms.json")
         else:
             write_colmap(scene, self.out / "sparse" / "0", binary=self.to == "colmap")
         scene.cache_downscaled()  # images_2/4/8: what nerfstudio loads for large images, gsplat by default
+        if scene.exposures is not None and exposures.resolve() != (self.out / EXPOSURES).resolve():
+            try:
+                shutil.copyfile(exposures, self.out / EXPOSURES)  # the images keep their names
+            except OSError as e:
+                raise SpatialError(f"{self.out / EXPOSURES}: cannot write ({e.strerror})") from None
         console = Console()
         print_notes(console, scene, colmap=self.to != "nerfstudio")
         console.print(f"wrote {len(scene)} cameras as {self.to} to [bold]{self.out}[/]")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from spatial.errors import file_error
 from spatial.io.blender import load_blender
 from spatial.io.colmap import find_model, load_colmap, write_colmap
+from spatial.io.exposures import read_exposures
 from spatial.io.nerfstudio import load_transforms, write_transforms
 from spatial.scene import Scene
 
@@ -56,4 +58,7 @@ def load_scene(path: str | Path, test_every: int = 8, check_images: bool = True)
         scene = load_colmap(path, test_every=test_every)
     if check_images:
         scene.check_images()
-    return scene
+    exposures, why_not = read_exposures(scene.root, scene.image_names)
+    if why_not:
+        scene.notes.append(why_not)
+    return replace(scene, exposures=exposures)

@@ -1,4 +1,5 @@
-"""Importing photos: upright copies, skipped files reported, the EXIF focal length as a prior."""
+"""Importing photos: upright copies, skipped files reported, the EXIF focal length as a prior, and each photo's
+exposure settings (kept in the scene's exposures.json, see spatial/io/exposures.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from spatial.images import IMAGE_EXTENSIONS, read_image
 
 EXIF_IFD = 0x8769
 FOCAL_35MM = 0xA405  # FocalLengthIn35mmFilm
+EXPOSURE_TIME, F_NUMBER, ISO = 0x829A, 0x829D, 0x8827  # ExposureTime (s), FNumber, PhotographicSensitivity
 
 
 @dataclass
@@ -20,6 +22,7 @@ class ImportedPhotos:
     skipped: dict[str, str] = field(default_factory=dict)  # file -> why it was left out
     focal_px: float | None = None  # shared focal length prior in pixels, from EXIF, if all agree
     size: tuple[int, int] | None = None  # (width, height) when all photos share one
+    exposures: dict[str, dict] = field(default_factory=dict)  # imported name -> exposure_settings(), when known
 
 
 def focal_from_exif(path: Path, width: int, height: int) -> float | None:
@@ -32,6 +35,31 @@ def focal_from_exif(path: Path, width: int, height: int) -> float | None:
     if not f35:
         return None
     return float(f35) / 36.0 * max(width, height)
+
+
+def exposure_settings(path: Path) -> dict | None:
+    """`{"exposure_time": s, "iso": ..., "f_number": ...}` from the photo's EXIF, or None when a value is missing or
+    not a positive number. A phone's fixed aperture may go unrecorded: then `f_number` is None."""
+    try:
+        with Image.open(path) as im:
+            tags = im.getexif().get_ifd(EXIF_IFD)
+    except (OSError, SyntaxError, ValueError):  # an EXIF block Pillow cannot parse is no EXIF at all
+        return None
+    values = {key: _positive(tags.get(tag)) for key, tag in
+              (("exposure_time", EXPOSURE_TIME), ("iso", ISO), ("f_number", F_NUMBER))}
+    if values["exposure_time"] is None or values["iso"] is None:
+        return None
+    return values
+
+
+def _positive(value) -> float | None:
+    if isinstance(value, tuple) and value:  # PhotographicSensitivity may be a list of values: the first counts
+        value = value[0]
+    try:
+        number = float(value)
+    except (TypeError, ValueError, ZeroDivisionError):  # None, bytes, or a rational with a zero denominator
+        return None
+    return number if 0 < number < 1e9 else None  # NaN fails both comparisons
 
 
 def import_photos(folder: Path, target: Path, max_size: int = 0) -> ImportedPhotos:
@@ -62,6 +90,8 @@ def import_photos(folder: Path, target: Path, max_size: int = 0) -> ImportedPhot
         result.names.append(name)
         sizes.add(image.size)
         focals.add(focal_from_exif(path, *image.size))
+        if (settings := exposure_settings(path)) is not None:
+            result.exposures[name] = settings
     if len(result.names) < 3:
         raise SpatialError(f"{folder}: only {len(result.names)} usable photos (at least 3 are needed; "
                            f"skipped: {_listing(result.skipped)})")

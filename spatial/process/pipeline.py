@@ -5,6 +5,7 @@
     OUT/sparse/0/          the COLMAP model (PINHOLE after undistortion)
     OUT/transforms.json    the same cameras for nerfstudio
     OUT/{train,val,test}_list.txt  the split, for nerfstudio's COLMAP reader (spatial/io/split_lists.py)
+    OUT/exposures.json     each photo's exposure settings from its EXIF, when it has them (spatial/io/exposures.py)
     OUT/manifest.json      what was done: source, counts, reprojection error, timings
     OUT/colmap.log         COLMAP's own messages
 """
@@ -54,7 +55,7 @@ def process_images(folder: Path, out: Path, config: SfMConfig | None = None, max
     imported = import_photos(folder, out / "input", max_size=max_size)
     capture = Capture(out / "input", imported.names, sequence=False, focal_px=imported.focal_px, size=imported.size)
     return _reconstruct(folder, out, capture, imported.skipped, config, {"photos": str(folder.resolve())}, start,
-                        stage)
+                        stage, imported.exposures)
 
 
 @_no_leftovers
@@ -86,27 +87,31 @@ def process_video(video: Path, out: Path, frames: int = 120, config: SfMConfig |
 
 
 def _reconstruct(origin: Path, out: Path, capture: Capture, skipped: dict, config: SfMConfig, source: dict,
-                 start: float, stage) -> dict:
+                 start: float, stage, exposures: dict[str, dict] | None = None) -> dict:
     """Structure from motion on `capture`, then the scene folder and its manifest; `origin` names the input."""
     result = run_sfm(capture, out, config, stage)
     if len(result.registered) < 3:
         raise SpatialError(f"{origin}: only {len(result.registered)} of {len(capture.names)} images could be "
                            "placed; they do not overlap enough")
     stage("writing the scene")
-    manifest = write_scene(out, capture.names, skipped, result, config, source)
+    manifest = write_scene(out, capture.names, skipped, result, config, source, exposures or {})
     manifest["seconds"]["total"] = round(time.time() - start, 2)
     write_json_atomic(out / "manifest.json", manifest)
     return manifest
 
 
 def write_scene(out: Path, names: list[str], skipped: dict, result: SfMResult, config: SfMConfig,
-                source: dict) -> dict:
+                source: dict, exposures: dict[str, dict]) -> dict:
     from spatial.io import load_colmap, write_transforms
+    from spatial.io.exposures import FILE, write_exposures
     from spatial.io.split_lists import write_split_lists
 
     scene = load_colmap(out)
     write_transforms(scene, out / "transforms.json")
     write_split_lists(out, scene.image_names, scene.train_ids, scene.test_ids)
+    (out / FILE).unlink(missing_ok=True)  # from an earlier run into this folder
+    if exposures and all(name in exposures for name in scene.image_names):
+        write_exposures(out, {name: exposures[name] for name in scene.image_names})
     scene.cache_downscaled()
     shutil.rmtree(out / "colmap", ignore_errors=True)
     return {

@@ -6,6 +6,12 @@ and offset, applied to its render before the loss (as in the exposure compensati
 hierarchical 3DGS). The transforms are centred on every use, so their mean over the training images is the
 identity. The splats then hold the captures' average colours, and held-out views, rendered with no transform,
 are judged on the model's own colours. The transforms are training state only: never exported.
+
+A photo's exposure can also be known rather than learned: the camera records its exposure time, ISO and aperture
+(spatial/io/exposures.py). With `exposure` on, each render is scaled by its photo's exposure relative to the training
+photos' geometric mean, as a gain in linear light (gamma 2.2) before the learned transform, which is then left the
+residual (white balance, tone). The gain is known for held-out photos too, so they are rendered at their own
+exposure, as Block-NeRF conditions on exposure. The splats hold the training photos' mean exposure.
 """
 
 from __future__ import annotations
@@ -24,6 +30,19 @@ class AppearanceConfig:
     """Adam learning rate of the transforms."""
     start: int = 0
     """First step at which the transforms are used and learned."""
+    exposure: bool = False
+    """Render each photo (held-out ones too) at its recorded exposure (EXIF exposure time x ISO / f-number^2,
+    relative to the training photos'), where the scene has exposures.json; spatial process writes it."""
+
+GAMMA = 2.2
+"""Photos are gamma-encoded: an exposure k times longer scales their values by k^(1/2.2) (sRGB's mean slope)."""
+
+
+def exposure_gains(exposures: Tensor, train_ids: list[int]) -> Tensor:
+    """The gain `[C]` float32 on each photo's render: `(exposure / mean) ** (1 / GAMMA)`, where `exposures [C]` are
+    the photos' relative exposures and the mean is the training photos' geometric mean (so the splats hold it)."""
+    log = torch.log(exposures.double())
+    return torch.exp((log - log[train_ids].mean()) / GAMMA).float()
 
 
 class ImageAppearance(torch.nn.Module):

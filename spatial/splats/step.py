@@ -87,6 +87,7 @@ def train_step(
     scene_scale: float,
     processes: Processes = ONE_PROCESS,
     image_rows: list[int] | None = None,  # B rows of state.appearance, one per view, when it is learned
+    gains: Tensor | None = None,  # [B] each view's exposure gain on its render (see exposure_gains), when known
 ) -> dict:
     """Render B views, take one optimizer step on the mean of their losses (and the strategy's regularisers),
     let the strategy densify.
@@ -121,7 +122,8 @@ def train_step(
         view = RenderedView(out, W, H)
         strategy.step_pre_backward(state.params, state.optimizers, state.strategy_state,
                                    StepInfo(step, [view], scene_scale, lr, state.generator, processes.sum))
-        image = out.rgb[0] if appearance is None else appearance(out.rgb[0], image_rows[b])
+        image = out.rgb[0] if gains is None else out.rgb[0] * gains[b]
+        image = image if appearance is None else appearance(image, image_rows[b])
         l1 = torch.abs(image - target).mean()
         d_ssim = 1 - ssim(image[None], target[None])
         loss = (1 - config.ssim_lambda) * l1 + config.ssim_lambda * d_ssim

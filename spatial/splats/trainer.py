@@ -11,12 +11,19 @@ import tyro
 
 from spatial.errors import SpatialError
 from spatial.scene import Scene
-from spatial.splats.appearance import ImageAppearance
+from spatial.splats.appearance import ImageAppearance, exposure_gains
 from spatial.splats.model import init_splats, random_points, render_splats
 from spatial.splats.step import CHECK_EVERY, StepConfig, TrainState, check_finite, make_optimizers, train_step
 from spatial.splats.strategies.default import DefaultStrategy
 from spatial.splats.strategies.mcmc import MCMCStrategy
-from spatial.trainer import TrainerBase, capture_warnings, generator_state, load_generator_state, tensors_to
+from spatial.trainer import (
+    COLOUR_CORRECTED,
+    TrainerBase,
+    capture_warnings,
+    generator_state,
+    load_generator_state,
+    tensors_to,
+)
 
 
 @dataclass
@@ -80,6 +87,7 @@ class SplatTrainer(TrainerBase):
                                 config.strategy.init_state(params), generator)
         self._rows = {index: row for row, index in enumerate(scene.train_ids)}  # appearance row of each view
         self._add_appearance(self.state)
+        self.gains = self._exposure_gains()  # [C] on the device, or None
         self._order: list[int] = []
         self._half: dict[int, torch.Tensor] = {}  # half-size training images, made on first use
         if scene.points.shape[0] == 0:
@@ -95,6 +103,15 @@ class SplatTrainer(TrainerBase):
             points, colors = random_points(cfg.random_init_points, scene.center, self.scene_scale, generator)
         return init_splats(points.to(self.device), colors.to(self.device), cfg.step.sh_degree, cfg.init_opacity,
                            cfg.init_scale)
+
+    def _exposure_gains(self) -> torch.Tensor | None:
+        if not self.config.step.appearance.exposure:
+            return None
+        if self.scene.exposures is None:
+            self.notes.append(f"{self.scene.root} records no exposure for its photos (spatial process writes "
+                              "exposures.json from their EXIF): every photo is rendered at one exposure")
+            return None
+        return exposure_gains(self.scene.exposures, self.scene.train_ids).to(self.device)
 
     def _add_appearance(self, state: TrainState) -> None:
         if self.config.step.appearance.per_image:
@@ -163,7 +180,8 @@ class SplatTrainer(TrainerBase):
             check_finite(self.state.params, self.state.step)
             procs.check_identical(self.state.params, self.state.step)
         return train_step(self.state, self.config.step, self.config.strategy, targets, self.world_to_cam[views],
-                          K, backgrounds, self.scene_scale, procs, [self._rows[v] for v in views])
+                          K, backgrounds, self.scene_scale, procs, [self._rows[v] for v in views],
+                          None if self.gains is None else self.gains[views])
 
     def _half_size(self, index: int) -> torch.Tensor:
         """The image box-filtered to half size `[H/2, W/2, 4]`, kept for the coarse steps. Colour is averaged
@@ -181,10 +199,14 @@ class SplatTrainer(TrainerBase):
         W, H = int(self.scene.cameras.width[index]), int(self.scene.cameras.height[index])
         out = render_splats(self.state.params, self.world_to_cam[index:index + 1], self.K[index:index + 1], W, H,
                             cfg.sh_degree, self.background, cfg.render)
-        return out.rgb[0]
+        return out.rgb[0] if self.gains is None else out.rgb[0] * self.gains[index]
 
     def eval_extras(self) -> dict:
-        return {"gaussians": self.state.params["means"].shape[0]}
+        extras = {"gaussians": self.state.params["means"].shape[0]}
+        if self.gains is not None:
+            extras["held_out"] = ("rendered without per-image appearance, at each photo's recorded exposure relative "
+                                  "to the training photos' (exposures.json, from EXIF); " + COLOUR_CORRECTED)
+        return extras
 
     def checkpoint_state(self) -> dict:
         s = self.state
