@@ -34,6 +34,7 @@ class AppearanceConfig:
     """Render each photo (held-out ones too) at its recorded exposure (EXIF exposure time x ISO / f-number^2,
     relative to the training photos'), where the scene has exposures.json; spatial process writes it."""
 
+
 GAMMA = 2.2
 """Photos are gamma-encoded: an exposure k times longer scales their values by k^(1/2.2) (sRGB's mean slope)."""
 
