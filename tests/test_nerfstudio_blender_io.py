@@ -126,6 +126,26 @@ def test_blender_bad_camera_angle(tmp_path):
         load_scene(tmp_path)
 
 
+def test_blender_images_in_a_linked_folder_keep_their_names(tmp_path):
+    write_png(tmp_path / "elsewhere" / "r_0.png")
+    (tmp_path / "scene").mkdir()
+    (tmp_path / "scene" / "train").symlink_to(tmp_path / "elsewhere")
+    frames = [{"file_path": "./train/r_0", "transform_matrix": np.eye(4).tolist()}]
+    (tmp_path / "scene" / "transforms_train.json").write_text(json.dumps({"camera_angle_x": 1.0, "frames": frames}))
+    scene = load_scene(tmp_path / "scene")
+    assert scene.image_names == ["train/r_0.png"] and scene.image_paths[0].is_file()
+
+
+def test_a_blender_image_outside_the_scene_folder_is_refused_by_name(tmp_path):
+    write_png(tmp_path / "r_0.png")
+    (tmp_path / "scene").mkdir()
+    frames = [{"file_path": "../r_0", "transform_matrix": np.eye(4).tolist()}]
+    (tmp_path / "scene" / "transforms_train.json").write_text(json.dumps({"camera_angle_x": 1.0, "frames": frames}))
+    with pytest.raises(SpatialError, match=r"^.*scene/transforms_train\.json: frame 0: file_path '\.\./r_0' leads "
+                                           "outside the scene folder$"):
+        load_scene(tmp_path / "scene")
+
+
 def test_missing_folder_and_unknown_layout(tmp_path):
     with pytest.raises(SpatialError, match="no such file or folder"):
         load_scene(tmp_path / "nope")

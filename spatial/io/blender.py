@@ -8,6 +8,7 @@ as in the NeRF and 3DGS papers). The validation split is ignored, as those paper
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +42,12 @@ def load_blender(folder: Path, background: tuple[float, float, float] | None = N
         for i, frame in enumerate(frames):
             if not isinstance(frame, dict) or "file_path" not in frame:
                 raise file_error(file, f"frame {i} has no file_path")
-            image = find_image((folder / text(file, f"frame {i}: file_path", frame["file_path"])).resolve())
+            # Kept as written (symlinks not followed), so an image's name is its path under the folder.
+            name = text(file, f"frame {i}: file_path", frame["file_path"])
+            path = Path(os.path.normpath(folder / name))
+            if not path.is_relative_to(folder):
+                raise file_error(file, f"frame {i}: file_path {name[:200]!r} leads outside the scene folder")
+            image = find_image(path)
             w, h = image_size(image)
             f = 0.5 * w / math.tan(0.5 * angle)
             split_ids[split].append(len(paths))
