@@ -2,7 +2,8 @@
 
 A mapper is a function `(database, images, sparse_dir, config) -> {id: pycolmap.Reconstruction}` named in
 `MAPPERS` (and in `SfMConfig.mapper`'s choices); feature extraction, matching and undistortion around it
-are shared (spatial/process/sfm.py). Both today's mappers are pycolmap's.
+are shared (spatial/process/sfm.py), which settles the config's `None`s for the capture first. Both today's
+mappers are pycolmap's.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ def incremental(database: Path, images: Path, sparse: Path, config) -> dict:
 
     options = pycolmap.IncrementalPipelineOptions()
     options.random_seed = config.seed
+    if config.fast_mapping:
+        options.ba_global_frames_ratio = options.ba_global_points_ratio = 2.0
+        options.ba_local_max_refinements = 1
     return pycolmap.incremental_mapping(database, images, sparse, options)
 
 
