@@ -9,7 +9,8 @@ held back and compared after a similarity alignment, as in scripts/bench_sfm.py.
 SfMConfig settings; `default` is what `spatial process video` does today, `colmap-ba` the same with COLMAP's own
 bundle adjustment schedule (what it did before SfMConfig.fast_mapping).
 
-Output: stdout, and scripts/results/video_processing.txt with --record.
+Output: stdout, and with --record scripts/results/video_processing.txt (50 frames) or
+video_processing_N.txt (N frames).
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=50)
     parser.add_argument("--size", type=int, nargs=2, default=[1920, 1080], metavar=("WIDTH", "HEIGHT"))
     parser.add_argument("--variants", nargs="+", default=["default"], choices=sorted(VARIANTS))
-    parser.add_argument("--record", action="store_true", help="write scripts/results/video_processing.txt")
+    parser.add_argument("--record", action="store_true",
+                        help="write scripts/results/video_processing.txt (video_processing_N.txt for N frames)")
     args = parser.parse_args()
 
     from spatial import load_scene
@@ -93,7 +95,8 @@ def main() -> None:
         lines.append(line)
         print(line, flush=True)
     if args.record:
-        (ROOT / "scripts" / "results" / "video_processing.txt").write_text("\n".join(lines) + "\n")
+        name = "video_processing.txt" if args.frames == 50 else f"video_processing_{args.frames}.txt"
+        (ROOT / "scripts" / "results" / name).write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -18,8 +18,9 @@ def incremental(database: Path, images: Path, sparse: Path, config) -> dict:
     options = pycolmap.IncrementalPipelineOptions()
     options.random_seed = config.seed
     if config.fast_mapping:
-        options.ba_global_frames_ratio = options.ba_global_points_ratio = 2.0
+        options.ba_global_frames_ratio = options.ba_global_points_ratio = 3.0
         options.ba_local_max_refinements = 1
+        options.mapper.ba_global_ignore_redundant_points3D = True
     return pycolmap.incremental_mapping(database, images, sparse, options)
 
 

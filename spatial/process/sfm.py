@@ -38,10 +38,11 @@ class SfMConfig:
     sequential_overlap: int = 10
     """Sequential matching: each frame is matched with this many following frames."""
     fast_mapping: bool | None = None
-    """Incremental mapping with fewer bundle adjustments: the whole model is adjusted again when it has grown 2x
-    since the last time (COLMAP: 1.1x), and each local adjustment is refined once (COLMAP: twice). Mapping a
-    video then takes half the time with unchanged pose accuracy (scripts/bench_video_processing.py).
-    None: on for a video's frames, which join in order and drift little in between; off for photo sets."""
+    """Incremental mapping with fewer bundle adjustments: the whole model is adjusted again when it has grown 3x
+    since the last time (COLMAP: 1.1x), without the 3D points that other points already cover, and each local
+    adjustment is refined once (COLMAP: twice). A video's mapping then takes about half the time, with unchanged
+    pose accuracy (scripts/bench_video_processing.py). None: on for a video's frames, which join in order and
+    drift little in between; off for photo sets."""
     undistort: bool = True
     """Write undistorted images and PINHOLE cameras (what splat training needs)."""
     seed: int = 0
