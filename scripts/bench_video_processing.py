@@ -1,13 +1,14 @@
 """Benchmark `spatial process video` on a phone-style video: time per stage, frames registered, pose accuracy.
 
     python scripts/bench_video_processing.py                 # 50 frames at 1920x1080, default settings
-    python scripts/bench_video_processing.py --frames 100 --variants default colmap-ba fast
+    python scripts/bench_video_processing.py --frames 100 --variants default 1600px colmap-ba
 
 The video is the built-in facade scene rendered along a handheld path (a sideways walk with a little sway and
 shake, 60 degree horizontal field of view, H.264 at 30 fps), cached beside the built-in scenes. Its true cameras are
 held back and compared after a similarity alignment, as in scripts/bench_sfm.py. Each variant is a set of
-SfMConfig settings; `default` is what `spatial process video` does today, `colmap-ba` the same with COLMAP's own
-bundle adjustment schedule (what it did before SfMConfig.fast_mapping).
+SfMConfig settings; `default` is what `spatial process video` does today, `1600px` the same with features found
+at the photo-set size, `colmap-ba` with that size and COLMAP's own bundle adjustment schedule too (how photo sets
+are processed, and videos were before SfMConfig.fast_mapping).
 
 Output: stdout, and with --record scripts/results/video_processing.txt (50 frames) or
 video_processing_N.txt (N frames).
@@ -26,8 +27,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = {
     "default": {},
-    "colmap-ba": {"fast_mapping": False},  # COLMAP's bundle adjustment schedule, as photo sets map
-    "fast": {"max_image_size": 1024, "max_features": 4096},
+    "1600px": {"max_image_size": 1600},  # features at the photo-set size, as videos had before 1024
+    "colmap-ba": {"fast_mapping": False, "max_image_size": 1600},  # as photo sets are processed
+    "4096": {"max_features": 4096},
+    "global": {"mapper": "global"},
 }
 
 

@@ -175,6 +175,7 @@ def test_the_mapper_follows_the_capture_size(facade_processed):
     _, manifest, _ = facade_processed
     assert manifest["mapper"] == "incremental" and manifest["notes"] == []
     assert manifest["config"]["fast_mapping"] is False  # a photo set keeps COLMAP's bundle adjustment schedule
+    assert manifest["config"]["max_image_size"] == 1600  # and finds features at 1600 px
 
 
 def test_a_missing_vocabulary_tree_is_one_line_before_anything_runs(facade_photos, tmp_path):

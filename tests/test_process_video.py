@@ -31,6 +31,7 @@ def test_video_to_scene_drops_blurred_frames(facade_video, tmp_path):
     assert not set(source["kept_frames"]) & BLURRED and source["frames_kept"] == 20
     assert manifest["images"]["registered"] == 20
     assert manifest["config"]["fast_mapping"] is True  # settled for a video: fewer bundle adjustments
+    assert manifest["config"]["max_image_size"] == 1024  # and features found on smaller frames
     scene = load_scene(tmp_path / "scene")
     ids = [int(name[6:12]) for name in scene.image_names]
     errors = pose_errors(scene.cameras.cam_to_world, truth.cam_to_world[ids])
