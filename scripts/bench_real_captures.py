@@ -91,10 +91,13 @@ def seen_by_training(trainer) -> list[dict]:
     has to be guessed, and a held-out view at the end of a walk around the subject has much of it."""
     import torch
 
+    from spatial.cameras import pixel_centers
     from spatial.splats.model import render_splats
 
+    cams = trainer.scene.cameras  # at the trainer's image size
+
     def render(i: int):  # colour as evaluated [H, W, 3], depth and alpha [H, W]
-        W, H = int(trainer.scene.cameras.width[i]), int(trainer.scene.cameras.height[i])
+        W, H = int(cams.width[i]), int(cams.height[i])
         out = render_splats(trainer.state.params, trainer.world_to_cam[i:i + 1], trainer.K[i:i + 1], W, H,
                             trainer.config.step.sh_degree, trainer.background, trainer.config.step.render)
         rgb = out.rgb[0] if trainer.gains is None else out.rgb[0] * trainer.gains[i]
@@ -105,26 +108,21 @@ def seen_by_training(trainer) -> list[dict]:
 
     rows = []
     with torch.no_grad():
-        depths = {j: render(j)[1] for j in trainer.scene.train_ids}
+        depths = {j: render(j)[1].cpu() for j in trainer.scene.train_ids}
         for i in trainer.scene.test_ids:
             rgb, depth, alpha = render(i)
             H, W = depth.shape
-            v, u = torch.meshgrid(torch.arange(H, device=depth.device) + 0.5,
-                                  torch.arange(W, device=depth.device) + 0.5, indexing="ij")
-            rays = torch.stack([u, v, torch.ones_like(u)], -1) @ torch.linalg.inv(trainer.K[i]).T  # [H, W, 3]
-            cam_to_world = torch.linalg.inv(trainer.world_to_cam[i])
-            points = (rays * depth[..., None]) @ cam_to_world[:3, :3].T + cam_to_world[:3, 3]  # [H, W, 3] world
-            seen = torch.zeros(H, W, dtype=torch.bool, device=depth.device)
+            uv = pixel_centers(W, H, dtype=cams.K.dtype).reshape(1, -1, 2)  # [1, HW, 2]
+            points = cams[i].unproject(uv, depth.cpu().reshape(1, -1))[0]  # [HW, 3] world
+            seen = torch.zeros(H * W, dtype=torch.bool)
             for j, other in depths.items():
-                cam = points @ trainer.world_to_cam[j, :3, :3].T + trainer.world_to_cam[j, :3, 3]  # [H, W, 3]
-                z = cam[..., 2]
-                pixel = (cam @ trainer.K[j].T)[..., :2] / z[..., None].clamp_min(1e-9)
-                inside = (z > 0) & (pixel[..., 0] >= 0) & (pixel[..., 0] < other.shape[1]) & \
-                    (pixel[..., 1] >= 0) & (pixel[..., 1] < other.shape[0])
-                x = pixel[..., 0].clamp(0, other.shape[1] - 1).long()
-                y = pixel[..., 1].clamp(0, other.shape[0] - 1).long()
+                pixel, z = (x[0] for x in cams[j].project(points))  # [HW, 2], [HW]
+                inside = (z > 0) & (pixel >= 0).all(-1) & (pixel[:, 0] < other.shape[1]) & \
+                    (pixel[:, 1] < other.shape[0])
+                x = pixel[:, 0].clamp(0, other.shape[1] - 1).long()
+                y = pixel[:, 1].clamp(0, other.shape[0] - 1).long()
                 seen |= inside & ((other[y, x] - z).abs() < 0.05 * z)
-            seen &= alpha > 0.5
+            seen = seen.reshape(H, W).to(alpha.device) & (alpha > 0.5)
             target = torch.from_numpy(trainer.scene.load_image(i)).to(rgb)
             rows.append({"view": trainer.scene.image_names[i], "psnr": psnr_over(rgb, target, torch.ones_like(seen)),
                          "seen": float(seen.float().mean()), "psnr_seen": psnr_over(rgb, target, seen),
