@@ -92,6 +92,7 @@ def seen_by_training(trainer) -> list[dict]:
     import torch
 
     from spatial.cameras import pixel_centers
+    from spatial.metrics import psnr
     from spatial.splats.model import render_splats
 
     cams = trainer.scene.cameras  # at the trainer's image size
@@ -103,8 +104,8 @@ def seen_by_training(trainer) -> list[dict]:
         rgb = out.rgb[0] if trainer.gains is None else out.rgb[0] * trainer.gains[i]
         return rgb.clamp(0, 1), out.depth[0, ..., 0], out.alpha[0, ..., 0]
 
-    def psnr_over(image, target, mask) -> float | None:
-        return float(-10 * torch.log10(((image - target) ** 2)[mask].mean())) if mask.any() else None
+    def psnr_over(image, target, mask) -> float | None:  # over the pixels of `mask` [H, W]
+        return psnr(image[mask], target[mask]).item() if mask.any() else None
 
     rows = []
     with torch.no_grad():
