@@ -7,6 +7,7 @@ from PIL import Image
 from spatial import SpatialError, load_scene
 from spatial.process.alignment import pose_errors
 from spatial.process.pipeline import process_video
+from spatial.process.sfm import SfMConfig
 from spatial.process.video import extract_frames
 from tests.captures import BLURRED, dolly_video, write_video
 from tests.captures import VIDEO_FRAMES as FRAMES
@@ -32,6 +33,7 @@ def test_video_to_scene_drops_blurred_frames(facade_video, tmp_path):
     assert manifest["images"]["registered"] == 20
     assert manifest["config"]["fast_mapping"] is True  # settled for a video: fewer bundle adjustments
     assert manifest["config"]["max_image_size"] == 1024  # and features found on smaller frames
+    assert manifest["config"]["keyframe_step"] == 2  # and every other frame mapped, the rest registered into it
     scene = load_scene(tmp_path / "scene")
     ids = [int(name[6:12]) for name in scene.image_names]
     errors = pose_errors(scene.cameras.cam_to_world, truth.cam_to_world[ids])
@@ -68,3 +70,52 @@ def test_bad_video_files(tmp_path, content, message):
     assert not (tmp_path / "out").exists()  # a failed run leaves no empty folder behind
     with pytest.raises(SpatialError, match="video not found"):
         process_video(tmp_path / "missing.mp4", tmp_path / "out")
+
+
+def _recording_mapping(monkeypatch, keyframe_map_fails=False):
+    """Record the image names each call of pycolmap's incremental mapping was given; optionally make the first
+    call (the keyframe map) find nothing."""
+    import pycolmap
+
+    real, calls = pycolmap.incremental_mapping, []
+
+    def mapping(database, images, out, options, *args, **kwargs):
+        calls.append(list(options.image_names))
+        if keyframe_map_fails and len(calls) == 1:
+            return {}
+        return real(database, images, out, options, *args, **kwargs)
+
+    monkeypatch.setattr(pycolmap, "incremental_mapping", mapping)
+    return calls
+
+
+def test_keyframes_are_mapped_and_the_other_frames_registered_into_their_map(facade_video, tmp_path, monkeypatch):
+    path, truth, _ = facade_video
+    calls = _recording_mapping(monkeypatch)
+    manifest = process_video(path, tmp_path / "scene", frames=20)
+    kept = [f"frame_{index:06d}.jpg" for index in sorted(manifest["source"]["kept_frames"])]
+    assert calls == [kept[::2]]  # one mapping, of every other kept frame in order
+    assert manifest["images"]["registered"] == 20  # the other ten were registered into that map
+    scene = load_scene(tmp_path / "scene")
+    ids = [int(name[6:12]) for name in scene.image_names]
+    errors = pose_errors(scene.cameras.cam_to_world, truth.cam_to_world[ids])
+    assert errors["center_error_max"] < 0.025 and errors["rotation_error_max_deg"] < 1.0
+
+
+def test_every_frame_is_mapped_when_the_keyframe_map_fails(facade_video, tmp_path, monkeypatch):
+    path, _, _ = facade_video
+    calls = _recording_mapping(monkeypatch, keyframe_map_fails=True)
+    manifest = process_video(path, tmp_path / "scene", frames=20)
+    assert [len(names) for names in calls] == [10, 0]  # the keyframes, then every image (no names: all)
+    assert manifest["images"]["registered"] == 20
+
+
+@pytest.mark.parametrize("step", [0, 3])
+def test_a_keyframe_step_that_is_not_a_power_of_two_is_one_line_before_anything_runs(facade_video, tmp_path,
+                                                                                        step):
+    path, _, _ = facade_video
+    message = (rf"^--keyframe-step {step}: must be a power of two \(1, 2, 4, \.\.\.\), since sequential matching "
+               r"pairs frames 1, 2, 4, \.\.\. apart; 1 maps every image$")
+    with pytest.raises(SpatialError, match=message):
+        process_video(path, tmp_path / "scene", frames=20, config=SfMConfig(keyframe_step=step))
+    assert not (tmp_path / "scene").exists()

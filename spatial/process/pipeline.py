@@ -23,7 +23,7 @@ from PIL import Image
 from spatial.errors import SpatialError
 from spatial.files import write_json_atomic
 from spatial.process.photos import import_photos
-from spatial.process.sfm import Capture, SfMConfig, SfMResult, check_vocab_tree, for_capture, run_sfm
+from spatial.process.sfm import Capture, SfMConfig, SfMResult, check_config, for_capture, run_sfm
 from spatial.process.video import extract_frames
 
 
@@ -47,7 +47,7 @@ def process_images(folder: Path, out: Path, config: SfMConfig | None = None, max
                    stage=None) -> dict:
     """Reconstruct the photos in `folder` into the scene folder `out`; returns the manifest."""
     config = config or SfMConfig()
-    check_vocab_tree(config)
+    check_config(config)
     stage = stage or (lambda name: None)
     start = time.time()
     out.mkdir(parents=True, exist_ok=True)
@@ -63,7 +63,7 @@ def process_video(video: Path, out: Path, frames: int = 120, config: SfMConfig |
                   stage=None, progress=None) -> dict:
     """Choose sharp frames of `video`, then reconstruct them as `process_images` does."""
     config = config or SfMConfig()
-    check_vocab_tree(config)
+    check_config(config)
     stage = stage or (lambda name: None)
     start = time.time()
     out.mkdir(parents=True, exist_ok=True)

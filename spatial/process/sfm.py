@@ -38,13 +38,21 @@ class SfMConfig:
     max_features: int = 8192
     """Most SIFT features per image."""
     sequential_overlap: int = 10
-    """Sequential matching: each frame is matched with this many following frames."""
+    """Sequential matching: each frame is matched with the frames 1, 2, 4, ... 2^(N-1) after it (COLMAP's
+    quadratic overlap), N being this number."""
     fast_mapping: bool | None = None
     """Incremental mapping with fewer bundle adjustments: the whole model is adjusted again when it has grown 3x
     since the last time (COLMAP: 1.1x), without the 3D points that other points already cover, and each local
     adjustment is refined once (COLMAP: twice). A video's mapping then takes about half the time, with unchanged
     pose accuracy (scripts/bench_video_processing.py). None: on for a video's frames, which join in order and
     drift little in between; off for photo sets."""
+    keyframe_step: int | None = None
+    """Incremental mapping of every Nth image (in name order: a video's frame order) only, the others then
+    registered into that map by their matches with its points, without bundle adjustments of their own; where
+    that leaves an image of the map out, every image is mapped instead. A power of two, since sequential
+    matching pairs frames 1, 2, 4, ... apart. None: 2 for a video's frames, which overlap so closely that every
+    other frame adds little to the map but time (100 or 150 frames mapped in a third of the time, 50 in half, with
+    unchanged pose accuracy: scripts/bench_video_processing.py); 1 (every image) for photo sets."""
     undistort: bool = True
     """Write undistorted images and PINHOLE cameras (what splat training needs)."""
     seed: int = 0
@@ -71,7 +79,18 @@ def for_capture(config: SfMConfig, sequence: bool) -> SfMConfig:
         config = replace(config, fast_mapping=sequence)
     if config.max_image_size is None:
         config = replace(config, max_image_size=VIDEO_FEATURE_SIZE if sequence else PHOTO_FEATURE_SIZE)
+    if config.keyframe_step is None:
+        config = replace(config, keyframe_step=2 if sequence else 1)
     return config
+
+
+def check_config(config: SfMConfig) -> None:
+    """Before anything runs: what would fail late, or not run as asked."""
+    step = config.keyframe_step
+    if step is not None and (step < 1 or step & (step - 1)):
+        raise SpatialError(f"--keyframe-step {step}: must be a power of two (1, 2, 4, ...), since sequential "
+                           "matching pairs frames 1, 2, 4, ... apart; 1 maps every image")
+    check_vocab_tree(config)
 
 
 def check_vocab_tree(config: SfMConfig) -> None:
@@ -215,7 +234,8 @@ def run_sfm(capture: Capture, out: Path, config: SfMConfig, stage=None) -> SfMRe
     seconds["undistortion"] = time.time() - t
     notes = []
     if sequential and config.vocab_tree is None and len(names) > LARGE_CAPTURE:
-        notes.append(f"{len(names)} frames matched with their {config.sequential_overlap} neighbours only: a "
+        notes.append(f"{len(names)} frames matched only with the frames 1, 2, 4, ... "
+                     f"{2 ** (config.sequential_overlap - 1)} after them: a "
                      "video that returns to a place it has seen registers better with loop closure (--vocab-tree "
                      "FILE, a local COLMAP vocabulary tree)")
     return SfMResult(registered, unregistered, len(models), best.num_points3D(),
