@@ -1,14 +1,15 @@
 """Benchmark `spatial process video` on a phone-style video: time per stage, frames registered, pose accuracy.
 
     python scripts/bench_video_processing.py                 # 50 frames at 1920x1080, default settings
-    python scripts/bench_video_processing.py --frames 100 --variants default 1600px colmap-ba
+    python scripts/bench_video_processing.py --frames 150 --variants default every-frame keyframes-4
 
 The video is the built-in facade scene rendered along a handheld path (a sideways walk with a little sway and
 shake, 60 degree horizontal field of view, H.264 at 30 fps), cached beside the built-in scenes. Its true cameras are
 held back and compared after a similarity alignment, as in scripts/bench_sfm.py. Each variant is a set of
-SfMConfig settings; `default` is what `spatial process video` does today, `1600px` the same with features found
-at the photo-set size, `colmap-ba` with that size and COLMAP's own bundle adjustment schedule too (how photo sets
-are processed, and videos were before SfMConfig.fast_mapping).
+SfMConfig settings; `default` is what `spatial process video` does today, `every-frame` the same with every frame
+mapped (as before SfMConfig.keyframe_step), `keyframes-4` with every fourth frame mapped, `1600px` with features
+found at the photo-set size, `colmap-ba` with that size, every frame mapped and COLMAP's own bundle adjustment
+schedule (how photo sets are processed, and videos were before SfMConfig.fast_mapping).
 
 Output: stdout, and with --record scripts/results/video_processing.txt (50 frames) or
 video_processing_N.txt (N frames).
@@ -27,8 +28,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = {
     "default": {},
+    "every-frame": {"keyframe_step": 1},  # every frame mapped, as videos were before SfMConfig.keyframe_step
+    "keyframes-4": {"keyframe_step": 4},  # every fourth frame mapped
     "1600px": {"max_image_size": 1600},  # features at the photo-set size, as videos had before 1024
-    "colmap-ba": {"fast_mapping": False, "max_image_size": 1600},  # as photo sets are processed
+    "colmap-ba": {"fast_mapping": False, "max_image_size": 1600, "keyframe_step": 1},  # as photo sets are processed
     "4096": {"max_features": 4096},
     "global": {"mapper": "global"},
 }
