@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import NoReturn
 
 import torch
 from torch import Tensor
@@ -103,10 +105,31 @@ def _tensors(params) -> list[Tensor]:
     return list(params.values()) if hasattr(params, "values") else list(params)
 
 
+_peer_lost = False  # a collective failed in this process: see `exit_process`
+
+
+def exit_process(code: int) -> NoReturn:
+    """Exit with `code`; after a collective failed, without the interpreter's shutdown.
+
+    The failed collective's work can still be held by gloo's threads, and releasing it there during shutdown aborts
+    the process (SIGABRT, "terminate called without an active exception", as in `Processes.close`) instead of
+    exiting with `code`. The run's files are closed by then: what is left to do is flushing the output."""
+    if not _peer_lost:
+        sys.exit(code)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said
+            pass
+    os._exit(code)
+
+
 def _collective(call) -> None:
+    global _peer_lost
     try:
         call()
     except (RuntimeError, torch.distributed.DistBackendError) as e:
+        _peer_lost = True
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         first = re.sub(r"^\[[^\]]*\.(cc|cpp|h):\d+\]\s*", "", first)  # gloo's "[source.cc:537] " prefix
         first = first.split(". ")[0]  # its first sentence: "Read error [127.0.0.1]:8361: Connection reset by peer"

@@ -73,9 +73,22 @@ def test_a_process_that_dies_ends_the_others_with_one_line(orbit_path, tmp_path)
     finally:
         for process in ranks:
             process.kill()
-    assert ranks[0].returncode == 2
+    assert ranks[0].returncode == 2, stderr[-3000:]  # not -6: no abort while exiting (exit_process)
     assert "error: another training process stopped or stopped answering" in stderr
     assert "Traceback" not in stderr
+
+
+def test_after_a_lost_process_the_exit_skips_shutdown_and_keeps_what_was_said():
+    """exit_process leaves without the interpreter's shutdown once a collective failed (gloo's threads abort it
+    there), and what was printed still reaches the pipes; otherwise it is sys.exit."""
+    code = ("import atexit, sys; from spatial import distributed; atexit.register(print, 'shutdown ran'); "
+            "print('said', end=''); print('error: said too', file=sys.stderr, end=''); "
+            "distributed._peer_lost = {lost}; distributed.exit_process(2)")
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # as a pipe's output usually is
+    for lost, stdout in ((True, "said"), (False, "saidshutdown ran\n")):
+        result = subprocess.run([sys.executable, "-c", code.format(lost=lost)], capture_output=True, text=True,
+                                timeout=120, env=buffered)
+        assert (result.returncode, result.stdout, result.stderr) == (2, stdout, "error: said too")
 
 
 def test_a_run_resumes_on_another_number_of_processes(orbit_path, tmp_path):

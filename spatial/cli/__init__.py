@@ -92,8 +92,10 @@ def main(args: list[str] | None = None) -> None:
         from rich.markup import escape
 
         # escaped: a message may hold brackets (a file name, a library's own words) that are not markup
+        from spatial.distributed import exit_process
+
         Console(stderr=True).print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        exit_process(2)  # sys.exit(2), except after another training process was lost
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         sys.exit(130)
