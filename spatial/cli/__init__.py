@@ -91,9 +91,9 @@ def main(args: list[str] | None = None) -> None:
         from rich.console import Console
         from rich.markup import escape
 
-        # escaped: a message may hold brackets (a file name, a library's own words) that are not markup
         from spatial.distributed import exit_process
 
+        # escaped: a message may hold brackets (a file name, a library's own words) that are not markup
         Console(stderr=True).print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         exit_process(2)  # sys.exit(2), except after another training process was lost
     except KeyboardInterrupt:
