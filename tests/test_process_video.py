@@ -1,5 +1,7 @@
 """`spatial process video`: a synthetic orbit video with blurred frames, rotation metadata, bad files."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -7,7 +9,7 @@ from PIL import Image
 from spatial import SpatialError, load_scene
 from spatial.process.alignment import pose_errors
 from spatial.process.pipeline import process_video
-from spatial.process.sfm import SfMConfig
+from spatial.process.sfm import SfMConfig, for_capture, keyframe_pairs, video_keyframe_step
 from spatial.process.video import extract_frames
 from tests.captures import BLURRED, dolly_video, write_video
 from tests.captures import VIDEO_FRAMES as FRAMES
@@ -26,6 +28,7 @@ def facade_video(tmp_path_factory):
 def test_video_to_scene_drops_blurred_frames(facade_video, tmp_path, monkeypatch):
     path, truth, _ = facade_video
     calls = _recording_mapping(monkeypatch)
+    pairs = _recording_pairs(monkeypatch)
     manifest = process_video(path, tmp_path / "scene", frames=20)
     source = manifest["source"]
     assert source["frames_read"] == FRAMES
@@ -37,6 +40,7 @@ def test_video_to_scene_drops_blurred_frames(facade_video, tmp_path, monkeypatch
     assert manifest["config"]["keyframe_step"] == 2  # and every other frame mapped, the rest registered into it
     kept = [f"frame_{index:06d}.jpg" for index in sorted(source["kept_frames"])]
     assert calls == [kept[::2]]  # one mapping, of every other kept frame in order; all 20 registered above
+    assert pairs == [keyframe_pairs(kept, 2, 10)]  # matched: the keyframes far, the others only near
     scene = load_scene(tmp_path / "scene")
     ids = [int(name[6:12]) for name in scene.image_names]
     errors = pose_errors(scene.cameras.cam_to_world, truth.cam_to_world[ids])
@@ -73,6 +77,44 @@ def test_bad_video_files(tmp_path, content, message):
     assert not (tmp_path / "out").exists()  # a failed run leaves no empty folder behind
     with pytest.raises(SpatialError, match="video not found"):
         process_video(tmp_path / "missing.mp4", tmp_path / "out")
+
+
+def _recording_pairs(monkeypatch):
+    """Record the image pairs each call of pycolmap's pair-list matching was given."""
+    import pycolmap
+
+    real, calls = pycolmap.match_image_pairs, []
+
+    def matching(database, *args, pairing_options, **kwargs):
+        lines = Path(pairing_options.match_list_path).read_text().splitlines()
+        calls.append([tuple(line.split()) for line in lines])
+        return real(database, *args, pairing_options=pairing_options, **kwargs)
+
+    monkeypatch.setattr(pycolmap, "match_image_pairs", matching)
+    return calls
+
+
+def test_keyframe_pairs_match_keyframes_far_and_the_others_near():
+    names = [f"frame_{i:02d}.jpg" for i in range(12)]
+    pairs = keyframe_pairs(list(reversed(names)), 4, 10)  # in name order, whatever order they come in
+    after = {}
+    for a, b in pairs:
+        after.setdefault(int(a[6:8]), []).append(int(b[6:8]) - int(a[6:8]))
+    assert after[0] == [1, 2, 4, 8] and after[4] == [1, 2, 4] and after[8] == [1, 2]  # keyframes: up to the end
+    assert after[1] == after[3] == [1, 2, 4, 8] and after[5] == [1, 2, 4] and after[10] == [1] and 11 not in after
+    assert keyframe_pairs(names, 1, 3) == [(a, b) for i, a in enumerate(names) for b in names[i + 1:i + 5]
+                                           if names.index(b) - i in (1, 2, 4)]  # step 1: sequential matching's own
+    wide = keyframe_pairs([f"{i:03d}" for i in range(40)], 2, 10)
+    assert {int(b) - int(a) for a, b in wide if int(a) % 2} == {1, 2, 4}
+    assert {int(b) - int(a) for a, b in wide if int(a) % 2 == 0} == {1, 2, 4, 8, 16, 32}
+
+
+@pytest.mark.parametrize("count, step", [(10, 2), (50, 2), (99, 2), (100, 4), (120, 4), (199, 4), (200, 8)])
+def test_a_video_maps_at_least_25_keyframes_and_every_other_frame_at_most(count, step):
+    assert video_keyframe_step(count) == step
+    assert for_capture(SfMConfig(), True, count).keyframe_step == step
+    assert for_capture(SfMConfig(), False, count).keyframe_step == 1  # photo sets: every image
+    assert for_capture(SfMConfig(keyframe_step=1), True, count).keyframe_step == 1  # what the user asks for
 
 
 def _recording_mapping(monkeypatch, keyframe_map_fails=False):

@@ -89,7 +89,7 @@ def process_video(video: Path, out: Path, frames: int = 120, config: SfMConfig |
 def _reconstruct(origin: Path, out: Path, capture: Capture, skipped: dict, config: SfMConfig, source: dict,
                  start: float, stage, exposures: dict[str, dict] | None = None) -> dict:
     """Structure from motion on `capture`, then the scene folder and its manifest; `origin` names the input."""
-    config = for_capture(config, capture.sequence)  # the manifest records what ran
+    config = for_capture(config, capture.sequence, len(capture.names))  # the manifest records what ran
     result = run_sfm(capture, out, config, stage)
     if len(result.registered) < 3:
         raise SpatialError(f"{origin}: only {len(result.registered)} of {len(capture.names)} images could be "

@@ -49,9 +49,11 @@ class SfMConfig:
     keyframe_step: int | None = None
     """Incremental mapping of every Nth image (in name order: a video's frame order) only, the others then
     registered into that map by their matches with its points, without bundle adjustments of their own; where
-    that leaves an image of the map out, every image is mapped instead. A power of two, since sequential
-    matching pairs frames 1, 2, 4, ... apart. None: 2 for a video's frames, which overlap so closely that every
-    other frame adds little to the map but time (100 or 150 frames mapped in a third of the time, 50 in half, with
+    that leaves an image of the map out, every image is mapped instead. Sequential matching then pairs the
+    others only with the frames up to twice the step after them. A power of two, since sequential matching
+    pairs frames 1, 2, 4, ... apart. None: for a video's frames, which overlap so closely that most add little
+    to the map but time, the largest step that still maps 25 keyframes, and at least 2 (2 up to 99 frames, 4 from
+    100: 50 frames mapped in half the time of every frame, 120 in 40% of the time of every other frame, with
     unchanged pose accuracy: scripts/bench_video_processing.py); 1 (every image) for photo sets."""
     undistort: bool = True
     """Write undistorted images and PINHOLE cameras (what splat training needs)."""
@@ -73,14 +75,26 @@ def mapper_for(config: SfMConfig, count: int) -> str:
     return "global" if count > LARGE_CAPTURE else "incremental"
 
 
-def for_capture(config: SfMConfig, sequence: bool) -> SfMConfig:
-    """`config` with what its `None`s leave to the capture settled: video frames, or a photo set."""
+VIDEO_KEYFRAMES = 25
+"""Keyframes a video's frames are mapped by, at least, when `SfMConfig.keyframe_step` is None."""
+
+
+def video_keyframe_step(count: int) -> int:
+    """The largest power of two, from 2, that leaves `count` frames `VIDEO_KEYFRAMES` keyframes or more."""
+    step = 2
+    while count / (2 * step) >= VIDEO_KEYFRAMES:
+        step *= 2
+    return step
+
+
+def for_capture(config: SfMConfig, sequence: bool, count: int) -> SfMConfig:
+    """`config` with what its `None`s leave to the capture settled: `count` video frames, or a photo set."""
     if config.fast_mapping is None:
         config = replace(config, fast_mapping=sequence)
     if config.max_image_size is None:
         config = replace(config, max_image_size=VIDEO_FEATURE_SIZE if sequence else PHOTO_FEATURE_SIZE)
     if config.keyframe_step is None:
-        config = replace(config, keyframe_step=2 if sequence else 1)
+        config = replace(config, keyframe_step=video_keyframe_step(count) if sequence else 1)
     return config
 
 
@@ -100,6 +114,18 @@ def check_vocab_tree(config: SfMConfig) -> None:
     if tree is not None and not (Path(tree).is_file() and os.access(tree, os.R_OK)):
         raise SpatialError(f"{tree}: vocabulary tree not found (spatial never downloads one): pass a local COLMAP "
                            "vocab_tree_*.bin to --vocab-tree, or leave the option out to match without loop closure")
+
+
+def keyframe_pairs(names: list[str], step: int, overlap: int) -> list[tuple[str, str]]:
+    """Sequential matching's pairs for mapping every `step`th image of `names` (in name order): a keyframe is
+    paired with the images 1, 2, 4, ... 2^(overlap-1) after it (COLMAP's quadratic overlap), which the
+    keyframes' map is built from; any other image only with those up to 2 * step after it, since it is only
+    registered into that map by its matches with its neighbours (150 video frames with step 4: 28% fewer pairs
+    than sequential matching makes)."""
+    names = sorted(names)
+    near = min(overlap, step.bit_length() + 1)  # 1, 2, ... 2 * step
+    return [(name, names[i + 2 ** k]) for i, name in enumerate(names)
+            for k in range(overlap if i % step == 0 else near) if i + 2 ** k < len(names)]
 
 
 @dataclass
@@ -148,7 +174,7 @@ def run_sfm(capture: Capture, out: Path, config: SfMConfig, stage=None) -> SfMRe
 
     images, names, is_video, focal_px, size = capture.images, capture.names, capture.sequence, capture.focal_px, \
         capture.size
-    config = for_capture(config, is_video)
+    config = for_capture(config, is_video, len(names))
     stage = stage or (lambda name: None)
     work = out / "colmap"
     shutil.rmtree(work, ignore_errors=True)
@@ -178,7 +204,15 @@ def run_sfm(capture: Capture, out: Path, config: SfMConfig, stage=None) -> SfMRe
         stage("matching")
         t = time.time()
         sequential = config.matcher == "sequential" or (config.matcher == "auto" and (is_video or len(names) > 200))
-        if sequential:
+        mapper = mapper_for(config, len(names))
+        if sequential and config.vocab_tree is None and mapper == "incremental" and config.keyframe_step > 1 \
+                and not any(" " in name for name in names):  # COLMAP reads a pair list's names up to a space
+            pairs = work / "pairs.txt"
+            pairs.write_text("".join(f"{a} {b}\n" for a, b in keyframe_pairs(
+                names, config.keyframe_step, config.sequential_overlap)))
+            pycolmap.match_image_pairs(database, pairing_options=pycolmap.ImportedPairingOptions(
+                match_list_path=str(pairs)), device=pycolmap.Device.cpu)
+        elif sequential:
             pairing = pycolmap.SequentialPairingOptions()
             pairing.overlap = config.sequential_overlap
             if config.vocab_tree is not None:
@@ -192,7 +226,6 @@ def run_sfm(capture: Capture, out: Path, config: SfMConfig, stage=None) -> SfMRe
         stage("mapping")
         t = time.time()
         (work / "sparse").mkdir()
-        mapper = mapper_for(config, len(names))
         models = MAPPERS[mapper](database, images, work / "sparse", config)
         seconds["mapping"] = time.time() - t
     if not models:
