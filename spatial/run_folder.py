@@ -34,7 +34,7 @@ class RunInfo:
 
     @property
     def downscale(self) -> int:
-        return int((self.config or {}).get("downscale", 1))
+        return int((self.config or {}).get("downscale") or 1)
 
 
 def config_path(run: Path) -> Path:

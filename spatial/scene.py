@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from spatial.cameras import Cameras
-from spatial.errors import file_error
+from spatial.errors import SpatialError, file_error
 from spatial.images import composite, downscaled_image, image_size, read_image
 from spatial.transforms import apply_to_cam_to_world, apply_to_points
 
@@ -109,10 +109,15 @@ class Scene:
             return self
         cameras = self.cameras.downscaled(factor)
         cache = self.root / f"images_{factor}"
-        paths = [
-            downscaled_image(path, cache / name, (int(w), int(h)))
-            for path, name, w, h in zip(self.image_paths, self.image_names, cameras.width, cameras.height)
-        ]
+        try:
+            paths = [
+                downscaled_image(path, cache / name, (int(w), int(h)))
+                for path, name, w, h in zip(self.image_paths, self.image_names, cameras.width, cameras.height)
+            ]
+        except OSError as e:
+            raise SpatialError(f"{cache}: cannot write the images downscaled by {factor} there ({e.strerror or e}); "
+                               "make the scene folder writable or copy it, or train at full size with --downscale 1"
+                               ) from None
         return replace(self, cameras=cameras, image_paths=paths, image_root=cache)
 
     def cache_downscaled(self, factors: tuple[int, ...] = (2, 4, 8)) -> None:

@@ -155,10 +155,16 @@ def test_training_at_known_exposures_fits_photos_of_two_exposures(exposed_orbit,
     assert scores[True][1] > scores[False][1] + 0.5  # the bright one (+1.3 dB)
 
 
-def test_a_scene_without_exposures_trains_at_one_exposure_and_says_so(orbit_path, tmp_path):
-    trainer = SplatTrainer(load_scene(orbit_path), exposure_config(1, True), tmp_path)
+@pytest.mark.parametrize("per_image", [False, True])
+def test_a_scene_without_exposures_trains_at_one_exposure_and_says_so(orbit_path, tmp_path, per_image):
+    config = exposure_config(1, True)
+    config.step.appearance.per_image = per_image
+    trainer = SplatTrainer(load_scene(orbit_path), config, tmp_path)
     assert trainer.gains is None
-    assert f"{orbit_path} records no exposure for its photos" in " ".join(trainer.notes)
+    learned = ("each image's exposure is learned with the rest of its appearance" if per_image
+               else "every image is rendered at one exposure")
+    assert (f"{orbit_path} records no exposure for its images (spatial process writes exposures.json from photos' "
+            f"EXIF; a video's frames have none): {learned}") in trainer.notes
 
 
 def test_converting_a_scene_keeps_its_exposures_and_info_shows_them(exposed_orbit, tmp_path, capsys):

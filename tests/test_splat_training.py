@@ -206,3 +206,58 @@ def test_train_seconds_count_the_steps_alone(orbit_path, tmp_path):
     resumed = SplatTrainer(load_scene(orbit_path), small_config(12), tmp_path)
     resumed.load_checkpoint(latest_checkpoint(tmp_path))
     assert resumed.train_seconds == pytest.approx(trainer.train_seconds)  # the run's clock goes on from its checkpoint
+
+
+@pytest.mark.parametrize(("size", "device", "factor"), [
+    ((256, 192), "cpu", 1), ((720, 540), "cpu", 1), ((721, 540), "cpu", 2), ((1600, 1200), "cpu", 4),
+    ((1080, 1920), "cpu", 4), ((4032, 3024), "cpu", 8), ((1600, 1200), "cuda", 1), ((1920, 1080), "cuda", 2),
+])
+def test_auto_downscale_brings_the_longest_side_within_the_devices_limit(size, device, factor):
+    from types import SimpleNamespace
+
+    from spatial.trainer import auto_downscale
+
+    cameras = SimpleNamespace(width=torch.tensor([size[0], 64]), height=torch.tensor([size[1], 48]))
+    assert auto_downscale(SimpleNamespace(cameras=cameras), torch.device(device)) == factor
+
+
+def test_auto_downscale_is_recorded_said_and_kept_on_resume(orbit_path, tmp_path, capsys, monkeypatch):
+    """The CLI's default trains a CPU run on images within AUTO_SIDE (made 32 px here, so the 64x48 test scene
+    halves), says so, records the factor it chose, and resumes at it without a changed-settings warning."""
+    from spatial.trainer import AUTO_SIDE
+
+    monkeypatch.setitem(AUTO_SIDE, "cpu", 32)
+    out = tmp_path / "run"
+    main(["train", "splat", str(orbit_path), "--preset", "cpu", "--out", str(out), "--step.steps", "2"])
+    said = capsys.readouterr().out
+    assert "note: training on images downscaled by 2 (32x24, from 64x48): --downscale 1 trains at full size, on " \
+           "4x the pixels per step" in " ".join(said.split())
+    assert json.loads((out / "config.json").read_text())["config"]["downscale"] == 2
+    assert (orbit_path / "images_2").is_dir()
+    main(["train", "splat", str(orbit_path), "--preset", "cpu", "--out", str(out), "--step.steps", "4", "--resume"])
+    said = " ".join(capsys.readouterr().out.split())
+    assert "differ from the run's: step.steps 4 (the run had 2). Pass" in said  # the steps alone, not downscale
+    assert json.loads((out / "eval.json").read_text())["step"] == 4
+    main(["train", "splat", str(orbit_path), "--preset", "cpu", "--out", str(tmp_path / "full"), "--step.steps", "1",
+          "--downscale", "1"])
+    assert "downscaled" not in capsys.readouterr().out
+    assert json.loads((tmp_path / "full" / "config.json").read_text())["config"]["downscale"] == 1
+
+
+def test_a_downscale_below_one_is_refused(orbit_path, tmp_path):
+    with pytest.raises(SpatialError, match=r"^--downscale 0: must be 1 \(full size\) or more$"):
+        SplatTrainer(load_scene(orbit_path), replace(small_config(1), downscale=0), tmp_path)
+
+
+def test_an_unwritable_downscale_cache_is_one_line_that_says_what_to_do(orbit_path, tmp_path, monkeypatch):
+    import spatial.scene
+
+    def refuse(source, target, size):
+        raise PermissionError(13, "Permission denied", str(target))
+
+    monkeypatch.setattr(spatial.scene, "downscaled_image", refuse)
+    message = (f"{orbit_path / 'images_2'}: cannot write the images downscaled by 2 there (Permission denied); "
+               "make the scene folder writable or copy it, or train at full size with --downscale 1")
+    with pytest.raises(SpatialError) as error:
+        SplatTrainer(load_scene(orbit_path), replace(small_config(1), downscale=2), tmp_path)
+    assert str(error.value) == message

@@ -44,8 +44,9 @@ class NerfTrainConfig:
     """Upper corner of the scene box (see --box-min)."""
     random_background: bool = True
     """For images with alpha: a random background colour per ray, so transparent areas learn to be empty."""
-    downscale: int = 1
-    """Train on images downscaled by this factor (cached in images_N/)."""
+    downscale: int | None = None
+    """Train on images downscaled by this factor (cached in images_N/). None (auto): by the smallest power of
+    two that brings their longest side to 1600 px on a GPU or 720 px on a CPU (spatial.trainer.AUTO_SIDE)."""
     mixed_precision: bool = True
     """bfloat16 autocast for the fields on CUDA (ignored on the CPU, where it is slower)."""
     eval_chunk: int = 8192

@@ -35,8 +35,9 @@ class SplatTrainConfig:
         Annotated[MCMCStrategy, tyro.conf.subcommand("mcmc")],
     ] = field(default_factory=DefaultStrategy)
     """Densification: 'default' (clone/split/prune, as 3DGS) or 'mcmc' (3DGS as MCMC)."""
-    downscale: int = 1
-    """Train on images downscaled by this factor (cached in images_N/)."""
+    downscale: int | None = None
+    """Train on images downscaled by this factor (cached in images_N/). None (auto): by the smallest power of
+    two that brings their longest side to 1600 px on a GPU or 720 px on a CPU (spatial.trainer.AUTO_SIDE)."""
     batch_size: int = 1
     """Views per step and training process; the loss is their mean (gsplat's batches). With torchrun, every
     process renders its own batch_size views of each step."""
@@ -108,8 +109,10 @@ class SplatTrainer(TrainerBase):
         if not self.config.step.appearance.exposure:
             return None
         if self.scene.exposures is None:
-            self.notes.append(f"{self.scene.root} records no exposure for its photos (spatial process writes "
-                              "exposures.json from their EXIF): every photo is rendered at one exposure")
+            learned = ("each image's exposure is learned with the rest of its appearance"
+                       if self.config.step.appearance.per_image else "every image is rendered at one exposure")
+            self.notes.append(f"{self.scene.root} records no exposure for its images (spatial process writes "
+                              f"exposures.json from photos' EXIF; a video's frames have none): {learned}")
             return None
         return exposure_gains(self.scene.exposures, self.scene.train_ids).to(self.device)
 
