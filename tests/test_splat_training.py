@@ -224,9 +224,12 @@ def test_auto_downscale_brings_the_longest_side_within_the_devices_limit(size, d
 def test_auto_downscale_is_recorded_said_and_kept_on_resume(orbit_path, tmp_path, capsys, monkeypatch):
     """The CLI's default trains a CPU run on images within AUTO_SIDE (made 32 px here, so the 64x48 test scene
     halves), says so, records the factor it chose, and resumes at it without a changed-settings warning."""
+    import shutil
+
     from spatial.trainer import AUTO_SIDE
 
     monkeypatch.setitem(AUTO_SIDE, "cpu", 32)
+    orbit_path = Path(shutil.copytree(orbit_path, tmp_path / "scene"))  # images_2 is written beside the images
     out = tmp_path / "run"
     main(["train", "splat", str(orbit_path), "--preset", "cpu", "--out", str(out), "--step.steps", "2"])
     said = capsys.readouterr().out
