@@ -7,6 +7,8 @@ grows with the number of tile intersections, never with pixels x Gaussians.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.utils.checkpoint
 from torch import Tensor
@@ -106,13 +108,15 @@ def composite(
         index = bins.offsets[tiles, None] + slot[None]  # [t, k]
         present = slot[None] < counts[tiles, None]
         gid = bins.gaussian_ids[torch.where(present, index, torch.zeros_like(index))]  # [t, k]
-        args = (pix[tiles], present, gid, means2d, conics, opacities, features, absgrad)
+        args = (pix[tiles], present, gid, means2d, conics, opacities, features)
+        chunk_fn = functools.partial(_composite_chunk, absgrad=absgrad)
         if needs_grad:
-            # Recompute the chunk in backward instead of keeping its [t, P, k] intermediates:
-            # memory stays at one chunk whatever the number of intersections.
-            chunk_out, chunk_acc = torch.utils.checkpoint.checkpoint(_composite_chunk, *args, use_reentrant=False)
+            # Recompute the chunk in backward instead of keeping its [t, P, k] intermediates: memory stays at one
+            # chunk whatever the number of intersections. The absgrad sink is bound, not passed: checkpoint saves
+            # its tensor arguments and checks their versions on recompute, and every chunk's backward adds to it.
+            chunk_out, chunk_acc = torch.utils.checkpoint.checkpoint(chunk_fn, *args, use_reentrant=False)
         else:
-            chunk_out, chunk_acc = _composite_chunk(*args)
+            chunk_out, chunk_acc = chunk_fn(*args)
         out = out.index_put((tiles,), chunk_out)
         acc = acc.index_put((tiles,), chunk_acc)
     image = _untile(out, bins, tile_size)[:height, :width]
@@ -121,7 +125,7 @@ def composite(
 
 
 def _composite_chunk(pix: Tensor, present: Tensor, gid: Tensor, means2d: Tensor, conics: Tensor,
-                     opacities: Tensor, features: Tensor, absgrad: Tensor | None) -> tuple[Tensor, Tensor]:
+                     opacities: Tensor, features: Tensor, absgrad: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Tiles `pix [t, P, 2]` against their Gaussians `gid [t, k]`: features `[t, P, F]`, alpha `[t, P, 1]`."""
     centres = means2d[gid][:, None, :, :]  # [t, 1, k, 2]
     if absgrad is not None:
