@@ -74,8 +74,10 @@ def test_splat_transform_decodes_what_we_write(world, tmp_path, name):
 
 
 # splat-transform's own encoders, where they quantise more coarsely than ours: its SOG colour codebook leaves
-# the brightest and darkest colours up to 0.07 off on this world (ours: under 0.01).
+# the brightest and darkest colours up to 0.07 off (ours: under 0.01), and a few splats of a trained world farther
+# (2 of 4,000 at 0.26 in one world, which its own decoder reads back alike): those few are left out of the bound.
 THEIR_TOLERANCE = {".sog": {**TOLERANCE[".sog"], "colour": 0.08}}
+THEIR_OUTLIERS = {".sog": 4}
 
 
 @pytest.mark.parametrize("name", ["st.compressed.ply", "st.sog", "meta.json", "st.spz", "st.glb"])
@@ -88,7 +90,8 @@ def test_we_read_what_splat_transform_writes(world, world_ply, tmp_path, name):
     else:
         ours = load_splats(theirs)
     suffix = ".sog" if name == "meta.json" else name[2:]
-    found = assert_close_splats(world, ours, THEIR_TOLERANCE.get(suffix, TOLERANCE[suffix]), match=suffix in MORTON)
+    found = assert_close_splats(world, ours, THEIR_TOLERANCE.get(suffix, TOLERANCE[suffix]), match=suffix in MORTON,
+                                outliers=THEIR_OUTLIERS.get(suffix, 0))
     print(name, found)
     if suffix != ".glb":  # (it does not read .glb) we decode its file as it does itself, to float32 rounding
         splat_transform(theirs, tmp_path / "decoded.ply")

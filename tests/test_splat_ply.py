@@ -75,3 +75,23 @@ def test_missing_fields_are_named(tmp_path):
     (tmp_path / "junk.ply").write_text("not a ply")
     with pytest.raises(SpatialError, match=r"junk\.ply: not a readable PLY"):
         load_ply(tmp_path / "junk.ply")
+
+
+def test_an_infinite_opacity_is_a_fully_opaque_splat_but_nan_is_refused(tmp_path):
+    """splat-transform decodes an 8-bit alpha of 255 (a compressed PLY's) to an opacity logit of +inf: such a file
+    loads as the SPZ and SOG readers decode 255, 1e-6 short of 1, and -inf 1e-6 above 0. NaN means nothing."""
+    params = random_params(n=4, degree=0)
+    params["opacities"] = torch.tensor([float("inf"), -float("inf"), 0.0, 1.0])
+    save_ply(params, tmp_path / "s.ply")
+    back = load_ply(tmp_path / "s.ply")
+    torch.testing.assert_close(torch.sigmoid(back["opacities"].double()),
+                               torch.tensor([1 - 1e-6, 1e-6, 0.5, float(torch.sigmoid(torch.tensor(1.0)))],
+                                            dtype=torch.float64), atol=1e-7, rtol=0)
+    params["opacities"][2] = float("nan")
+    save_ply(params, tmp_path / "nan.ply")
+    with pytest.raises(SpatialError, match=r"nan\.ply: holds NaN or infinite values"):
+        load_ply(tmp_path / "nan.ply")
+    params["opacities"][2], params["means"][0, 0] = 0.0, float("inf")
+    save_ply(params, tmp_path / "far.ply")
+    with pytest.raises(SpatialError, match=r"far\.ply: holds NaN or infinite values"):
+        load_ply(tmp_path / "far.ply")

@@ -27,6 +27,7 @@ import torch
 from spatial.errors import file_error
 from spatial.files import write_bytes_atomic
 from spatial.formats.morton import morton_order
+from spatial.formats.quantize import alpha_logit
 from spatial.io.ply_header import check_ply_header
 from spatial.render.sh import C0
 
@@ -167,7 +168,7 @@ def _load(path: Path) -> dict[str, torch.Tensor]:
     pc = v["packed_color"]
     rgb = np.stack([(pc >> 24) & 255, (pc >> 16) & 255, (pc >> 8) & 255], -1) / 255.0
     rgb = lerp(rgb, colour_bounds[:, 0:3], colour_bounds[:, 3:6])
-    alpha = np.clip((pc & 255) / 255.0, 0.5 / 255, 1 - 0.5 / 255)
+    alpha = (pc & 255) / 255.0
     dim = len(rest_names) // 3
     if dim:
         b = col(sh, rest_names)
@@ -175,7 +176,7 @@ def _load(path: Path) -> dict[str, torch.Tensor]:
         shN = ((n - 0.5) * 8).reshape(N, 3, dim).transpose(0, 2, 1)
     else:
         shN = np.zeros((N, 0, 3))
-    params = {"means": means, "quats": quats, "scales": scales, "opacities": np.log(alpha / (1 - alpha)),
+    params = {"means": means, "quats": quats, "scales": scales, "opacities": alpha_logit(alpha),
               "sh0": ((rgb - 0.5) / C0)[:, None, :], "shN": shN}
     out = {k: torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)) for k, x in params.items()}
     if not all(torch.isfinite(x).all() for x in out.values()):

@@ -16,6 +16,7 @@ from plyfile import PlyData, PlyElement
 
 from spatial.errors import file_error
 from spatial.files import atomic_path
+from spatial.formats.quantize import alpha_logit
 from spatial.io.ply_header import check_ply_header
 from spatial.splats.model import sh_degree_of  # noqa: F401 - re-exported for callers of this module
 
@@ -80,11 +81,15 @@ def load_ply(path: Path) -> dict[str, torch.Tensor]:
 
     N = len(vertex.data)
     rest = col(*rest_names) if rest_names else np.zeros((N, 0), np.float32)
+    opacities = col("opacity")[:, 0]
+    # an infinite logit is a fully opaque (or transparent) splat, as splat-transform decodes an 8-bit alpha of 255
+    infinite = np.isinf(opacities)
+    opacities[infinite] = alpha_logit(np.where(opacities[infinite] > 0, 1.0, 0.0))
     params = {
         "means": col("x", "y", "z"),
         "quats": col("rot_0", "rot_1", "rot_2", "rot_3"),
         "scales": col("scale_0", "scale_1", "scale_2"),
-        "opacities": col("opacity")[:, 0],
+        "opacities": opacities,
         "sh0": col("f_dc_0", "f_dc_1", "f_dc_2")[:, None, :],
         "shN": rest.reshape(N, 3, -1).transpose(0, 2, 1),
     }

@@ -1,10 +1,21 @@
-"""Codebooks for the palette formats (SOG): a 256-entry scalar codebook per attribute and a k-means palette of
-SH vectors. Vectorised numpy/torch; no Python loop over splats."""
+"""Quantisation shared by the compact formats: the logit of an 8-bit alpha, and the codebooks of the palette
+formats (SOG): a 256-entry scalar codebook per attribute and a k-means palette of SH vectors. Vectorised
+numpy/torch; no Python loop over splats."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+
+ALPHA_LIMIT = 1e-6
+"""How far short of 0 and 1 a decoded alpha stops (they have no finite logit): as PlayCanvas's splat-transform
+decodes an SPZ or SOG alpha of 0 or 255, so a splat reads back alike through either tool."""
+
+
+def alpha_logit(alpha: np.ndarray) -> np.ndarray:
+    """Logit opacities of alphas in 0-1 (decoded 8-bit ones, or a PLY's sigmoid +-inf), kept finite."""
+    alpha = np.clip(alpha, ALPHA_LIMIT, 1 - ALPHA_LIMIT)
+    return np.log(alpha / (1 - alpha))
 
 
 def codebook_1d(values: np.ndarray, size: int = 256, iterations: int = 10,

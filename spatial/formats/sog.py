@@ -37,7 +37,7 @@ import torch
 from spatial.errors import file_error
 from spatial.files import write_bytes_atomic
 from spatial.formats.morton import morton_order
-from spatial.formats.quantize import codebook_1d, kmeans
+from spatial.formats.quantize import alpha_logit, codebook_1d, kmeans
 
 MAX_SPLATS = 16383 * 16383
 MAX_MEMBER = 1 << 30  # no image in a SOG is larger than this (bytes): a bigger one is a zip bomb
@@ -223,7 +223,7 @@ def decode(meta_bytes: bytes, read, path: Path) -> dict[str, torch.Tensor]:
     scales = numbers("scales", "codebook", 256)[texture("scales", 0)[:, :3]]
     c = texture("sh0", 0)
     sh0 = numbers("sh0", "codebook", 256)[c[:, :3]]
-    alpha = np.clip(c[:, 3] / 255.0, 1e-6, 1 - 1e-6)
+    alpha = c[:, 3] / 255.0
     shN = np.zeros((N, 0, 3))
     if "shN" in meta:
         sh = meta["shN"] if isinstance(meta["shN"], dict) else {}
@@ -239,7 +239,7 @@ def decode(meta_bytes: bytes, read, path: Path) -> dict[str, torch.Tensor]:
             raise file_error(path, f"shN_labels.webp points past the palette's {k} entries")
         palette = book[grid[:, :3]].reshape(-1, dim, 3)[:k]  # [k, dim, 3]
         shN = palette[index]
-    params = {"means": means, "quats": quats, "scales": scales, "opacities": np.log(alpha / (1 - alpha)),
+    params = {"means": means, "quats": quats, "scales": scales, "opacities": alpha_logit(alpha),
               "sh0": sh0[:, None, :], "shN": shN}
     return {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in params.items()}
 

@@ -20,6 +20,7 @@ import torch
 
 from spatial.errors import file_error
 from spatial.files import write_bytes_atomic
+from spatial.formats.quantize import alpha_logit
 from spatial.render.sh import C0 as SH_C0
 
 RECORD = np.dtype([("position", "<f4", 3), ("scale", "<f4", 3), ("rgba", "u1", 4), ("rot", "u1", 4)])
@@ -52,7 +53,6 @@ def decode(data: bytes, path: Path) -> dict[str, torch.Tensor]:
                                "the file is truncated or not a .splat file")
     records = np.frombuffer(data, RECORD)
     rgba = records["rgba"].astype(np.float32) / 255
-    alpha = rgba[:, 3].clip(0.5 / 255, 1 - 0.5 / 255)  # 0 and 255 have no finite logit
     quats = (records["rot"].astype(np.float32) - 128) / 128
     quats[np.linalg.norm(quats, axis=-1) == 0] = [1, 0, 0, 0]
     scale = records["scale"]
@@ -62,7 +62,7 @@ def decode(data: bytes, path: Path) -> dict[str, torch.Tensor]:
         "means": records["position"].copy(),
         "quats": quats,
         "scales": np.log(scale),
-        "opacities": np.log(alpha / (1 - alpha)),
+        "opacities": alpha_logit(rgba[:, 3].astype(np.float64)),
         "sh0": ((rgba[:, :3] - 0.5) / SH_C0)[:, None, :],
         "shN": np.zeros((len(records), 0, 3), np.float32),
     }

@@ -43,6 +43,7 @@ import torch
 
 from spatial.errors import file_error
 from spatial.files import write_bytes_atomic
+from spatial.formats.quantize import alpha_logit
 
 MAGIC = 0x5053474E
 HEADER = struct.Struct("<IIIBBBB")
@@ -192,14 +193,14 @@ def unpack(data: bytes, path: Path, flip_axes: bool = True) -> dict[str, torch.T
         fixed = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
         fixed = np.where(fixed & 0x800000, fixed - (1 << 24), fixed)
         means = (fixed / (1 << fractional_bits)).reshape(N, 3)
-    alpha = (blocks["alphas"].astype(np.float64) / 255.0).clip(0.5 / 255, 1 - 0.5 / 255)
+    alpha = blocks["alphas"].astype(np.float64) / 255.0
     colors = (blocks["colors"].astype(np.float64).reshape(N, 3) / 255.0 - 0.5) / COLOR_SCALE
     scales = blocks["scales"].astype(np.float64).reshape(N, 3) / 16.0 - 10.0
     quats = _smallest_three(blocks["rotations"], N) if version >= 3 else _xyz_rotations(blocks["rotations"], N)
     shN = ((blocks["sh"].astype(np.float64) - 128.0) / 128.0).reshape(N, dim, 3)
     if flip_axes:
         means, quats, shN = means * POSITION_FLIP, quats * QUAT_FLIP, shN * SH_FLIP[:dim, None]
-    params = {"means": means, "quats": quats, "scales": scales, "opacities": np.log(alpha / (1 - alpha)),
+    params = {"means": means, "quats": quats, "scales": scales, "opacities": alpha_logit(alpha),
               "sh0": colors[:, None, :], "shN": shN}
     return {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in params.items()}
 
