@@ -47,8 +47,9 @@ class NerfTrainConfig:
     downscale: int | None = None
     """Train on images downscaled by this factor (cached in images_N/). None (auto): by the smallest power of
     two that brings their longest side to 1600 px on a GPU or 720 px on a CPU (spatial.trainer.AUTO_SIDE)."""
-    mixed_precision: bool = True
-    """bfloat16 autocast for the fields on CUDA (ignored on the CPU, where it is slower)."""
+    mixed_precision: bool = False
+    """bfloat16 autocast for the fields on CUDA (ignored on the CPU). Off by default: on the GPU it was measured on,
+    it made steps slower, not faster (scripts/results/gpu_check.txt, which measures both)."""
     eval_chunk: int = 8192
     """Rays rendered at once when rendering whole images."""
     eval_every: int = 0
