@@ -12,12 +12,14 @@ With a GPU, in this order, each stage reported even when an earlier one failed:
 3. splats: the built-in default scene trained with `--preset default` for `--splat-steps` steps (the
    preset's 30k-step schedule, stopped early), once with gsplat's rasterizer and once with our portable
    torch rasterizer: test PSNR, steps per second and peak GPU memory, and the GPU synchronisations per
-   step outside densification (torch's sync debug mode);
+   step outside densification (torch's sync debug mode; `counted`: spatial.host_syncs's count of the same
+   steps, the one tests/test_host_syncs.py holds to a budget on the CPU);
 4. NeRF: `--preset default` for `--nerf-steps` steps with bfloat16 autocast on and off.
 Figures go to scripts/results/gpu_check.{txt,json} (or --out). The exit status is 0 when every stage
 ran and its figures are sane (finite PSNR above a floor; gsplat and the torch rasterizer within
---psnr-tolerance dB of each other), else 1. A gsplat that cannot be built is reported and fails
-the check, but the portable backend and the NeRF still run, so the machine is still measured.
+--psnr-tolerance dB of each other; at most SYNC_BUDGET syncs per ordinary step), else 1. A gsplat
+that cannot be built is reported and fails the check, but the portable backend and the NeRF still
+run, so the machine is still measured.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing: `python scripts/gpu_check.py`
 DEVICE = "cuda"  # what the trainings run on (tests/test_gpu_check.py runs this script's stages on the CPU)
+SYNC_BUDGET = 1  # host syncs per ordinary training step, every run (tests/test_host_syncs.py holds ours on the CPU)
 
 
 def machine() -> dict:
@@ -94,26 +97,30 @@ def measure(trainer, steps: int, sync_probe_steps: int = 5) -> dict:
     torch.cuda.synchronize()
     seconds = time.time() - start
     trainer.step()  # step `steps` may densify or check for NaN (multiples of 10 and 100); the probe's do not
-    syncs = count_syncs(trainer, sync_probe_steps)
+    syncs, counted = count_syncs(trainer, sync_probe_steps)
     result = trainer.evaluate()
     return {"steps": result["step"], "train_seconds": round(seconds, 1),
             "steps_per_second": round(steps / seconds, 2),
             "test_psnr": round(result["psnr"], 3), "test_ssim": round(result["ssim"], 4),
             "peak_gpu_memory_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1),
-            "syncs_per_step": syncs, **trainer.eval_extras()}
+            "syncs_per_step": syncs, "counted_syncs_per_step": counted, **trainer.eval_extras()}
 
 
-def count_syncs(trainer, steps: int) -> float:
-    """GPU synchronisations per training step (rasterizer included), from torch's sync debug mode."""
+def count_syncs(trainer, steps: int) -> tuple[float, float]:
+    """GPU synchronisations per training step (rasterizer included): from torch's sync debug mode, and as
+    spatial.host_syncs counts the same steps (what the CPU tests hold to a budget), so each run shows whether the
+    counter sees what the GPU does."""
+    from spatial.host_syncs import HostSyncs
+
     torch.cuda.set_sync_debug_mode("warn")
     try:
-        with warnings.catch_warnings(record=True) as caught:
+        with warnings.catch_warnings(record=True) as caught, HostSyncs() as counted:
             warnings.simplefilter("always")
             for _ in range(steps):
                 trainer.step()
     finally:
         torch.cuda.set_sync_debug_mode("default")
-    return round(sum("synchroniz" in str(w.message) for w in caught) / steps, 1)
+    return round(sum("synchroniz" in str(w.message) for w in caught) / steps, 1), round(counted.total / steps, 1)
 
 
 def train_splats(scene_path: Path, backend: str, steps: int, out: Path) -> dict:
@@ -170,6 +177,10 @@ def verdicts(report: dict, args) -> list[str]:
             problems.append(f"{key}: {run['error']}")
         elif not run["test_psnr"] > floors[key.split()[0]]:
             problems.append(f"{key}: test PSNR {run['test_psnr']} dB is below {floors[key.split()[0]]} dB")
+    for key, run in report["runs"].items():
+        if "syncs_per_step" in run and run["syncs_per_step"] > SYNC_BUDGET:
+            problems.append(f"{key}: {run['syncs_per_step']} host syncs per ordinary step, over the budget of "
+                            f"{SYNC_BUDGET} (tests/test_host_syncs.py)")
     a, b = report["runs"].get("splat gsplat", {}), report["runs"].get("splat torch", {})
     if "test_psnr" in a and "test_psnr" in b and abs(a["test_psnr"] - b["test_psnr"]) > args.psnr_tolerance:
         problems.append(f"splat backends disagree: gsplat {a['test_psnr']} dB, torch {b['test_psnr']} dB")
@@ -184,13 +195,14 @@ def text_report(report: dict) -> str:
              + f" ({g['load_seconds']} s)",
              f"cuda tests: {t['summary']} ({t['seconds']} s)", ""]
     lines.append(f"{'run':22s} {'steps':>6s} {'PSNR dB':>8s} {'SSIM':>6s} {'steps/s':>8s} {'peak MB':>9s} "
-                 f"{'syncs/step':>10s}")
+                 f"{'syncs/step':>10s} {'counted':>8s}")
     for key, r in report["runs"].items():
         if "error" in r:
             lines.append(f"{key:22s} FAILED: {r['error']}")
         else:
             lines.append(f"{key:22s} {r['steps']:6d} {r['test_psnr']:8.2f} {r['test_ssim']:6.3f} "
-                         f"{r['steps_per_second']:8.2f} {r['peak_gpu_memory_mb']:9.0f} {r['syncs_per_step']:10.1f}")
+                         f"{r['steps_per_second']:8.2f} {r['peak_gpu_memory_mb']:9.0f} {r['syncs_per_step']:10.1f} "
+                         f"{r['counted_syncs_per_step']:8.1f}")
     lines += ["", "PASS" if not report["problems"] else "FAIL:\n  " + "\n  ".join(report["problems"])]
     return "\n".join(lines)
 

@@ -180,10 +180,9 @@ def pixel_centers(width: int, height: int, device=None, dtype=torch.float32) -> 
 def rigid_inverse(T: Tensor) -> Tensor:
     """Inverse of rigid transforms `[..., 4, 4]` without a general matrix inverse."""
     R, t = T[..., :3, :3], T[..., :3, 3]
-    out = torch.zeros_like(T)
+    out = torch.eye(4, dtype=T.dtype, device=T.device).expand(T.shape).clone()
     out[..., :3, :3] = R.transpose(-1, -2)
     out[..., :3, 3] = -(R.transpose(-1, -2) @ t[..., None])[..., 0]
-    out[..., 3, 3] = 1
     return out
 
 

@@ -54,6 +54,17 @@ def test_its_stages_run_and_report(orbit_path, tmp_path, monkeypatch):
         assert "error" not in runs[key], runs[key]
         assert runs[key]["test_psnr"] > 5 and runs[key]["peak_gpu_memory_mb"] == 3.0
     assert runs["splat torch"]["steps"] == 26 and runs["nerf fp32"]["steps"] == 16  # the probe's steps count too
+    assert runs["splat torch"]["counted_syncs_per_step"] == 1.0 and runs["nerf fp32"]["counted_syncs_per_step"] == 0
     text = (tmp_path / "gpu_check.txt").read_text()
     assert "gsplat None: NOT usable: there is no CUDA device" in text and "nerf bf16" in text
-    assert "FAIL:" in text and "cuda tests: 4 skipped" in text
+    assert "FAIL:" in text and "cuda tests: 4 skipped" in text and "counted" in text
+
+
+def test_a_run_over_the_sync_budget_fails_the_check():
+    gpu_check = load_script()
+    args = type("Args", (), {"splat_psnr_floor": 20.0, "nerf_psnr_floor": 15.0, "psnr_tolerance": 1.0})()
+    report = {"gsplat": {"usable": True}, "tests": {"ok": True},
+              "runs": {"splat torch": {"test_psnr": 28.7, "syncs_per_step": 25.0},
+                       "nerf fp32": {"test_psnr": 30.6, "syncs_per_step": 1.0}}}
+    assert gpu_check.verdicts(report, args) == [
+        "splat torch: 25.0 host syncs per ordinary step, over the budget of 1 (tests/test_host_syncs.py)"]

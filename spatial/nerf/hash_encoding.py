@@ -44,7 +44,8 @@ def level_resolutions(config: HashConfig) -> list[int]:
 
 def corner_indices(cells: Tensor, resolution: int, table_size: int) -> Tensor:
     """Table rows `[N, 8]` of the 8 corners of integer cells `[N, 3]` at one level."""
-    offsets = torch.tensor([[i >> 2 & 1, i >> 1 & 1, i & 1] for i in range(8)], device=cells.device)  # [8, 3]
+    corner = torch.arange(8, device=cells.device)  # made on the device: a tensor of host numbers would be a copy
+    offsets = torch.stack([corner >> 2 & 1, corner >> 1 & 1, corner & 1], -1)  # [8, 3]
     corners = cells[:, None, :] + offsets  # [N, 8, 3]
     if (resolution + 1) ** 3 <= table_size:  # dense: every corner has its own row
         side = resolution + 1

@@ -9,6 +9,7 @@ from torch import Tensor
 
 from spatial.distributed import ONE_PROCESS, Processes
 from spatial.errors import SpatialError
+from spatial.host_syncs import host_only
 from spatial.nerf.model import NerfModel
 from spatial.nerf.rendering import distortion_loss, interlevel_loss
 from spatial.splats.step import CHECK_EVERY
@@ -49,7 +50,8 @@ def train_step(model: NerfModel, optimizer: torch.optim.Optimizer, scheduler, ba
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     processes.average_gradients(model.parameters())
-    optimizer.step()
-    scheduler.step()
+    with host_only():  # torch's Adam keeps its step counts on the host and reads them there, as the scheduler does
+        optimizer.step()
+        scheduler.step()
     return {"loss": loss.detach(), "psnr": -10 * torch.log10(mse.detach().clamp(min=1e-10)),
             "alpha": out.alpha.detach().float().mean()}

@@ -95,8 +95,8 @@ def project(
         valid = (z > near) & (z < far) & (det > 0) & (opac >= ALPHA_MIN)
         extend = torch.clamp(torch.sqrt(2 * torch.log(torch.clamp_min(opac, ALPHA_MIN) / ALPHA_MIN)), max=EXTEND_MAX)
         radii = torch.ceil(extend[..., None] * torch.sqrt(torch.stack([a, c], -1).clamp_min(0)))
-        size = torch.tensor([width, height], dtype=radii.dtype, device=radii.device)
-        on_screen = ((means2d + radii > 0) & (means2d - radii < size)).all(-1)
+        u, v, ru, rv = means2d[..., 0], means2d[..., 1], radii[..., 0], radii[..., 1]
+        on_screen = (u + ru > 0) & (u - ru < width) & (v + rv > 0) & (v - rv < height)
         valid &= on_screen & (radii > 0).any(-1)
         radii = torch.where(valid[..., None], radii, torch.zeros_like(radii)).to(torch.int32)
     return Projected(means2d, conics, z, opac, radii)

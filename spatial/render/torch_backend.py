@@ -17,9 +17,13 @@ from spatial.cameras import rigid_inverse
 from spatial.render.options import ALPHA_MAX, ALPHA_MIN, TRANSMITTANCE_MIN, RenderOptions, RenderOutput
 from spatial.render.projection import project
 from spatial.render.sh import view_colors
-from spatial.render.tiles import TileBins, bin_gaussians
+from spatial.render.tiles import TileBins, bin_cameras
 
 CHUNK_ELEMENTS = 1 << 22  # tiles x pixels x Gaussians evaluated at once
+# log(TRANSMITTANCE_MIN) as each float type rounds it, made once here: a tensor made in the render would be a copy
+# from the host, which a GPU waits for
+_LOG_TRANSMITTANCE_MIN = {dtype: torch.log(torch.tensor(TRANSMITTANCE_MIN, dtype=dtype, device="cpu")).item()
+                          for dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64)}
 
 
 def rasterize_torch(
@@ -41,12 +45,11 @@ def rasterize_torch(
                    options.near, options.far, options.eps2d, options.antialiased)
     cam_to_world = rigid_inverse(world_to_cam)
     rgb = view_colors(colors, means, cam_to_world, options.sh_degree)  # [C, N, 3]
-    C = world_to_cam.shape[0]
     # AbsGS's statistic [C, N, 2]: filled in place by the backward pass, read as `means2d.absgrad` (gsplat's name)
     absgrad = proj.means2d.detach().new_zeros(proj.means2d.shape) if options.absgrad else None
     images, alphas, depths = [], [], []
-    for c in range(C):
-        bins = bin_gaussians(proj.means2d[c], proj.radii[c], proj.depths[c], width, height, options.tile_size)
+    all_bins = bin_cameras(proj.means2d, proj.radii, proj.depths, width, height, options.tile_size)
+    for c, bins in enumerate(all_bins):
         features = torch.cat([rgb[c], proj.depths[c, :, None]], -1)  # [N, 4]: colour and depth
         out, alpha = composite_fn(bins, proj.means2d[c], proj.conics[c], proj.opacities[c], features,
                                   width, height, options.tile_size, absgrad=None if absgrad is None else absgrad[c])
@@ -78,7 +81,7 @@ def composite(
     device, dtype = means2d.device, means2d.dtype
     T = bins.tiles_x * bins.tiles_y
     P = tile_size * tile_size
-    counts = bins.offsets[1:] - bins.offsets[:-1]  # [T]
+    counts = bins.counts  # [T]
     # Pixel centres of every tile, [T, P, 2].
     tile, p = torch.arange(T, device=device), torch.arange(P, device=device)
     x0, y0 = (tile % bins.tiles_x) * tile_size, (tile // bins.tiles_x) * tile_size  # [T] tile corners
@@ -87,12 +90,14 @@ def composite(
 
     out = features.new_zeros(T, P, features.shape[-1])
     acc = features.new_zeros(T, P, 1)
-    busy = torch.nonzero(counts > 0)[:, 0]
-    busy = busy[torch.argsort(counts[busy])]  # similar lengths together: little padding in a chunk
+    # Tiles in order of their count, similar lengths together (little padding in a chunk), the empty ones left
+    # out. The host sorts its copy of the counts as the device sorts them (stably), so it plans the chunks, slices
+    # of `busy`, without reading anything back.
+    sizes = sorted(n for n in bins.host_counts if n > 0)
+    busy = torch.argsort(counts, stable=True)[T - len(sizes):]  # [busy tiles]
     start = 0
     chunks = []
     # Group tiles into chunks whose padded [tiles, P, max count] block stays under the budget.
-    sizes = counts[busy].tolist()
     while start < len(sizes):
         end, longest = start, 0
         while end < len(sizes) and ((end - start + 1) * P * max(longest, sizes[end]) <= CHUNK_ELEMENTS
@@ -138,7 +143,7 @@ def _composite_chunk(pix: Tensor, present: Tensor, gid: Tensor, means2d: Tensor,
     alpha = torch.where(present[:, None] & (sigma >= 0) & (alpha >= ALPHA_MIN), alpha, torch.zeros_like(alpha))
     log_t = torch.cumsum(torch.log1p(-alpha), dim=-1)  # log transmittance after each Gaussian
     # gsplat stops before the Gaussian that would leave less than TRANSMITTANCE_MIN.
-    keep = log_t > torch.log(torch.tensor(TRANSMITTANCE_MIN, dtype=pix.dtype, device=pix.device))
+    keep = log_t > _LOG_TRANSMITTANCE_MIN[pix.dtype]
     weight = alpha * torch.exp(log_t - torch.log1p(-alpha)) * keep  # alpha_i * T_before_i
     return torch.einsum("tpk,tkf->tpf", weight, features[gid]), weight.sum(-1, keepdim=True)
 

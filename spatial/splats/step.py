@@ -9,6 +9,7 @@ from torch import Tensor
 
 from spatial.distributed import ONE_PROCESS, Processes
 from spatial.errors import SpatialError
+from spatial.host_syncs import host_only
 from spatial.metrics import psnr, ssim
 from spatial.render import RenderOptions
 from spatial.splats.appearance import AppearanceConfig, ImageAppearance
@@ -148,9 +149,10 @@ def train_step(
                 p.grad /= B
     processes.average_gradients(learned if appearance is not None else state.params)
     info = StepInfo(step, views, scene_scale, lr, state.generator, processes.sum)
-    for optimizer in optimizers:
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+    with host_only():  # torch's Adam keeps its step counts on the host and reads them there
+        for optimizer in optimizers:
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
     strategy.step_post_backward(state.params, state.optimizers, state.strategy_state, info)
     state.step += 1
     psnrs = [psnr(image, target) for image, target in zip(images, targets)]

@@ -10,6 +10,7 @@ import torch
 import tyro
 
 from spatial.errors import SpatialError
+from spatial.host_syncs import host_only
 from spatial.scene import Scene
 from spatial.splats.appearance import ImageAppearance, exposure_gains
 from spatial.splats.model import init_splats, random_points, render_splats
@@ -154,7 +155,8 @@ class SplatTrainer(TrainerBase):
     # ---- training ---------------------------------------------------------------------------
     def next_view(self) -> int:
         if not self._order:
-            perm = torch.randperm(len(self.scene.train_ids), generator=self.view_generator, device="cpu").tolist()
+            with host_only():  # the view order is the host's: a CPU generator's permutation, read on the CPU
+                perm = torch.randperm(len(self.scene.train_ids), generator=self.view_generator, device="cpu").tolist()
             self._order = [self.scene.train_ids[i] for i in perm]
         return self._order.pop()
 
@@ -175,16 +177,18 @@ class SplatTrainer(TrainerBase):
         images = [self._half_size(i) if coarse else self.images[i] for i in views]
         targets = [image[..., :3] * image[..., 3:] + bg * (1 - image[..., 3:])
                    for image, bg in zip(images, backgrounds)]
-        K = self.K[views]
+        # the views' rows by integer selection: indexing with the list would copy it to the device, a wait there
+        K = torch.stack([self.K[v] for v in views])  # [B, 3, 3]
+        world_to_cam = torch.stack([self.world_to_cam[v] for v in views])  # [B, 4, 4]
+        gains = None if self.gains is None else torch.stack([self.gains[v] for v in views])  # [B]
         if coarse:  # the same pinhole on pixels twice as large
             K = torch.cat([K[:, :2] / 2, K[:, 2:]], dim=1)
         # NaN Gaussians are culled by the rasterizer, so the loss alone would not show them.
         if self.state.step % CHECK_EVERY == 0:
             check_finite(self.state.params, self.state.step)
             procs.check_identical(self.state.params, self.state.step)
-        return train_step(self.state, self.config.step, self.config.strategy, targets, self.world_to_cam[views],
-                          K, backgrounds, self.scene_scale, procs, [self._rows[v] for v in views],
-                          None if self.gains is None else self.gains[views])
+        return train_step(self.state, self.config.step, self.config.strategy, targets, world_to_cam, K, backgrounds,
+                          self.scene_scale, procs, [self._rows[v] for v in views], gains)
 
     def _half_size(self, index: int) -> torch.Tensor:
         """The image box-filtered to half size `[H/2, W/2, 4]`, kept for the coarse steps. Colour is averaged

@@ -81,7 +81,8 @@ class DefaultStrategy:
             grad = getattr(m2d, "absgrad", None) if self.absgrad else m2d.grad  # [C, N, 2] pixels
             if grad is None:
                 continue
-            grad = grad.detach() * grad.new_tensor([view.width / 2, view.height / 2])  # to NDC units, as gsplat
+            grad = grad.detach()
+            grad = torch.stack([grad[..., 0] * (view.width / 2), grad[..., 1] * (view.height / 2)], -1)  # NDC units
             visible = view.render.visible  # [C, N]
             norms.append((torch.linalg.norm(grad, dim=-1) * visible).sum(0))
             counts.append(visible.sum(0).to(state["count"].dtype))
