@@ -8,7 +8,8 @@ every other training option before tyro parses them (and `--help` shows the pres
 
 from __future__ import annotations
 
-import argparse
+import contextlib
+import io
 from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal
@@ -72,12 +73,20 @@ class TrainLeaf:
         self.__doc__ = get_method(method).summary
 
     def command_for(self, args: list[str]) -> type:
+        """The command class whose defaults are the preset's that `args` choose. `auto` may depend on the scene
+        (a real capture), so the arguments are first parsed by the command as it would be without one: the
+        scene is then the positional argument tyro finds, wherever it stands among the options."""
+        preset, scene = "auto", None
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                first = tyro.cli(self._command(preset, None), args=[a for a in args if a not in ("-h", "--help")])
+            preset, scene = first.preset, first.scene
+        except SystemExit:  # bad arguments: the real parse below reports them
+            pass
+        return self._command(preset, scene)
+
+    def _command(self, preset: str, scene: Path | None) -> type:
         method = get_method(self.method)
-        parser = argparse.ArgumentParser(add_help=False)
-        parser.add_argument("--preset", default="auto")
-        preset = parser.parse_known_args(args)[0].preset  # an unknown name: tyro reports it with the valid ones
-        # auto may depend on the scene (a real capture): the first argument naming a folder is taken for it
-        scene = next((Path(a) for a in args if not a.startswith("-") and Path(a).is_dir()), None)
         names = ("auto", *method.presets)
         lines = "; ".join(f"{name}: {description}" for name, (description, _) in method.presets.items())
         capture = (f", or {method.capture_preset} for photos or a video made into the scene by `spatial process`"
