@@ -95,3 +95,19 @@ def test_the_preset_sets_every_other_options_default_and_options_override_it(met
     override = ["--step.steps", "7"] if method == "splat" else ["--steps", "7"]
     leaf, _, rest = resolve(["train", method, str(tmp_path), *flag, *override])
     assert get_method(method).steps(tyro.cli(leaf, args=rest).config) == 7
+
+
+@pytest.mark.parametrize("flag", ["--step.render.sh-degree", "--step.render.absgrad"])
+def test_training_offers_no_render_flag_that_the_step_overrides(flag, tmp_path, capsys):
+    """The step renders at its SH schedule's degree and turns absgrad on for the strategy that reads it, so
+    neither is a flag; the settings that do take effect are."""
+    import tyro
+
+    from spatial.cli import resolve
+
+    leaf, _, rest = resolve(["train", "splat", str(tmp_path), "--step.render.eps2d", "0.1"])
+    assert tyro.cli(leaf, args=rest).config.step.render.eps2d == 0.1
+    leaf, _, rest = resolve(["train", "splat", str(tmp_path), flag, "0" if "degree" in flag else ""])
+    with pytest.raises(SystemExit) as exit_:
+        tyro.cli(leaf, args=[a for a in rest if a])
+    assert exit_.value.code == 2 and flag in capsys.readouterr().err

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
+import tyro
 from torch import Tensor
 
 from spatial.distributed import ONE_PROCESS, Processes
@@ -39,6 +40,15 @@ class LearningRates:
 
 
 @dataclass
+class TrainRenderOptions(RenderOptions):
+    """The rasterizer settings a training step takes from its config: `RenderOptions` without the two that the
+    step sets itself, so the command line offers no flag that cannot take effect."""
+
+    sh_degree: tyro.conf.Suppress[int | None] = 3  # the step renders at its SH schedule's degree (sh_degree above)
+    absgrad: tyro.conf.Suppress[bool] = False  # on when the strategy reads it (DefaultStrategy.absgrad)
+
+
+@dataclass
 class StepConfig:
     steps: int = 30_000
     """Total number of training steps (sets the position learning-rate schedule)."""
@@ -50,7 +60,7 @@ class StepConfig:
     """Weight of the D-SSIM term in the loss (the rest is L1)."""
     lr: LearningRates = field(default_factory=LearningRates)
     """Learning rates of the Adam optimizers, one per parameter."""
-    render: RenderOptions = field(default_factory=RenderOptions)
+    render: TrainRenderOptions = field(default_factory=TrainRenderOptions)
     """Rasterizer settings (backend, anti-aliasing, near plane, ...)."""
     appearance: AppearanceConfig = field(default_factory=AppearanceConfig)
     """Per-image colour transforms (exposure, white balance) learned beside the splats."""
