@@ -58,3 +58,23 @@ def test_auto_picks_the_capture_preset_for_a_processed_capture_on_a_cpu(orbit_pa
     assert info["preset"] == "capture"
     assert info["config"]["step"]["appearance"]["per_image"] is True
     assert info["config"]["coarse_until"] == 700
+
+
+def test_auto_judges_the_scene_wherever_it_stands_among_the_options(tmp_path):
+    """The scene is the positional argument as the command's parser reads it: an existing run folder given to
+    --out before it is not taken for the scene."""
+    import tyro
+
+    from spatial.cli import resolve
+
+    scene, run = tmp_path / "capture", tmp_path / "run"
+    scene.mkdir()
+    (scene / "manifest.json").write_text(json.dumps({"source": {"photos": "/somewhere/photos"}}))
+    run.mkdir()
+    capture_steps = get_method("splat").preset_config("capture").step.steps
+    for args in ([str(scene), "--out", str(run)], ["--out", str(run), str(scene)],
+                 ["--out", str(run), "--step.ssim-lambda", "0.3", str(scene)]):
+        leaf, _, rest = resolve(["train", "splat", *args])
+        command = tyro.cli(leaf, args=rest)
+        assert command.scene == scene and command.out == run, args
+        assert command.config.coarse_until == 700 and command.config.step.steps == capture_steps, args
