@@ -31,7 +31,7 @@ def cache_dir() -> Path:
 
 
 def scene_size(size: str | SceneSize) -> SceneSize:
-    from spatial.configs.scenes import SIZES
+    from spatial.scenes.config import SIZES
 
     if isinstance(size, SceneSize):
         return size

@@ -1,4 +1,4 @@
-"""Configuration of a synthetic scene render."""
+"""Configuration of a synthetic scene render, and the named sizes of the built-in scenes."""
 
 from __future__ import annotations
 
@@ -17,3 +17,11 @@ class SceneSize:
     """Sub-pixel grid per side for anti-aliasing (3 means 9 rays per pixel)."""
     points: int = 8000
     """Sparse points sampled from the training views' true surfaces, like an SfM point cloud."""
+
+
+SIZES: dict[str, SceneSize] = {
+    "test": SceneSize(width=64, height=48, views=16, supersample=2, points=1500),  # unit tests, about a second
+    "default": SceneSize(width=256, height=192, views=48, supersample=3, points=8000),  # the README's main job
+    "large": SceneSize(width=640, height=480, views=96, supersample=3, points=30000),  # benchmarks
+}
+"""Sizes of the built-in synthetic scenes (`spatial scene make NAME --size SIZE`)."""

@@ -213,7 +213,7 @@ def main() -> int:
                         help="steps of each splat run (default preset; a multiple of 10)")
     parser.add_argument("--nerf-steps", type=int, default=500, help="steps of each NeRF run (default preset; a "
                         "multiple of 10)")
-    parser.add_argument("--scene-size", default="default", help="size of the built-in orbit scene (configs/scenes.py)")
+    parser.add_argument("--scene-size", default="default", help="size of the built-in orbit scene (scenes/config.py)")
     parser.add_argument("--tests-timeout", type=int, default=600, help="seconds allowed for the cuda tests")
     parser.add_argument("--splat-psnr-floor", type=float, default=20.0, help="lowest sane splat test PSNR (dB)")
     parser.add_argument("--nerf-psnr-floor", type=float, default=15.0, help="lowest sane NeRF test PSNR (dB)")

@@ -6,24 +6,26 @@
     model = method.load(checkpoint, payload, device)   # a spatial.trained.TrainedModel
 
 `spatial train METHOD`, `load_model` and the tests all read this table, so a new method is a package
-with a `METHOD = Method(...)` and one line here. Modules are imported on first use: `import spatial`
-stays light.
+with a `METHOD = Method(...)`, a presets module in configs/ with a `PRESETS` table, and one line here naming
+both. The method's package never imports its presets (configs/ imports the method's config types, one way).
+Modules are imported on first use: `import spatial` stays light.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from spatial.errors import SpatialError
 
-METHODS: dict[str, str] = {
-    "splat": "spatial.splats.method",  # 3D Gaussian Splatting
-    "nerf": "spatial.nerf.method",  # a nerfacto-class NeRF
+METHODS: dict[str, tuple[str, str]] = {  # name -> (module with METHOD, module with PRESETS)
+    "splat": ("spatial.splats.method", "spatial.configs.splat"),  # 3D Gaussian Splatting
+    "nerf": ("spatial.nerf.method", "spatial.configs.nerf"),  # a nerfacto-class NeRF
 }
 
 
@@ -32,10 +34,10 @@ class Method:
     name: str
     summary: str  # one line for `spatial train --help`
     config_type: type  # the config dataclass; its field docstrings are the command's --help
-    presets: dict[str, tuple[str, Any]]  # name -> (one-line description, config)
     trainer: Callable  # (scene, config, out) -> TrainerBase
     load: Callable  # (checkpoint path, checkpoint payload, torch.device) -> TrainedModel
     steps: Callable[[Any], int]  # a config's total number of steps
+    presets: dict[str, tuple[str, Any]] = field(default_factory=dict)  # name -> (one line, config): get_method's
     gpu_preset: str = "default"  # what `--preset auto` picks with CUDA ...
     cpu_preset: str = "cpu"  # ... and without
     capture_preset: str | None = None  # ... and without, for a scene `spatial process` made from photos or a video
@@ -71,12 +73,15 @@ def is_processed_capture(scene: Path) -> bool:
     return isinstance(source, dict) and bool({"photos", "video"} & set(source))
 
 
+@functools.cache
 def get_method(name: str) -> Method:
+    """The method registered as `name`, with its presets."""
     if name not in METHODS:
         raise SpatialError(f"unknown training method {name!r}; choose from {', '.join(METHODS)}")
-    method = importlib.import_module(METHODS[name]).METHOD
-    assert method.name == name, f"{METHODS[name]} describes {method.name!r}, registered as {name!r}"
-    return method
+    module, presets = METHODS[name]
+    method = importlib.import_module(module).METHOD
+    assert method.name == name, f"{module} describes {method.name!r}, registered as {name!r}"
+    return replace(method, presets=importlib.import_module(presets).PRESETS)
 
 
 def method_of_checkpoint(path: Path, payload: dict) -> Method:

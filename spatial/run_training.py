@@ -127,7 +127,7 @@ def _run(method: Method, scene_path: Path, out: Path, config, resume: bool, pres
         result = trainer.evaluate()
         result["train_seconds_this_session"] = round(train_seconds, 1)
         write_json_atomic(eval_path(out), result)
-        files = trainer.export()
+        files = export_run(trainer, out)
         table = Table(title="evaluation", show_header=False)
         for key in ("views", "psnr", "ssim", "gaussians", "train_seconds", "eval_seconds", "peak_memory_mb"):
             if key in result:
@@ -145,6 +145,19 @@ def _run(method: Method, scene_path: Path, out: Path, config, resume: bool, pres
     finally:
         if session is not None:
             session.stop()
+
+
+def export_run(trainer: TrainerBase, out: Path) -> list[tuple[str, Path]]:
+    """The files a finished run leaves, as (what, file): a splat model's splats as `out/splats.ply` (the INRIA
+    layout every 3DGS viewer opens), then what the method names itself (a NeRF: its checkpoint)."""
+    from spatial.formats import save_splats
+
+    files = []
+    params = trainer.snapshot().splat_params()
+    if params is not None:
+        save_splats(params, out / "splats.ply")
+        files.append(("splats (INRIA 3DGS layout: open it in SuperSplat or any 3DGS viewer)", out / "splats.ply"))
+    return files + trainer.export()
 
 
 def _make_run_folder(out: Path) -> None:

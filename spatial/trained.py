@@ -39,6 +39,11 @@ class TrainedModel:
     def summary(self) -> str:  # what it is, for messages: "120,000 Gaussians", "a NeRF (...)"
         raise NotImplementedError
 
+    def splat_params(self) -> dict[str, Tensor] | None:
+        """The model as raw splat parameters (spatial.splats.model), for the files splats are written to; None
+        for a model that is not made of splats."""
+        return None
+
     # ---- shared -----------------------------------------------------------------------------
     @property
     def origin(self) -> str:

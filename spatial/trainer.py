@@ -75,8 +75,8 @@ class TrainerBase:
     def progress_text(self, stats: dict) -> str:  # a step's stats for the progress bar
         raise NotImplementedError
 
-    def export(self) -> list[tuple[str, Path]]:  # (what, file) of each file written at the end of a run
-        raise NotImplementedError
+    def export(self) -> list[tuple[str, Path]]:  # (what, file) of files the method names at the end of a run
+        return []  # (a splat model's splats.ply is the run loop's: spatial.run_training.export_run)
 
     def snapshot(self):  # a spatial.trained.TrainedModel of the current state: a copy, safe elsewhere
         raise NotImplementedError

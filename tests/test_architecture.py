@@ -94,6 +94,37 @@ def test_no_import_circles():
     assert cycles(import_graph()) == []
 
 
+def folder_of(module: str, files: dict[str, Path]) -> str:
+    """The package a module's file sits in (its own name for a package's __init__)."""
+    return module if files[module].name == "__init__.py" else module.rpartition(".")[0]
+
+
+def two_way_folders(graph: dict[str, set[str]], files: dict[str, Path]) -> list[str]:
+    """Pairs of sibling folders that import each other, each with one import either way. A package and a folder
+    inside it may (the package's own modules are the basics its folders share, and it gathers their names);
+    two folders side by side depend one way only, whatever names they install under."""
+    edges: dict[tuple[str, str], str] = {}
+    for module, imported in graph.items():
+        for other in imported:
+            a, b = folder_of(module, files), folder_of(other, files)
+            if a != b:
+                edges.setdefault((a, b), f"{module} imports {other}")
+    nested = lambda a, b: a.startswith(b + ".") or b.startswith(a + ".")  # noqa: E731
+    return sorted(f"{a} <-> {b}: {edges[a, b]}; {edges[b, a]}" for a, b in edges
+                  if a < b and (b, a) in edges and not nested(a, b))
+
+
+def test_the_checker_sees_two_folders_that_import_each_other():
+    files = {m: Path(f"{m.replace('.', '/')}.py") for m in ("p.a.x", "p.b.y", "p.a.z", "p.c")}
+    files["p.a"] = Path("p/a/__init__.py")
+    graph = {"p.a.x": {"p.b.y"}, "p.b.y": {"p.a.z"}, "p.a.z": {"p.c"}, "p.c": {"p.a"}, "p.a": set()}
+    assert two_way_folders(graph, files) == ["p.a <-> p.b: p.a.x imports p.b.y; p.b.y imports p.a.z"]
+
+
+def test_folders_depend_on_each_other_one_way():
+    assert two_way_folders(import_graph(), modules()) == []
+
+
 def test_the_library_imports_neither_the_cli_nor_the_viewer():
     graph = import_graph()
     for mod, imported in graph.items():

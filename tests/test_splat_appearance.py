@@ -9,6 +9,7 @@ import torch
 from spatial import load_scene
 from spatial.formats.ply import load_ply
 from spatial.run_folder import latest_checkpoint
+from spatial.run_training import export_run
 from spatial.splats.appearance import ImageAppearance
 from spatial.splats.trainer import SplatTrainer
 from tests.helpers import appearance_config
@@ -48,7 +49,7 @@ def test_a_darker_photo_gets_a_darker_transform_and_the_splats_keep_the_average(
 def test_the_exported_splats_leave_the_transforms_out(orbit_path, tmp_path):
     trainer = SplatTrainer(load_scene(orbit_path), appearance_config(5), tmp_path)
     trainer.train(5)
-    [(_, path)] = trainer.export()
+    [(_, path)] = export_run(trainer, tmp_path)
     assert set(load_ply(path)) == set(trainer.state.params)
 
 

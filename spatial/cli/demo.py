@@ -16,7 +16,7 @@ class Demo:
     scene: Literal["orbit", "facade"] = "orbit"
     """Built-in scene to use."""
     size: Literal["test", "default", "large"] = "default"
-    """Scene size preset (configs/scenes.py)."""
+    """Scene size preset (scenes/config.py)."""
     preset: Literal["auto", "default", "cpu", "mcmc"] = "auto"
     """Training preset (configs/splat.py); auto is cpu without CUDA and default with it."""
     steps: int | None = None

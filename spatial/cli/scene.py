@@ -129,7 +129,7 @@ class Make:
     """orbit: objects on a ground square, cameras circling (Blender layout, RGBA);
     facade: forward-facing view of objects before a wall (COLMAP + transforms.json)."""
     size: Literal["test", "default", "large"] = "default"
-    """Preset from configs/scenes.py: test 64x48 (16 views), default 256x192 (48), large 640x480 (96)."""
+    """Preset from scenes/config.py: test 64x48 (16 views), default 256x192 (48), large 640x480 (96)."""
     seed: int = 0
     """Seed for the sampled sparse points."""
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from spatial.errors import SpatialError, file_error
+from spatial.splats.model import check_splats
 
 
 @dataclass(frozen=True)
@@ -131,23 +132,3 @@ def load_splats(path: Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise file_error(path, "file not found" if not path.exists() else "not a file")
     return check_splats(path, splat_format(path).load(path))
-
-
-MAX_LOG_SCALE = 30.0  # e^30 is 1e13 scene units: a file with larger Gaussians is broken, not a scene
-
-
-def check_splats(path: Path, params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Refuse parameters no renderer can use: none at all, NaN or infinity, zero rotations, absurd sizes."""
-    N = params["means"].shape[0]
-    if N == 0:
-        raise file_error(path, "holds no Gaussians")
-    for name, value in params.items():
-        if not bool(torch.isfinite(value).all()):
-            raise file_error(path, f"{name} of some Gaussians is NaN or infinite")
-    zero = int((torch.linalg.norm(params["quats"].double(), dim=-1) < 1e-12).sum())
-    if zero:
-        raise file_error(path, f"{zero:,} of {N:,} Gaussians have a zero rotation quaternion")
-    if float(params["scales"].max()) > MAX_LOG_SCALE:
-        raise file_error(path, f"some Gaussians have log-scales above {MAX_LOG_SCALE:g} (sizes of e^"
-                               f"{float(params['scales'].max()):.3g}); the file is damaged")
-    return params

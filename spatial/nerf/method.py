@@ -6,7 +6,6 @@ from pathlib import Path
 
 import torch
 
-from spatial.configs.nerf import PRESETS
 from spatial.errors import file_error
 from spatial.methods import Method
 from spatial.nerf.trained import TrainedNerf
@@ -34,7 +33,6 @@ METHOD = Method(
     summary="Train a NeRF (nerfacto-style: hash grids, proposal sampling) on a scene; writes checkpoints and "
             "eval.json.",
     config_type=NerfTrainConfig,
-    presets=PRESETS,
     trainer=NerfTrainer,
     load=load_nerf,
     steps=lambda config: config.steps,

@@ -1,6 +1,5 @@
 """3D Gaussian Splatting as a training method (registered in spatial/methods.py)."""
 
-from spatial.configs.splat import PRESETS
 from spatial.methods import Method
 from spatial.splats.trained import load_splat_checkpoint
 from spatial.splats.trainer import SplatTrainConfig, SplatTrainer
@@ -9,7 +8,6 @@ METHOD = Method(
     name="splat",
     summary="Train 3D Gaussian Splats on a scene folder; writes checkpoints, eval.json and splats.ply.",
     config_type=SplatTrainConfig,
-    presets=PRESETS,
     trainer=SplatTrainer,
     load=load_splat_checkpoint,
     steps=lambda config: config.step.steps,

@@ -14,10 +14,12 @@ source of truth and checkpoints are a plain `state_dict`.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import torch
 from torch import Tensor
 
+from spatial.errors import file_error
 from spatial.render import RenderOptions, RenderOutput, num_sh_bases, rasterize, rgb_to_sh
 
 PARAM_NAMES = ("means", "quats", "scales", "opacities", "sh0", "shN")
@@ -82,3 +84,23 @@ def render_splats(splats: torch.nn.ParameterDict, world_to_cam: Tensor, K: Tenso
         splats["means"], splats["quats"], torch.exp(splats["scales"]), torch.sigmoid(splats["opacities"]),
         colors, world_to_cam, K, width, height, background=background, options=options,
     )
+
+
+MAX_LOG_SCALE = 30.0  # e^30 is 1e13 scene units: a file with larger Gaussians is broken, not a scene
+
+
+def check_splats(path: Path, params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Refuse parameters no renderer can use: none at all, NaN or infinity, zero rotations, absurd sizes."""
+    N = params["means"].shape[0]
+    if N == 0:
+        raise file_error(path, "holds no Gaussians")
+    for name, value in params.items():
+        if not bool(torch.isfinite(value).all()):
+            raise file_error(path, f"{name} of some Gaussians is NaN or infinite")
+    zero = int((torch.linalg.norm(params["quats"].double(), dim=-1) < 1e-12).sum())
+    if zero:
+        raise file_error(path, f"{zero:,} of {N:,} Gaussians have a zero rotation quaternion")
+    if float(params["scales"].max()) > MAX_LOG_SCALE:
+        raise file_error(path, f"some Gaussians have log-scales above {MAX_LOG_SCALE:g} (sizes of e^"
+                               f"{float(params['scales'].max()):.3g}); the file is damaged")
+    return params

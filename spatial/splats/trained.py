@@ -34,6 +34,9 @@ class SplatModel(TrainedModel):
     def summary(self) -> str:
         return f"{self.count:,} Gaussians"
 
+    def splat_params(self) -> dict[str, Tensor]:
+        return self.params
+
     def render_frames(self, cameras: Cameras, background: Tensor | None = None,
                       options: RenderOptions | None = None) -> Iterator[RenderOutput]:
         """Render one camera at a time (so a long path never holds more than one frame)."""
@@ -51,8 +54,7 @@ class SplatModel(TrainedModel):
 def checked_params(path: Path, params) -> dict[str, Tensor]:
     """A checkpoint's splat parameters, refused unless every one is there with shapes that agree."""
     from spatial.errors import file_error
-    from spatial.formats import check_splats
-    from spatial.splats.model import PARAM_NAMES
+    from spatial.splats.model import PARAM_NAMES, check_splats
 
     if not isinstance(params, dict) or not all(isinstance(params.get(k), Tensor) for k in PARAM_NAMES):
         raise file_error(path, f"not a splat checkpoint: 'params' must hold tensors {', '.join(PARAM_NAMES)}")

@@ -138,12 +138,6 @@ class SplatTrainer(TrainerBase):
     def progress_text(self, stats: dict) -> str:
         return f"loss {stats['loss']:.4f}  psnr {stats['psnr']:.2f}  gaussians {stats['gaussians']:,}"
 
-    def export(self) -> list[tuple[str, Path]]:
-        from spatial.formats.ply import save_ply
-
-        save_ply(self.state.params, self.out / "splats.ply")
-        return [("splats (INRIA 3DGS layout: open it in SuperSplat or any 3DGS viewer)", self.out / "splats.ply")]
-
     def snapshot(self):
         """The current splats as a `SplatModel` (detached copies on the CPU)."""
         from spatial.splats.trained import SplatModel
