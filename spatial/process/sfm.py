@@ -33,8 +33,8 @@ class SfMConfig:
     matches a video's frames that come back to a place seen before. Never downloaded."""
     max_image_size: int | None = None
     """Longest image side used for feature extraction. None: 1024 for a video's frames, which are many and
-    overlap closely (50 frames of 1080p video processed in 2/3 of the time at 1600, 100 in 3/4, with unchanged
-    pose accuracy: scripts/bench_video_processing.py); 1600 for photo sets."""
+    overlap closely (faster with unchanged pose accuracy: scripts/results/video_processing*.txt); 1600 for photo
+    sets."""
     max_features: int = 8192
     """Most SIFT features per image."""
     sequential_overlap: int = 10
@@ -43,9 +43,9 @@ class SfMConfig:
     fast_mapping: bool | None = None
     """Incremental mapping with fewer bundle adjustments: the whole model is adjusted again when it has grown 3x
     since the last time (COLMAP: 1.1x), without the 3D points that other points already cover, and each local
-    adjustment is refined once (COLMAP: twice). A video's mapping then takes about half the time, with unchanged
-    pose accuracy (scripts/bench_video_processing.py). None: on for a video's frames, which join in order and
-    drift little in between; off for photo sets."""
+    adjustment is refined once (COLMAP: twice): faster with unchanged pose accuracy on a video
+    (scripts/results/video_processing*.txt). None: on for a video's frames, which join in order and drift little
+    in between; off for photo sets."""
     keyframe_step: int | None = None
     """Incremental mapping of every Nth image (in name order: a video's frame order) only, the others then
     registered into that map by their matches with its points, without bundle adjustments of their own; where
@@ -53,8 +53,8 @@ class SfMConfig:
     others only with the frames up to twice the step after them. A power of two, since sequential matching
     pairs frames 1, 2, 4, ... apart. None: for a video's frames, which overlap so closely that most add little
     to the map but time, the largest step that still maps 25 keyframes, and at least 2 (2 up to 99 frames, 4 from
-    100: 50 frames mapped in half the time of every frame, 120 in 40% of the time of every other frame, with
-    unchanged pose accuracy: scripts/bench_video_processing.py); 1 (every image) for photo sets."""
+    100; the time it saves and the pose accuracy it keeps: scripts/results/video_processing*.txt); 1 (every
+    image) for photo sets."""
     undistort: bool = True
     """Write undistorted images and PINHOLE cameras (what splat training needs)."""
     seed: int = 0
