@@ -10,7 +10,7 @@ from __future__ import annotations
 import resource
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -26,9 +26,27 @@ from spatial.run_folder import checkpoint_path, eval_path, prune_checkpoints
 from spatial.scene import Scene
 
 
+@dataclass
+class RunConfig:
+    """The settings of a run that every method shares; each method's config is one (SplatTrainConfig,
+    NerfTrainConfig subclass it), so they are declared once and read with their types."""
+
+    downscale: int | None = None
+    """Train on images downscaled by this factor (cached in images_N/). None (auto): by the smallest power of
+    two that brings their longest side to 1600 px on a GPU or 720 px on a CPU (spatial.trainer.AUTO_SIDE)."""
+    eval_every: int = 0
+    """Evaluate on the test views every this many steps (0: only at the end)."""
+    checkpoint_every: int = 1000
+    """Write a checkpoint every this many steps (also at the end and on Ctrl-C)."""
+    seed: int = 0
+    """Seed of every random choice (initialisation, what each step trains on, densification or sample jitter)."""
+    device: str = "auto"
+    """Torch device: auto picks cuda when available, else cpu."""
+
+
 class TrainerBase:
-    def __init__(self, scene: Scene, config, out: Path):
-        """`config`: the method's config dataclass (with device, downscale, checkpoint_every, eval_every)."""
+    def __init__(self, scene: Scene, config: RunConfig, out: Path):
+        """`config`: the method's config, a `RunConfig` with the method's own settings besides."""
         self.config, self.out = config, out
         # the processes torchrun started (one without it), joined before the device is picked: on CUDA each
         # process takes its own GPU

@@ -17,11 +17,11 @@ from spatial.nerf.field import SpaceMap
 from spatial.nerf.model import ModelConfig, NerfModel
 from spatial.nerf.step import CHECK_EVERY, LossConfig, RayBatch, train_step
 from spatial.scene import Scene
-from spatial.trainer import TrainerBase, capture_warnings, generator_state, load_generator_state
+from spatial.trainer import RunConfig, TrainerBase, capture_warnings, generator_state, load_generator_state
 
 
 @dataclass
-class NerfTrainConfig:
+class NerfTrainConfig(RunConfig):
     model: ModelConfig = field(default_factory=ModelConfig)
     """Fields and sampling."""
     losses: LossConfig = field(default_factory=LossConfig)
@@ -44,22 +44,11 @@ class NerfTrainConfig:
     """Upper corner of the scene box (see --box-min)."""
     random_background: bool = True
     """For images with alpha: a random background colour per ray, so transparent areas learn to be empty."""
-    downscale: int | None = None
-    """Train on images downscaled by this factor (cached in images_N/). None (auto): by the smallest power of
-    two that brings their longest side to 1600 px on a GPU or 720 px on a CPU (spatial.trainer.AUTO_SIDE)."""
     mixed_precision: bool = False
     """bfloat16 autocast for the fields on CUDA (ignored on the CPU). Off by default: on the GPU it was measured on,
     it made steps slower, not faster (scripts/results/gpu_check.txt, which measures both)."""
     eval_chunk: int = 8192
     """Rays rendered at once when rendering whole images."""
-    eval_every: int = 0
-    """Evaluate on the test views every this many steps (0: only at the end)."""
-    checkpoint_every: int = 1000
-    """Write a checkpoint every this many steps (also at the end and on Ctrl-C)."""
-    seed: int = 0
-    """Seed of every random choice (initialisation, rays, sample jitter)."""
-    device: str = "auto"
-    """Torch device: auto picks cuda when available, else cpu."""
 
 
 def space_map(scene: Scene, config: NerfTrainConfig, has_alpha: bool) -> SpaceMap:

@@ -19,6 +19,7 @@ from spatial.splats.strategies.default import DefaultStrategy
 from spatial.splats.strategies.mcmc import MCMCStrategy
 from spatial.trainer import (
     COLOUR_CORRECTED,
+    RunConfig,
     TrainerBase,
     capture_warnings,
     generator_state,
@@ -28,7 +29,7 @@ from spatial.trainer import (
 
 
 @dataclass
-class SplatTrainConfig:
+class SplatTrainConfig(RunConfig):
     step: StepConfig = field(default_factory=StepConfig)
     """Loss, learning rates, SH schedule and rasterizer settings."""
     strategy: Union[
@@ -36,9 +37,6 @@ class SplatTrainConfig:
         Annotated[MCMCStrategy, tyro.conf.subcommand("mcmc")],
     ] = field(default_factory=DefaultStrategy)
     """Densification: 'default' (clone/split/prune, as 3DGS) or 'mcmc' (3DGS as MCMC)."""
-    downscale: int | None = None
-    """Train on images downscaled by this factor (cached in images_N/). None (auto): by the smallest power of
-    two that brings their longest side to 1600 px on a GPU or 720 px on a CPU (spatial.trainer.AUTO_SIDE)."""
     batch_size: int = 1
     """Views per step and training process; the loss is their mean (gsplat's batches). With torchrun, every
     process renders its own batch_size views of each step."""
@@ -52,14 +50,6 @@ class SplatTrainConfig:
     """For images with alpha: a random background every step, so transparent areas stay empty."""
     coarse_until: int = 0
     """Steps before this one train on half-size images (a quarter of the pixels: coarse to fine, faster)."""
-    eval_every: int = 0
-    """Evaluate on the test views every this many steps (0: only at the end)."""
-    checkpoint_every: int = 1000
-    """Write a checkpoint every this many steps (also at the end and on Ctrl-C)."""
-    seed: int = 0
-    """Seed of every random choice (initialisation, image order, densification)."""
-    device: str = "auto"
-    """Torch device: auto picks cuda when available, else cpu."""
 
 
 class SplatTrainer(TrainerBase):
