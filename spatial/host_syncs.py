@@ -129,12 +129,13 @@ _ACTIVE: list[HostSyncs] = []  # the counters open now, innermost last
 def host_only():
     """A block whose tensors live on the host by design, left out of every open `HostSyncs` count: use it only
     where a GPU run shows no wait (gpu_check's count), and say in a comment why the tensors are the host's."""
-    for counter in _ACTIVE:
+    paused = list(_ACTIVE)  # the counters open now; one opened inside the block counts inside it
+    for counter in paused:
         counter._paused += 1
     try:
         yield
     finally:
-        for counter in _ACTIVE:
+        for counter in paused:
             counter._paused -= 1
 
 

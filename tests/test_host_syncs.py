@@ -93,6 +93,11 @@ def test_host_only_blocks_are_left_out_and_the_counter_nests():
     with HostSyncs() as outer:
         inner = counted(work)
     assert inner.total == 2 and outer.total == 2
+    with HostSyncs() as outer:
+        with host_only():
+            inside = counted(lambda: x.tolist())  # a counter opened in the block counts what it holds
+        x.tolist()
+    assert inside.total == 1 and outer.total == 1
 
 
 def ordinary_steps(trainer, count: int = 3) -> list[HostSyncs]:
