@@ -7,6 +7,7 @@ import ast
 from importlib.metadata import distribution
 from pathlib import Path
 
+import pytest
 import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -177,3 +178,36 @@ def test_every_registry_line_names_what_exists():
         method = get_method(name)
         assert method.cpu_preset in method.presets and method.gpu_preset in method.presets
         assert all(isinstance(config, method.config_type) for _, config in method.presets.values())
+
+
+def test_a_toy_backend_is_one_file_and_one_registry_line(tmp_path, monkeypatch):
+    """A backend module written from scratch and one `BACKENDS` entry: `rasterize` runs it by name (the command
+    line's choices are made from the same table when spatial/render/options.py is imported)."""
+    import torch
+
+    from spatial.render import BACKENDS, RenderOptions, backend_for, rasterize
+    from tests.helpers import camera, random_gaussians
+
+    (tmp_path / "toy_backend.py").write_text(
+        "from spatial.render.torch_backend import rasterize_torch\n"
+        "calls = []\n"
+        "def rasterize_toy(*args):\n"
+        "    calls.append(args[7:9])  # width, height\n"
+        "    out = rasterize_torch(*args)\n"
+        "    out.rgb = 1 - out.rgb\n"
+        "    return out\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(BACKENDS, "toy", ("toy_backend", "rasterize_toy"))
+    means, quats, scales, opacities, rgb = random_gaussians(30, seed=2)
+    w2c, K = camera(16, 12)
+    options = RenderOptions(sh_degree=None, backend="toy")
+    out = rasterize(means, quats, scales, opacities, rgb, w2c, K, 16, 12, options=options)
+    reference = rasterize(means, quats, scales, opacities, rgb, w2c, K, 16, 12,
+                          options=RenderOptions(sh_degree=None, backend="torch"))
+    import toy_backend
+
+    assert backend_for("cpu", options) == "toy" and toy_backend.calls == [(16, 12)]
+    assert torch.allclose(out.rgb, 1 - reference.rgb)
+    monkeypatch.delitem(BACKENDS, "toy")
+    with pytest.raises(ValueError, match="unknown render backend 'toy'; choose from auto, torch, cpu, gsplat"):
+        rasterize(means, quats, scales, opacities, rgb, w2c, K, 16, 12, options=options)

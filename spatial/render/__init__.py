@@ -8,8 +8,9 @@ Backends take the same inputs and give the same outputs: `torch` (ours, pure PyT
 the reference), `cpu` (ours: the same with compositing in a C/OpenMP kernel compiled on first use)
 and `gsplat` (CUDA kernels). `RenderOptions.backend="auto"` picks gsplat for CUDA tensors when it
 is installed, the C kernel for CPU tensors when it compiles, and the torch backend otherwise.
-A backend is a module with a function of `rasterize`'s arguments, named in `BACKENDS` (and in
-`RenderOptions.backend`'s choices); each is held to the torch reference by the tests.
+A backend is a module with a function of `rasterize`'s arguments and one line in `BACKENDS`
+(spatial/render/options.py), which `RenderOptions.backend`'s choices are made from; each is held to the torch
+reference by the tests.
 """
 
 from __future__ import annotations
@@ -20,15 +21,8 @@ import warnings
 
 from torch import Tensor
 
-from spatial.render.options import RenderOptions, RenderOutput
+from spatial.render.options import BACKENDS, RenderOptions, RenderOutput
 from spatial.render.sh import num_sh_bases, rgb_to_sh, sh_to_rgb
-
-# backend name -> (module, function)
-BACKENDS = {
-    "torch": ("spatial.render.torch_backend", "rasterize_torch"),
-    "cpu": ("spatial.render.cpu_backend", "rasterize_cpu"),
-    "gsplat": ("spatial.render.gsplat_backend", "rasterize_gsplat"),
-}
 
 __all__ = ["BACKENDS", "RenderOptions", "RenderOutput", "backend_for", "num_sh_bases", "rasterize", "rgb_to_sh",
            "sh_to_rgb"]
@@ -73,6 +67,9 @@ def rasterize(
     options = options or RenderOptions()
     if background is not None and background.dim() == 1:
         background = background.expand(world_to_cam.shape[0], 3)
-    module, function = BACKENDS[backend_for(means.device, options)]
+    name = backend_for(means.device, options)
+    if name not in BACKENDS:
+        raise ValueError(f"unknown render backend {name!r}; choose from auto, {', '.join(BACKENDS)}")
+    module, function = BACKENDS[name]
     backend = getattr(importlib.import_module(module), function)
     return backend(means, quats, scales, opacities, colors, world_to_cam, K, width, height, background, options)

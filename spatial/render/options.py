@@ -7,6 +7,14 @@ from typing import Literal
 
 from torch import Tensor
 
+# backend name -> (module, function of `rasterize`'s arguments): the one list of render backends, which
+# `RenderOptions.backend`'s choices and `rasterize` both read (a new backend is a module and a line here)
+BACKENDS = {
+    "torch": ("spatial.render.torch_backend", "rasterize_torch"),
+    "cpu": ("spatial.render.cpu_backend", "rasterize_cpu"),
+    "gsplat": ("spatial.render.gsplat_backend", "rasterize_gsplat"),
+}
+
 # Shared by every backend, and equal to gsplat's so the two agree pixel for pixel.
 ALPHA_MIN = 1.0 / 255.0  # Gaussians fainter than this at a pixel are skipped
 ALPHA_MAX = 0.999  # gsplat's clamp (the original 3DGS code used 0.99)
@@ -31,7 +39,7 @@ class RenderOptions:
     absgrad: bool = False
     """Also sum each pixel's absolute gradient to the projected centres (AbsGS): `means2d.absgrad` after
     backward, as in gsplat. A strategy that reads it turns it on."""
-    backend: Literal["auto", "torch", "cpu", "gsplat"] = "auto"
+    backend: Literal[("auto", *BACKENDS)] = "auto"
     """auto: gsplat for CUDA tensors (if installed), the C kernel for CPU tensors (if it compiles), else torch."""
 
 
