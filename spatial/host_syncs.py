@@ -88,14 +88,16 @@ class _Dispatch(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         kind = _kind(func, args, kwargs)
-        if kind is not None and not (func in _FROM_HOST and self.owner._assigning_number):
-            self.owner._record(kind)
+        owner = self.owner
+        if kind is not None and not owner._reading_to_host and not (func in _FROM_HOST and owner._assigning_number):
+            owner._record(kind)
         return func(*args, **kwargs)
 
 
 class _Functions(TorchFunctionMode):
-    """Device-to-host reads, which a CPU tensor serves without any dispatched operation; and `x[i] = number`, which
-    on a CPU lifts the number into a tensor (a copy from the host, to the dispatcher) but on a GPU fills in place."""
+    """Device-to-host reads, which a CPU tensor serves without any dispatched operation (on a GPU the copy they make
+    is dispatched too, and not counted again); and `x[i] = number`, which on a CPU lifts the number into a tensor (a
+    copy from the host, to the dispatcher) but on a GPU fills in place."""
 
     def __init__(self, owner: HostSyncs):
         super().__init__()
@@ -107,13 +109,16 @@ class _Functions(TorchFunctionMode):
         to_host = name in _TO_HOST or (name == "to" and _names_host(args[1:], kwargs))
         if to_host and args and isinstance(args[0], torch.Tensor):
             self.owner._record(f"device to host ({name})")
-        if name == "__setitem__" and len(args) == 3 and isinstance(args[2], (bool, int, float)):
-            self.owner._assigning_number += 1
-            try:
-                return func(*args, **kwargs)
-            finally:
-                self.owner._assigning_number -= 1
-        return func(*args, **kwargs)
+            flag = "_reading_to_host"
+        elif name == "__setitem__" and len(args) == 3 and isinstance(args[2], (bool, int, float)):
+            flag = "_assigning_number"
+        else:
+            return func(*args, **kwargs)
+        setattr(self.owner, flag, getattr(self.owner, flag) + 1)
+        try:
+            return func(*args, **kwargs)
+        finally:
+            setattr(self.owner, flag, getattr(self.owner, flag) - 1)
 
 
 def _names_host(args, kwargs) -> bool:
@@ -147,7 +152,8 @@ class HostSyncs:
     def __init__(self):
         self.where: list[tuple[str, str]] = []
         self._paused = 0
-        self._assigning_number = 0
+        self._assigning_number = 0  # inside `x[i] = number`
+        self._reading_to_host = 0  # inside a counted copy to the host
         self._modes = (_Functions(self), _Dispatch(self))
 
     def _record(self, kind: str) -> None:
