@@ -37,7 +37,7 @@ class Method:
     trainer: Callable  # (scene, config, out) -> TrainerBase
     load: Callable  # (checkpoint path, checkpoint payload, torch.device) -> TrainedModel
     steps: Callable[[Any], int]  # a config's total number of steps
-    presets: dict[str, tuple[str, Any]] = field(default_factory=dict)  # name -> (one line, config): get_method's
+    presets: dict[str, tuple[str, Any]] = field(default_factory=dict)  # name -> (one line, config), from get_method
     gpu_preset: str = "default"  # what `--preset auto` picks with CUDA ...
     cpu_preset: str = "cpu"  # ... and without
     capture_preset: str | None = None  # ... and without, for a scene `spatial process` made from photos or a video

@@ -106,6 +106,7 @@ def composite(
             end += 1
         chunks.append((busy[start:end], longest))
         start = end
+    chunk_fn = functools.partial(_composite_chunk, absgrad=absgrad)
     needs_grad = torch.is_grad_enabled() and any(
         t.requires_grad for t in (means2d, conics, opacities, features))
     for tiles, longest in chunks:
@@ -114,7 +115,6 @@ def composite(
         present = slot[None] < counts[tiles, None]
         gid = bins.gaussian_ids[torch.where(present, index, torch.zeros_like(index))]  # [t, k]
         args = (pix[tiles], present, gid, means2d, conics, opacities, features)
-        chunk_fn = functools.partial(_composite_chunk, absgrad=absgrad)
         if needs_grad:
             # Recompute the chunk in backward instead of keeping its [t, P, k] intermediates: memory stays at one
             # chunk whatever the number of intersections. The absgrad sink is bound, not passed: checkpoint saves
