@@ -30,9 +30,9 @@ FORMATS = [("PLY", "w.ply", {}), (".splat", "w.splat", {}), ("SPZ 3", "w3.spz", 
 
 
 def train(out: Path, steps: int) -> Path:
-    from spatial.methods import get_method
-    from spatial.run_training import run_training
     from spatial.scenes import make_scene
+    from spatial.training.loop import run_training
+    from spatial.training.methods import get_method
 
     config = get_method("splat").preset_config("cpu")
     config.step.steps, config.step.sh_degree, config.step.sh_degree_interval = steps, 3, steps // 4
@@ -57,9 +57,8 @@ def main() -> None:
 
     from spatial.formats import load_splats, save_splats
     from spatial.metrics import psnr
-    from spatial.runs import load_splat_model
     from spatial.splats.simplify import simplify
-    from spatial.splats.trained import SplatModel
+    from spatial.trained import SplatModel, load_splat_model
 
     work = Path(tempfile.mkdtemp(prefix="bench-formats-"))
     run = args.run or train(work / "run", args.steps)

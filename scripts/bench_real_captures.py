@@ -49,7 +49,7 @@ def train(scene: Path, preset: str, downscale: int, budget: float, marks: list[f
     import torch
 
     from spatial.io import load_scene
-    from spatial.methods import get_method
+    from spatial.training.methods import get_method
 
     method = get_method("splat")
     config = method.preset_config(preset)

@@ -122,9 +122,9 @@ def end_to_end_training() -> dict:
     import tempfile
     from pathlib import Path
 
-    from spatial.methods import get_method
-    from spatial.run_training import run_training
     from spatial.scenes import make_scene
+    from spatial.training.loop import run_training
+    from spatial.training.methods import get_method
 
     with tempfile.TemporaryDirectory() as tmp:
         result = run_training("splat", make_scene("orbit", "default"), Path(tmp) / "run",

@@ -4,7 +4,7 @@
     python scripts/bench_viewer_overhead.py --out scripts/results/viewer_overhead.json
 
 Each configuration trains in its own process from the same seed (so the same Gaussians are
-densified at the same steps), through `spatial.run_training.run_training` as `spatial train splat` does:
+densified at the same steps), through `spatial.training.loop.run_training` as `spatial train splat` does:
 1. baseline: no viewer;
 2. viewer: the live viewer at its default refresh (5 s) with one connected client that receives
    everything the server sends (a websocket client standing in for a browser, so the browser's
@@ -29,9 +29,9 @@ def child(steps: int, refresh: float | None, port: int) -> dict:
     import shutil
     import tempfile
 
-    from spatial.methods import get_method
-    from spatial.run_training import LiveViewerOptions, run_training
     from spatial.scenes import make_scene
+    from spatial.training.loop import LiveViewerOptions, run_training
+    from spatial.training.methods import get_method
 
     scene = make_scene("orbit", "default")
     config = get_method("splat").preset_config("cpu")

@@ -20,10 +20,9 @@ from spatial.images import read_image
 from spatial.io import detect_format, load_scene, write_colmap, write_transforms
 from spatial.mesh import FusionConfig, Mesh, mesh_from_depth, save_mesh, save_points
 from spatial.render_path import render_camera_path
-from spatial.runs import SplatModel, load_model
 from spatial.scene import Scene
 from spatial.splats.transform import merge_splats, transform_splats
-from spatial.trained import TrainedModel
+from spatial.trained import SplatModel, TrainedModel, load_model
 
 __version__ = "0.1.0"
 

@@ -47,10 +47,10 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def trained_run(orbit_path, tmp_path_factory) -> Path:
     """A run folder as `spatial train splat` writes it: 300 steps on the test-size orbit scene (~25 s)."""
-    from spatial.run_training import run_training
     from spatial.splats.step import StepConfig
     from spatial.splats.strategies import DefaultStrategy
     from spatial.splats.trainer import SplatTrainConfig
+    from spatial.training.loop import run_training
 
     config = SplatTrainConfig(step=StepConfig(steps=300, sh_degree=1, sh_degree_interval=100),
                               strategy=DefaultStrategy(refine_start=30, refine_every=15, refine_stop=225,

@@ -88,7 +88,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 def test_the_checker_sees_a_circle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     graph = import_graph()
-    assert "spatial.runs" in graph["spatial"] and "spatial.cli" in graph["spatial.__main__"]
+    assert "spatial.trained" in graph["spatial"] and "spatial.cli" in graph["spatial.__main__"]
 
 
 def test_no_import_circles():
@@ -161,10 +161,10 @@ def test_every_registry_line_names_what_exists():
     import typing
 
     from spatial.formats import SPLAT_FORMATS
-    from spatial.methods import METHODS, get_method
     from spatial.process.mappers import MAPPERS
     from spatial.process.sfm import SfMConfig
     from spatial.render import BACKENDS, RenderOptions
+    from spatial.training.methods import METHODS, get_method
 
     assert set(typing.get_args(typing.get_type_hints(RenderOptions)["backend"])) == {"auto", *BACKENDS}
     assert set(typing.get_args(typing.get_type_hints(SfMConfig)["mapper"])) == {"auto", *MAPPERS}

@@ -51,7 +51,7 @@ def test_one_view_per_step_is_the_step_it_was(orbit_path, tmp_path):
 
 
 class Recorder:
-    """Stands in for spatial.distributed.Processes: one process, keeping the gradients of the step."""
+    """Stands in for spatial.training.distributed.Processes: one process, keeping the gradients of the step."""
 
     def __init__(self):
         self.grads = {}

@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from spatial import SpatialError
-from spatial.checkpoint import read_checkpoint
 from spatial.files import write_bytes_atomic
-from spatial.run_training import run_training
 from spatial.splats.step import StepConfig
 from spatial.splats.strategies import DefaultStrategy
 from spatial.splats.trainer import SplatTrainConfig
+from spatial.training.checkpoint import read_checkpoint
+from spatial.training.loop import run_training
 
 
 class RunsCodeOnLoad:

@@ -86,7 +86,7 @@ def test_the_preset_sets_every_other_options_default_and_options_override_it(met
     import tyro
 
     from spatial.cli import resolve
-    from spatial.methods import get_method
+    from spatial.training.methods import get_method
 
     leaf, path, rest = resolve(["train", method, str(tmp_path), *flag])
     command = tyro.cli(leaf, args=rest)

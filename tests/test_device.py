@@ -26,10 +26,10 @@ from spatial import SpatialError, load_scene
 from spatial.configs.nerf import PRESETS as NERF_PRESETS
 from spatial.configs.splat import PRESETS as SPLAT_PRESETS
 from spatial.nerf.trainer import NerfTrainer
-from spatial.run_folder import latest_checkpoint
 from spatial.splats import ops
 from spatial.splats.strategies import DefaultStrategy, MCMCStrategy
 from spatial.splats.trainer import SplatTrainer
+from spatial.training.run_folder import latest_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -213,8 +213,8 @@ def test_asking_for_gsplat_where_it_cannot_run_is_a_clear_error():
 
 
 def test_devices_auto_and_named(monkeypatch):
-    from spatial.methods import get_method
-    from spatial.trainer import pick_device
+    from spatial.device import pick_device
+    from spatial.training.methods import get_method
 
     assert pick_device("cpu") == torch.device("cpu")
     with pytest.raises(SpatialError, match="unknown device 'gpu': use auto, cpu, cuda or cuda:N"):

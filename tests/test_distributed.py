@@ -121,7 +121,7 @@ def test_a_nerf_trains_on_two_processes(orbit_path, tmp_path):
 
 
 def _diverging_rank(rank: int, port: int, queue) -> None:
-    from spatial.distributed import processes_from_environment
+    from spatial.training.distributed import processes_from_environment
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2")
     processes = processes_from_environment("cpu")

@@ -130,10 +130,10 @@ def test_the_default_render_path_stays_where_a_front_facing_capture_looked(facad
     an orbit of the same run (shown for contrast) does."""
     from PIL import Image
 
-    from spatial.run_training import run_training
     from spatial.splats.step import StepConfig
     from spatial.splats.strategies import DefaultStrategy
     from spatial.splats.trainer import SplatTrainConfig
+    from spatial.training.loop import run_training
 
     run = tmp_path / "facade"
     config = SplatTrainConfig(step=StepConfig(steps=200, sh_degree=0),
@@ -157,7 +157,7 @@ def test_the_default_render_path_stays_where_a_front_facing_capture_looked(facad
 
 def test_max_splats_keeps_the_splats_that_matter_to_the_picture(trained_run, tmp_path, capsys):
     from spatial.metrics import psnr
-    from spatial.splats.trained import SplatModel
+    from spatial.trained import SplatModel
 
     main(["export", "ply", str(trained_run), "--out", str(tmp_path / "half.ply"), "--max-splats", "50%"])
     model = load_model(trained_run)

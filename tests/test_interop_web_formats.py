@@ -20,7 +20,7 @@ import torch
 
 from spatial.formats import load_splats, save_splats, spz
 from spatial.metrics import psnr
-from spatial.runs import load_splat_model
+from spatial.trained import load_splat_model
 from tests.interop_tools import assert_close_splats, node_tool, splat_transform
 
 pytestmark = pytest.mark.slow
@@ -127,7 +127,7 @@ PSNR = {"a.compressed.ply": 40.0, "a.sog": 30.0, "a.spz": 38.0, "a.splat": 28.0,
 
 @pytest.mark.parametrize("name", sorted(PSNR))
 def test_lossy_formats_render_like_the_ply(world, trained_run, tmp_path, name):
-    from spatial.splats.trained import SplatModel
+    from spatial.trained import SplatModel
 
     cameras = load_splat_model(trained_run).training_cameras()
     cameras = cameras[list(range(0, len(cameras), 4))]

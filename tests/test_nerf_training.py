@@ -12,7 +12,7 @@ from spatial import SpatialError, load_model, load_scene
 from spatial.cli import main
 from spatial.configs.nerf import PRESETS
 from spatial.nerf.trainer import NerfTrainer
-from spatial.run_training import run_training
+from spatial.training.loop import run_training
 
 
 def preset(name, steps, **changes):

@@ -8,10 +8,10 @@ import torch
 
 from spatial import load_scene
 from spatial.formats.ply import load_ply
-from spatial.run_folder import latest_checkpoint
-from spatial.run_training import export_run
 from spatial.splats.appearance import ImageAppearance
 from spatial.splats.trainer import SplatTrainer
+from spatial.training.loop import export_run
+from spatial.training.run_folder import latest_checkpoint
 from tests.helpers import appearance_config
 
 
@@ -55,7 +55,7 @@ def test_the_exported_splats_leave_the_transforms_out(orbit_path, tmp_path):
 
 def test_a_checkpoint_with_appearance_for_other_photos_is_refused_by_name(orbit_path, tmp_path):
     from spatial import SpatialError
-    from spatial.checkpoint import read_checkpoint, write_checkpoint
+    from spatial.training.checkpoint import read_checkpoint, write_checkpoint
 
     scene = load_scene(orbit_path)
     config = replace(appearance_config(2), checkpoint_every=1)

@@ -8,9 +8,9 @@ import torch
 
 from spatial import load_scene
 from spatial.cli import main
-from spatial.methods import get_method, is_processed_capture
 from spatial.splats import trainer as trainer_module
 from spatial.splats.trainer import SplatTrainer
+from spatial.training.methods import get_method, is_processed_capture
 from tests.helpers import small_config
 
 

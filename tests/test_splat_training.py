@@ -9,12 +9,12 @@ import torch
 
 from spatial import SpatialError, load_scene
 from spatial.cli import main
-from spatial.run_folder import latest_checkpoint
 from spatial.splats import ops
 from spatial.splats.step import check_finite
 from spatial.splats.strategies import DefaultStrategy, MCMCStrategy
 from spatial.splats.strategies.mcmc import relocation
 from spatial.splats.trainer import SplatTrainer
+from spatial.training.run_folder import latest_checkpoint
 from tests.helpers import appearance_config, small_config
 
 
@@ -215,7 +215,7 @@ def test_train_seconds_count_the_steps_alone(orbit_path, tmp_path):
 def test_auto_downscale_brings_the_longest_side_within_the_devices_limit(size, device, factor):
     from types import SimpleNamespace
 
-    from spatial.trainer import auto_downscale
+    from spatial.training.trainer import auto_downscale
 
     cameras = SimpleNamespace(width=torch.tensor([size[0], 64]), height=torch.tensor([size[1], 48]))
     assert auto_downscale(SimpleNamespace(cameras=cameras), torch.device(device)) == factor
@@ -226,7 +226,7 @@ def test_auto_downscale_is_recorded_said_and_kept_on_resume(orbit_path, tmp_path
     halves), says so, records the factor it chose, and resumes at it without a changed-settings warning."""
     import shutil
 
-    from spatial.trainer import AUTO_SIDE
+    from spatial.training.trainer import AUTO_SIDE
 
     monkeypatch.setitem(AUTO_SIDE, "cpu", 32)
     orbit_path = Path(shutil.copytree(orbit_path, tmp_path / "scene"))  # images_2 is written beside the images

@@ -135,10 +135,10 @@ def test_live_training_view_pauses_and_resumes_from_the_browser(orbit_path, brow
     import threading
 
     from spatial import load_scene
-    from spatial.run_training import LiveViewerOptions
     from spatial.splats.step import StepConfig
     from spatial.splats.strategies import DefaultStrategy
     from spatial.splats.trainer import SplatTrainConfig, SplatTrainer
+    from spatial.training.loop import LiveViewerOptions
     from spatial_viewer.live import LiveTraining
 
     config = SplatTrainConfig(step=StepConfig(steps=100_000, sh_degree=1),
@@ -287,7 +287,7 @@ def test_exported_web_page_shows_the_world_from_a_static_server(trained_run, bro
     from spatial.cli import main
     from spatial.formats.html import initial_view
     from spatial.metrics import psnr
-    from spatial.runs import load_splat_model
+    from spatial.trained import load_splat_model
 
     site = tmp_path / "site"
     site.mkdir()

@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from spatial import load_scene
-from spatial.run_training import LiveViewerOptions
 from spatial.splats.step import StepConfig
 from spatial.splats.strategies import DefaultStrategy
 from spatial.splats.trainer import SplatTrainConfig, SplatTrainer
+from spatial.training.loop import LiveViewerOptions
 
 
 def free_port():

@@ -128,7 +128,7 @@ class ViewerApp:
 
     def shown_model(self) -> TrainedModel:
         """What the viewer shows, as a model: the server-side one (a NeRF), else the visible splat layers."""
-        from spatial.splats.trained import SplatModel
+        from spatial.trained import SplatModel
 
         if self.model is not None:
             return self.model

@@ -53,8 +53,7 @@ class View:
 
 def build_app(inputs: list[Path], out: Path, thumbnails: bool = True):
     from spatial.camera_path import scene_frame
-    from spatial.splats.trained import SplatModel
-    from spatial.trained import FILE_BACKGROUND
+    from spatial.trained import FILE_BACKGROUND, SplatModel
     from spatial_viewer.app import ViewerApp
     from spatial_viewer.layers import StaticLayer, camera_thumbnails, open_input
     from spatial_viewer.world import World

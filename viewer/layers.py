@@ -10,8 +10,7 @@ import numpy as np
 
 from spatial.errors import SpatialError, file_error
 from spatial.formats import MESH_READ_SUFFIXES, POINT_SUFFIXES, is_splat_file, splat_suffixes
-from spatial.runs import load_model
-from spatial.trained import TrainedModel
+from spatial.trained import TrainedModel, load_model
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """The live training view: `spatial train ... --viewer` serves the browser viewer while it trains.
 
-`spatial.run_training.run_training` finds this class through the `spatial.live_viewers` entry point and
+`spatial.training.loop.run_training` finds this class through the `spatial.live_viewers` entry point and
 calls it from the training loop:
 
     live = LiveTraining(trainer, options)   # starts the server, draws the training cameras
@@ -19,7 +19,7 @@ import threading
 import time
 
 from spatial.camera_path import scene_frame
-from spatial.splats.trained import SplatModel
+from spatial.trained import SplatModel
 from spatial_viewer.app import ViewerApp
 from spatial_viewer.layers import camera_thumbnails
 from spatial_viewer.world import World

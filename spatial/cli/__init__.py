@@ -26,7 +26,7 @@ COMMANDS: dict = {
               {"info": Info, "convert": Convert, "make": Make}),
     "process": ("Turn photos or a video into a scene folder (structure from motion with COLMAP).",
                 {"images": ProcessImages, "video": ProcessVideo, "import": ProcessImport}),
-    "train": ("Train a model on a scene.", train_commands),  # one per method in spatial.methods
+    "train": ("Train a model on a scene.", train_commands),  # one per method in spatial.training.methods
     "export": ("Export a trained model: splat files, a mesh, or a point cloud.", export_commands),
     "render": Render,
 }
@@ -91,7 +91,7 @@ def main(args: list[str] | None = None) -> None:
         from rich.console import Console
         from rich.markup import escape
 
-        from spatial.distributed import exit_process
+        from spatial.training.distributed import exit_process
 
         # escaped: a message may hold brackets (a file name, a library's own words) that are not markup
         Console(stderr=True).print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)

@@ -29,8 +29,8 @@ class Demo:
 
         from spatial.cli.scene import make_with_progress, summary_table
         from spatial.io import load_scene
-        from spatial.methods import get_method
-        from spatial.run_training import run_training
+        from spatial.training.loop import run_training
+        from spatial.training.methods import get_method
 
         console = Console()
         path = make_with_progress(self.scene, self.size)

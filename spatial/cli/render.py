@@ -49,7 +49,7 @@ class Render:
         from spatial.errors import SpatialError
         from spatial.io.json_util import MAX_IMAGE_SIDE
         from spatial.render_path import render_camera_path
-        from spatial.runs import load_model
+        from spatial.trained import load_model
 
         for flag, value in (("--width", self.width), ("--height", self.height)):
             if value is not None and not 1 <= value <= MAX_IMAGE_SIDE:

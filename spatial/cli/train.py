@@ -1,4 +1,4 @@
-"""`spatial train METHOD`: one command for every method in spatial.methods' registry.
+"""`spatial train METHOD`: one command for every method in spatial.training.methods' registry.
 
 The command's class is built once the preset is known, so `--preset NAME` supplies the default of
 every other training option before tyro parses them (and `--help` shows the preset's values):
@@ -17,9 +17,9 @@ from typing import Annotated, ClassVar, Literal
 import tyro
 from rich.console import Console
 
-from spatial.methods import METHODS, get_method
 from spatial.ports import is_loopback
-from spatial.run_training import LiveViewerOptions, run_training
+from spatial.training.loop import LiveViewerOptions, run_training
+from spatial.training.methods import METHODS, get_method
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""A nerfacto-class NeRF as a training method (registered in spatial/methods.py)."""
+"""A nerfacto-class NeRF as a training method (registered in spatial/training/methods.py)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,16 @@ from pathlib import Path
 import torch
 
 from spatial.errors import file_error
-from spatial.methods import Method
 from spatial.nerf.trained import TrainedNerf
 from spatial.nerf.trainer import NerfTrainConfig, NerfTrainer
+from spatial.training.methods import Method
 
 
 def load_nerf(checkpoint: Path, payload: dict, device: torch.device | str = "cpu") -> TrainedNerf:
     """A `TrainedNerf` from a NeRF checkpoint's contents (see `NerfTrainer.checkpoint_state`)."""
     from spatial.nerf.field import SpaceMap
     from spatial.nerf.model import NerfModel
-    from spatial.run_folder import config_from_dict
+    from spatial.training.run_folder import config_from_dict
 
     try:
         config: NerfTrainConfig = config_from_dict(NerfTrainConfig, payload["config"])

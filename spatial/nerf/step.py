@@ -7,12 +7,12 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from spatial.distributed import ONE_PROCESS, Processes
 from spatial.errors import SpatialError
 from spatial.host_syncs import host_only
 from spatial.nerf.model import NerfModel
 from spatial.nerf.rendering import distortion_loss, interlevel_loss
 from spatial.splats.step import CHECK_EVERY
+from spatial.training.distributed import ONE_PROCESS, Processes
 
 
 @dataclass
@@ -37,7 +37,7 @@ def train_step(model: NerfModel, optimizer: torch.optim.Optimizer, scheduler, ba
                processes: Processes = ONE_PROCESS) -> dict:
     """Render the batch's rays, take one optimizer step. Returns the step's stats as 0-dim tensors on the
     device (`float()` them to show them; reading waits for the GPU). `autocast`: bfloat16 fields. Under several
-    training processes (spatial/distributed.py) each renders its share of the rays, and the gradients are
+    training processes (spatial/training/distributed.py) each renders its share of the rays, and the gradients are
     averaged over all of them before the step."""
     with torch.autocast(batch.origins.device.type, dtype=torch.bfloat16, enabled=autocast):
         out = model(batch.origins, batch.dirs, batch.image_ids, batch.background, step, generator)

@@ -1,4 +1,4 @@
-"""A trained NeRF as `spatial.runs.load_model` returns it: a `TrainedModel` like `SplatModel`, so
+"""A trained NeRF as `spatial.trained.load_model` returns it: a `TrainedModel` like `SplatModel`, so
 `spatial render`, mesh export and the viewer take either."""
 
 from __future__ import annotations

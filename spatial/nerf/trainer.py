@@ -1,6 +1,6 @@
 """Training a NeRF on a scene: rays from every training image, the loop, evaluation, checkpoints.
 
-A `TrainerBase` like `SplatTrainer` (see spatial/trainer.py), so `spatial train nerf` shares the
+A `TrainerBase` like `SplatTrainer` (see spatial/training/trainer.py), so `spatial train nerf` shares the
 progress bar, evaluation, checkpoints, `--resume` and `--viewer` with `spatial train splat`.
 """
 
@@ -17,7 +17,7 @@ from spatial.nerf.field import SpaceMap
 from spatial.nerf.model import ModelConfig, NerfModel
 from spatial.nerf.step import CHECK_EVERY, LossConfig, RayBatch, train_step
 from spatial.scene import Scene
-from spatial.trainer import RunConfig, TrainerBase, capture_warnings, generator_state, load_generator_state
+from spatial.training.trainer import RunConfig, TrainerBase, capture_warnings, generator_state, load_generator_state
 
 
 @dataclass

@@ -1,8 +1,8 @@
-"""3D Gaussian Splatting as a training method (registered in spatial/methods.py)."""
+"""3D Gaussian Splatting as a training method (registered in spatial/training/methods.py)."""
 
-from spatial.methods import Method
-from spatial.splats.trained import load_splat_checkpoint
 from spatial.splats.trainer import SplatTrainConfig, SplatTrainer
+from spatial.trained import load_splat_checkpoint
+from spatial.training.methods import Method
 
 METHOD = Method(
     name="splat",

@@ -8,7 +8,6 @@ import torch
 import tyro
 from torch import Tensor
 
-from spatial.distributed import ONE_PROCESS, Processes
 from spatial.errors import SpatialError
 from spatial.host_syncs import host_only
 from spatial.metrics import psnr, ssim
@@ -16,6 +15,7 @@ from spatial.render import RenderOptions
 from spatial.splats.appearance import AppearanceConfig, ImageAppearance
 from spatial.splats.model import render_splats
 from spatial.splats.strategies.base import RenderedView, StepInfo, Strategy
+from spatial.training.distributed import ONE_PROCESS, Processes
 
 CHECK_EVERY = 10
 """Steps between divergence checks: each check waits for the device, so it is not done every step."""
@@ -103,7 +103,7 @@ def train_step(
     """Render B views, take one optimizer step on the mean of their losses (and the strategy's regularisers),
     let the strategy densify.
 
-    Under several training processes (`processes`, see spatial/distributed.py) each renders its own views, and
+    Under several training processes (`processes`, see spatial/training/distributed.py) each renders its own views, and
     the gradients are averaged over all of them before the step, so every process takes the same step.
 
     Returns the step's stats: `loss` and `psnr` (means over the views) as 0-dim tensors on the device (read them

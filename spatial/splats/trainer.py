@@ -17,7 +17,7 @@ from spatial.splats.model import init_splats, random_points, render_splats
 from spatial.splats.step import CHECK_EVERY, StepConfig, TrainState, check_finite, make_optimizers, train_step
 from spatial.splats.strategies.default import DefaultStrategy
 from spatial.splats.strategies.mcmc import MCMCStrategy
-from spatial.trainer import (
+from spatial.training.trainer import (
     COLOUR_CORRECTED,
     RunConfig,
     TrainerBase,
@@ -130,7 +130,7 @@ class SplatTrainer(TrainerBase):
 
     def snapshot(self):
         """The current splats as a `SplatModel` (detached copies on the CPU)."""
-        from spatial.splats.trained import SplatModel
+        from spatial.trained import SplatModel
 
         params = {k: v.detach().to("cpu", copy=True) for k, v in self.state.params.items()}
         return SplatModel(params, self.out, self.scene.root, self.config.downscale,

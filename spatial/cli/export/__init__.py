@@ -42,8 +42,8 @@ class SplatExport:
         import torch
 
         from spatial.formats import save_splats, splat_ending, splat_format
-        from spatial.runs import load_splat_model
         from spatial.splats import select
+        from spatial.trained import load_splat_model
 
         out = output_path(self.model, self.out, f"splats{self.suffix}", self.suffix)
         if splat_ending(out) != self.suffix:  # x.compressed.ply ends in .ply, but names another format

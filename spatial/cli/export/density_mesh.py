@@ -32,7 +32,7 @@ class ExportDensityMesh:
         from spatial.mesh import save_mesh
         from spatial.nerf.mesh import density_mesh
         from spatial.nerf.trained import TrainedNerf
-        from spatial.runs import load_model
+        from spatial.trained import load_model
 
         out = output_path(self.model, self.out, "density_mesh.ply", *MESH_WRITE_SUFFIXES)
         model = load_model(self.model, self.device)

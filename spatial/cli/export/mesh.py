@@ -31,7 +31,7 @@ class ExportMesh:
 
     def main(self) -> None:
         from spatial.mesh import mesh_from_depth, save_mesh
-        from spatial.runs import load_model
+        from spatial.trained import load_model
 
         out = output_path(self.model, self.out, "mesh.ply", *MESH_WRITE_SUFFIXES)
         model = load_model(self.model, self.device)

@@ -36,8 +36,8 @@ class ExportPoints:
 
         from spatial.mesh import depth_points, save_points
         from spatial.render import sh_to_rgb
-        from spatial.runs import load_model, load_splat_model
         from spatial.splats import select
+        from spatial.trained import load_model, load_splat_model
 
         out = output_path(self.model, self.out, "points.ply", ".ply")
         model = load_splat_model(self.model) if self.source == "centers" else load_model(self.model)

@@ -34,7 +34,7 @@ class StepInfo:
     scene_scale: float  # length scale of the scene (radius of the camera centres, x 1.1)
     means_lr: float  # current learning rate of the means (MCMC's noise is scaled by it)
     generator: torch.Generator  # the trainer's random stream on the parameters' device (reproducible resumes)
-    # sums a statistic over every training process (spatial/distributed.py), so that all of them densify alike
+    # sums a statistic over every training process (spatial/training/distributed.py), so that all of them densify alike
     sum_over_processes: Callable[[Tensor], Tensor] = _no_other_processes
 
 

@@ -2,7 +2,7 @@
 
     method = get_method("splat")
     config = method.preset_config("cpu")               # a copy of the preset's config dataclass
-    trainer = method.trainer(scene, config, out)       # a spatial.trainer.TrainerBase
+    trainer = method.trainer(scene, config, out)       # a spatial.training.trainer.TrainerBase
     model = method.load(checkpoint, payload, device)   # a spatial.trained.TrainedModel
 
 `spatial train METHOD`, `load_model` and the tests all read this table, so a new method is a package

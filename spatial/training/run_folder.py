@@ -2,7 +2,7 @@
 
     outputs/NAME/METHOD/
       config.json          {"method", "preset", "scene", "background", "config"}: how to rebuild the model
-      checkpoints/         step-NNNNNN.pt, the newest two (spatial.checkpoint reads and writes them)
+      checkpoints/         step-NNNNNN.pt, the newest two (spatial.training.checkpoint reads and writes them)
       eval.json            scores on the held-out views
       splats.ply, exports/ what the method and `spatial export` write
 
@@ -26,7 +26,7 @@ KEEP_CHECKPOINTS = 2  # the newest and the one before it, so a damaged newest on
 class RunInfo:
     """What a run's config.json says."""
 
-    method: str  # a name in spatial.methods.METHODS
+    method: str  # a name in spatial.training.methods.METHODS
     scene: Path | None  # the scene folder it trains on
     preset: str = ""
     background: tuple[float, float, float] | None = None  # None in runs from before it was recorded

@@ -2,12 +2,11 @@
 
 A method's trainer (`SplatTrainer`, `NerfTrainer`) subclasses `TrainerBase` and supplies what is
 marked below; the rest is here, so every method behaves the same on Ctrl-C, `--resume` and evaluation,
-and `spatial.run_training.run_training` (progress, export, live viewer) drives any of them.
+and `spatial.training.loop.run_training` (progress, export, live viewer) drives any of them.
 """
 
 from __future__ import annotations
 
-import resource
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -17,13 +16,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from spatial.checkpoint import read_checkpoint, write_checkpoint
-from spatial.distributed import processes_from_environment
+from spatial.device import peak_memory_mb, pick_device
 from spatial.errors import SpatialError
 from spatial.files import write_json_atomic
 from spatial.metrics import colour_correct, psnr, ssim
-from spatial.run_folder import checkpoint_path, eval_path, prune_checkpoints
 from spatial.scene import Scene
+from spatial.training.checkpoint import read_checkpoint, write_checkpoint
+from spatial.training.distributed import processes_from_environment
+from spatial.training.run_folder import checkpoint_path, eval_path, prune_checkpoints
 
 
 @dataclass
@@ -33,7 +33,7 @@ class RunConfig:
 
     downscale: int | None = None
     """Train on images downscaled by this factor (cached in images_N/). None (auto): by the smallest power of
-    two that brings their longest side to 1600 px on a GPU or 720 px on a CPU (spatial.trainer.AUTO_SIDE)."""
+    two that brings their longest side to 1600 px on a GPU or 720 px on a CPU (spatial.training.trainer.AUTO_SIDE)."""
     eval_every: int = 0
     """Evaluate on the test views every this many steps (0: only at the end)."""
     checkpoint_every: int = 1000
@@ -94,7 +94,7 @@ class TrainerBase:
         raise NotImplementedError
 
     def export(self) -> list[tuple[str, Path]]:  # (what, file) of files the method names at the end of a run
-        return []  # (a splat model's splats.ply is the run loop's: spatial.run_training.export_run)
+        return []  # (a splat model's splats.ply is the run loop's: spatial.training.loop.export_run)
 
     def snapshot(self):  # a spatial.trained.TrainedModel of the current state: a copy, safe elsewhere
         raise NotImplementedError
@@ -190,7 +190,8 @@ class TrainerBase:
         return path
 
     def read_checkpoint(self, path: Path) -> dict:
-        """The checkpoint's payload (read safely: see spatial.checkpoint); the run's training time goes on from it."""
+        """The checkpoint's payload (read safely: see spatial.training.checkpoint); the run's training time goes on
+        from it."""
         payload = read_checkpoint(path)
         self.train_seconds = float(payload.get("elapsed", 0.0))
         return payload
@@ -269,25 +270,3 @@ def downscale_note(scene: Scene, factor: int) -> str:
     small = scene.cameras.downscaled(factor)
     return (f"training on images downscaled by {factor} ({int(small.width.max())}x{int(small.height.max())}, from "
             f"{w}x{h}): --downscale 1 trains at full size, on {factor * factor}x the pixels per step")
-
-
-def pick_device(name: str | torch.device) -> torch.device:
-    """`auto` is cuda when a GPU is available, else cpu; a named device must exist here."""
-    if str(name) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except (RuntimeError, TypeError):
-        raise SpatialError(f"unknown device {name!r}: use auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SpatialError(f"device {name!r}: torch sees no CUDA GPU on this machine; use --device cpu "
-                           "(or auto, which picks the GPU when there is one)")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise SpatialError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
-    return device
-
-
-def peak_memory_mb(device: torch.device) -> float:
-    if device.type == "cuda":  # reached on a GPU only (scripts/gpu_check.py): no CPU stand-in for CUDA's allocator
-        return round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux reports KiB

@@ -1,10 +1,11 @@
 """Running a training from start to finish: the run folder, a progress bar, Ctrl-C, evaluation, the
 final export and the live viewer. `spatial train METHOD` (and the demo, the benchmarks, the tests) call
-`run_training` with a method from spatial.methods:
+`run_training` with a method from spatial.training.methods:
 
     result = run_training("splat", scene_path, out, config, resume=False)
 
-What a method's trainer supplies is in spatial/trainer.py; the run folder's layout in spatial/run_folder.py.
+What a method's trainer supplies is in spatial/training/trainer.py; the run folder's layout in
+spatial/training/run_folder.py.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
-from spatial.distributed import Processes, processes_from_environment
 from spatial.errors import SpatialError
 from spatial.files import write_json_atomic
-from spatial.methods import Method, get_method
 from spatial.progress import progress_bar
-from spatial.run_folder import (
+from spatial.training.distributed import Processes, processes_from_environment
+from spatial.training.methods import Method, get_method
+from spatial.training.run_folder import (
     RunInfo,
     check_run_folder,
     checkpoints,
@@ -34,7 +35,7 @@ from spatial.run_folder import (
 )
 
 if TYPE_CHECKING:
-    from spatial.trainer import TrainerBase
+    from spatial.training.trainer import TrainerBase
 
 
 @dataclass
