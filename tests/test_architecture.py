@@ -160,7 +160,9 @@ def test_every_registry_line_names_what_exists():
     import importlib
     import typing
 
+    from spatial.cli.scene import Convert
     from spatial.formats import SPLAT_FORMATS
+    from spatial.io import SCENE_LAYOUTS, writable_layouts
     from spatial.process.mappers import MAPPERS
     from spatial.process.sfm import SfMConfig
     from spatial.render import BACKENDS, RenderOptions
@@ -168,6 +170,12 @@ def test_every_registry_line_names_what_exists():
 
     assert set(typing.get_args(typing.get_type_hints(RenderOptions)["backend"])) == {"auto", *BACKENDS}
     assert set(typing.get_args(typing.get_type_hints(SfMConfig)["mapper"])) == {"auto", *MAPPERS}
+    assert set(typing.get_args(typing.get_args(typing.get_type_hints(Convert, include_extras=True)["to"])[0])) \
+        == set(writable_layouts()) == {"nerfstudio", "colmap", "colmap-text"}
+    for layout in SCENE_LAYOUTS.values():
+        module = importlib.import_module(layout.module)
+        assert callable(module.detect) and callable(module.load), layout.module
+        assert layout.writer is None or callable(getattr(module, layout.writer)), layout.name
     for name, (module, function) in BACKENDS.items():
         if name != "gsplat":  # importing gsplat's module is safe, but it is never run without CUDA
             assert callable(getattr(importlib.import_module(module), function))
@@ -211,3 +219,40 @@ def test_a_toy_backend_is_one_file_and_one_registry_line(tmp_path, monkeypatch):
     monkeypatch.delitem(BACKENDS, "toy")
     with pytest.raises(ValueError, match="unknown render backend 'toy'; choose from auto, torch, cpu, gsplat"):
         rasterize(means, quats, scales, opacities, rgb, w2c, K, 16, 12, options=options)
+
+
+def test_a_toy_scene_layout_is_one_file_and_one_registry_line(tmp_path, monkeypatch, orbit_path):
+    """A layout module written from scratch (a nerfstudio file under another name) and one `SCENE_LAYOUTS` line:
+    `load_scene` detects and loads it, `write_scene` writes it, and the scene comes back the same."""
+    import torch
+
+    from spatial.errors import SpatialError
+    from spatial.io import SCENE_LAYOUTS, SceneLayout, detect_format, load_scene, write_scene
+
+    (tmp_path / "toy_layout.py").write_text(
+        "from dataclasses import replace\n"
+        "from spatial.io.nerfstudio import load_transforms, write_transforms\n"
+        "def detect(path):\n"
+        "    return (path / 'toy.json').is_file()\n"
+        "def load(path, test_every):\n"
+        "    return replace(load_transforms(path / 'toy.json', test_every), source_format='toy')\n"
+        "def write(scene, folder):\n"
+        "    write_transforms(scene, folder / 'toy.json')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(SCENE_LAYOUTS, "toy", SceneLayout("toy", "toy.json", "toy_layout", writer="write"))
+    scene = load_scene(orbit_path)
+    out = tmp_path / "scene"
+    out.mkdir()
+    for name in scene.image_names:  # the images stay where they are; the toy file names them from here
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).symlink_to(scene.image_root / name)
+    write_scene(scene, out, "toy")
+    assert detect_format(out) == "toy"
+    back = load_scene(out)
+    assert back.source_format == "toy" and sorted(back.image_names) == sorted(scene.image_names)
+    order = [back.image_names.index(name) for name in scene.image_names]
+    assert torch.allclose(back.cameras.cam_to_world[order], scene.cameras.cam_to_world, atol=1e-5)
+    assert sorted(back.image_names[i] for i in back.test_ids) == sorted(scene.image_names[i] for i in scene.test_ids)
+    monkeypatch.delitem(SCENE_LAYOUTS, "toy")
+    with pytest.raises(SpatialError, match="unknown scene layout 'toy'; choose from blender, nerfstudio, colmap"):
+        write_scene(scene, out, "toy")

@@ -5,13 +5,14 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import tyro
 from rich.console import Console
 from rich.table import Table
 
 from spatial.errors import SpatialError
+from spatial.io import SCENE_LAYOUTS, writable_layouts
 from spatial.io.exposures import FILE as EXPOSURES
 from spatial.scene import Scene
 
@@ -57,6 +58,10 @@ class Info:
         print_notes(console, scene)
 
 
+LAYOUTS_HELP = "The layout to write, with images/ beside it: " + "; ".join(
+    f"{name}: {SCENE_LAYOUTS[name].summary}" for name in writable_layouts()) + "."
+
+
 @dataclass
 class Convert:
     """Write a scene in another layout, with its images (and their images_2/4/8 copies) beside it, for other
@@ -66,19 +71,15 @@ class Convert:
     """Scene folder or transforms.json to read."""
     out: tyro.conf.Positional[Path]
     """Folder to write (created if missing)."""
-    to: Literal["colmap", "colmap-text", "nerfstudio"] = "colmap"
-    """colmap: images/ and binary sparse/0; colmap-text: the same as text; nerfstudio: transforms.json."""
+    to: Annotated[Literal[writable_layouts()], tyro.conf.arg(help=LAYOUTS_HELP)] = "colmap"
 
     def main(self) -> None:
-        from spatial.io import load_scene, write_colmap, write_transforms
+        from spatial.io import load_scene, write_scene
 
         scene = load_scene(self.path)
         exposures = scene.root / EXPOSURES
         scene = copy_images(scene, self.out / "images")
-        if self.to == "nerfstudio":
-            write_transforms(scene, self.out / "transforms.json")
-        else:
-            write_colmap(scene, self.out / "sparse" / "0", binary=self.to == "colmap")
+        write_scene(scene, self.out, self.to)
         scene.cache_downscaled()  # images_2/4/8: what nerfstudio loads for large images, gsplat by default
         if scene.exposures is not None and exposures.resolve() != (self.out / EXPOSURES).resolve():
             try:
@@ -86,7 +87,7 @@ class Convert:
             except OSError as e:
                 raise SpatialError(f"{self.out / EXPOSURES}: cannot write ({e.strerror})") from None
         console = Console()
-        print_notes(console, scene, colmap=self.to != "nerfstudio")
+        print_notes(console, scene, colmap=self.to in ("colmap", "colmap-text"))
         console.print(f"wrote {len(scene)} cameras as {self.to} to [bold]{self.out}[/]")
 
 

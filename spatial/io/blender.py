@@ -67,3 +67,12 @@ def load_blender(folder: Path, background: tuple[float, float, float] | None = N
         split_ids["train"], split_ids["test"], root=folder, image_root=folder,
         background=background, source_format="blender",
     )
+
+
+# ---- the layout's entry in spatial.io.SCENE_LAYOUTS -------------------------------------------
+def detect(path: Path) -> bool:
+    return Path(path).is_dir() and (Path(path) / "transforms_train.json").is_file()
+
+
+def load(path: Path, test_every: int) -> Scene:  # the files name the split, so test_every is not used
+    return load_blender(path)

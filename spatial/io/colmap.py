@@ -223,3 +223,20 @@ def write_colmap(scene: Scene, model_dir: Path, binary: bool = True) -> None:
         raise SpatialError(f"{model_dir}: cannot write the COLMAP model ({e.strerror})") from None
     if model_dir.parent.name == "sparse":
         write_split_lists(model_dir.parent.parent, scene.image_names, scene.train_ids, scene.test_ids)
+
+
+# ---- the layout's entry in spatial.io.SCENE_LAYOUTS -------------------------------------------
+def detect(path: Path) -> bool:
+    return Path(path).is_dir() and find_model(Path(path)) is not None
+
+
+def load(path: Path, test_every: int) -> Scene:
+    return load_colmap(path, test_every=test_every)
+
+
+def write(scene: Scene, folder: Path) -> None:
+    write_colmap(scene, Path(folder) / "sparse" / "0", binary=True)
+
+
+def write_text(scene: Scene, folder: Path) -> None:
+    write_colmap(scene, Path(folder) / "sparse" / "0", binary=False)

@@ -211,3 +211,17 @@ def _relative(path: Path, root: Path) -> str:
         return path.resolve().relative_to(root.resolve()).as_posix()
     except ValueError:
         return path.resolve().as_posix()
+
+
+# ---- the layout's entry in spatial.io.SCENE_LAYOUTS -------------------------------------------
+def detect(path: Path) -> bool:
+    path = Path(path)
+    return (path / "transforms.json").is_file() if path.is_dir() else path.suffix == ".json"
+
+
+def load(path: Path, test_every: int) -> Scene:
+    return load_transforms(path, test_every)
+
+
+def write(scene: Scene, folder: Path) -> None:
+    write_transforms(scene, Path(folder) / "transforms.json")
