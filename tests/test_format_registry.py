@@ -16,8 +16,12 @@ from tests.helpers import random_splat_params
 TOY = SplatFormat(".toy", "toy", "a toy format for this test: the raw parameters in a NumPy .npz", __name__)
 
 
-# ---- the toy format's module interface: load(path) and save(params, path) ----------------------
-def save(params: dict[str, torch.Tensor], path: Path) -> None:
+# ---- the toy format's module interface: load(path) and save(params, path, context) -------------
+CONTEXTS = []  # what each save was given
+
+
+def save(params: dict[str, torch.Tensor], path: Path, context=None) -> None:
+    CONTEXTS.append(context)
     with open(path, "wb") as f:  # np.savez adds .npz to a bare name; a file object keeps ours
         np.savez(f, **{k: v.detach().cpu().numpy() for k, v in params.items()})
 
@@ -48,8 +52,13 @@ def test_the_cli_exports_and_the_viewer_opens_a_registered_format(toy_format, tr
     from spatial.cli import main
     from spatial_viewer.cli import build_app
 
+    CONTEXTS.clear()
     main(["export", "toy", str(trained_run), "--out", str(tmp_path / "run.toy"), "--min-opacity", "0.01"])
     assert "wrote" in capsys.readouterr().out
+    # the export context reaches the format: no options of its own, and the run's training cameras on request
+    [context] = CONTEXTS
+    assert context.options is None
+    assert len(context.training_cameras()) == len(load_model(trained_run).training_cameras())
     exported = load_splats(tmp_path / "run.toy")
     direct = load_model(trained_run).params
     kept = torch.sigmoid(direct["opacities"]) >= 0.01
@@ -57,6 +66,9 @@ def test_the_cli_exports_and_the_viewer_opens_a_registered_format(toy_format, tr
     with pytest.raises(SystemExit):  # the group's help lists it
         main(["export", "--help"])
     assert "toy  " in capsys.readouterr().out and "a toy format for this test" not in ""
+
+    main(["export", "toy", str(tmp_path / "run.toy"), "--out", str(tmp_path / "again.toy")])
+    assert CONTEXTS[-1].training_cameras() is None  # a splat file knows no cameras
 
     app = build_app([tmp_path / "run.toy"], tmp_path / "edited.toy", thumbnails=False)
     assert [layer.count for layer in app.world.layers] == [int(kept.sum())]

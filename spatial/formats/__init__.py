@@ -4,9 +4,10 @@
     save_splats(params, "scene.splat")
 
 Every splat format reads into and writes from the same dict of raw parameters, so converting is loading
-one and saving another; each is a module with `load(path) -> params` and `save(params, path, **options)`
-(atomic: a temporary name, then a rename). A module may define an `ExportOptions` dataclass: its fields
-become options of its `spatial export` command and keyword arguments of its `save`. A new splat format is
+one and saving another; each is a module with `load(path) -> params` and `save(params, path, context)`
+(atomic: a temporary name, then a rename), where the `ExportContext` holds the format's options and what is
+known of the world the splats came from. A module may define an `ExportOptions` dataclass: its fields become
+options of its `spatial export` command and keyword arguments of `save_splats`. A new splat format is
 a new file here plus one `SplatFormat` line in `SPLAT_FORMATS`: `spatial export NAME`, `spatial view`,
 `spatial render`, `load_model` and `load_splats` all take it from this table (or from
 `register_splat_format`, for a format added at run time).
@@ -15,13 +16,32 @@ a new file here plus one `SplatFormat` line in `SPLAT_FORMATS`: `spatial export 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from spatial.errors import SpatialError, file_error
 from spatial.splats.model import check_splats
+
+if TYPE_CHECKING:
+    from spatial.cameras import Cameras
+
+
+def _no_cameras() -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class ExportContext:
+    """What every format's `save` gets besides the splats and the path; a format uses what it needs."""
+
+    options: Any = None  # the format's ExportOptions (its defaults when none were given); None for a format without
+    training_cameras: Callable[[], Cameras | None] = _no_cameras
+    """The cameras the splats were trained from, or None when unknown (a bare splat file). Called by a format
+    that needs them (a web page starts its view at one), so the scene is read only then."""
 
 
 @dataclass(frozen=True)
@@ -29,17 +49,23 @@ class SplatFormat:
     suffix: str  # ".ply", lower case; may have several dots (".compressed.ply"): a name's longest match wins
     command: str  # `spatial export COMMAND`
     summary: str  # one line for --help and messages
-    module: str  # the module with load(path) and save(params, path)
+    module: str  # the module with load(path) and save(params, path, context)
     also: tuple[str, ...] = ()  # other endings of the names it reads and writes ("meta.json": SOG's folder form)
 
     def load(self, path: Path) -> dict[str, torch.Tensor]:
         return importlib.import_module(self.module).load(path)
 
-    def save(self, params: dict[str, torch.Tensor], path: Path, **options) -> None:
-        self.save_function()(params, path, **options)
-
-    def save_function(self):
-        return importlib.import_module(self.module).save
+    def save(self, params: dict[str, torch.Tensor], path: Path, context: ExportContext | None = None,
+             **options) -> None:
+        """Write `params` to `path`; `options` are the format's `ExportOptions` fields (they replace the
+        context's)."""
+        context = context or ExportContext()
+        kind = self.export_options()
+        if kind is None and options:
+            raise TypeError(f"{self.command} files take no options (given {', '.join(options)})")
+        if kind is not None and (options or context.options is None):
+            context = replace(context, options=kind(**options))
+        importlib.import_module(self.module).save(params, path, context)
 
     def export_options(self) -> type | None:
         """The format's own export options (a dataclass), if it has any."""
@@ -120,10 +146,11 @@ def is_splat_ply(path: Path) -> bool:
     return {"opacity", "scale_0", "rot_0", "f_dc_0"} <= names or {"packed_position", "packed_color"} <= names
 
 
-def save_splats(params: dict[str, torch.Tensor], path: Path, **options) -> None:
+def save_splats(params: dict[str, torch.Tensor], path: Path, context: ExportContext | None = None,
+                **options) -> None:
     """Write raw splat parameters in the format that `path`'s suffix names (see `SPLAT_FORMATS`); `options`
-    are that format's own (its `ExportOptions` fields)."""
-    splat_format(path).save(params, Path(path), **options)
+    are that format's own (its `ExportOptions` fields), `context` what a format may use of the world."""
+    splat_format(path).save(params, Path(path), context, **options)
 
 
 def load_splats(path: Path) -> dict[str, torch.Tensor]:

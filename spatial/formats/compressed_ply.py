@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -30,6 +31,10 @@ from spatial.formats.morton import morton_order
 from spatial.formats.quantize import alpha_logit
 from spatial.io.ply_header import check_ply_header
 from spatial.render.sh import C0
+
+if TYPE_CHECKING:
+    from spatial.formats import ExportContext
+
 
 CHUNK = 256
 BOUNDS = ["min_x", "min_y", "min_z", "max_x", "max_y", "max_z",
@@ -184,5 +189,5 @@ def _load(path: Path) -> dict[str, torch.Tensor]:
     return out
 
 
-def save(params: dict[str, torch.Tensor], path: Path) -> None:
+def save(params: dict[str, torch.Tensor], path: Path, context: ExportContext | None = None) -> None:
     write_bytes_atomic(path, encode(params))

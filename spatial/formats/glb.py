@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import struct
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -29,6 +30,10 @@ import torch
 from spatial.errors import file_error
 from spatial.files import write_bytes_atomic
 from spatial.render.sh import C0
+
+if TYPE_CHECKING:
+    from spatial.formats import ExportContext
+
 
 MAGIC, JSON_CHUNK, BIN_CHUNK = 0x46546C67, 0x4E4F534A, 0x004E4942
 FLOAT, UBYTE, USHORT = 5126, 5121, 5123
@@ -88,7 +93,7 @@ def encode(params: dict[str, torch.Tensor]) -> bytes:
             + struct.pack("<II", len(binary), BIN_CHUNK) + bytes(binary))
 
 
-def save(params: dict[str, torch.Tensor], path: Path) -> None:
+def save(params: dict[str, torch.Tensor], path: Path, context: ExportContext | None = None) -> None:
     write_bytes_atomic(path, encode(params))
 
 

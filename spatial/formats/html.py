@@ -15,6 +15,7 @@ import json
 import math
 import socket
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -23,6 +24,10 @@ from spatial.errors import SpatialError, file_error
 from spatial.files import write_bytes_atomic
 from spatial.render.sh import sh_to_rgb
 from spatial.transforms import quat_to_rotmat
+
+if TYPE_CHECKING:
+    from spatial.formats import ExportContext
+
 
 LOADER = """<script type="application/octet-stream" id="spatial-world">{data}</script>
 <script>
@@ -117,9 +122,9 @@ def page(params: dict[str, torch.Tensor], cameras=None) -> bytes:
     return (html[:at] + "\n<title>spatial world</title>\n" + loader + html[at:]).encode("utf-8")
 
 
-def save(params: dict[str, torch.Tensor], path: Path, cameras=None) -> None:
-    """Write the page; `cameras` (the model's training cameras, when known) gives the first view."""
-    write_bytes_atomic(path, page(params, cameras))
+def save(params: dict[str, torch.Tensor], path: Path, context: ExportContext | None = None) -> None:
+    """Write the page; the context's training cameras, when known, give the first view."""
+    write_bytes_atomic(path, page(params, context.training_cameras() if context else None))
 
 
 def load(path: Path) -> dict[str, torch.Tensor]:

@@ -9,6 +9,7 @@ wxyz quaternion. `f_rest` is channel-major (all red coefficients, then green, th
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -19,6 +20,10 @@ from spatial.files import atomic_path
 from spatial.formats.quantize import alpha_logit
 from spatial.io.ply_header import check_ply_header
 from spatial.splats.model import sh_degree_of  # noqa: F401 - re-exported for callers of this module
+
+if TYPE_CHECKING:
+    from spatial.formats import ExportContext
+
 
 REQUIRED = ["x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", "opacity", "scale_0", "scale_1", "scale_2",
             "rot_0", "rot_1", "rot_2", "rot_3"]
@@ -99,6 +104,7 @@ def load_ply(path: Path) -> dict[str, torch.Tensor]:
     return out
 
 
-save = save_ply
+def save(params: dict[str, torch.Tensor], path: Path, context: ExportContext | None = None) -> None:
+    save_ply(params, path)
 load = load_ply
 

@@ -30,6 +30,7 @@ import math
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -38,6 +39,10 @@ from spatial.errors import file_error
 from spatial.files import write_bytes_atomic
 from spatial.formats.morton import morton_order
 from spatial.formats.quantize import alpha_logit, codebook_1d, kmeans
+
+if TYPE_CHECKING:
+    from spatial.formats import ExportContext
+
 
 MAX_SPLATS = 16383 * 16383
 MAX_MEMBER = 1 << 30  # no image in a SOG is larger than this (bytes): a bigger one is a zip bomb
@@ -120,11 +125,12 @@ def encode(params: dict[str, torch.Tensor], sog_palette: int = 0) -> dict[str, b
     return {"meta.json": json.dumps(meta).encode(), **files}
 
 
-def save(params: dict[str, torch.Tensor], path: Path, sog_palette: int = 0) -> None:
+def save(params: dict[str, torch.Tensor], path: Path, context: ExportContext | None = None) -> None:
     """A bundled `.sog`, or the unbundled files beside a path named `meta.json`."""
     path = Path(path)
+    options = (context.options if context else None) or ExportOptions()
     try:
-        files = encode(params, sog_palette)
+        files = encode(params, options.sog_palette)
     except ValueError as e:
         raise file_error(path, str(e)) from None
     if path.name.lower().endswith("meta.json"):

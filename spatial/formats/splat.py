@@ -14,6 +14,7 @@ quaternion components below 1/128 (before renormalising).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -22,6 +23,10 @@ from spatial.errors import file_error
 from spatial.files import write_bytes_atomic
 from spatial.formats.quantize import alpha_logit
 from spatial.render.sh import C0 as SH_C0
+
+if TYPE_CHECKING:
+    from spatial.formats import ExportContext
+
 
 RECORD = np.dtype([("position", "<f4", 3), ("scale", "<f4", 3), ("rgba", "u1", 4), ("rot", "u1", 4)])
 
@@ -69,7 +74,7 @@ def decode(data: bytes, path: Path) -> dict[str, torch.Tensor]:
     return {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in params.items()}
 
 
-def save(params: dict[str, torch.Tensor], path: Path) -> None:
+def save(params: dict[str, torch.Tensor], path: Path, context: ExportContext | None = None) -> None:
     write_bytes_atomic(path, encode(params))
 
 

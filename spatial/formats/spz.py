@@ -36,7 +36,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
@@ -44,6 +44,10 @@ import torch
 from spatial.errors import file_error
 from spatial.files import write_bytes_atomic
 from spatial.formats.quantize import alpha_logit
+
+if TYPE_CHECKING:
+    from spatial.formats import ExportContext
+
 
 MAGIC = 0x5053474E
 HEADER = struct.Struct("<IIIBBBB")
@@ -230,12 +234,13 @@ def _smallest_three(r: np.ndarray, N: int) -> np.ndarray:  # -> [N, 4] wxyz
     return xyzw[:, [3, 0, 1, 2]]
 
 
-def save(params: dict[str, torch.Tensor], path: Path, spz_version: int = 3) -> None:
+def save(params: dict[str, torch.Tensor], path: Path, context: ExportContext | None = None) -> None:
+    version = ((context.options if context else None) or ExportOptions()).spz_version
     try:
-        payload = pack(params, spz_version)
+        payload = pack(params, version)
     except ValueError as e:
         raise file_error(path, str(e)) from None
-    write_bytes_atomic(path, payload if spz_version >= 4 else gzip.compress(payload, compresslevel=6, mtime=0))
+    write_bytes_atomic(path, payload if version >= 4 else gzip.compress(payload, compresslevel=6, mtime=0))
 
 
 def load(path: Path, flip_axes: bool = True) -> dict[str, torch.Tensor]:

@@ -7,7 +7,7 @@ their own options, each in its own file.
 
 from __future__ import annotations
 
-import inspect
+import functools
 from dataclasses import dataclass, fields, make_dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -41,7 +41,7 @@ class SplatExport:
     def main(self) -> None:
         import torch
 
-        from spatial.formats import save_splats, splat_ending, splat_format
+        from spatial.formats import ExportContext, save_splats, splat_ending, splat_format
         from spatial.splats import select
         from spatial.trained import load_splat_model
 
@@ -61,17 +61,14 @@ class SplatExport:
                                "nothing to write")
         params = select.subset(model.params, mask)
         limit = kept if self.max_splats is None else splat_count(self.max_splats, kept)
-        shows_world = "cameras" in inspect.signature(splat_format(out).save_function()).parameters  # html
-        # the scene is read only when something needs its cameras, and then once
-        cameras = _training_cameras(model) if limit < kept or shows_world else None
+        # the scene is read only when something needs its cameras (simplifying, a format that shows the world), once
+        cameras = functools.cache(lambda: _training_cameras(model))
         if limit < kept:
             from spatial.splats.simplify import simplify
 
-            params, kept = simplify(params, limit, cameras), limit
+            params, kept = simplify(params, limit, cameras()), limit
         options = {f.name: getattr(self, f.name) for f in fields(self.options)} if self.options else {}
-        if shows_world:
-            options["cameras"] = cameras  # a format that shows the world starts at a training camera
-        save_splats(params, out, **options)
+        save_splats(params, out, ExportContext(training_cameras=cameras), **options)
         Console().print(f"wrote {kept:,} of {model.count:,} Gaussians of {model.origin} to [bold]{out}[/]",
                         highlight=False)
 
