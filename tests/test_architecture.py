@@ -188,12 +188,14 @@ def test_every_registry_line_names_what_exists():
     from spatial.formats import SPLAT_FORMATS
     from spatial.io import SCENE_LAYOUTS, writable_layouts
     from spatial.process.mappers import MAPPERS
+    from spatial.process.matchers import MATCHERS
     from spatial.process.sfm import SfMConfig
     from spatial.render import BACKENDS, RenderOptions
     from spatial.training.methods import METHODS, get_method
 
     assert set(typing.get_args(typing.get_type_hints(RenderOptions)["backend"])) == {"auto", *BACKENDS}
     assert set(typing.get_args(typing.get_type_hints(SfMConfig)["mapper"])) == {"auto", *MAPPERS}
+    assert set(typing.get_args(typing.get_type_hints(SfMConfig)["matcher"])) == {"auto", *MATCHERS}
     assert set(typing.get_args(typing.get_args(typing.get_type_hints(Convert, include_extras=True)["to"])[0])) \
         == set(writable_layouts()) == {"nerfstudio", "colmap", "colmap-text"}
     for layout in SCENE_LAYOUTS.values():

@@ -152,6 +152,33 @@ def test_global_mapper(facade_photos, tmp_path):
     assert pose_errors(scene.cameras.cam_to_world, truth.cameras.cam_to_world[ids])["center_error_max"] < 0.01
 
 
+def test_a_toy_matcher_is_one_file_and_one_registry_line(facade_photos, tmp_path, monkeypatch):
+    """A matcher module written from scratch (each photo with the next three, as a pair list) and one `MATCHERS`
+    entry: `spatial process` runs it by name between extraction and mapping, and the scene registers."""
+    from spatial.process.matchers import MATCHERS
+    from spatial.process.sfm import SfMConfig
+
+    (tmp_path / "toy_matcher.py").write_text(
+        "import pycolmap\n"
+        "calls = []\n"
+        "def next_three(job):\n"
+        "    names = sorted(job.capture.names)\n"
+        "    pairs = job.work / 'toy_pairs.txt'\n"
+        "    pairs.write_text(''.join(f'{a} {b}\\n' for i, a in enumerate(names) for b in names[i + 1:i + 4]))\n"
+        "    calls.append((job.matcher, len(pairs.read_text().splitlines())))\n"
+        "    pycolmap.match_image_pairs(job.database, pairing_options=pycolmap.ImportedPairingOptions(\n"
+        "        match_list_path=str(pairs)), device=pycolmap.Device.cpu)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import toy_matcher
+
+    monkeypatch.setitem(MATCHERS, "toy", toy_matcher.next_three)
+    folder, truth = facade_photos
+    manifest = process_images(folder, tmp_path / "scene", SfMConfig(matcher="toy"))
+    n = len(truth)
+    assert toy_matcher.calls == [("toy", 3 * n - 6)]  # each photo with the next three, once
+    assert manifest["images"]["registered"] == len(truth)
+
+
 def test_photos_of_mixed_sizes_get_their_own_cameras(facade_photos, tmp_path):
     folder, truth = facade_photos
     mixed = tmp_path / "mixed"
@@ -167,11 +194,11 @@ def test_photos_of_mixed_sizes_get_their_own_cameras(facade_photos, tmp_path):
 
 
 def test_the_mapper_follows_the_capture_size(facade_processed):
-    from spatial.process.sfm import LARGE_CAPTURE, SfMConfig, mapper_for
+    from spatial.process.mappers import LARGE_CAPTURE, mapper_for
 
-    assert mapper_for(SfMConfig(), LARGE_CAPTURE) == "incremental"
-    assert mapper_for(SfMConfig(), LARGE_CAPTURE + 1) == "global"
-    assert mapper_for(SfMConfig(mapper="incremental"), 10 * LARGE_CAPTURE) == "incremental"
+    assert mapper_for("auto", LARGE_CAPTURE) == "incremental"
+    assert mapper_for("auto", LARGE_CAPTURE + 1) == "global"
+    assert mapper_for("incremental", 10 * LARGE_CAPTURE) == "incremental"
     _, manifest, _ = facade_processed
     assert manifest["mapper"] == "incremental" and manifest["notes"] == []
     assert manifest["config"]["fast_mapping"] is False  # a photo set keeps COLMAP's bundle adjustment schedule

@@ -8,8 +8,9 @@ from PIL import Image
 
 from spatial import SpatialError, load_scene
 from spatial.process.alignment import pose_errors
+from spatial.process.matchers import keyframe_pairs
 from spatial.process.pipeline import process_video
-from spatial.process.sfm import SfMConfig, for_capture, keyframe_pairs, video_keyframe_step
+from spatial.process.sfm import SfMConfig, for_capture, video_keyframe_step
 from spatial.process.video import extract_frames
 from tests.captures import BLURRED, dolly_video, write_video
 from tests.captures import VIDEO_FRAMES as FRAMES

@@ -1,23 +1,36 @@
 """Structure-from-motion mappers: matched features in COLMAP's database to reconstructions.
 
-A mapper is a function `(database, images, sparse_dir, config) -> {id: pycolmap.Reconstruction}` named in
-`MAPPERS` (and in `SfMConfig.mapper`'s choices); feature extraction, matching and undistortion around it
-are shared (spatial/process/sfm.py), which settles the config's `None`s for the capture first. Both today's
-mappers are pycolmap's.
+A mapper is a function `(job) -> {id: pycolmap.Reconstruction}` named in `MAPPERS` (and so in
+`SfMConfig.mapper`'s choices). `job` is a `spatial.process.sfm.SfMJob`: feature extraction and matching before
+it and undistortion after it are the other stages there, which settle the config's `None`s for the capture
+first. Both of today's mappers are pycolmap's.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+LARGE_CAPTURE = 150
+"""Images above which `mapper="auto"` maps globally."""
 
-def incremental(database: Path, images: Path, sparse: Path, config) -> dict:
+
+def mapper_for(mapper: str, count: int) -> str:
+    """`auto`: incremental up to LARGE_CAPTURE images, global above, where incremental mapping's time grows too
+    fast."""
+    if mapper != "auto":
+        return mapper
+    return "global" if count > LARGE_CAPTURE else "incremental"
+
+
+def incremental(job) -> dict:
     """COLMAP's incremental mapper: robust, the reference; its time grows quickly with the image count.
     With `config.keyframe_step` N > 1 it maps every Nth image (in name order, which is a video's frame order)
     and registers the others into that map; where that map leaves one of its images out, it maps every image
     instead."""
     import pycolmap
 
+    config, database, images, sparse = job.config, job.database, job.capture.images, job.work / "sparse"
+    sparse.mkdir(exist_ok=True)
     options = pycolmap.IncrementalPipelineOptions()
     options.random_seed = config.seed
     if config.fast_mapping:
@@ -73,11 +86,13 @@ def _map_keyframes(database: Path, images: Path, sparse: Path, options, step: in
     return models
 
 
-def global_mapping(database: Path, images: Path, sparse: Path, config) -> dict:
+def global_mapping(job) -> dict:
     """GLOMAP-style global mapping (rotation averaging, then global positioning): faster on large captures."""
     import pycolmap
 
-    return pycolmap.global_mapping(database, images, sparse)
+    sparse = job.work / "sparse"
+    sparse.mkdir(exist_ok=True)
+    return pycolmap.global_mapping(job.database, job.capture.images, sparse)
 
 
 MAPPERS = {"incremental": incremental, "global": global_mapping}

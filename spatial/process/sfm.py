@@ -1,7 +1,11 @@
-"""Structure from motion with pycolmap: SIFT, matching, a mapper (spatial/process/mappers.py), undistortion;
-COLMAP's log kept.
+"""Structure from motion with pycolmap, in stages: features are extracted, matched by a matcher
+(spatial/process/matchers.py), mapped by a mapper (spatial/process/mappers.py), and the best model's images
+undistorted into the scene folder; COLMAP's log is kept beside it.
 
     result = run_sfm(Capture(images, names, sequence=False), out, SfMConfig())
+
+Each stage is a function of one `SfMJob` (the capture, its settled config, the working folder), so a new
+matcher or mapper is a file and a line in its registry, and another SfM backend replaces the stages it needs.
 """
 
 from __future__ import annotations
@@ -16,16 +20,18 @@ from pathlib import Path
 from typing import Literal
 
 from spatial.errors import SpatialError
+from spatial.process.mappers import LARGE_CAPTURE, MAPPERS, mapper_for
+from spatial.process.matchers import MATCHERS, check_vocab_tree, matcher_for
 
 
 @dataclass
 class SfMConfig:
     camera_model: Literal["OPENCV", "SIMPLE_RADIAL", "PINHOLE", "OPENCV_FISHEYE"] = "OPENCV"
     """Lens model to calibrate; OPENCV suits phone cameras."""
-    matcher: Literal["auto", "exhaustive", "sequential"] = "auto"
-    """Which pairs to match: exhaustive for photo sets, sequential (with overlap) for video frames;
-    auto is sequential for videos and exhaustive for photo sets up to 200 images."""
-    mapper: Literal["auto", "incremental", "global"] = "auto"
+    matcher: Literal[("auto", *MATCHERS)] = "auto"
+    """Which pairs to match (spatial/process/matchers.py): exhaustive for photo sets, sequential (with overlap)
+    for video frames; auto is sequential for videos and exhaustive for photo sets up to 200 images."""
+    mapper: Literal[("auto", *MAPPERS)] = "auto"
     """COLMAP's incremental mapper, or GLOMAP-style global mapping (see spatial/process/mappers.py); auto is
     incremental up to 150 images and global above, where incremental mapping's time grows too fast."""
     vocab_tree: Path | None = None
@@ -65,16 +71,6 @@ VIDEO_FEATURE_SIZE = 1024
 PHOTO_FEATURE_SIZE = 1600
 """Longest image side for feature extraction when `SfMConfig.max_image_size` is None."""
 
-LARGE_CAPTURE = 150
-"""Images above which `mapper="auto"` maps globally."""
-
-
-def mapper_for(config: SfMConfig, count: int) -> str:
-    if config.mapper != "auto":
-        return config.mapper
-    return "global" if count > LARGE_CAPTURE else "incremental"
-
-
 VIDEO_KEYFRAMES = 25
 """Keyframes a video's frames are mapped by, at least, when `SfMConfig.keyframe_step` is None."""
 
@@ -104,28 +100,7 @@ def check_config(config: SfMConfig) -> None:
     if step is not None and (step < 1 or step & (step - 1)):
         raise SpatialError(f"--keyframe-step {step}: must be a power of two (1, 2, 4, ...), since sequential "
                            "matching pairs frames 1, 2, 4, ... apart; 1 maps every image")
-    check_vocab_tree(config)
-
-
-def check_vocab_tree(config: SfMConfig) -> None:
-    """Before anything runs: pycolmap's vocabulary-tree matching aborts the whole process when its file is
-    missing, so a named tree must be a readable file here."""
-    tree = config.vocab_tree
-    if tree is not None and not (Path(tree).is_file() and os.access(tree, os.R_OK)):
-        raise SpatialError(f"{tree}: vocabulary tree not found (spatial never downloads one): pass a local COLMAP "
-                           "vocab_tree_*.bin to --vocab-tree, or leave the option out to match without loop closure")
-
-
-def keyframe_pairs(names: list[str], step: int, overlap: int) -> list[tuple[str, str]]:
-    """Sequential matching's pairs for mapping every `step`th image of `names` (in name order): a keyframe is
-    paired with the images 1, 2, 4, ... 2^(overlap-1) after it (COLMAP's quadratic overlap), which the
-    keyframes' map is built from; any other image only with those up to 2 * step after it, since it is only
-    registered into that map by its matches with its neighbours (150 video frames with step 4: 28% fewer pairs
-    than sequential matching makes)."""
-    names = sorted(names)
-    near = min(overlap, step.bit_length() + 1)  # 1, 2, ... 2 * step
-    return [(name, names[i + 2 ** k]) for i, name in enumerate(names)
-            for k in range(overlap if i % step == 0 else near) if i + 2 ** k < len(names)]
+    check_vocab_tree(config.vocab_tree)
 
 
 @dataclass
@@ -166,23 +141,73 @@ def colmap_log(path: Path):
             os.close(saved)
 
 
+@dataclass
+class SfMJob:
+    """One reconstruction, as each stage sees it."""
+
+    capture: Capture
+    config: SfMConfig  # with the capture's `None`s settled (for_capture)
+    out: Path  # the scene folder being made: images/ and sparse/0 go here
+    matcher: str  # a name in MATCHERS
+    mapper: str  # a name in MAPPERS
+
+    @property
+    def work(self) -> Path:  # COLMAP's working files: the database, the models, undistortion
+        return self.out / "colmap"
+
+    @property
+    def database(self) -> Path:
+        return self.work / "database.db"
+
+    @property
+    def log(self) -> Path:
+        return self.out / "colmap.log"
+
+
 def run_sfm(capture: Capture, out: Path, config: SfMConfig, stage=None) -> SfMResult:
-    """Reconstruct the capture; writes `out/sparse/0` (and undistorted `out/images`)."""
+    """Reconstruct the capture; writes `out/sparse/0` (and undistorted `out/images`). `stage(name)` is told as
+    each stage begins."""
+    config = for_capture(config, capture.sequence, len(capture.names))
+    job = SfMJob(capture, config, out, matcher_for(config.matcher, capture.sequence, len(capture.names)),
+                 mapper_for(config.mapper, len(capture.names)))
+    stage = stage or (lambda name: None)
+    shutil.rmtree(job.work, ignore_errors=True)
+    job.work.mkdir(parents=True)
+    seconds = {}
+    with colmap_log(job.log):
+        for name, key, run in (("extracting features", "extraction", extract_features),
+                               ("matching", "matching", MATCHERS[job.matcher]),
+                               ("mapping", "mapping", None)):
+            stage(name)
+            t = time.time()
+            models = MAPPERS[job.mapper](job) if run is None else run(job)
+            seconds[key] = time.time() - t
+    if not models:
+        raise SpatialError(f"{capture.images}: structure from motion found no reconstruction: the photos do not "
+                           "overlap enough (each part of the scene should appear in 3 or more photos, from nearby "
+                           "viewpoints)")
+    best_id, best = max(models.items(), key=lambda kv: kv[1].num_reg_images())
+    registered = sorted(im.name for im in best.images.values() if im.has_pose)
+    stage("undistorting")
+    t = time.time()
+    write_scene_folder(job, best, registered)
+    seconds["undistortion"] = time.time() - t
+    notes = []
+    if job.matcher == "sequential" and config.vocab_tree is None and len(capture.names) > LARGE_CAPTURE:
+        notes.append(f"{len(capture.names)} frames matched only with the frames 1, 2, 4, ... "
+                     f"{2 ** (config.sequential_overlap - 1)} after them: a "
+                     "video that returns to a place it has seen registers better with loop closure (--vocab-tree "
+                     "FILE, a local COLMAP vocabulary tree)")
+    return SfMResult(registered, unregistered_causes(job, models, best_id, registered), len(models),
+                     best.num_points3D(), float(best.compute_mean_reprojection_error()), seconds, job.mapper, notes)
+
+
+def extract_features(job: SfMJob) -> None:
+    """SIFT features of every image into the database; one camera for a video or for photos of one size with a
+    focal length from EXIF."""
     import pycolmap
 
-    from spatial.process.mappers import MAPPERS
-
-    images, names, is_video, focal_px, size = capture.images, capture.names, capture.sequence, capture.focal_px, \
-        capture.size
-    config = for_capture(config, is_video, len(names))
-    stage = stage or (lambda name: None)
-    work = out / "colmap"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    database = work / "database.db"
-    log = out / "colmap.log"
-    seconds = {}
-
+    config, focal_px, size = job.config, job.capture.focal_px, job.capture.size
     reader = pycolmap.ImageReaderOptions()
     reader.camera_model = config.camera_model
     if focal_px and size:
@@ -193,86 +218,44 @@ def run_sfm(capture: Capture, out: Path, config: SfMConfig, stage=None) -> SfMRe
     extraction = pycolmap.FeatureExtractionOptions()
     extraction.max_image_size = config.max_image_size
     extraction.sift.max_num_features = config.max_features
-    mode = pycolmap.CameraMode.SINGLE if (is_video or size) else pycolmap.CameraMode.AUTO
+    mode = pycolmap.CameraMode.SINGLE if (job.capture.sequence or size) else pycolmap.CameraMode.AUTO
+    pycolmap.extract_features(job.database, job.capture.images, image_names=job.capture.names, camera_mode=mode,
+                              reader_options=reader, extraction_options=extraction, device=pycolmap.Device.cpu)
 
-    with colmap_log(log):
-        stage("extracting features")
-        t = time.time()
-        pycolmap.extract_features(database, images, image_names=names, camera_mode=mode, reader_options=reader,
-                                  extraction_options=extraction, device=pycolmap.Device.cpu)
-        seconds["extraction"] = time.time() - t
-        stage("matching")
-        t = time.time()
-        sequential = config.matcher == "sequential" or (config.matcher == "auto" and (is_video or len(names) > 200))
-        mapper = mapper_for(config, len(names))
-        if sequential and config.vocab_tree is None and mapper == "incremental" and config.keyframe_step > 1 \
-                and not any(" " in name for name in names):  # COLMAP reads a pair list's names up to a space
-            pairs = work / "pairs.txt"
-            pairs.write_text("".join(f"{a} {b}\n" for a, b in keyframe_pairs(
-                names, config.keyframe_step, config.sequential_overlap)))
-            pycolmap.match_image_pairs(database, pairing_options=pycolmap.ImportedPairingOptions(
-                match_list_path=str(pairs)), device=pycolmap.Device.cpu)
-        elif sequential:
-            pairing = pycolmap.SequentialPairingOptions()
-            pairing.overlap = config.sequential_overlap
-            if config.vocab_tree is not None:
-                check_vocab_tree(config)
-                pairing.loop_detection = True
-                pairing.vocab_tree_path = str(config.vocab_tree)
-            pycolmap.match_sequential(database, pairing_options=pairing, device=pycolmap.Device.cpu)
-        else:
-            pycolmap.match_exhaustive(database, device=pycolmap.Device.cpu)
-        seconds["matching"] = time.time() - t
-        stage("mapping")
-        t = time.time()
-        (work / "sparse").mkdir()
-        models = MAPPERS[mapper](database, images, work / "sparse", config)
-        seconds["mapping"] = time.time() - t
-    if not models:
-        raise SpatialError(f"{images}: structure from motion found no reconstruction: the photos do not overlap "
-                           "enough (each part of the scene should appear in 3 or more photos, from nearby viewpoints)")
-    best_id, best = max(models.items(), key=lambda kv: kv[1].num_reg_images())
-    registered = sorted(im.name for im in best.images.values() if im.has_pose)
-    matches = _match_counts(database)
-    unregistered = {}
-    for name in names:
-        if name in registered:
-            continue
-        count = matches.get(name, 0)
-        cause = ("in another, smaller reconstruction" if any(name in {i.name for i in m.images.values() if i.has_pose}
-                                                              for k, m in models.items() if k != best_id)
-                 else f"too few feature matches with other photos ({count} verified matches)")
-        unregistered[name] = cause
 
-    stage("undistorting")
-    t = time.time()
-    model_dir = work / "sparse" / str(best_id)
+def write_scene_folder(job: SfMJob, best, registered: list[str]) -> None:
+    """The best model and its images into the scene folder: undistorted to PINHOLE cameras (what splat training
+    needs), or copied as they are (`config.undistort` off)."""
+    import pycolmap
+
+    out, images = job.out, job.capture.images
+    model_dir = job.work / "best"
     model_dir.mkdir(exist_ok=True)
     best.write(model_dir)
     final = out / "sparse" / "0"
     shutil.rmtree(out / "sparse", ignore_errors=True)
     shutil.rmtree(out / "images", ignore_errors=True)
-    with colmap_log(log):
-        if config.undistort:
-            pycolmap.undistort_images(work / "undistorted", model_dir, images, image_names=registered)
-            shutil.move(str(work / "undistorted" / "images"), out / "images")
+    with colmap_log(job.log):
+        if job.config.undistort:
+            pycolmap.undistort_images(job.work / "undistorted", model_dir, images, image_names=registered)
+            shutil.move(str(job.work / "undistorted" / "images"), out / "images")
             final.parent.mkdir(parents=True)
-            shutil.move(str(work / "undistorted" / "sparse"), final)
+            shutil.move(str(job.work / "undistorted" / "sparse"), final)
         else:
             (out / "images").mkdir()
             for name in registered:
                 shutil.copy2(images / name, out / "images" / name)
             final.parent.mkdir(parents=True)
             shutil.copytree(model_dir, final)
-    seconds["undistortion"] = time.time() - t
-    notes = []
-    if sequential and config.vocab_tree is None and len(names) > LARGE_CAPTURE:
-        notes.append(f"{len(names)} frames matched only with the frames 1, 2, 4, ... "
-                     f"{2 ** (config.sequential_overlap - 1)} after them: a "
-                     "video that returns to a place it has seen registers better with loop closure (--vocab-tree "
-                     "FILE, a local COLMAP vocabulary tree)")
-    return SfMResult(registered, unregistered, len(models), best.num_points3D(),
-                     float(best.compute_mean_reprojection_error()), seconds, mapper, notes)
+
+
+def unregistered_causes(job: SfMJob, models: dict, best_id: int, registered: list[str]) -> dict[str, str]:
+    """Each image the best model left out, with its likely cause."""
+    matches = _match_counts(job.database)
+    others = {i.name for k, m in models.items() if k != best_id for i in m.images.values() if i.has_pose}
+    return {name: "in another, smaller reconstruction" if name in others
+            else f"too few feature matches with other photos ({matches.get(name, 0)} verified matches)"
+            for name in job.capture.names if name not in registered}
 
 
 def _match_counts(database: Path) -> dict[str, int]:
