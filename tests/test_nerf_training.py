@@ -120,7 +120,7 @@ def test_a_trained_nerf_renders_paths_and_shows_in_the_viewer(nerf_run, tmp_path
     app = build_app([run], tmp_path / "edited.ply", thumbnails=False)
     app.start("127.0.0.1", port)
     try:
-        assert app.model is not None and app._render_mode == "colour" and not app.world.layers
+        assert app.model is not None and app.renders.mode == "colour" and not app.world.layers
         assert "a NeRF" in app._status_text.content  # the panel says what is shown, not "0 Gaussians"
         cams = scene.cameras
 
@@ -130,10 +130,10 @@ def test_a_trained_nerf_renders_paths_and_shows_in_the_viewer(nerf_run, tmp_path
             position = cams.cam_to_world[test, :3, 3].numpy()
             fov = float(2 * np.arctan(0.5 * int(cams.height[test]) / float(cams.K[test, 1, 1])))
 
-        image = app.render_view(Camera, int(cams.width[test]), int(cams.height[test]), "colour")
+        image = app.renders.render_view(Camera, int(cams.width[test]), int(cams.height[test]), "colour")
         direct = (out.rgb[0].clamp(0, 1) * 255 + 0.5).to(torch.uint8).numpy()
         assert np.abs(image.astype(int) - direct.astype(int)).mean() < 1.0
-        assert app.render_view(Camera, 32, 24, "depth").std() > 5  # a depth map, not a flat image
+        assert app.renders.render_view(Camera, 32, 24, "depth").std() > 5  # a depth map, not a flat image
     finally:
         app.stop()
 

@@ -76,3 +76,54 @@ def test_view_errors_are_clear(tmp_path):
         s.listen()
         code, out = run_view(bad, "--port", s.getsockname()[1])
         assert code == 2 and "is in use" in out and "--port" in out
+
+
+def test_server_renders_are_small_while_the_camera_moves_and_full_size_once_it_rests(monkeypatch):
+    """The viewer's render loop, driven tick by tick without a server: a moved camera gets a small render at
+    once, then one full-size render after it rests, then none until something changes (its pose, the mode, the
+    world); a slow model (a NeRF) renders smaller still, and is capped at rest."""
+    from spatial.trained import SplatModel
+    from spatial_viewer import server_renders
+    from spatial_viewer.server_renders import ServerRenders
+    from tests.helpers import random_splat_params
+
+    c2w = torch.eye(4)
+    c2w[2, 3] = -3.0
+
+    class Client:
+        client_id = 1
+
+        def __init__(self):
+            self.camera = FakeCamera(c2w, 0.8)
+            self.camera.image_width, self.camera.image_height = 1024, 768
+            self.sizes = []
+            self.scene = self
+
+        def set_background_image(self, image, format=None):
+            self.sizes.append(None if image is None else image.shape[:2])
+
+    model = SplatModel(random_splat_params(200, seed=1), "test")
+    world_version, slow = [0], [False]
+    renders = ServerRenders(lambda: model, (0.0, 0.0, 0.0), state=lambda: world_version[0],
+                            slow_model=lambda: slow[0])
+    renders.mode = "colour"
+    client = Client()
+    clock = [100.0]
+    monkeypatch.setattr(server_renders.time, "time", lambda: clock[0])
+    renders.tick([client])
+    renders.tick([client])  # nothing moved, not yet at rest
+    clock[0] += server_renders.REST_SECONDS + 0.01
+    renders.tick([client])
+    renders.tick([client])  # at rest, full size already sent
+    assert client.sizes == [(192, 256), (768, 1024)]
+    world_version[0] += 1  # an edit: the view is rendered again, small first
+    renders.tick([client])
+    renders.mode = "depth"
+    renders.tick([client])
+    assert client.sizes[2:] == [(192, 256), (192, 256)]
+    slow[0] = True
+    client.camera.position = client.camera.position + 0.1
+    renders.tick([client])
+    clock[0] += 1.0
+    renders.tick([client])
+    assert client.sizes[4:] == [(72, 96), (384, 512)]

@@ -96,8 +96,8 @@ def test_view_draws_the_splats_and_deletes_a_selection(trained_run, browser, tmp
 
         # the splats are drawn: the picture differs from the empty background where the objects are,
         # and matches our own server-side render of the same view
-        ours = app.render_view(client.camera, W, H, "colour").astype(np.float32)
-        covered = app.render_view(client.camera, W, H, "alpha")[..., 0] > 200
+        ours = app.renders.render_view(client.camera, W, H, "colour").astype(np.float32)
+        covered = app.renders.render_view(client.camera, W, H, "alpha")[..., 0] > 200
         background = np.asarray(app.background, np.float32) * 255
         assert covered.mean() > 0.1
         assert np.abs(shot[covered] - background).mean() > 40
@@ -106,7 +106,7 @@ def test_view_draws_the_splats_and_deletes_a_selection(trained_run, browser, tmp
         error = np.abs(blocks(shot) - blocks(ours))[blocks(covered[..., None])[..., 0] > 0.99].mean()
         print("block error", error, "pixel error", np.abs(shot - ours)[covered].mean())
         assert error < 6 and np.abs(shot - ours)[covered].mean() < 10, error
-        other = app.render_view(type("Cam", (), {"wxyz": client.camera.wxyz, "fov": client.camera.fov,
+        other = app.renders.render_view(type("Cam", (), {"wxyz": client.camera.wxyz, "fov": client.camera.fov,
                                                  "position": client.camera.position + np.array([0, 0, 2.0])})(),
                                 W, H, "colour").astype(np.float32)
         assert np.abs(blocks(shot) - blocks(other)).mean() > 2 * error  # a moved camera does not match
@@ -122,7 +122,7 @@ def test_view_draws_the_splats_and_deletes_a_selection(trained_run, browser, tmp
         assert load_splats(out)["means"].shape[0] == before - selected
 
         after = steady_render(client, app.background)
-        ours_after = app.render_view(client.camera, W, H, "colour").astype(np.float32)
+        ours_after = app.renders.render_view(client.camera, W, H, "colour").astype(np.float32)
         changed = np.abs(ours_after - ours).mean(-1) > 30  # where our renderer says the deletion shows
         assert changed.mean() > 0.01
         assert np.abs(after - shot).mean(-1)[changed].mean() > 20  # the browser shows it too
@@ -172,8 +172,8 @@ def test_live_training_view_pauses_and_resumes_from_the_browser(orbit_path, brow
                    trainer.state.params["means"].shape[0])
         # the browser draws the model training stopped at (it settles now that no refresh comes)
         shot = steady_render(client, live.app.background)
-        ours = live.app.render_view(client.camera, W, H, "colour").astype(np.float32)
-        covered = live.app.render_view(client.camera, W, H, "alpha")[..., 0] > 200
+        ours = live.app.renders.render_view(client.camera, W, H, "colour").astype(np.float32)
+        covered = live.app.renders.render_view(client.camera, W, H, "alpha")[..., 0] > 200
         background = np.asarray(live.app.background, np.float32) * 255
         assert covered.mean() > 0.1 and np.abs(shot[covered] - background).mean() > 40
         error = np.abs(blocks(shot) - blocks(ours))[blocks(covered[..., None])[..., 0] > 0.99].mean()

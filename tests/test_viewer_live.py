@@ -108,7 +108,7 @@ def test_live_view_of_a_nerf_renders_on_the_server(orbit_path, tmp_path):
     from spatial.configs.nerf import PRESETS
     from spatial.nerf.trainer import NerfTrainer
     from spatial.transforms import rotmat_to_quat
-    from spatial_viewer.app import client_camera
+    from spatial_viewer.poses import client_camera
     from spatial_viewer.live import LiveTraining
 
     config = copy.deepcopy(PRESETS["tiny"][1])
@@ -120,7 +120,7 @@ def test_live_view_of_a_nerf_renders_on_the_server(orbit_path, tmp_path):
         first = live.app.model
         trainer.train(10, live.on_step)
         wait_for(lambda: live.app.model is not first)  # refreshed with what training learned
-        assert live.app._render_mode == "colour" and not live.app.world.layers
+        assert live.app.renders.mode == "colour" and not live.app.world.layers
         cams = trainer.scene.cameras
 
         class Camera:
@@ -129,7 +129,7 @@ def test_live_view_of_a_nerf_renders_on_the_server(orbit_path, tmp_path):
             fov = 0.8
 
         wait_for(lambda: live._pending is None)
-        image = live.app.render_view(Camera, 32, 24, "colour")
+        image = live.app.renders.render_view(Camera, 32, 24, "colour")
         # the view is the model as training left it, rendered by the server
         c2w, K = client_camera(Camera, 32, 24)
         trainer.model.eval()

@@ -1,5 +1,5 @@
 """The viser app: splat layers drawn in the browser, training cameras, the GUI panels (viewer/panels/),
-and server-side renders of colour, depth or alpha with our own renderer.
+and server-side renders of colour, depth or alpha with our own renderer (server_renders.py).
 
     app = ViewerApp(world, cameras=scene.cameras, thumbnails=..., out=Path("edited.ply"))
     app.start(host="127.0.0.1", port=8080)   # then open app.url
@@ -11,7 +11,6 @@ Server-side renders go through the `TrainedModel` interface for splats and NeRFs
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -24,13 +23,11 @@ from spatial.formats.html import viser_splats
 from spatial.trained import FILE_BACKGROUND, TrainedModel
 from spatial.transforms import rotmat_to_quat
 from spatial_viewer.layers import StaticLayer
-from spatial_viewer.poses import client_camera, pose_of
+from spatial_viewer.poses import pose_of
+from spatial_viewer.server_renders import MODES, ServerRenders
 from spatial_viewer.world import World
 
 SELECTED_RGB = np.array([1.0, 0.45, 0.0], np.float32)  # selection highlight (orange)
-MOVING_MAX_SIDE = 256  # server renders this small while the camera moves, full size once it rests
-# a NeRF renders ray by ray, far slower than splats on a CPU: smaller while moving, capped at rest
-NERF_MOVING_MAX_SIDE, NERF_REST_MAX_SIDE = 96, 512
 
 
 def splat_arrays(params: dict[str, torch.Tensor], selected: torch.Tensor) -> dict[str, np.ndarray]:
@@ -56,14 +53,14 @@ class ViewerApp:
         self.on_change: list = []  # called after each redraw that followed a change of the world
         self._preview_version = 0
         self._drawn_version = (-1, -1)
-        self._render_mode = "browser"
         self._mode_dropdown = None
         self._layer_handles: dict = {}
         self._frustums: list = []
         self._model_version = 0
-        self._last_render: dict = {}  # client id -> (camera key, time, rendered at full size)
         self._lock = threading.RLock()
-        self._stop = threading.Event()
+        self.renders = ServerRenders(self.shown_model, background,
+                                     state=lambda: (self.world.version, self._model_version),
+                                     slow_model=lambda: self.model is not None)
 
     # ---- lifecycle --------------------------------------------------------------------------
     def start(self, host: str = "127.0.0.1", port: int = 8080) -> None:
@@ -94,10 +91,10 @@ class ViewerApp:
         self.paths = CameraPathPanel(self)
         self.redraw()
         self.server.on_client_connect(self._on_connect)
-        threading.Thread(target=self._render_loop, daemon=True).start()
+        self.renders.start(self.server)
 
     def stop(self) -> None:
-        self._stop.set()
+        self.renders.stop()
         if self.server is not None:
             self.server.stop()
 
@@ -106,7 +103,7 @@ class ViewerApp:
         """Run a `World` edit from a button: errors become notifications, then the browser is redrawn."""
         self.guard(action)
         self.redraw()
-        self._last_render = {}
+        self.renders.invalidate()
 
     def guard(self, action):
         try:
@@ -154,7 +151,7 @@ class ViewerApp:
                 self._layer_handles[layer.name] = self.server.scene.add_gaussian_splats(
                     f"/layers/{i:03d}", **splat_arrays(params, self.world.selection[layer.name]),
                     wxyz=wxyz, position=position, scale=scale,
-                    visible=layer.visible and self._render_mode == "browser")
+                    visible=layer.visible and self.renders.mode == "browser")
             changed = self._drawn_version[0] != self.world.version
             self._drawn_version = version
             self._status()
@@ -169,9 +166,9 @@ class ViewerApp:
             self._model_version += 1
             if self.server is not None:
                 self._status()
-            if self._render_mode == "browser" and self._mode_dropdown is not None:
+            if self.renders.mode == "browser" and self._mode_dropdown is not None:
                 self._mode_dropdown.value = "colour"  # its on_update switches the mode
-                self._render_mode = "colour"
+                self.renders.mode = "colour"
 
     def _draw_static(self) -> None:
         for layer in self.static:
@@ -212,20 +209,20 @@ class ViewerApp:
         gui = self.server.gui
         self._status_text = gui.add_markdown("")
         start_mode = "browser" if self.model is None else "colour"
-        self._render_mode = start_mode
+        self.renders.mode = start_mode
         mode = self._mode_dropdown = gui.add_dropdown(
-            "Render", ("browser", "colour", "depth", "alpha"), initial_value=start_mode,
+            "Render", MODES, initial_value=start_mode,
             hint="browser: splats drawn by your browser (RGB only); the others are rendered on the server "
                  "with our renderer (SH for splats; the only way to see a NeRF), streamed as images")
 
         @mode.on_update
         def _(_) -> None:
-            self._render_mode = mode.value
+            self.renders.mode = mode.value
             for name, handle in self._layer_handles.items():
                 handle.visible = mode.value == "browser" and self.world.layer(name).visible
             if mode.value == "browser":
                 self.server.scene.set_background_image(None)
-            self._last_render = {}
+            self.renders.invalidate()
 
         cameras = gui.add_checkbox("Show cameras", True, hint="training cameras; click one to fly there")
         cameras.on_update(lambda _: self.show_cameras(cameras.value))
@@ -237,7 +234,7 @@ class ViewerApp:
         counts = ", ".join(f"{layer.name}: {layer.count:,}" for layer in self.world.layers)
         self._status_text.content = f"**Gaussians** {counts}  \n**Selected** {self.world.selected_count():,}"
 
-    # ---- the first view and server-side rendering ---------------------------------------------
+    # ---- the first view ---------------------------------------------------------------------
     def start_view(self) -> tuple[np.ndarray, np.ndarray, float] | None:
         """(position, look-at point, vertical fov) of the first view: like a typical training view, from the
         median training position towards the point all cameras look at (upright: see `self.up`)."""
@@ -257,43 +254,3 @@ class ViewerApp:
                 client.camera.fov = fov
                 client.camera.position = eye
                 client.camera.look_at = target
-
-    def render_view(self, camera, width: int, height: int, mode: str) -> np.ndarray:
-        """Our renderer at a browser camera: `[H, W, 3]` uint8 colour, colour-mapped depth or alpha."""
-        from spatial.render_path import frame_image
-
-        c2w, K = client_camera(camera, width, height)
-        background = torch.tensor(self.background, dtype=torch.float32, device="cpu")  # moved by the model
-        with torch.no_grad():
-            out = next(iter(self.shown_model().render_frames(Cameras(c2w[None], K[None], width, height), background)))
-        return frame_image(out, "rgb" if mode == "colour" else mode)
-
-    def _render_loop(self) -> None:
-        """While a server mode is on: a small render as soon as the camera moves, full size once it rests."""
-        while not self._stop.wait(0.05):
-            if self._render_mode == "browser" or self.server is None:
-                continue
-            for client in list(self.server.get_clients().values()):
-                cam = client.camera
-                key = (tuple(np.round(cam.wxyz, 5)), tuple(np.round(cam.position, 5)), round(cam.fov, 5),
-                       self._render_mode, self.world.version, self._model_version)
-                last_key, last_time, full = self._last_render.get(client.client_id, (None, 0.0, False))
-                W, H = max(int(cam.image_width or 640), 16), max(int(cam.image_height or 480), 16)
-                moving_side = MOVING_MAX_SIDE if self.model is None else NERF_MOVING_MAX_SIDE
-                if self.model is not None:
-                    rest = min(1.0, NERF_REST_MAX_SIDE / max(W, H))
-                    W, H = max(round(W * rest), 8), max(round(H * rest), 8)
-                if key != last_key:
-                    scale = min(1.0, moving_side / max(W, H))
-                    size, done = (max(round(W * scale), 8), max(round(H * scale), 8)), scale == 1.0
-                    self._last_render[client.client_id] = (key, time.time(), done)
-                elif not full and time.time() - last_time > 0.3:
-                    size = (W, H)
-                    self._last_render[client.client_id] = (key, last_time, True)
-                else:
-                    continue
-                try:
-                    image = self.render_view(cam, size[0], size[1], self._render_mode)
-                    client.scene.set_background_image(image, format="jpeg")
-                except SpatialError:
-                    client.scene.set_background_image(None)
