@@ -15,7 +15,7 @@ from torch import Tensor
 from spatial.cameras import Cameras
 from spatial.errors import SpatialError, file_error
 from spatial.images import composite, downscaled_image, image_size, read_image
-from spatial.transforms import apply_to_cam_to_world, apply_to_points
+from spatial.transforms import apply_to_cam_to_world, apply_to_points, rotation_between
 
 DEFAULT_BACKGROUND = (1.0, 1.0, 1.0)  # behind images with alpha when the scene names none: white (Blender, 3DGS)
 DEFAULT_TEST_EVERY = 8  # Every 8th image held out, as in the Mip-NeRF 360 and LLFF benchmarks.
@@ -163,7 +163,7 @@ def normalizing_transform(cam_to_world: Tensor) -> Tensor:
     centers = cam_to_world[:, :3, 3]  # [C, 3]
     up = -cam_to_world[:, :3, 1].mean(dim=0)  # OpenCV: image up is -y
     up = up / torch.linalg.norm(up).clamp_min(1e-12)
-    R = _rotation_between(up, torch.tensor([0.0, 0.0, 1.0], dtype=up.dtype))
+    R = rotation_between(up, torch.tensor([0.0, 0.0, 1.0], dtype=up.dtype, device=up.device))
 
     # The point nearest to every optical axis: sum_i (I - d d^T)(x - c_i) = 0.
     d = torch.nn.functional.normalize(cam_to_world[:, :3, 2], dim=-1)
@@ -183,15 +183,3 @@ def normalizing_transform(cam_to_world: Tensor) -> Tensor:
     T[:3, :3] = scale * R
     T[:3, 3] = -scale * (R @ focus)
     return T
-
-
-def _rotation_between(a: Tensor, b: Tensor) -> Tensor:
-    """Rotation `[3, 3]` taking unit vector `a` to unit vector `b` (Rodrigues)."""
-    v, c = torch.cross(a, b, dim=0), torch.dot(a, b)
-    if c < -1 + 1e-9:  # opposite: rotate by pi about any axis perpendicular to a
-        axis = torch.nn.functional.normalize(torch.cross(a, torch.tensor([1.0, 0, 0], dtype=a.dtype), dim=0), dim=0)
-        if torch.linalg.norm(axis) < 1e-6:
-            axis = torch.nn.functional.normalize(torch.cross(a, torch.tensor([0, 1.0, 0], dtype=a.dtype), dim=0), dim=0)
-        return 2 * torch.outer(axis, axis) - torch.eye(3, dtype=a.dtype)
-    vx = torch.tensor([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]], dtype=a.dtype)
-    return torch.eye(3, dtype=a.dtype) + vx + vx @ vx / (1 + c)

@@ -71,3 +71,18 @@ def apply_to_cam_to_world(T: Tensor, cam_to_world: Tensor) -> Tensor:
     out[:, :3, :3] = R @ cam_to_world[:, :3, :3]
     out[:, :3, 3] = apply_to_points(T, cam_to_world[:, :3, 3])
     return out
+
+
+def rotation_between(a: Tensor, b: Tensor) -> Tensor:
+    """The rotation `[3, 3]` taking the unit vector `a [3]` to the unit vector `b [3]` by the shortest turn
+    (Rodrigues; half a turn about an axis normal to both when they are opposite), in `a`'s dtype and device."""
+    eye = torch.eye(3, dtype=a.dtype, device=a.device)
+    v, c = torch.linalg.cross(a, b), float(a @ b)
+    if c < -1 + 1e-12:
+        axis = torch.linalg.cross(a, eye[int(a.abs().argmin())])
+        axis = axis / axis.norm()
+        return 2 * torch.outer(axis, axis) - eye
+    zero = torch.zeros((), dtype=a.dtype, device=a.device)
+    V = torch.stack([torch.stack([zero, -v[2], v[1]]), torch.stack([v[2], zero, -v[0]]),
+                     torch.stack([-v[1], v[0], zero])])
+    return eye + V + V @ V / (1 + c)

@@ -115,3 +115,17 @@ def test_saving_an_empty_world_is_refused(tmp_path):
     world.delete_selected()
     with pytest.raises(SpatialError, match="the world is empty"):
         world.save_splats(tmp_path / "x.ply")
+
+
+def test_history_keeps_the_last_steps_and_a_new_step_drops_the_redo():
+    from spatial_viewer.history import History
+
+    h = History(limit=2)
+    for i, label in enumerate(("a", "b", "c")):
+        h.record(label, i)  # the snapshot before step `label`
+    assert h.steps() == [("b", True), ("c", True)]  # "a" fell off
+    assert h.undo(3) == 2 and h.undo(2) == 1 and h.undo(1) is None
+    assert h.steps() == [("b", False), ("c", False)]
+    assert h.redo(1) == 2 and h.steps() == [("b", True), ("c", False)]
+    h.record("d", 2)
+    assert h.steps() == [("b", True), ("d", True)] and h.redo(5) is None

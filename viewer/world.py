@@ -11,37 +11,80 @@
 A layer keeps its Gaussians in its own frame and a similarity `transform` to the world, so moving
 a layer is one matrix until it is saved or merged (then the transform is baked into the splats).
 Selections and edits touch the visible, unlocked layers only; the world-wide ones (scale, up) move every layer.
-Two parts of `World` live beside it: world_layers.py (hide, lock, rename, duplicate, split, delete, a file per
-layer) and world_tools.py (what the viewer's tools do: rectangle, pick, similar colour, colour grades, scale, up).
+
+One file: every method changes the same two things, the layers and the selection, through one undoable step
+(`_checkpoint`), so the class reads as sections in the order of the viewer's panels: layers, selection, selections on
+screen, edits, colour, the world's scale and up, undo, files. The undo steps are a part with its own state
+(history.py); the on-screen geometry is spatial.splats.screen's, the colour grades spatial.splats.colour's.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+import math
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
+from spatial.cameras import Cameras
 from spatial.errors import SpatialError
 from spatial.formats import load_splats, save_splats
 from spatial.render.sh import C0
-from spatial.splats import select
-from spatial.splats.transform import merge_splats
-from spatial_viewer.world_layers import Layer, LayerEdits
-from spatial_viewer.world_tools import Pick, ScreenTools
-
-__all__ = ["Layer", "Pick", "World"]
+from spatial.splats import screen, select
+from spatial.splats.colour import ColourAdjustment, adjust_colour
+from spatial.splats.transform import merge_splats, transform_splats
+from spatial.transforms import rotation_between
+from spatial_viewer.history import History
 
 MAX_UNDO = 50
 
 
-class World(LayerEdits, ScreenTools):
+@dataclass
+class Layer:
+    name: str
+    params: dict[str, Tensor]  # raw splat parameters in the layer's own frame
+    transform: Tensor = field(default_factory=lambda: torch.eye(4, device="cpu"))  # [4, 4] similarity, layer -> world
+    source: str | None = None  # file it was loaded from, for the world file
+    visible: bool = True
+    locked: bool = False  # shown, but out of reach of selections and edits
+
+    @property
+    def editable(self) -> bool:
+        return self.visible and not self.locked
+
+    @property
+    def count(self) -> int:
+        return self.params["means"].shape[0]
+
+    def world_params(self) -> dict[str, Tensor]:
+        return self.in_world(self.params)
+
+    def in_world(self, params: dict[str, Tensor]) -> dict[str, Tensor]:
+        """`params` of (some of) this layer's Gaussians moved into world coordinates by its transform."""
+        if torch.equal(self.transform, torch.eye(4, device="cpu")):
+            return params
+        return transform_splats(params, self.transform)
+
+    def world_means(self) -> Tensor:  # [N, 3]
+        T = self.transform
+        return self.params["means"] @ T[:3, :3].T + T[:3, 3]
+
+
+@dataclass(frozen=True)
+class Pick:
+    """What is under a clicked pixel: the surface point drawn there and the Gaussian nearest to it."""
+
+    layer: str
+    index: int  # of the Gaussian in its layer
+    point: Tensor  # [3] world surface point
+
+
+class World:
     def __init__(self) -> None:
         self.layers: list[Layer] = []
         self.selection: dict[str, Tensor] = {}  # layer name -> [N] bool
-        self._undo: list[tuple] = []  # (what was done, the state before it)
-        self._redo: list[tuple] = []  # (what was undone, the state after it)
+        self.steps = History(MAX_UNDO)  # named snapshots of (layers, selection)
         self.version = 0  # bumped on every change, so a view knows when to redraw
 
     # ---- layers -----------------------------------------------------------------------------
@@ -100,6 +143,61 @@ class World(LayerEdits, ScreenTools):
         self._changed()
         return self.layers[0]
 
+    def set_visible(self, name: str, visible: bool) -> None:
+        self._set_layer(name, f"{'show' if visible else 'hide'} {name}", visible=visible)
+
+    def set_locked(self, name: str, locked: bool) -> None:
+        self._set_layer(name, f"{'lock' if locked else 'unlock'} {name}", locked=locked)
+
+    def rename_layer(self, name: str, new_name: str) -> None:
+        new_name = new_name.strip()
+        if not new_name or any(c in new_name for c in '/\\:*?"<>|') or new_name in {".", ".."}:
+            raise SpatialError(f"{new_name!r} cannot name a layer: use letters, digits, spaces, '-' or '_'")
+        if new_name != name and any(layer.name == new_name for layer in self.layers):
+            raise SpatialError(f"there is a layer named {new_name!r} already")
+        self._set_layer(name, f"rename {name} to {new_name}", name=new_name)
+        self.selection = {new_name if n == name else n: m for n, m in self.selection.items()}
+
+    def _set_layer(self, layer_name: str, label: str, **changes) -> None:
+        index = self.layers.index(self.layer(layer_name))
+        self._checkpoint(label)
+        self.layers = [*self.layers[:index], replace(self.layers[index], **changes), *self.layers[index + 1:]]
+        self._changed()
+
+    def duplicate_layer(self, name: str) -> Layer:
+        layer = self.layer(name)
+        self._checkpoint(f"duplicate {name}")
+        copy = replace(layer, name=self._free_name(f"{name} copy"), transform=layer.transform.clone(), source=None)
+        self.layers.insert(self.layers.index(layer) + 1, copy)
+        self.selection[copy.name] = torch.zeros(copy.count, dtype=torch.bool, device="cpu")
+        self._changed()
+        return copy
+
+    def delete_layer(self, name: str) -> None:
+        layer = self.layer(name)
+        self._checkpoint(f"delete layer {name}")
+        self.layers = [other for other in self.layers if other is not layer]
+        self.selection = {n: m for n, m in self.selection.items() if n != name}
+        self._changed()
+
+    def split_selection(self, name: str = "selection") -> Layer:
+        """Move the selected Gaussians into a new layer (in world coordinates), taking them out of theirs."""
+        if not self.selected_count():
+            raise SpatialError("nothing is selected: select the Gaussians to split off first")
+        self._checkpoint("selection to new layer")
+        parts = []
+        for layer in self.layers:
+            mask = self.selection[layer.name]
+            if mask.any():
+                parts.append(layer.in_world(select.subset(layer.params, mask)))
+                layer.params = select.subset(layer.params, ~mask)
+                self.selection[layer.name] = torch.zeros(layer.count, dtype=torch.bool, device="cpu")
+        new = Layer(self._free_name(name), merge_splats(parts))
+        self.layers.append(new)
+        self.selection[new.name] = torch.zeros(new.count, dtype=torch.bool, device="cpu")
+        self._changed()
+        return new
+
     # ---- selection --------------------------------------------------------------------------
     def selected_count(self) -> int:
         return int(sum(int(m.sum()) for m in self.selection.values()))
@@ -152,6 +250,61 @@ class World(LayerEdits, ScreenTools):
     def clear_selection(self) -> int:
         return self._select({n: torch.zeros_like(m) for n, m in self.selection.items()}, "set", "clear selection")
 
+    # ---- selections on screen ----------------------------------------------------------------
+    def select_rect(self, camera: Cameras, rect_min, rect_max, mode: str = "set", front_only: bool = False) -> int:
+        """Gaussians whose centres project into the pixel rectangle `[rect_min, rect_max]` ((x, y) each) of the
+        one-camera `camera`; with `front_only`, those our renderer does not draw behind a nearer surface."""
+        masks = {l.name: screen.in_screen_rect(l.world_means(), camera, rect_min, rect_max)
+                 for l in self.layers if l.editable}
+        if front_only and any(bool(m.any()) for m in masks.values()):
+            shown, drawn = self._drawn()
+            candidates = torch.cat([masks[l.name] if l.name in masks else
+                                    torch.zeros(l.count, dtype=torch.bool, device="cpu") for l in shown])
+            front = screen.front_most(drawn, camera, candidates)
+            for l, part in zip(shown, front.split([l.count for l in shown])):
+                if l.name in masks:
+                    masks[l.name] = part
+        return self._select(masks, mode, "select on screen" + (" (front)" if front_only else ""))
+
+    def pick(self, camera: Cameras, pixel) -> Pick | None:
+        """The surface our renderer draws at `pixel` (x, y) of the one-camera `camera`, and the nearest Gaussian
+        of a visible, unlocked layer to it; None where nothing is drawn."""
+        shown, drawn = self._drawn()
+        if not shown:
+            return None
+        point = screen.surface_point(drawn, camera, pixel)
+        candidates = [l for l in shown if l.editable]
+        if point is None or not candidates:
+            return None
+        nearest = []  # (distance, layer name, index) of each layer's centre nearest to the point
+        for l in candidates:
+            means = l.world_means()
+            i = screen.nearest(means, point)
+            nearest.append((float((means[i] - point).norm()), l.name, i))
+        _, name, index = min(nearest)
+        return Pick(name, index, point)
+
+    def _drawn(self) -> tuple[list[Layer], dict[str, Tensor]]:
+        """The visible layers (locked ones too: they hide what is behind them) and their Gaussians in world
+        coordinates, one model, without the view-dependent colour (what depth renders need)."""
+        shown = [l for l in self.layers if l.visible and l.count]
+        parts = []
+        for l in shown:
+            parts.append(l.in_world({**l.params, "shN": l.params["shN"][:, :0]}))
+        return shown, (merge_splats(parts) if parts else {})
+
+    def select_pick(self, pick: Pick, mode: str = "set") -> int:
+        """The picked Gaussian alone."""
+        mask = torch.zeros(self.layer(pick.layer).count, dtype=torch.bool, device="cpu")
+        mask[pick.index] = True
+        return self._select({pick.layer: mask}, mode, "pick")
+
+    def select_similar(self, pick: Pick, distance: float, mode: str = "set") -> int:
+        """Gaussians whose base colour (RGB, 0-1) is within `distance` of the picked one's."""
+        target = select.base_colour(self.layer(pick.layer).params)[pick.index]
+        return self._select({l.name: (select.base_colour(l.params) - target).norm(dim=-1) <= distance
+                             for l in self.layers if l.editable}, mode, "select similar colour")
+
     # ---- edits ------------------------------------------------------------------------------
     def delete_selected(self) -> int:
         """Remove the selected Gaussians; returns how many were removed."""
@@ -195,44 +348,104 @@ class World(LayerEdits, ScreenTools):
         self._changed()
         return self.selected_count()
 
+    # ---- colour -----------------------------------------------------------------------------
+    def colour_targets(self, target: str) -> dict[str, Tensor | None]:
+        """Layer name -> mask (None: the whole layer) that a colour edit of `target` changes: "selection" (the
+        selected Gaussians) or a layer's name."""
+        if target == "selection":
+            if not self.selected_count():
+                raise SpatialError("nothing is selected: select Gaussians, or grade a whole layer")
+            return {n: m for n, m in self.selection.items() if m.any()}
+        if not self.layer(target).editable:
+            raise SpatialError(f"layer {target!r} is hidden or locked: show and unlock it to change its colours")
+        return {target: None}
+
+    def colour_preview(self, adjustment: ColourAdjustment, target: str) -> dict[str, dict[str, Tensor]]:
+        """Layer name -> graded parameters, for drawing before `adjust_colour` commits them (nothing changes)."""
+        return self._graded(adjustment, self.colour_targets(target))
+
+    def _graded(self, adjustment: ColourAdjustment, targets: dict[str, Tensor | None]) -> dict[str, dict]:
+        return {n: adjust_colour(self.layer(n).params, adjustment, mask) for n, mask in targets.items()}
+
+    def adjust_colour(self, adjustment: ColourAdjustment, target: str = "selection") -> int:
+        """Grade the colours (every SH band) and opacities of the selection or of one layer; returns how many
+        Gaussians changed."""
+        targets = self.colour_targets(target)
+        graded = self._graded(adjustment, targets)
+        self._checkpoint("colour " + ("selection" if target == "selection" else f"layer {target}"))
+        for layer in self.layers:
+            if layer.name in graded:
+                layer.params = graded[layer.name]
+        self._changed()
+        return sum(self.layer(n).count if m is None else int(m.sum()) for n, m in targets.items())
+
+    # ---- the world's scale and up -------------------------------------------------------------
+    def transform_world(self, T: Tensor, label: str, layer: str | None = None) -> None:
+        """Apply the similarity `T [4, 4]` (world -> world) to every layer, or to one."""
+        self._checkpoint(label)
+        for l in self.layers:
+            if layer is None or l.name == layer:
+                l.transform = T.float() @ l.transform
+        self._changed()
+
+    def scale_to_length(self, a: Tensor, b: Tensor, length: float, layer: str | None = None) -> float:
+        """Scale the world (about the origin), or one layer, so that the points `a`, `b` [3] end up `length`
+        apart: a measured distance made true. Returns the factor."""
+        measured = float((a.double() - b.double()).norm())
+        if not (math.isfinite(length) and length > 0) or measured <= 0:
+            raise SpatialError(f"cannot scale {measured:g} units to {length!r}: measure two distinct points "
+                               "and type a positive length")
+        factor = length / measured
+        T = torch.eye(4, device="cpu")
+        T[:3, :3] *= factor
+        self.transform_world(T, f"scale {'world' if layer is None else layer} x{factor:.4g}", layer)
+        return factor
+
+    def set_up(self, points: Tensor, toward: Tensor) -> Tensor:
+        """Turn the world about the origin so that the plane through three ground `points [3, 3]` is level:
+        its normal (on the side of `toward` [3], e.g. the camera) becomes up, -y as in OpenCV's convention (what
+        the 3DGS tools and SuperSplat take as up). Returns the rotation `[3, 3]`."""
+        p = points.double()
+        normal = torch.linalg.cross(p[1] - p[0], p[2] - p[0])
+        if float(normal.norm()) < 1e-9 * float((p - p.mean(0)).norm()) ** 2 or float(normal.norm()) == 0:
+            raise SpatialError("the three points lie on a line: click three points spread over the ground")
+        normal = normal / normal.norm()
+        if float(normal @ (toward.double() - p[0])) < 0:
+            normal = -normal
+        up = torch.tensor([0.0, -1.0, 0.0], dtype=torch.float64, device="cpu")
+        R = rotation_between(normal, up)
+        T = torch.eye(4, device="cpu")
+        T[:3, :3] = R.float()
+        self.transform_world(T, "set up from 3 points")
+        return R.float()
+
     # ---- undo -------------------------------------------------------------------------------
     def _state(self) -> tuple:
+        # params dicts are replaced, never modified in place, so a shallow copy is a snapshot
         return ([replace(l, transform=l.transform.clone()) for l in self.layers], dict(self.selection))
 
     def _checkpoint(self, label: str) -> None:
-        # params dicts are replaced, never modified in place, so a shallow copy is a snapshot
-        self._undo.append((label, self._state()))
-        del self._undo[:-MAX_UNDO]
-        self._redo.clear()
+        self.steps.record(label, self._state())
 
     def history(self) -> list[tuple[str, bool]]:
         """The named steps, oldest first: (what, done); those not done are the ones redo would bring back."""
-        return [(label, True) for label, _ in self._undo] + [(label, False) for label, _ in reversed(self._redo)]
-
-    def _restore(self, state: tuple) -> None:
-        layers, selection = state
-        self.layers, self.selection = layers, selection
-        self._changed()
+        return self.steps.steps()
 
     def forget_history(self) -> None:
         """Drop undo and redo: what was done before (opening the files) is not an edit to take back."""
-        self._undo.clear()
-        self._redo.clear()
+        self.steps.clear()
 
     def undo(self) -> bool:
-        if not self._undo:
-            return False
-        label, state = self._undo.pop()
-        self._redo.append((label, self._state()))
-        self._restore(state)
-        return True
+        return self._restore(self.steps.undo(self._state()))
 
     def redo(self) -> bool:
-        if not self._redo:
+        return self._restore(self.steps.redo(self._state()))
+
+    def _restore(self, state: tuple | None) -> bool:
+        if state is None:
             return False
-        label, state = self._redo.pop()
-        self._undo.append((label, self._state()))
-        self._restore(state)
+        self.layers, self.selection = state
+        self._changed()
         return True
 
     def _changed(self) -> None:
@@ -250,6 +463,19 @@ class World(LayerEdits, ScreenTools):
         params = self.world_params()
         save_splats(params, Path(path))
         return params["means"].shape[0]
+
+    def save_layers(self, path: Path) -> list[Path]:
+        """Each visible layer, its transform applied, as its own splat file `STEM-LAYER.SUFFIX` beside `path`
+        (the suffix picks the format)."""
+        path, files = Path(path), []
+        for layer in self.layers:
+            if layer.visible and layer.count:
+                file = path.with_name(f"{path.stem}-{layer.name}{path.suffix}")
+                save_splats(layer.world_params(), file)
+                files.append(file)
+        if not files:
+            raise SpatialError("the world is empty: nothing to save")
+        return files
 
     def save_world(self, path: Path, overwrite: bool = False) -> None:
         """A world file (see world_file.py): each layer's splats beside it and its transform, to open later.
@@ -271,4 +497,3 @@ class World(LayerEdits, ScreenTools):
             layer.visible, layer.locked = visible, locked
         world.forget_history()
         return world
-
