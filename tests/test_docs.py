@@ -49,3 +49,34 @@ def test_every_command_in_the_readme_table_exists():
             children = node[1]() if callable(node[1]) else node[1]
             for sub in subcommands.replace("\\", "").split("|"):
                 assert sub in children, f"spatial {group} {sub}"
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def where_things_live(text: str) -> str:
+    start = text.index("## Where things live")
+    end = text.find("\n## ", start + 3)
+    return text[start:] if end < 0 else text[start:end]
+
+
+def named_paths(section: str) -> set[str]:
+    """The files and folders a "Where things live" section names in backticks (`spatial/io/`, `loop.py`)."""
+    return {p for p in re.findall(r"`([\w./-]+)`", section) if p.endswith(("/", ".py", ".md", ".sh"))}
+
+
+def test_where_things_live_names_what_is_in_the_tree():
+    """Both maps of the house name only files that exist, and every package folder and viewer file is on one."""
+    sources = {str(p.relative_to(ROOT)) for p in ROOT.rglob("*") if ".venv" not in p.parts and ".git" not in p.parts}
+    names = {Path(p).name for p in sources}
+    readme = where_things_live(README)
+    viewer = where_things_live((ROOT / "viewer" / "README.md").read_text())
+    for path in named_paths(readme):
+        assert (ROOT / path).exists() if "/" in path.rstrip("/") else path.rstrip("/") in names, path
+    for path in named_paths(viewer):
+        assert (ROOT / "viewer" / path).exists() or (ROOT / path).exists(), path
+    for folder in sorted(p for p in (ROOT / "spatial").iterdir() if (p / "__init__.py").is_file()):
+        assert f"`spatial/{folder.name}/" in readme, f"spatial/{folder.name}/ is on no row of the README's map"
+    for file in sorted((ROOT / "viewer").rglob("*.py")):
+        name = str(file.relative_to(ROOT / "viewer"))
+        assert file.name == "__init__.py" or f"`{name}`" in viewer, f"viewer/{name} is not in viewer/README.md"
