@@ -12,6 +12,14 @@ first held-out view is rendered at the end into scripts/results/real_CAPTURE_PRE
 held-out view's PSNR is also split between the pixels that some training photo sees and the rest (see
 `seen_by_training`): what no training photo shows can only be guessed.
 
+OpenSplat 1.1.5 (CPU build; `--opensplat BIN`, and without it the steps to build it are printed) is trained beside
+ours on a copy of each scene folder without the held-out photos, at the same downscale, with both cores: once with
+its defaults for as many steps as fill the same training time (it saves every `--opensplat-save-every` steps and is
+stopped at the budget; the last file saved in time is scored), and once for the same number of steps as the
+first of our presets (its time stated). Its PLY is rendered at the held-out cameras by our renderer, on the
+background it trained on, and scored by our evaluator, exactly as our models are; its render at a training view
+is saved beside ours, to be looked at.
+
 Output: stdout, and scripts/results/real_captures.txt and .json with --record.
 """
 
@@ -21,6 +29,8 @@ import argparse
 import json
 import os
 import shutil
+import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -52,7 +62,7 @@ def train(scene: Path, preset: str, downscale: int, budget: float, marks: list[f
     from spatial.training.methods import get_method
 
     method = get_method("splat")
-    config = method.preset_config(preset)
+    config = method.preset_config(preset, scene)  # `auto` judges the scene as `spatial train` does
     config.downscale, config.checkpoint_every, config.eval_every = downscale, 0, 0
     steps = method.steps(config)
     torch.manual_seed(config.seed)
@@ -75,13 +85,131 @@ def train(scene: Path, preset: str, downscale: int, budget: float, marks: list[f
     final = trainer.evaluate()
     with torch.no_grad():
         image = trainer.render_view(trainer.scene.test_ids[0]).clamp(0, 1).cpu().numpy()
-    return {"preset": preset, "steps": trainer.step_count, "of_steps": steps, "train_seconds":
+    return {"preset": preset if preset != "auto" else f"auto:{method.preset_name(preset, scene)}",
+            "steps": trainer.step_count, "of_steps": steps, "train_seconds":
             round(trainer.train_seconds, 1), "eval_seconds": final["eval_seconds"], "psnr": final["psnr"],
             "ssim": final["ssim"], "cc_psnr": final["cc_psnr"], "cc_ssim": final["cc_ssim"], "lpips": final["lpips"],
             "lpips_note": final.get("lpips_note"), "curve": curve, "held_out": final["held_out"],
             "psnr_at_mean_exposure": at_mean_exposure, "per_view": seen_by_training(trainer),
             "gaussians": int(trainer.state.params["means"].shape[0]), "test_views": len(trainer.scene.test_ids),
             "image": (image * 255).round().astype(np.uint8)}
+
+
+OPENSPLAT_BACKGROUND = (0.6130, 0.0101, 0.3984)  # what OpenSplat composites its renders on (model.hpp; not learned)
+OPENSPLAT_BUILD = """OpenSplat is not measured: pass --opensplat PATH_TO_BINARY. To build its CPU version (about 10
+minutes on 2 cores; nothing is downloaded at run time, and the build stays outside this repository):
+  1. its source (pierotofy/OpenSplat, 1.1.5) and nlohmann/json v3.11.3, jlblancoc/nanoflann v1.5.5,
+     jarro2783/cxxopts v3.2.0, each in a folder of its own;
+  2. apt-get install -y --no-install-recommends libopencv-dev cmake;
+  3. cmake OPENSPLAT_SRC -DGPU_RUNTIME=CPU -DCMAKE_BUILD_TYPE=Release \\
+       -DCMAKE_PREFIX_PATH=$(.venv/bin/python -c 'import torch;print(torch.utils.cmake_prefix_path)') \\
+       -DFETCHCONTENT_FULLY_DISCONNECTED=ON -DFETCHCONTENT_SOURCE_DIR_NLOHMANN_JSON=JSON_SRC \\
+       -DFETCHCONTENT_SOURCE_DIR_NANOFLANN=NANOFLANN_SRC -DFETCHCONTENT_SOURCE_DIR_CXXOPTS=CXXOPTS_SRC
+     then make -j2, which builds ./opensplat."""
+
+
+def without_held_out(scene_path: Path, folder: Path) -> Path:
+    """A COLMAP scene folder of the training photos alone (OpenSplat trains on every image it is given): the
+    images linked, the model written by our COLMAP writer from the loaded scene's training cameras and points."""
+    from spatial.io import load_scene, write_colmap
+
+    scene = load_scene(scene_path)
+    train = scene.subset(scene.train_ids)
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / "images").mkdir(parents=True)
+    for path, name in zip(train.image_paths, train.image_names):
+        (folder / "images" / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / "images" / name).symlink_to(path.resolve())
+    write_colmap(train, folder / "sparse" / "0")
+    return folder
+
+
+def run_opensplat(binary: Path, scene: Path, out: Path, downscale: int, steps: int, budget: float | None,
+                  save_every: int) -> dict:
+    """Train OpenSplat on `scene` for `steps`, or until `budget` seconds of wall time have passed (then the last
+    PLY it saved in time is kept). Returns the PLY, the steps it holds and the seconds they took."""
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("*.ply"):
+        old.unlink()
+    command = [str(binary), str(scene), "--cpu", "--keep-crs", "-d", str(downscale), "-n", str(steps),
+               "-o", str(out / "final.ply")]
+    if budget is not None:
+        command += ["-s", str(save_every)]
+    log = open(out / "opensplat.log", "w")
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=out, start_new_session=True)
+    saved: list[tuple[int, float, Path]] = []  # (step, seconds, file) of each PLY as it appeared
+    try:
+        while process.poll() is None:
+            time.sleep(0.5)
+            elapsed = time.perf_counter() - start
+            for ply in out.glob("*.ply"):
+                step = _ply_step(ply)
+                if step is not None and all(ply != s[2] for s in saved):
+                    kept = out / f"kept-{step}.ply"
+                    shutil.copyfile(ply, kept)
+                    saved.append((step, elapsed, kept))
+            if budget is not None and elapsed > budget:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait()
+                break
+    finally:
+        log.close()
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    seconds = time.perf_counter() - start
+    if process.returncode not in (0, -signal.SIGTERM):
+        raise SystemExit(f"OpenSplat failed (exit {process.returncode}); see {out / 'opensplat.log'}")
+    final = out / "final.ply"
+    if budget is None or (final.is_file() and process.returncode == 0):
+        return {"ply": final, "steps": steps, "seconds": round(seconds, 1)}
+    in_time = [s for s in saved if s[1] <= budget]
+    if not in_time:
+        raise SystemExit(f"OpenSplat saved nothing within {budget:g} s; see {out / 'opensplat.log'}")
+    step, at, ply = max(in_time)
+    return {"ply": ply, "steps": step, "seconds": round(at, 1)}
+
+
+def _ply_step(ply: Path) -> int | None:
+    """The iteration OpenSplat wrote in the PLY's header comment, once the file is complete."""
+    try:
+        with open(ply, "rb") as f:
+            head = f.read(4096).decode("latin-1")
+        count = int(head.split("element vertex ")[1].split()[0])
+        body = ply.stat().st_size - (head.index("end_header") + len("end_header\n"))
+        properties = head.split("end_header")[0].count("property float")
+        if body < count * properties * 4:
+            return None  # still being written
+        return int(head.split("at iteration ")[1].split()[0])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def score_peer(scene: Path, ply: Path, downscale: int, out: Path) -> tuple[dict, object]:
+    """A peer's PLY scored by our evaluator: a splat trainer on the same scene and downscale, holding the peer's
+    Gaussians and its background instead of its own, evaluated and split by `seen_by_training` like ours."""
+    import torch
+
+    from spatial.formats import load_splats
+    from spatial.io import load_scene
+    from spatial.render import RenderOptions
+    from spatial.splats.model import sh_degree_of
+    from spatial.training.methods import get_method
+
+    method = get_method("splat")
+    config = method.preset_config("cpu")
+    config.downscale, config.checkpoint_every, config.eval_every = downscale, 0, 0
+    params = load_splats(ply)
+    config.step.sh_degree = sh_degree_of(params)
+    config.step.render = RenderOptions(sh_degree=config.step.sh_degree, antialiased=False)
+    trainer = method.trainer(load_scene(scene), config, out)
+    trainer.state.params = {k: v.to(trainer.device) for k, v in params.items()}
+    trainer.background = torch.tensor(OPENSPLAT_BACKGROUND, dtype=torch.float32, device=trainer.device)
+    trainer.gains = None
+    result = trainer.evaluate()
+    result["per_view"] = seen_by_training(trainer)
+    result["gaussians"] = int(params["means"].shape[0])
+    return result, trainer
 
 
 def seen_by_training(trainer) -> list[dict]:
@@ -141,10 +269,18 @@ def main() -> None:
     parser.add_argument("--marks", type=float, nargs="+", default=[120.0, 300.0, 600.0],
                         help="training seconds at which the held-out views are evaluated")
     parser.add_argument("--fresh", action="store_true", help="process the captures again, not from the cache")
+    parser.add_argument("--opensplat", type=Path, help="OpenSplat's binary (CPU build), trained beside ours")
+    parser.add_argument("--opensplat-save-every", type=int, default=100,
+                        help="steps between the PLYs OpenSplat saves in its equal-time run (the last one in time "
+                             "is scored)")
     parser.add_argument("--record", action="store_true", help="write scripts/results/real_captures.{txt,json}")
     args = parser.parse_args()
     if not DATA.is_dir():
         raise SystemExit(f"the real captures are not at {DATA} (see its README)")
+    if args.opensplat is None:
+        print(OPENSPLAT_BUILD, flush=True)
+    elif not os.access(args.opensplat, os.X_OK):
+        raise SystemExit(f"--opensplat {args.opensplat}: not an executable file")
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "spatial" / "bench_real_captures"
     cache.mkdir(parents=True, exist_ok=True)
     import torch
@@ -180,6 +316,34 @@ def main() -> None:
                 f"unseen {dB(v['psnr_unseen'])})" for v in result["per_view"]))
             records.append({"capture": capture, "process_seconds": seconds, **result})
             print("\n".join(lines[-2:]), flush=True)
+        if args.opensplat is None:
+            continue
+        peer_scene = without_held_out(scene, cache / f"{capture}-opensplat-scene")
+        ours = records[-1]
+        for label, steps, budget in (("opensplat, equal time", 30000, ours["train_seconds"]),
+                                     ("opensplat, equal steps", ours["steps"], None)):
+            run = run_opensplat(args.opensplat, peer_scene, cache / f"{capture}-opensplat", args.downscale, steps,
+                                budget, args.opensplat_save_every)
+            result, trainer = score_peer(scene, run["ply"], args.downscale, cache / f"{capture}-opensplat-eval")
+            train_view = trainer.evaluate(ids=trainer.scene.train_ids[:4])  # a set-up error shows here first
+            if args.record:
+                with __import__("torch").no_grad():
+                    for name, i in (("held_out", trainer.scene.test_ids[0]), ("train", trainer.scene.train_ids[0])):
+                        image = trainer.render_view(i).clamp(0, 1).cpu().numpy()
+                        suffix = "" if name == "held_out" else "_train"
+                        Image.fromarray((image * 255).round().astype(np.uint8)).save(
+                            RESULTS / f"real_{capture}_opensplat{'_time' if budget else '_steps'}{suffix}.png")
+            lpips = f"{result['lpips']:.3f}" if result["lpips"] is not None else "n/a"
+            seen = [v["psnr_seen"] for v in result["per_view"] if v["psnr_seen"] is not None]
+            lines.append(f"  {label:22s} {result['psnr']:6.2f} dB  SSIM {result['ssim']:.3f}  cc "
+                         f"{result['cc_psnr']:.2f} dB  LPIPS {lpips}  {run['steps']} steps in {run['seconds']:.0f} s "
+                         f"(wall, loading included)  {result['gaussians']:,} Gaussians; at 4 training views "
+                         f"{train_view['psnr']:.2f} dB; over pixels a training photo sees {np.mean(seen):.2f} dB")
+            records.append({"capture": capture, "preset": label, "steps": run["steps"],
+                            "train_seconds": run["seconds"], "train_view_psnr": train_view["psnr"],
+                            **{k: result[k] for k in ("psnr", "ssim", "cc_psnr", "cc_ssim", "lpips", "per_view",
+                                                      "gaussians")}})
+            print(lines[-1], flush=True)
     print("\n".join(lines))
     if args.record:
         (RESULTS / "real_captures.txt").write_text("\n".join(lines) + "\n")

@@ -81,7 +81,7 @@ def test_a_process_that_dies_ends_the_others_with_one_line(orbit_path, tmp_path)
 def test_after_a_lost_process_the_exit_skips_shutdown_and_keeps_what_was_said():
     """exit_process leaves without the interpreter's shutdown once a collective failed (gloo's threads abort it
     there), and what was printed still reaches the pipes; otherwise it is sys.exit."""
-    code = ("import atexit, sys; from spatial import distributed; atexit.register(print, 'shutdown ran'); "
+    code = ("import atexit, sys; from spatial.training import distributed; atexit.register(print, 'shutdown ran'); "
             "print('said', end=''); print('error: said too', file=sys.stderr, end=''); "
             "distributed._peer_lost = {lost}; distributed.exit_process(2)")
     buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # as a pipe's output usually is
