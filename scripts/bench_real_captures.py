@@ -1,6 +1,6 @@
 """Benchmark real phone captures end to end: processing time, then held-out quality against training time.
 
-    python scripts/bench_real_captures.py               # monstree and sceaux_castle, presets cpu and capture
+    python scripts/bench_real_captures.py               # monstree and sceaux_castle, presets auto and cpu
     python scripts/bench_real_captures.py --captures monstree --presets capture --train-seconds 600 --record
 
 For each capture in ../shared/data: `spatial process images` (timed, cached between runs), then splat training at
@@ -14,9 +14,10 @@ held-out view's PSNR is also split between the pixels that some training photo s
 
 OpenSplat 1.1.5 (CPU build; `--opensplat BIN`, and without it the steps to build it are printed) is trained beside
 ours on a copy of each scene folder without the held-out photos, at the same downscale, with both cores: once with
-its defaults for as many steps as fill the same training time (it saves every `--opensplat-save-every` steps and is
-stopped at the budget; the last file saved in time is scored), and once for the same number of steps as the
-first of our presets (its time stated). Its PLY is rendered at the held-out cameras by our renderer, on the
+its defaults for as many steps as fill the whole training-time budget, `--train-seconds` of wall time with its
+loading included (it saves every `--opensplat-save-every` steps and is stopped at the budget; the last file saved
+in time is scored), and once for as many steps as our `auto` preset's run took (or the first preset's; its time
+stated). Its PLY is rendered at the held-out cameras by our renderer, on the
 background it trained on, and scored by our evaluator, exactly as our models are; its render at a training view
 is saved beside ours, to be looked at.
 
@@ -138,17 +139,21 @@ def run_opensplat(binary: Path, scene: Path, out: Path, downscale: int, steps: i
     log = open(out / "opensplat.log", "w")
     start = time.perf_counter()
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=out, start_new_session=True)
-    saved: list[tuple[int, float, Path]] = []  # (step, seconds, file) of each PLY as it appeared
+    saved: tuple[int, float, Path] | None = None  # (step, seconds, file) of the newest PLY saved in time
     try:
         while process.poll() is None:
             time.sleep(0.5)
             elapsed = time.perf_counter() - start
-            for ply in out.glob("*.ply"):
+            for ply in sorted(out.glob("final_*.ply"), key=lambda path: int(path.stem[6:])):
                 step = _ply_step(ply)
-                if step is not None and all(ply != s[2] for s in saved):
-                    kept = out / f"kept-{step}.ply"
-                    shutil.copyfile(ply, kept)
-                    saved.append((step, elapsed, kept))
+                if step is None:
+                    continue  # still being written
+                if (budget is None or elapsed <= budget) and (saved is None or step > saved[0]):
+                    if saved is not None:
+                        saved[2].unlink()
+                    saved = (step, elapsed, ply.rename(out / f"kept-{step}.ply"))
+                else:
+                    ply.unlink()
             if budget is not None and elapsed > budget:
                 os.killpg(process.pid, signal.SIGTERM)
                 process.wait()
@@ -163,10 +168,9 @@ def run_opensplat(binary: Path, scene: Path, out: Path, downscale: int, steps: i
     final = out / "final.ply"
     if budget is None or (final.is_file() and process.returncode == 0):
         return {"ply": final, "steps": steps, "seconds": round(seconds, 1)}
-    in_time = [s for s in saved if s[1] <= budget]
-    if not in_time:
+    if saved is None:
         raise SystemExit(f"OpenSplat saved nothing within {budget:g} s; see {out / 'opensplat.log'}")
-    step, at, ply = max(in_time)
+    step, at, ply = saved
     return {"ply": ply, "steps": step, "seconds": round(at, 1)}
 
 
@@ -262,8 +266,9 @@ def seen_by_training(trainer) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--captures", nargs="+", default=["monstree", "sceaux_castle"])
-    parser.add_argument("--presets", nargs="+", default=["cpu", "capture"],
-                        help="splat presets to train, each measured (cpu is the baseline)")
+    parser.add_argument("--presets", nargs="+", default=["auto", "cpu"],
+                        help="splat presets to train, each measured (auto: what `spatial train` picks for the "
+                             "capture; cpu is the baseline)")
     parser.add_argument("--downscale", type=int, default=4, help="train at 1/N of the photos' size")
     parser.add_argument("--train-seconds", type=float, default=600.0, help="training-time budget per run")
     parser.add_argument("--marks", type=float, nargs="+", default=[120.0, 300.0, 600.0],
@@ -306,7 +311,7 @@ def main() -> None:
             lpips = f"{result['lpips']:.3f}" if result["lpips"] is not None else "n/a"
             mean = result["psnr_at_mean_exposure"]
             mean = f" (at mean exposure {mean:.2f})" if mean is not None else ""
-            lines.append(f"  {preset:8s} {result['psnr']:6.2f} dB{mean}  SSIM {result['ssim']:.3f}  "
+            lines.append(f"  {result['preset']:22s} {result['psnr']:6.2f} dB{mean}  SSIM {result['ssim']:.3f}  "
                          f"cc {result['cc_psnr']:.2f} dB  LPIPS {lpips}  {result['steps']}/{result['of_steps']} "
                          f"steps in {result['train_seconds']:.0f} s, eval {result['eval_seconds']:.0f} s  "
                          f"{result['gaussians']:,} Gaussians  {result['test_views']} held-out views   [{marks}]")
@@ -319,8 +324,9 @@ def main() -> None:
         if args.opensplat is None:
             continue
         peer_scene = without_held_out(scene, cache / f"{capture}-opensplat-scene")
-        ours = records[-1]
-        for label, steps, budget in (("opensplat, equal time", 30000, ours["train_seconds"]),
+        mine = [r for r in records if r["capture"] == capture]
+        ours = next((r for r in mine if r["preset"].startswith("auto")), mine[0])  # what a user gets by default
+        for label, steps, budget in (("opensplat, equal time", 30000, args.train_seconds),
                                      ("opensplat, equal steps", ours["steps"], None)):
             run = run_opensplat(args.opensplat, peer_scene, cache / f"{capture}-opensplat", args.downscale, steps,
                                 budget, args.opensplat_save_every)
