@@ -20,18 +20,19 @@ class History:
 
     def undo(self, now: Any) -> Any | None:
         """The snapshot to restore for the last step (`now` is kept for redo), or None when there is none."""
-        if not self._undo:
-            return None
-        label, before = self._undo.pop()
-        self._redo.append((label, now))
-        return before
+        return self._move(self._undo, self._redo, now)
 
     def redo(self, now: Any) -> Any | None:
-        if not self._redo:
+        """The snapshot to restore for the last step undone (`now` is kept for undo), or None."""
+        return self._move(self._redo, self._undo, now)
+
+    @staticmethod
+    def _move(source: list, target: list, now: Any) -> Any | None:
+        if not source:
             return None
-        label, after = self._redo.pop()
-        self._undo.append((label, now))
-        return after
+        label, snapshot = source.pop()
+        target.append((label, now))
+        return snapshot
 
     def steps(self) -> list[tuple[str, bool]]:
         """The named steps, oldest first: (what, done); those not done are the ones redo would bring back."""
