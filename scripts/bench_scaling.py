@@ -61,7 +61,8 @@ def _allreduce_worker(rank: int, numel: int, count: int, repeats: int, port: int
         torch.distributed.all_reduce(stats)
     if rank == 0:
         queue.put((time.perf_counter() - start) / repeats)
-    torch.distributed.barrier()  # gloo's threads let go of the tensors before this process exits (see spatial/training/distributed.py)
+    # gloo's threads let go of the tensors before this process exits (see spatial/training/distributed.py)
+    torch.distributed.barrier()
     torch.distributed.destroy_process_group()
 
 

@@ -60,6 +60,23 @@ def test_auto_picks_the_capture_preset_for_a_processed_capture_on_a_cpu(orbit_pa
     assert info["config"]["coarse_until"] == 700
 
 
+def test_auto_picks_the_gpu_capture_preset_for_a_processed_capture_with_cuda(orbit_path, tmp_path, monkeypatch):
+    import torch
+
+    scene = tmp_path / "capture"
+    shutil.copytree(orbit_path, scene)
+    method = get_method("splat")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert method.preset_name("auto", scene) == "default"
+    assert method.preset_name("auto") == "default"
+    (scene / "manifest.json").write_text(json.dumps({"source": {"video": "/somewhere/clip.mp4"}}))
+    assert method.preset_name("auto", scene) == "capture-gpu"
+    config = method.preset_config("auto", scene)
+    assert config.step.appearance.per_image and config.step.appearance.exposure and config.step.render.antialiased
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert method.preset_name("auto", scene) == "capture"
+
+
 def test_auto_judges_the_scene_wherever_it_stands_among_the_options(tmp_path):
     """The scene is the positional argument as the command's parser reads it: an existing run folder given to
     --out before it is not taken for the scene."""

@@ -108,8 +108,8 @@ def test_live_view_of_a_nerf_renders_on_the_server(orbit_path, tmp_path):
     from spatial.configs.nerf import PRESETS
     from spatial.nerf.trainer import NerfTrainer
     from spatial.transforms import rotmat_to_quat
-    from spatial_viewer.poses import client_camera
     from spatial_viewer.live import LiveTraining
+    from spatial_viewer.poses import client_camera
 
     config = copy.deepcopy(PRESETS["tiny"][1])
     config.checkpoint_every = 0

@@ -12,4 +12,5 @@ METHOD = Method(
     load=load_splat_checkpoint,
     steps=lambda config: config.step.steps,
     capture_preset="capture",
+    gpu_capture_preset="capture-gpu",
 )

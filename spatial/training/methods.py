@@ -41,19 +41,20 @@ class Method:
     gpu_preset: str = "default"  # what `--preset auto` picks with CUDA ...
     cpu_preset: str = "cpu"  # ... and without
     capture_preset: str | None = None  # ... and without, for a scene `spatial process` made from photos or a video
+    gpu_capture_preset: str | None = None  # ... and with CUDA, for such a scene
 
     def preset_name(self, name: str, scene: Path | None = None) -> str:
-        """`auto` (or an unknown name, which the command line then reports with the valid ones) is the GPU
-        preset on a CUDA machine; elsewhere the capture preset for a real capture (`scene`, when given, made by
-        `spatial process`), else the CPU one."""
+        """`auto` (or an unknown name, which the command line then reports with the valid ones): for a real
+        capture (`scene`, when given, made by `spatial process`) the capture preset of the device, else the
+        device's preset (the GPU one on a CUDA machine, the CPU one elsewhere)."""
         if name == "auto" or name not in self.presets:
             import torch
 
-            if torch.cuda.is_available():
-                return self.gpu_preset
-            if self.capture_preset and scene is not None and is_processed_capture(scene):
-                return self.capture_preset
-            return self.cpu_preset
+            gpu = torch.cuda.is_available()
+            capture = self.gpu_capture_preset if gpu else self.capture_preset
+            if capture and scene is not None and is_processed_capture(scene):
+                return capture
+            return self.gpu_preset if gpu else self.cpu_preset
         return name
 
     def preset_config(self, name: str = "auto", scene: Path | None = None):
