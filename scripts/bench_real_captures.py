@@ -56,7 +56,8 @@ def processed(capture: str, cache: Path, fresh: bool) -> tuple[Path, float | Non
     return scene, time.perf_counter() - start
 
 
-def train(scene: Path, preset: str, downscale: int, budget: float, marks: list[float], out: Path) -> dict:
+def train(scene: Path, preset: str, downscale: int, budget: float, marks: list[float], out: Path,
+          steps: int | None = None) -> dict:
     import torch
 
     from spatial.io import load_scene
@@ -65,6 +66,8 @@ def train(scene: Path, preset: str, downscale: int, budget: float, marks: list[f
     method = get_method("splat")
     config = method.preset_config(preset, scene)  # `auto` judges the scene as `spatial train` does
     config.downscale, config.checkpoint_every, config.eval_every = downscale, 0, 0
+    if steps is not None:  # the preset cut short (its schedule otherwise unchanged), as `--step.steps N` does
+        config.step.steps = steps
     steps = method.steps(config)
     torch.manual_seed(config.seed)
     trainer = method.trainer(load_scene(scene), config, out)
@@ -271,6 +274,8 @@ def main() -> None:
                              "capture; cpu is the baseline)")
     parser.add_argument("--downscale", type=int, default=4, help="train at 1/N of the photos' size")
     parser.add_argument("--train-seconds", type=float, default=600.0, help="training-time budget per run")
+    parser.add_argument("--steps", type=int, help="train each preset for this many steps (as --step.steps does: "
+                        "a GPU preset's schedule run the same way on a CPU, as a stand-in)")
     parser.add_argument("--marks", type=float, nargs="+", default=[120.0, 300.0, 600.0],
                         help="training seconds at which the held-out views are evaluated")
     parser.add_argument("--fresh", action="store_true", help="process the captures again, not from the cache")
@@ -291,7 +296,8 @@ def main() -> None:
     import torch
     from PIL import Image
 
-    lines = [f"real captures: training at 1/{args.downscale} size, budget {args.train_seconds:g} s of training "
+    cut = f", each preset cut to {args.steps} steps" if args.steps is not None else ""
+    lines = [f"real captures: training at 1/{args.downscale} size{cut}, budget {args.train_seconds:g} s of training "
              f"steps, {os.cpu_count()} CPU cores, torch {torch.__version__}; held out: every 8th image, rendered "
              "without per-image appearance, at the photo's EXIF exposure where the preset uses it ('at mean "
              "exposure': the same render at the training photos' mean exposure); cc: PSNR after each render's "
@@ -302,7 +308,8 @@ def main() -> None:
         took = f"{seconds:.0f} s" if seconds is not None else "cached (run with --fresh to time it)"
         lines.append(f"{capture}: processing {took}")
         for preset in args.presets:
-            result = train(scene, preset, args.downscale, args.train_seconds, args.marks, cache / f"{capture}-run")
+            result = train(scene, preset, args.downscale, args.train_seconds, args.marks, cache / f"{capture}-run",
+                           args.steps)
             image = result.pop("image")
             if args.record:
                 Image.fromarray(image).save(RESULTS / f"real_{capture}_{preset}.png")
@@ -352,8 +359,9 @@ def main() -> None:
             print(lines[-1], flush=True)
     print("\n".join(lines))
     if args.record:
-        (RESULTS / "real_captures.txt").write_text("\n".join(lines) + "\n")
-        (RESULTS / "real_captures.json").write_text(json.dumps(records, indent=2) + "\n")
+        name = "real_captures" if args.steps is None else f"real_captures_{args.steps}_steps"
+        (RESULTS / f"{name}.txt").write_text("\n".join(lines) + "\n")
+        (RESULTS / f"{name}.json").write_text(json.dumps(records, indent=2) + "\n")
 
 
 def dB(value: float | None) -> str:
