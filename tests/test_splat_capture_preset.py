@@ -72,7 +72,7 @@ def test_auto_picks_the_gpu_capture_preset_for_a_processed_capture_with_cuda(orb
     (scene / "manifest.json").write_text(json.dumps({"source": {"video": "/somewhere/clip.mp4"}}))
     assert method.preset_name("auto", scene) == "capture-gpu"
     config = method.preset_config("auto", scene)
-    assert config.step.appearance.per_image and config.step.appearance.exposure and config.step.render.antialiased
+    assert config.step.appearance.per_image and config.step.appearance.exposure and config.step.steps == 7000
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert method.preset_name("auto", scene) == "capture"
 
