@@ -177,10 +177,10 @@ def run_sfm(capture: Capture, out: Path, config: SfMConfig, stage=None) -> SfMRe
     with colmap_log(job.log):
         for name, key, run in (("extracting features", "extraction", extract_features),
                                ("matching", "matching", MATCHERS[job.matcher]),
-                               ("mapping", "mapping", None)):
+                               ("mapping", "mapping", MAPPERS[job.mapper])):
             stage(name)
             t = time.time()
-            models = MAPPERS[job.mapper](job) if run is None else run(job)
+            models = run(job)  # the mapper's reconstructions, once the last stage has run
             seconds[key] = time.time() - t
     if not models:
         raise SpatialError(f"{capture.images}: structure from motion found no reconstruction: the photos do not "
