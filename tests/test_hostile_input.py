@@ -63,9 +63,9 @@ def test_transforms_json_that_is_not_utf8(facade_copy, capsys):
 
 
 @pytest.mark.parametrize("key, value, message", [
-    ("w", float("nan"), "NaN is not a number JSON allows; camera and world files hold finite numbers only"),
-    ("h", float("inf"), "Infinity is not a number JSON allows; camera and world files hold finite numbers only"),
-    ("w", "1e400", "1e400 is too large for a 64-bit float; camera and world files hold finite numbers only"),
+    ("w", float("nan"), "NaN is not a number JSON allows; spatial's JSON files hold finite numbers only"),
+    ("h", float("inf"), "Infinity is not a number JSON allows; spatial's JSON files hold finite numbers only"),
+    ("w", "1e400", "1e400 is too large for a 64-bit float; spatial's JSON files hold finite numbers only"),
     ("w", 0, "frame 0: w must be between 1 and 65535, got 0"),
     ("h", 2.5, "frame 0: h must be a whole number, got 2.5"),
     ("fl_x", 0, "frame 0: fl_x must be above 0, got 0"),
@@ -127,7 +127,7 @@ def path_file(tmp_path) -> Path:
     ("fps", 0, "fps must be above 0 and at most 1000, got 0"),
     ("fps", -1, "fps must be above 0 and at most 1000, got -1"),
     ("fps", 1e30, "fps must be above 0 and at most 1000, got 1e+30"),
-    ("fps", float("nan"), "NaN is not a number JSON allows; camera and world files hold finite numbers only"),
+    ("fps", float("nan"), "NaN is not a number JSON allows; spatial's JSON files hold finite numbers only"),
     ("render_width", "640", "render_width must be a whole number, got '640'"),
 ])
 def test_camera_path_values(path_file, capsys, key, value, message):
@@ -166,7 +166,7 @@ def test_camera_path_poses_and_sizes(path_file, capsys):
     (lambda d: d["layers"][0].__setitem__("transform", np.eye(3).tolist()),
      "layers[0]: transform must be a finite, invertible 4x4 similarity (last row 0 0 0 1)"),
     (lambda d: d["layers"][0].__setitem__("transform", float("nan")),
-     "NaN is not a number JSON allows; camera and world files hold finite numbers only"),
+     "NaN is not a number JSON allows; spatial's JSON files hold finite numbers only"),
     (lambda d: d["layers"][0].__setitem__("visible", "yes"), "layers[0]: visible must be true or false, got 'yes'"),
     (lambda d: d["layers"][0].__setitem__("locked", 1), "layers[0]: locked must be true or false, got 1"),
 ])
@@ -209,7 +209,7 @@ def test_splat_files_with_zero_rotations_or_absurd_sizes(tmp_path, capsys):
     params["scales"][0, 0] = 1e20
     save_splats(params, tmp_path / "b.ply")
     assert cli_error(capsys, "export", "spz", tmp_path / "b.ply") == (
-        f"error: {tmp_path / 'b.ply'}: some Gaussians have log-scales above 30 (sizes of e^1e+20); the file is damaged")
+        f"error: {tmp_path / 'b.ply'}: log-scales reach 1e+20, outside -40 to 30 (sizes of e^-40 to e^30); the file is damaged")
 
 
 def test_spz_with_impossible_fractional_bits(tmp_path, capsys):

@@ -93,8 +93,10 @@ def test_hostile_sog_files_are_refused_in_one_line(world, tmp_path):
         ({**meta, "count": 10**12}, "meta.json's count must be a whole number of splats from 1 to 268,402,689"),
         ({**meta, "count": 4000}, "means_l.webp is 56 x 56: the wrong size for 4,000 splats"),
         ({**meta, "version": 1}, "SOG version 1 is not supported"),
-        ({**meta, "scales": {**meta["scales"], "codebook": [float("nan")] * 256}},
+        ({**meta, "scales": {**meta["scales"], "codebook": [0.5] * 255}},
          "meta.json's scales.codebook must be 256 finite numbers"),
+        ({**meta, "scales": {**meta["scales"], "codebook": [float("nan")] * 256}},
+         "its meta.json: NaN is not a number JSON allows; spatial's JSON files hold finite numbers only"),
         ({**meta, "shN": {**meta["shN"], "count": 3}},
          "shN_centroids.webp is 960 x 32 where the palette needs 960 x 1"),
     ]

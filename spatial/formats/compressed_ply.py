@@ -142,11 +142,19 @@ def _load(path: Path) -> dict[str, torch.Tensor]:
               [n for n in PACKED if n not in vertex.dtype.names]
     if missing:
         raise file_error(path, f"not a compressed PLY: missing {', '.join(missing)}")
+    wrong = [n for n in PACKED if vertex.dtype[n].shape != () or vertex.dtype[n].kind not in "ui"
+             or vertex.dtype[n].itemsize != 4] + \
+            [n for n in BOUNDS if n in chunk.dtype.names and (chunk.dtype[n].shape != () or chunk.dtype[n].kind != "f")]
+    if wrong:
+        raise file_error(path, f"not a compressed PLY: {wrong[0]} must be a {'uint' if wrong[0] in PACKED else 'float'} "
+                               "property")
     rest_names = sorted((n for n in (sh.dtype.names if sh is not None else ()) if n.startswith("f_rest_")),
                         key=lambda n: int(n[7:]) if n[7:].isdigit() else -1)
     if sh is not None and (len(sh) != N or len(rest_names) not in (9, 24, 45)):
         raise file_error(path, f"its sh element has {len(sh)} rows of {len(rest_names)} f_rest values; "
                                f"expected {N} rows of 9, 24 or 45")
+    if sh is not None and any(sh.dtype[n].shape != () or sh.dtype[n].str != "|u1" for n in rest_names):
+        raise file_error(path, "not a compressed PLY: its f_rest properties must be uchar")
 
     def col(data, names):
         return np.stack([np.asarray(data[n], np.float64) for n in names], -1)

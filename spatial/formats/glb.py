@@ -29,6 +29,7 @@ import torch
 
 from spatial.errors import file_error
 from spatial.files import write_bytes_atomic
+from spatial.io.json_util import parse_json
 from spatial.render.sh import C0
 
 if TYPE_CHECKING:
@@ -113,43 +114,56 @@ def _load(path: Path) -> dict[str, torch.Tensor]:
     json_length, kind = struct.unpack_from("<II", raw, 12)
     if kind != JSON_CHUNK or json_length > min(MAX_JSON, len(raw) - 20):
         raise file_error(path, "damaged glTF binary: its JSON chunk does not fit in the file")
-    try:
-        gltf = json.loads(raw[20:20 + json_length])
-    except (ValueError, UnicodeDecodeError) as e:
-        raise file_error(path, f"damaged glTF binary: its JSON does not parse ({e})") from None
+    gltf = parse_json(raw[20:20 + json_length], path, "its glTF JSON")
     at = 20 + json_length
     binary = b""
     if at + 8 <= len(raw):
         length, kind = struct.unpack_from("<II", raw, at)
         if kind == BIN_CHUNK and length <= len(raw) - at - 8:
             binary = raw[at + 8:at + 8 + length]
-    try:
-        primitive = next(p for mesh in gltf.get("meshes", []) for p in mesh.get("primitives", [])
-                         if EXT in p.get("extensions", {}))
-        attributes = primitive["attributes"]
-    except (StopIteration, AttributeError, TypeError, KeyError):
-        raise file_error(path, f"has no {EXT} primitive: it is a glTF file, but not of Gaussian splats") from None
+    meshes = gltf.get("meshes")
+    primitives = [p for mesh in (meshes if isinstance(meshes, list) else []) if isinstance(mesh, dict)
+                  for p in (mesh.get("primitives") if isinstance(mesh.get("primitives"), list) else [])
+                  if isinstance(p, dict) and isinstance(p.get("extensions"), dict) and EXT in p["extensions"]]
+    if not primitives or not isinstance(primitives[0].get("attributes"), dict):
+        raise file_error(path, f"has no {EXT} primitive: it is a glTF file, but not of Gaussian splats")
+    attributes = primitives[0]["attributes"]
+
+    def entry(table: str, index, what: str) -> dict:
+        """gltf[table][index], the index checked (a negative one would take another entry, from the end)."""
+        entries = gltf.get(table)
+        if not isinstance(index, int) or isinstance(index, bool) or not isinstance(entries, list) \
+                or not 0 <= index < len(entries) or not isinstance(entries[index], dict):
+            raise file_error(path, f"{what} names {table} entry {index!r:.20}, which the file does not have")
+        return entries[index]
+
+    def whole(value, what: str) -> int:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise file_error(path, f"{what} must be a whole number of at least 0, got {value!r:.20}")
+        return value
 
     def column(name: str, shape: str) -> np.ndarray:
         if name not in attributes:
             raise file_error(path, f"its {EXT} primitive has no {name} attribute")
-        try:
-            accessor = gltf["accessors"][attributes[name]]
-            view = gltf["bufferViews"][accessor["bufferView"]]
-            kind, count = accessor["componentType"], accessor["count"]
-            offset = view.get("byteOffset", 0) + accessor.get("byteOffset", 0)
-            stride = view.get("byteStride")
-        except (IndexError, KeyError, TypeError):
-            raise file_error(path, f"{name}: its accessor or buffer view is missing") from None
-        dtype = {FLOAT: "<f4", UBYTE: "u1", USHORT: "<u2"}.get(kind)
-        width = COMPONENTS.get(accessor.get("type"))
-        if dtype is None or accessor.get("type") != shape or not isinstance(count, int) or count <= 0 or \
+        accessor = entry("accessors", attributes[name], name)
+        view = entry("bufferViews", accessor.get("bufferView"), f"{name}'s accessor")
+        kind, kind_name, stride = accessor.get("componentType"), accessor.get("type"), view.get("byteStride")
+        dtype = None if isinstance(kind, bool) else {FLOAT: "<f4", UBYTE: "u1", USHORT: "<u2"}.get(kind)
+        width = COMPONENTS.get(kind_name) if isinstance(kind_name, str) else None
+        count = whole(accessor.get("count"), f"{name}'s count")
+        if dtype is None or kind_name != shape or count == 0 or \
                 stride not in (None, width * np.dtype(dtype).itemsize) or view.get("buffer", 0) != 0:
             raise file_error(path, f"{name} must be a tightly packed {shape} of floats (or normalised integers)")
         need = count * width * np.dtype(dtype).itemsize
-        if not isinstance(offset, int) or offset < 0 or offset + need > len(binary):
-            raise file_error(path, f"{name} reaches past the end of the binary chunk: the file is truncated")
-        values = np.frombuffer(binary, dtype, count * width, offset).reshape(count, width).astype(np.float64)
+        start = whole(view.get("byteOffset", 0), f"{name}'s buffer view byteOffset")
+        length = whole(view.get("byteLength"), f"{name}'s buffer view byteLength")
+        inside = whole(accessor.get("byteOffset", 0), f"{name}'s accessor byteOffset")
+        if start + length > len(binary):
+            raise file_error(path, f"{name}'s buffer view reaches past the end of the binary chunk: the file is "
+                                   "truncated")
+        if inside + need > length:
+            raise file_error(path, f"{name}'s {count:,} values reach past the end of their buffer view")
+        values = np.frombuffer(binary, dtype, count * width, start + inside).reshape(count, width).astype(np.float64)
         return values if kind == FLOAT else values / np.iinfo(dtype).max
 
     means = column("POSITION", "VEC3")
@@ -163,21 +177,30 @@ def _load(path: Path) -> dict[str, torch.Tensor]:
         sh0 = column(f"{EXT}:SH_DEGREE_0_COEF_0", "VEC3")
     else:
         sh0 = (column("COLOR_0", "VEC4")[:, :3] - 0.5) / C0
-    rest = []
-    for degree in range(1, 4):
-        names = [f"{EXT}:SH_DEGREE_{degree}_COEF_{c}" for c in range(2 * degree + 1)]
-        if not all(n in attributes for n in names):
-            break
-        rest += [column(n, "VEC3") for n in names]
+    rest, degree = [], 0
+    for d in range(1, 4):
+        names = [f"{EXT}:SH_DEGREE_{d}_COEF_{c}" for c in range(2 * d + 1)]
+        present = [n in attributes for n in names]
+        if any(present) and (not all(present) or degree != d - 1):
+            missing = [n for n in names if n not in attributes] or [f"{EXT}:SH_DEGREE_{d - 1}_COEF_0"]
+            raise file_error(path, f"has SH degree {d} coefficients but no {missing[0]}: every coefficient of "
+                                   "every degree up to the highest must be there")
+        if all(present):
+            rest += [column(n, "VEC3") for n in names]
+            degree = d
     columns = [means, rotation, scale, alpha[:, None], sh0, *rest]
     if any(len(c) != N for c in columns):
         raise file_error(path, f"its {EXT} attributes have different counts")
+    outside = ~((alpha >= 0) & (alpha <= 1))
+    if outside.any():
+        raise file_error(path, f"an opacity is {alpha[outside][0]:.4g}; opacities lie between 0 and 1")
+    if not (scale > 0).all():
+        raise file_error(path, f"a scale is {scale[~(scale > 0)][0]:.4g}; scales are above 0 (linear, not log)")
     alpha = np.clip(alpha, 1e-6, 1 - 1e-6)
-    with np.errstate(divide="ignore"):
-        params = {"means": means, "quats": rotation[:, [3, 0, 1, 2]], "scales": np.log(scale),
-                  "opacities": np.log(alpha / (1 - alpha)), "sh0": sh0[:, None, :],
-                  "shN": np.stack(rest, 1) if rest else np.zeros((N, 0, 3))}
+    params = {"means": means, "quats": rotation[:, [3, 0, 1, 2]], "scales": np.log(scale),
+              "opacities": np.log(alpha / (1 - alpha)), "sh0": sh0[:, None, :],
+              "shN": np.stack(rest, 1) if rest else np.zeros((N, 0, 3))}
     tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in params.items()}
     if not all(torch.isfinite(v).all() for v in tensors.values()):
-        raise file_error(path, "holds NaN, infinite or non-positive values (scales must be above 0)")
+        raise file_error(path, "holds NaN or infinite values")
     return {k: v.float() for k, v in _turned(tensors).items()}

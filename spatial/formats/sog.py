@@ -37,8 +37,10 @@ import torch
 
 from spatial.errors import file_error
 from spatial.files import write_bytes_atomic
+from spatial.formats.budget import check_expansion
 from spatial.formats.morton import morton_order
 from spatial.formats.quantize import alpha_logit, codebook_1d, kmeans
+from spatial.io.json_util import parse_json
 
 if TYPE_CHECKING:
     from spatial.formats import ExportContext
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
 
 MAX_SPLATS = 16383 * 16383
 MAX_MEMBER = 1 << 30  # no image in a SOG is larger than this (bytes): a bigger one is a zip bomb
+MAX_META = 16 << 20  # bytes of meta.json: its codebooks take a few kilobytes
 SQRT2 = math.sqrt(2)
 OTHERS = np.array([[1, 2, 3], [0, 2, 3], [0, 1, 3], [0, 1, 2]])  # the components stored, by the largest one
 
@@ -82,8 +85,8 @@ def encode(params: dict[str, torch.Tensor], sog_palette: int = 0) -> dict[str, b
     H = math.ceil(N / W / 4) * 4
 
     def image(*channels: np.ndarray) -> bytes:  # channels [N] each (0-255); alpha 255 unless given
-        rgba = np.zeros((W * H, 4), np.uint8)
-        rgba[:, 3] = 255
+        rgba = np.zeros((W * H, 4), np.uint8)  # padding past N stays 0, so a count too high meets quats alpha 0
+        rgba[:N, 3] = 255
         for i, c in enumerate(channels):
             rgba[:N, i] = c
         return _webp(rgba.reshape(H, W, 4))
@@ -156,46 +159,75 @@ def _load(path: Path) -> dict[str, torch.Tensor]:
 
         def read(name: str) -> bytes:
             member = folder / name
-            if not member.is_file():
-                raise file_error(path, f"names {name}, which is not beside it")
+            if member.is_symlink() or not member.is_file():
+                raise file_error(path, f"names {name}, which is not a file beside it")
             if member.stat().st_size > MAX_MEMBER:
                 raise file_error(path, f"{name} is implausibly large for a SOG image")
             return member.read_bytes()
 
-        return decode(path.read_bytes(), read, path)
+        if path.stat().st_size > MAX_META:
+            raise file_error(path, f"is {path.stat().st_size:,} bytes: implausible for a SOG's meta.json")
+        meta = read_meta(path.read_bytes(), path)
+        stored = sum((folder / n).stat().st_size for n in image_names(meta, path) if (folder / n).is_file())
+        return decode(meta, read, path, stored)
     try:
         z = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as e:
         raise file_error(path, f"not a SOG file (a zip of meta.json and WebP images): {e}") from None
     with z:
-        sizes = {i.filename: i.file_size for i in z.infolist()}
+        members = {i.filename: i for i in z.infolist()}
 
         def read_member(name: str) -> bytes:
-            if name not in sizes:
+            info = members.get(name)
+            if info is None:
                 raise file_error(path, f"has no {name}, which its meta.json names")
-            if sizes[name] > MAX_MEMBER:
-                raise file_error(path, f"{name} is {sizes[name]:,} bytes unpacked: implausible for a SOG image")
+            if info.flag_bits & 1:
+                raise file_error(path, f"{name} is encrypted; a SOG's members are plain")
+            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                raise file_error(path, f"{name} is packed with zip method {info.compress_type}; a SOG's members "
+                                       "are stored or deflated")
+            limit = MAX_META if name == "meta.json" else MAX_MEMBER
+            if info.file_size > limit:
+                raise file_error(path, f"{name} is {info.file_size:,} bytes unpacked: implausible for a SOG")
+            check_expansion(path, name, info.file_size, info.compress_size)
             try:
                 return z.read(name)
-            except (zipfile.BadZipFile, OSError, ValueError) as e:
+            except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, RuntimeError, EOFError) as e:
                 raise file_error(path, f"{name} cannot be unpacked ({e})") from None
 
-        return decode(read_member("meta.json"), read_member, path)
+        return decode(read_meta(read_member("meta.json"), path), read_member, path, path.stat().st_size)
 
 
-def decode(meta_bytes: bytes, read, path: Path) -> dict[str, torch.Tensor]:
-    """Parameters from a SOG's meta.json and a `read(name) -> bytes` for its images, every field checked."""
-    try:
-        meta = json.loads(meta_bytes)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise file_error(path, f"meta.json is not JSON ({e})") from None
-    if not isinstance(meta, dict) or meta.get("version") != 2:
-        version = meta.get("version") if isinstance(meta, dict) else None
-        raise file_error(path, f"SOG version {version} is not supported (this reader knows version 2; re-save the "
-                               "file with splat-transform or SuperSplat)")
+def read_meta(data: bytes, path: Path) -> dict:
+    """A SOG's meta.json, parsed with a depth limit and its version checked."""
+    meta = parse_json(data, path, "its meta.json" if path.name.lower() != "meta.json" else "")
+    if meta.get("version") != 2:
+        raise file_error(path, f"SOG version {meta.get('version')!r:.20} is not supported (this reader knows version "
+                               "2; re-save the file with splat-transform or SuperSplat)")
+    return meta
+
+
+def image_names(meta: dict, path: Path) -> list[str]:
+    """The image files meta.json names, each a plain file name (no folders, nothing hidden)."""
+    names = []
+    for section in ("means", "scales", "quats", "sh0", "shN"):
+        files = meta.get(section, {}).get("files") if isinstance(meta.get(section), dict) else None
+        if section not in meta or (section == "shN" and files is None):
+            continue
+        if not isinstance(files, list) or not all(isinstance(f, str) and f and "/" not in f and "\\" not in f
+                                                  and not f.startswith(".") and "\x00" not in f for f in files):
+            raise file_error(path, f"meta.json's {section}.files must name its images (plain file names)")
+        names += files
+    return names
+
+
+def decode(meta: dict, read, path: Path, stored: int) -> dict[str, torch.Tensor]:
+    """Parameters from a SOG's meta.json and a `read(name) -> bytes` for its images, every field checked;
+    `stored`: the bytes the images take in the file, which bound what they may unpack to."""
     N = meta.get("count")
-    if not isinstance(N, int) or not 0 < N <= MAX_SPLATS:
+    if not isinstance(N, int) or isinstance(N, bool) or not 0 < N <= MAX_SPLATS:
         raise file_error(path, f"meta.json's count must be a whole number of splats from 1 to {MAX_SPLATS:,}")
+    check_expansion(path, f"its {N:,} splats", 4 * N * len(image_names(meta, path)), stored)
 
     def numbers(section: str, key: str, length: int) -> np.ndarray:
         value = meta.get(section, {}).get(key) if isinstance(meta.get(section), dict) else None
@@ -234,7 +266,8 @@ def decode(meta_bytes: bytes, read, path: Path) -> dict[str, torch.Tensor]:
     if "shN" in meta:
         sh = meta["shN"] if isinstance(meta["shN"], dict) else {}
         bands, k = sh.get("bands"), sh.get("count")
-        if bands not in (1, 2, 3) or not isinstance(k, int) or not 0 < k <= 65536:
+        if bands not in (1, 2, 3) or isinstance(bands, bool) or not isinstance(k, int) or isinstance(k, bool) \
+                or not 0 < k <= 65536:
             raise file_error(path, "meta.json's shN needs bands 1-3 and a palette count of 1 to 65,536")
         dim = (bands + 1) ** 2 - 1
         book = numbers("shN", "codebook", 256)
@@ -258,7 +291,7 @@ def read_webp(data: bytes, path: Path, name: str, count: int | None, width: int 
     try:
         with Image.open(io.BytesIO(data), formats=["WEBP"]) as im:
             w, h = im.size
-            if count is not None and not count <= w * h <= 16 * (count + 16 * math.isqrt(count) + 256):
+            if count is not None and not count <= w * h <= 4 * (count + 16 * math.isqrt(count) + 256):
                 raise file_error(path, f"{name} is {w} x {h}: the wrong size for {count:,} splats")
             if width is not None and (w, h) != (width, height):
                 raise file_error(path, f"{name} is {w} x {h} where the palette needs {width} x {height}")

@@ -43,6 +43,7 @@ import torch
 
 from spatial.errors import file_error
 from spatial.files import write_bytes_atomic
+from spatial.formats.budget import check_expansion
 from spatial.formats.quantize import alpha_logit
 
 if TYPE_CHECKING:
@@ -265,7 +266,9 @@ def _read_gzip(path: Path) -> bytes:
         if len(head) == HEADER.size:
             _, version, N, degree, *_ = HEADER.unpack_from(head)
             if version < 4 and degree <= 3 and N <= MAX_POINTS:  # else unpack() names the problem
-                data += f.read(sum(payload_sizes(version, N, degree).values()) + 1)
+                size = sum(payload_sizes(version, N, degree).values())
+                check_expansion(path, f"its header's {N:,} points of SH degree {degree}", size, path.stat().st_size)
+                data += f.read(size + 1)
     return data
 
 
@@ -282,6 +285,7 @@ def _read_zstd(path: Path) -> bytes:
     if degree > 3 or N > MAX_POINTS or N == 0:
         return HEADER.pack(magic, version, N, degree, bits, flags, 0)  # unpack() names the problem
     sizes = [v for k, v in payload_sizes(version, N, degree).items() if k != "sh" or degree > 0]
+    check_expansion(path, f"its header's {N:,} points of SH degree {degree}", sum(sizes), len(raw))
     if streams != len(sizes) or not HEADER_V4.size <= toc_at <= len(raw) - streams * TOC_ENTRY.size:
         raise file_error(path, f"damaged SPZ 4 header: {streams} streams, table of contents at {toc_at}")
     offset, parts = toc_at + streams * TOC_ENTRY.size, []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ MAX_IMAGE_SIDE = 65535  # pixels: larger sizes in a camera file are mistakes (an
 
 
 MAX_JSON_BYTES = 256 * 2**20  # a camera or world file is kilobytes; this refuses a runaway one before reading it
+MAX_JSON_DEPTH = 64  # the deepest file spatial reads nests 5 levels (a glTF's extensions); json recurses per level
 
 
 class _NotFinite(ValueError):
@@ -24,6 +26,12 @@ class _NotFinite(ValueError):
 
 def _no_constant(name: str):
     raise _NotFinite(f"{name} is not a number JSON allows")
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > 19 or abs(value := int(text)) >= 2**63:
+        raise _NotFinite(f"{text[:40]} is too large for a 64-bit integer")
+    return value
 
 
 def _finite_float(text: str) -> float:
@@ -35,30 +43,53 @@ def _finite_float(text: str) -> float:
 
 def read_json(path: Path) -> dict:
     """A JSON object from `path`; every problem (missing, not UTF-8, malformed, NaN or Infinity, a number
-    that overflows, not an object) is a one-line error naming the file."""
+    that overflows, nested too deeply, not an object) is a one-line error naming the file."""
     path = Path(path)
     try:
         if path.stat().st_size > MAX_JSON_BYTES:
             raise file_error(path, f"is {path.stat().st_size / 2**20:.0f} MB, too large for a JSON camera or world "
                                    f"file (at most {MAX_JSON_BYTES >> 20} MB)")
-        data = json.loads(path.read_bytes().decode("utf-8"), parse_constant=_no_constant, parse_float=_finite_float)
+        data = path.read_bytes()
     except FileNotFoundError:
         raise file_error(path, "file not found") from None
     except IsADirectoryError:
         raise file_error(path, "is a folder, not a JSON file") from None
-    except UnicodeDecodeError as e:
-        raise file_error(path, f"not UTF-8 text (byte {e.start}); expected a JSON file") from None
-    except json.JSONDecodeError as e:
-        raise file_error(path, f"malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
-    except _NotFinite as e:
-        raise file_error(path, f"{e}; camera and world files hold finite numbers only") from None
-    except RecursionError:
-        raise file_error(path, "nested too deeply to be a camera or world file") from None
     except OSError as e:
         raise file_error(path, f"cannot read ({e.strerror or e})") from None
-    if not isinstance(data, dict):
-        raise file_error(path, "expected a JSON object at the top level")
-    return data
+    return parse_json(data, path)
+
+
+def parse_json(data: bytes, path: Path, what: str = "") -> dict:
+    """A JSON object from `data` (a file's bytes, or part of one: `what` names the part, as "its meta.json"),
+    with `read_json`'s checks: UTF-8, well formed, finite numbers only, at most `MAX_JSON_DEPTH` deep, an object."""
+    where = f"{what} is " if what else ""
+    if json_depth(data) > MAX_JSON_DEPTH:
+        raise file_error(path, f"{where}nested more than {MAX_JSON_DEPTH} levels deep, which no file spatial reads is")
+    try:
+        value = json.loads(data.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite_float,
+                           parse_int=_bounded_int)
+    except UnicodeDecodeError as e:
+        raise file_error(path, f"{where}not UTF-8 text (byte {e.start}); expected a JSON file") from None
+    except json.JSONDecodeError as e:
+        raise file_error(path, f"{where}malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
+    except _NotFinite as e:
+        raise file_error(path, f"{what + ': ' if what else ''}{e}; spatial's JSON files hold finite numbers only"
+                         ) from None
+    except RecursionError:  # json_depth counts brackets outside strings; this is only a second guard
+        raise file_error(path, f"{where}nested too deeply") from None
+    if not isinstance(value, dict):
+        raise file_error(path, f"{where}not a JSON object at the top level")
+    return value
+
+
+def json_depth(data: bytes) -> int:
+    """The deepest nesting of `[` and `{` in JSON text, strings skipped (without parsing it)."""
+    brackets = np.frombuffer(_STRING.sub(b'""', data), np.uint8)
+    steps = ((brackets == 0x5B) | (brackets == 0x7B)).astype(np.int64) - ((brackets == 0x5D) | (brackets == 0x7D))
+    return int(np.cumsum(steps).max(initial=0))
+
+
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 
 
 def number(path: Path, where: str, value, lo: float | None = None, hi: float | None = None,

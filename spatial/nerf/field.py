@@ -7,6 +7,7 @@ captures (everything outside the unit ball of the normalised scene is squeezed i
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -48,8 +49,19 @@ class SpaceMap:
 
     @classmethod
     def from_state(cls, state: dict) -> SpaceMap:
-        return cls(torch.tensor(state["center"], device="cpu"), torch.tensor(state["half_size"], device="cpu"),
-                   state["bounded"])
+        """The map `state()` saved, checked (a `ValueError` says what is wrong): finite, positive sizes."""
+        def vector(name: str, positive: bool) -> Tensor:
+            v = state.get(name) if isinstance(state, dict) else None
+            if not (isinstance(v, list) and len(v) == 3 and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                                                 and math.isfinite(x) and (x > 0 or not positive)
+                                                                 for x in v)):
+                raise ValueError(f"space.{name} must be three finite numbers{' above 0' if positive else ''}")
+            return torch.tensor(v, dtype=torch.float32, device="cpu")
+
+        bounded = state.get("bounded") if isinstance(state, dict) else None
+        if not isinstance(bounded, bool):
+            raise ValueError("space.bounded must be true or false")
+        return cls(vector("center", False), vector("half_size", True), bounded)
 
 
 def contract(p: Tensor) -> Tensor:

@@ -7,25 +7,51 @@ from pathlib import Path
 import torch
 
 from spatial.errors import file_error
+from spatial.nerf.model import NerfModel
 from spatial.nerf.trained import TrainedNerf
 from spatial.nerf.trainer import NerfTrainConfig, NerfTrainer
 from spatial.training.methods import Method
 
 
 def load_nerf(checkpoint: Path, payload: dict, device: torch.device | str = "cpu") -> TrainedNerf:
-    """A `TrainedNerf` from a NeRF checkpoint's contents (see `NerfTrainer.checkpoint_state`)."""
+    """A `TrainedNerf` from a NeRF checkpoint's contents (see `NerfTrainer.checkpoint_state`), every weight's shape
+    checked against what the saved config builds (on the meta device: nothing allocated) and finite."""
     from spatial.nerf.field import SpaceMap
-    from spatial.nerf.model import NerfModel
-    from spatial.training.run_folder import config_from_dict
+    from spatial.training.run_folder import ConfigMismatch, config_from_dict
 
     try:
         config: NerfTrainConfig = config_from_dict(NerfTrainConfig, payload["config"])
+        space = SpaceMap.from_state(payload["space"])
+        num_images = payload["num_images"]
+        if not isinstance(num_images, int) or isinstance(num_images, bool) or not 0 < num_images <= 1_000_000:
+            raise ConfigMismatch(f"num_images must be a whole number from 1 to 1,000,000, not {num_images!r:.20}")
+        weights = payload["model"]
+        with torch.device("meta"):
+            check_weights(checkpoint, NerfModel(space.to("meta"), config.model, num_images), weights)
         with torch.device(device):  # its weights are replaced by the checkpoint's at once
-            model = NerfModel(SpaceMap.from_state(payload["space"]).to(device), config.model, payload["num_images"])
-        model.load_state_dict(payload["model"])
-    except (KeyError, RuntimeError, TypeError) as e:
-        raise file_error(checkpoint, f"not a readable NeRF checkpoint ({e})") from None
+            model = NerfModel(space.to(device), config.model, num_images)
+        model.load_state_dict(weights)
+    except KeyError as e:
+        raise file_error(checkpoint, f"not a NeRF checkpoint: it has no {e}") from None
+    except (ConfigMismatch, RuntimeError, TypeError, ValueError) as e:
+        raise file_error(checkpoint, f"not a readable NeRF checkpoint ({str(e)[:300]})") from None
     return TrainedNerf(model.to(device).eval(), checkpoint, downscale=config.downscale)
+
+
+def check_weights(checkpoint: Path, model: torch.nn.Module, weights) -> None:
+    """`weights` is a state dict for `model` (built on the meta device): the same names and shapes, finite."""
+    own = model.state_dict()
+    if not isinstance(weights, dict) or set(weights) != set(own):
+        names = set(weights) if isinstance(weights, dict) else set()
+        raise file_error(checkpoint, f"its weights do not match its config: {len(own)} expected, {len(names)} there "
+                                     f"(first difference: {sorted(names ^ set(own))[:1]})")
+    for name, tensor in weights.items():
+        if not isinstance(tensor, torch.Tensor) or tensor.shape != own[name].shape:
+            raise file_error(checkpoint, f"weight {name} is {tuple(getattr(tensor, 'shape', ()))} where its config "
+                                         f"builds {tuple(own[name].shape)}")
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise file_error(checkpoint, f"weight {name} holds NaN or infinite values; the run diverged or the file "
+                                         "is damaged")
 
 
 METHOD = Method(

@@ -87,10 +87,18 @@ def render_splats(splats: torch.nn.ParameterDict, world_to_cam: Tensor, K: Tenso
 
 
 MAX_LOG_SCALE = 30.0  # e^30 is 1e13 scene units: a file with larger Gaussians is broken, not a scene
+MIN_LOG_SCALE = -40.0  # e^-40 is 4e-18 scene units: no capture or tool makes Gaussians that small
+MAX_POSITION = 1e7  # scene units from the origin: room for georeferenced (UTM) scenes; float32 is useless beyond
+MAX_SH = 1e3  # |SH coefficient|: a colour of 0.5 + 0.28 * 1000 is no colour a photo has
+RANGES = (("means", "positions", -MAX_POSITION, MAX_POSITION, "scene units from the origin"),
+          ("scales", "log-scales", MIN_LOG_SCALE, MAX_LOG_SCALE, "sizes of e^-40 to e^30"),
+          ("sh0", "colours (SH degree 0)", -MAX_SH, MAX_SH, "SH coefficients"),
+          ("shN", "higher SH coefficients", -MAX_SH, MAX_SH, "SH coefficients"))
 
 
 def check_splats(path: Path, params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Refuse parameters no renderer can use: none at all, NaN or infinity, zero rotations, absurd sizes."""
+    """Refuse parameters no renderer can use: none at all, NaN or infinity, zero rotations, values outside their
+    physical range (`RANGES`: positions, sizes, colours); each refusal names the file, the field and the value."""
     N = params["means"].shape[0]
     if N == 0:
         raise file_error(path, "holds no Gaussians")
@@ -100,7 +108,10 @@ def check_splats(path: Path, params: dict[str, torch.Tensor]) -> dict[str, torch
     zero = int((torch.linalg.norm(params["quats"].double(), dim=-1) < 1e-12).sum())
     if zero:
         raise file_error(path, f"{zero:,} of {N:,} Gaussians have a zero rotation quaternion")
-    if float(params["scales"].max()) > MAX_LOG_SCALE:
-        raise file_error(path, f"some Gaussians have log-scales above {MAX_LOG_SCALE:g} (sizes of e^"
-                               f"{float(params['scales'].max()):.3g}); the file is damaged")
+    for key, what, lo, hi, unit in RANGES:
+        if params[key].numel():
+            low, high = float(params[key].min()), float(params[key].max())
+            if low < lo or high > hi:
+                raise file_error(path, f"{what} reach {low if low < lo else high:.4g}, outside {lo:g} to {hi:g} "
+                                       f"({unit}); the file is damaged")
     return params

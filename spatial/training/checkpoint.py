@@ -37,5 +37,30 @@ def read_checkpoint(path: Path) -> dict:
                                f"{type(e).__name__}: {detail})") from None
     if not isinstance(payload, dict):
         raise file_error(path, "not a checkpoint written by `spatial train` (no model inside)")
+    check_tensors(path, payload)
     return payload
+
+
+MAX_DEPTH = 16  # a checkpoint nests 5 levels (optimizer state: dict, "state", index, name, tensor)
+
+
+def check_tensors(path: Path, payload: dict) -> None:
+    """Every tensor in `payload` is a plain one that owns its elements: an expanded view (stride 0) of a few stored
+    bytes can claim billions of elements, which the first copy of it would allocate. Checked before any is used."""
+    stack = [(payload, "", 0)]
+    while stack:
+        node, where, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise file_error(path, f"{where}: nested more than {MAX_DEPTH} levels deep, which no checkpoint is")
+        if isinstance(node, torch.Tensor):
+            if node.layout != torch.strided:
+                raise file_error(path, f"{where}: a {node.layout} tensor; checkpoints hold plain (dense) tensors")
+            stored = node.untyped_storage().nbytes()
+            if node.numel() * node.element_size() > stored:
+                raise file_error(path, f"{where}: a tensor of shape {tuple(node.shape)} made from {stored:,} stored "
+                                       "bytes (an expanded view); checkpoints hold plain tensors")
+        elif isinstance(node, dict):
+            stack += [(v, f"{where}.{k}" if where else str(k), depth + 1) for k, v in node.items()]
+        elif isinstance(node, (list, tuple)):
+            stack += [(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(node)]
 

@@ -12,6 +12,7 @@ Configs are saved as `dataclasses.asdict` output and rebuilt with `config_from_d
 from __future__ import annotations
 
 import json
+import math
 import types
 import typing
 from dataclasses import asdict, dataclass, fields, is_dataclass
@@ -119,24 +120,48 @@ def jsonable(obj):
     return json.loads(json.dumps(asdict(obj) if is_dataclass(obj) else obj, default=str))
 
 
-def config_from_dict(cls, data: dict):
-    """Rebuild a (nested) config dataclass from `dataclasses.asdict` output, e.g. out of a checkpoint."""
+class ConfigMismatch(ValueError):
+    """A saved config that does not fit its dataclass (a field of the wrong type); the message names the field."""
+
+
+def config_from_dict(cls, data: dict, where: str = "config"):
+    """Rebuild a (nested) config dataclass from `dataclasses.asdict` output, e.g. out of a checkpoint, every field
+    checked against its declared type (`ConfigMismatch` names the first that is not)."""
+    if not isinstance(data, dict):
+        raise ConfigMismatch(f"{where} must be an object of settings, not {type(data).__name__}")
     hints = typing.get_type_hints(cls)
 
-    def value(tp, v):
-        if is_dataclass(tp) and isinstance(v, dict):
-            return config_from_dict(tp, v)
+    def wrong(name: str, tp, v):
+        return ConfigMismatch(f"{name} must be {getattr(tp, '__name__', tp)}, not {v!r:.40}")
+
+    def value(tp, v, name: str):
+        if is_dataclass(tp):
+            return config_from_dict(tp, v, name)
         origin, args = typing.get_origin(tp), typing.get_args(tp)
         if origin is typing.Annotated:
-            return value(args[0], v)
+            return value(args[0], v, name)
         if origin in (typing.Union, types.UnionType):
-            if v is None:
+            if v is None and type(None) in args:
                 return None
-            return value(next(a for a in args if a is not type(None)), v)
-        if origin is tuple and isinstance(v, (list, tuple)):
-            if len(args) == 2 and args[1] is Ellipsis:
-                return tuple(value(args[0], x) for x in v)
-            return tuple(value(a, x) for a, x in zip(args, v))
-        return v
+            for option in (a for a in args if a is not type(None)):
+                try:
+                    return value(option, v, name)
+                except ConfigMismatch:
+                    continue
+            raise wrong(name, tp, v)
+        if origin is typing.Literal:
+            if not any(v == a and type(v) is type(a) for a in args):
+                raise ConfigMismatch(f"{name} must be one of {', '.join(map(repr, args))}, not {v!r:.40}")
+            return v
+        if origin is tuple:
+            if not isinstance(v, (list, tuple)) or (not (len(args) == 2 and args[1] is Ellipsis) and len(v) != len(args)):
+                raise wrong(name, tp, v)
+            kinds = [args[0]] * len(v) if len(args) == 2 and args[1] is Ellipsis else args
+            return tuple(value(a, x, f"{name}[{i}]") for i, (a, x) in enumerate(zip(kinds, v)))
+        if tp is bool and not isinstance(v, bool) or tp is int and (not isinstance(v, int) or isinstance(v, bool)) \
+                or tp is float and (not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v)) \
+                or tp is str and not isinstance(v, str):
+            raise wrong(name, tp, v)
+        return float(v) if tp is float else v
 
-    return cls(**{f.name: value(hints[f.name], data[f.name]) for f in fields(cls) if f.name in data})
+    return cls(**{f.name: value(hints[f.name], data[f.name], f"{where}.{f.name}") for f in fields(cls) if f.name in data})
