@@ -209,7 +209,8 @@ def test_splat_files_with_zero_rotations_or_absurd_sizes(tmp_path, capsys):
     params["scales"][0, 0] = 1e20
     save_splats(params, tmp_path / "b.ply")
     assert cli_error(capsys, "export", "spz", tmp_path / "b.ply") == (
-        f"error: {tmp_path / 'b.ply'}: log-scales reach 1e+20, outside -40 to 30 (sizes of e^-40 to e^30); the file is damaged")
+        f"error: {tmp_path / 'b.ply'}: log-scales reach 1e+20, outside -40 to 30 (sizes of e^-40 to e^30); the file "
+        "is damaged")
 
 
 def test_spz_with_impossible_fractional_bits(tmp_path, capsys):

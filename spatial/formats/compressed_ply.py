@@ -142,12 +142,10 @@ def _load(path: Path) -> dict[str, torch.Tensor]:
               [n for n in PACKED if n not in vertex.dtype.names]
     if missing:
         raise file_error(path, f"not a compressed PLY: missing {', '.join(missing)}")
-    wrong = [n for n in PACKED if vertex.dtype[n].shape != () or vertex.dtype[n].kind not in "ui"
-             or vertex.dtype[n].itemsize != 4] + \
-            [n for n in BOUNDS if n in chunk.dtype.names and (chunk.dtype[n].shape != () or chunk.dtype[n].kind != "f")]
+    wrong = [(n, "uint") for n in PACKED if vertex.dtype[n].str not in ("<u4", ">u4", "<i4", ">i4")] + \
+            [(n, "float") for n in BOUNDS if n in chunk.dtype.names and chunk.dtype[n].kind != "f"]
     if wrong:
-        raise file_error(path, f"not a compressed PLY: {wrong[0]} must be a {'uint' if wrong[0] in PACKED else 'float'} "
-                               "property")
+        raise file_error(path, f"not a compressed PLY: {wrong[0][0]} must be a {wrong[0][1]} property")
     rest_names = sorted((n for n in (sh.dtype.names if sh is not None else ()) if n.startswith("f_rest_")),
                         key=lambda n: int(n[7:]) if n[7:].isdigit() else -1)
     if sh is not None and (len(sh) != N or len(rest_names) not in (9, 24, 45)):

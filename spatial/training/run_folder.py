@@ -154,9 +154,10 @@ def config_from_dict(cls, data: dict, where: str = "config"):
                 raise ConfigMismatch(f"{name} must be one of {', '.join(map(repr, args))}, not {v!r:.40}")
             return v
         if origin is tuple:
-            if not isinstance(v, (list, tuple)) or (not (len(args) == 2 and args[1] is Ellipsis) and len(v) != len(args)):
+            repeated = len(args) == 2 and args[1] is Ellipsis
+            if not isinstance(v, (list, tuple)) or (not repeated and len(v) != len(args)):
                 raise wrong(name, tp, v)
-            kinds = [args[0]] * len(v) if len(args) == 2 and args[1] is Ellipsis else args
+            kinds = [args[0]] * len(v) if repeated else args
             return tuple(value(a, x, f"{name}[{i}]") for i, (a, x) in enumerate(zip(kinds, v)))
         if tp is bool and not isinstance(v, bool) or tp is int and (not isinstance(v, int) or isinstance(v, bool)) \
                 or tp is float and (not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v)) \
@@ -164,4 +165,5 @@ def config_from_dict(cls, data: dict, where: str = "config"):
             raise wrong(name, tp, v)
         return float(v) if tp is float else v
 
-    return cls(**{f.name: value(hints[f.name], data[f.name], f"{where}.{f.name}") for f in fields(cls) if f.name in data})
+    return cls(**{f.name: value(hints[f.name], data[f.name], f"{where}.{f.name}")
+                  for f in fields(cls) if f.name in data})
