@@ -86,3 +86,37 @@ def rotation_between(a: Tensor, b: Tensor) -> Tensor:
     V = torch.stack([torch.stack([zero, -v[2], v[1]]), torch.stack([v[2], zero, -v[0]]),
                      torch.stack([-v[1], v[0], zero])])
     return eye + V + V @ V / (1 + c)
+
+
+MIN_SCALE, MAX_SCALE = 1e-6, 1e6  # a similarity's scale: beyond these a world's splats leave float32's useful range
+MAX_TRANSLATION = 1e7  # scene units, as spatial.splats.model.MAX_POSITION
+
+
+def similarity_problem(T) -> str | None:
+    """What keeps `T [4, 4]` from being a similarity a world can hold (rotation, one positive scale within
+    `MIN_SCALE`..`MAX_SCALE`, translation within `MAX_TRANSLATION`), in words; None when it is one."""
+    import numpy as np
+
+    try:
+        T = np.asarray(T.tolist() if isinstance(T, Tensor) else T, np.float64)
+    except (TypeError, ValueError):
+        return "is not a matrix of numbers"
+    if T.shape != (4, 4) or not np.isfinite(T).all():
+        return "must be a finite 4x4 matrix"
+    if not np.allclose(T[3], [0, 0, 0, 1]):
+        return "must have the last row 0 0 0 1"
+    largest = float(np.abs(T[:3, :3]).max())
+    if largest > 2 * MAX_SCALE:  # before the determinant, which would overflow
+        return f"scales by {largest:.3g}, outside {MIN_SCALE:g} to {MAX_SCALE:g}"
+    det = float(np.linalg.det(T[:3, :3]))
+    if det <= 0:
+        return f"mirrors or flattens the world (determinant {det:.3g}); a similarity only moves, turns and scales"
+    scale = det ** (1 / 3)
+    if not MIN_SCALE <= scale <= MAX_SCALE:
+        return f"scales by {scale:.3g}, outside {MIN_SCALE:g} to {MAX_SCALE:g}"
+    R = T[:3, :3] / scale
+    if not np.allclose(R @ R.T, np.eye(3), atol=1e-3):
+        return "shears or stretches (its 3x3 part is not a rotation times one scale)"
+    if np.abs(T[:3, 3]).max() > MAX_TRANSLATION:
+        return f"moves by {np.abs(T[:3, 3]).max():.3g}, beyond {MAX_TRANSLATION:g} scene units"
+    return None

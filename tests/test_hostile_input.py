@@ -41,10 +41,9 @@ def splats(n=20):
 
 @pytest.fixture
 def facade_copy(facade_path, tmp_path) -> Path:
-    """The test facade scene, its JSON and points copied (images linked), ready to be broken."""
+    """The test facade scene (its images are kilobytes), copied, ready to be broken."""
     folder = tmp_path / "facade"
-    shutil.copytree(facade_path, folder, ignore=shutil.ignore_patterns("images", "ground_truth"))
-    (folder / "images").symlink_to(facade_path / "images")
+    shutil.copytree(facade_path, folder, ignore=shutil.ignore_patterns("ground_truth"))
     return folder
 
 
@@ -162,9 +161,21 @@ def test_camera_path_poses_and_sizes(path_file, capsys):
     (lambda d: d.__setitem__("layers", [1]), "layers[0] must be an object with 'name', 'file' and 'transform', got 1"),
     (lambda d: d["layers"][0].pop("file"), "layers[0]: file must be a non-empty string, got None"),
     (lambda d: d["layers"][0].pop("transform"),
-     "layers[0]: transform must be a finite, invertible 4x4 similarity (last row 0 0 0 1)"),
+     "layers[0]: transform must be a finite 4x4 matrix (a layer's transform is a 4x4 similarity)"),
     (lambda d: d["layers"][0].__setitem__("transform", np.eye(3).tolist()),
-     "layers[0]: transform must be a finite, invertible 4x4 similarity (last row 0 0 0 1)"),
+     "layers[0]: transform must be a finite 4x4 matrix (a layer's transform is a 4x4 similarity)"),
+    (lambda d: d["layers"][0].__setitem__("transform", np.diag([1, 2, 1, 1.0]).tolist()),
+     "layers[0]: transform shears or stretches (its 3x3 part is not a rotation times one scale) (a layer's "
+     "transform is a 4x4 similarity)"),
+    (lambda d: d["layers"][0].__setitem__("transform", np.diag([-1, 1, 1, 1.0]).tolist()),
+     "layers[0]: transform mirrors or flattens the world (determinant -1); a similarity only moves, turns and "
+     "scales (a layer's transform is a 4x4 similarity)"),
+    (lambda d: d["layers"][0].__setitem__("transform", np.diag([1e200, 1e200, 1e200, 1]).tolist()),
+     "layers[0]: transform scales by 1e+200, outside 1e-06 to 1e+06 (a layer's transform is a 4x4 similarity)"),
+    (lambda d: d["layers"][0].__setitem__("transform", np.diag([1e20, 1e20, 1e20, 1]).tolist()),
+     "layers[0]: transform scales by 1e+20, outside 1e-06 to 1e+06 (a layer's transform is a 4x4 similarity)"),
+    (lambda d: d["layers"][0]["transform"][0].__setitem__(3, 1e300),
+     "layers[0]: transform moves by 1e+300, beyond 1e+07 scene units (a layer's transform is a 4x4 similarity)"),
     (lambda d: d["layers"][0].__setitem__("transform", float("nan")),
      "NaN is not a number JSON allows; spatial's JSON files hold finite numbers only"),
     (lambda d: d["layers"][0].__setitem__("visible", "yes"), "layers[0]: visible must be true or false, got 'yes'"),

@@ -33,8 +33,9 @@ from spatial.formats import load_splats, save_splats
 from spatial.render.sh import C0
 from spatial.splats import screen, select
 from spatial.splats.colour import ColourAdjustment, adjust_colour
+from spatial.splats.model import check_splats
 from spatial.splats.transform import merge_splats, transform_splats
-from spatial.transforms import rotation_between
+from spatial.transforms import rotation_between, similarity_problem
 from spatial_viewer.history import History
 
 MAX_UNDO = 50
@@ -90,6 +91,8 @@ class World:
     # ---- layers -----------------------------------------------------------------------------
     def add_layer(self, name: str, params: dict[str, Tensor], source: str | None = None,
                   transform: Tensor | None = None) -> Layer:
+        if transform is not None:
+            _check_transform(name, transform)
         self._checkpoint(f"add layer {name}")
         name = self._free_name(name)
         layer = Layer(name, {k: v.detach().cpu().float() for k, v in params.items()},
@@ -127,6 +130,7 @@ class World:
         return name
 
     def set_transform(self, name: str, transform: Tensor) -> None:
+        _check_transform(name, transform)
         self._checkpoint(f"move {name}")
         self.layer(name).transform = transform.float().clone()
         self._changed()
@@ -382,10 +386,12 @@ class World:
     # ---- the world's scale and up -------------------------------------------------------------
     def transform_world(self, T: Tensor, label: str, layer: str | None = None) -> None:
         """Apply the similarity `T [4, 4]` (world -> world) to every layer, or to one."""
+        moved = {l.name: T.float() @ l.transform for l in self.layers if layer is None or l.name == layer}
+        for name, transform in moved.items():
+            _check_transform(name, transform)
         self._checkpoint(label)
         for l in self.layers:
-            if layer is None or l.name == layer:
-                l.transform = T.float() @ l.transform
+            l.transform = moved.get(l.name, l.transform)
         self._changed()
 
     def scale_to_length(self, a: Tensor, b: Tensor, length: float, layer: str | None = None) -> float:
@@ -456,7 +462,9 @@ class World:
         visible = [layer.world_params() for layer in self.layers if layer.visible and layer.count]
         if not visible:
             raise SpatialError("the world is empty: nothing to save")
-        return merge_splats(visible)
+        params = merge_splats(visible)
+        check_splats("the world", params, "scale or move its layers back before saving it")
+        return params
 
     def save_splats(self, path: Path) -> int:
         """All visible layers with their transforms applied, as one splat file (.ply, .splat or .spz)."""
@@ -471,7 +479,8 @@ class World:
         for layer in self.layers:
             if layer.visible and layer.count:
                 file = path.with_name(f"{path.stem}-{layer.name}{path.suffix}")
-                save_splats(layer.world_params(), file)
+                save_splats(check_splats(f"layer {layer.name}", layer.world_params(), "scale or move it back "
+                                         "before saving it"), file)
                 files.append(file)
         if not files:
             raise SpatialError("the world is empty: nothing to save")
@@ -497,3 +506,9 @@ class World:
             layer.visible, layer.locked = visible, locked
         world.forget_history()
         return world
+
+
+def _check_transform(name: str, transform: Tensor) -> None:
+    problem = similarity_problem(transform)
+    if problem:
+        raise SpatialError(f"the transform of layer {name!r} {problem}")

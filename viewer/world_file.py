@@ -35,7 +35,16 @@ def read_world_file(path: Path) -> list[tuple]:
     if data.get("spatial_world") != 1 or not isinstance(data.get("layers"), list):
         raise SpatialError(f"{path}: not a world file (expected 'spatial_world': 1 and a 'layers' list)")
     entries = [_layer_entry(path, i, entry) for i, entry in enumerate(data["layers"])]
-    return [(name, path.parent / file, *rest) for name, file, *rest in entries]
+    return [(name, _layer_file(path, i, file), *rest) for i, (name, file, *rest) in enumerate(entries)]
+
+
+def _layer_file(path: Path, index: int, file: str) -> Path:
+    """A layer's splat file, kept beside the world file (spatial/io/paths.py)."""
+    from spatial.io.paths import check_inside, inside
+
+    found = inside(path.parent, file, path, f"layers[{index}]: file")
+    check_inside(path.parent, found, path, f"layers[{index}]: file {file[:200]!r}")
+    return found
 
 
 def _layer_entry(path: Path, index: int, entry) -> tuple:
@@ -43,6 +52,7 @@ def _layer_entry(path: Path, index: int, entry) -> tuple:
     import numpy as np
 
     from spatial.io.json_util import text
+    from spatial.transforms import similarity_problem
 
     where = f"layers[{index}]"
     if not isinstance(entry, dict):
@@ -51,14 +61,10 @@ def _layer_entry(path: Path, index: int, entry) -> tuple:
     source = entry.get("source")
     if source is not None:
         text(path, f"{where}: source", source)
-    try:
-        T = np.asarray(entry.get("transform"), np.float64)
-    except (TypeError, ValueError):
-        T = np.zeros(0)
-    if T.shape != (4, 4) or not np.isfinite(T).all() or abs(np.linalg.det(T[:3, :3])) < 1e-12 \
-            or not np.allclose(T[3], [0, 0, 0, 1]):
-        raise SpatialError(f"{path}: {where}: transform must be a finite, invertible 4x4 similarity "
-                           "(last row 0 0 0 1)")
+    problem = similarity_problem(entry.get("transform"))
+    if problem:
+        raise SpatialError(f"{path}: {where}: transform {problem} (a layer's transform is a 4x4 similarity)")
+    T = np.asarray(entry["transform"], np.float64)
     flags = {key: entry.get(key, default) for key, default in (("visible", True), ("locked", False))}
     for key, value in flags.items():
         if not isinstance(value, bool):

@@ -8,7 +8,6 @@ as in the NeRF and 3DGS papers). The validation split is ignored, as those paper
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ from spatial.distortion import CameraModel
 from spatial.errors import file_error
 from spatial.images import find_image, image_size
 from spatial.io.json_util import pose_matrix, read_json, text
+from spatial.io.paths import check_inside, inside
 from spatial.io.points_ply import read_points_ply
 from spatial.scene import Scene
 
@@ -44,10 +44,8 @@ def load_blender(folder: Path, background: tuple[float, float, float] | None = N
                 raise file_error(file, f"frame {i} has no file_path")
             # Kept as written (symlinks not followed), so an image's name is its path under the folder.
             name = text(file, f"frame {i}: file_path", frame["file_path"])
-            path = Path(os.path.normpath(folder / name))
-            if not path.is_relative_to(folder):
-                raise file_error(file, f"frame {i}: file_path {name[:200]!r} leads outside the scene folder")
-            image = find_image(path)
+            image = find_image(inside(folder, name, file, f"frame {i}: file_path"))
+            check_inside(folder, image, file, f"frame {i}: image {image.name!r}")
             w, h = image_size(image)
             f = 0.5 * w / math.tan(0.5 * angle)
             split_ids[split].append(len(paths))

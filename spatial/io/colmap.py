@@ -18,6 +18,7 @@ from spatial.io.colmap_model import (
     ColmapModel,
     ColmapPoints,
 )
+from spatial.io.paths import check_inside, inside
 from spatial.io.split_lists import read_split_lists, write_split_lists
 from spatial.scene import Scene, every_nth_split
 from spatial.transforms import quat_to_rotmat, rotmat_to_quat
@@ -167,7 +168,7 @@ def load_colmap(path: Path, images_dir: Path | None = None, test_every: int = 8)
     train, test = read_split_lists(root, names) or every_nth_split(len(images), test_every)
     return Scene(
         cameras=cameras,
-        image_paths=[images_dir / im.name for im in images],
+        image_paths=[_image_path(images_dir, im.name, model_dir) for im in images],
         points=torch.from_numpy(model.points.xyz).float().reshape(-1, 3),
         point_colors=torch.from_numpy(model.points.rgb).reshape(-1, 3),
         train_ids=train, test_ids=test, root=root, image_root=images_dir, source_format="colmap",
@@ -240,3 +241,10 @@ def write(scene: Scene, folder: Path) -> None:
 
 def write_text(scene: Scene, folder: Path) -> None:
     write_colmap(scene, Path(folder) / "sparse" / "0", binary=False)
+
+
+def _image_path(images_dir: Path, name: str, model_dir: Path) -> Path:
+    """An image the model names, kept in the image folder (spatial/io/paths.py)."""
+    path = inside(images_dir, name, model_dir, "image name")
+    check_inside(images_dir, path, model_dir, f"image {name[:200]!r}")
+    return path

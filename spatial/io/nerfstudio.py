@@ -19,6 +19,7 @@ from spatial.errors import SpatialError, file_error
 from spatial.files import write_json_atomic
 from spatial.images import find_image, image_size
 from spatial.io.json_util import MAX_IMAGE_SIDE, check_rigid, gl_matrix, number, pose_matrix, read_json, text
+from spatial.io.paths import check_inside, inside
 from spatial.io.points_ply import read_points_ply, write_points_ply
 from spatial.scene import Scene, every_nth_split
 from spatial.transforms import apply_to_cam_to_world, apply_to_points
@@ -80,7 +81,9 @@ def load_transforms(path: Path, test_every: int = 8) -> Scene:
     for i, frame in enumerate(frames):
         if not isinstance(frame, dict) or "file_path" not in frame:
             raise file_error(file, f"frame {i} has no file_path")
-        image = find_image((root / text(file, f"frame {i}: file_path", frame["file_path"])).resolve())
+        image = find_image(inside(root, text(file, f"frame {i}: file_path", frame["file_path"]), file,
+                                  f"frame {i}: file_path"))
+        check_inside(root, image, file, f"frame {i}: image {image.name!r}")
         model, K, dist, w, h = _intrinsics(file, meta, frame, i, image)
         paths.append(image)
         c2w.append(pose_matrix(file, frame, i))
@@ -103,7 +106,8 @@ def load_transforms(path: Path, test_every: int = 8) -> Scene:
     train, test = _split(file, meta, paths, root, test_every)
     points, colors = torch.zeros(0, 3), torch.zeros(0, 3, dtype=torch.uint8)
     if meta.get("ply_file_path"):
-        points, colors = read_points_ply(root / text(file, "ply_file_path", meta["ply_file_path"]))
+        points, colors = read_points_ply(inside(root, text(file, "ply_file_path", meta["ply_file_path"]), file,
+                                                "ply_file_path"))
         points = apply_to_points(source_from_file, points.double()).float()
     metadata = {k: meta[k] for k in ("aabb_scale",) if k in meta}
     # Names relative to the images' common folder, so `images/a.png` is cached as `images_2/a.png`.
@@ -150,7 +154,7 @@ def _split(file: Path, meta: dict, paths: list[Path], root: Path, test_every: in
     """The split named in the file (`train_filenames`/`test_filenames`), else every n-th image held out."""
     if "train_filenames" not in meta:
         return every_nth_split(len(paths), test_every)
-    index = {p.resolve(): i for i, p in enumerate(paths)}
+    index = {p: i for i, p in enumerate(paths)}
 
     def ids(key: str) -> list[int]:
         names = meta.get(key, [])
@@ -159,7 +163,7 @@ def _split(file: Path, meta: dict, paths: list[Path], root: Path, test_every: in
         out = []
         for name in names:
             text(file, f"{key} entry", name)
-            image = find_image((root / name).resolve())
+            image = find_image(inside(root, name, file, f"{key} entry"))
             if image not in index:
                 raise file_error(file, f"{key} lists {name!r}, which is not among the frames")
             out.append(index[image])

@@ -96,7 +96,8 @@ RANGES = (("means", "positions", -MAX_POSITION, MAX_POSITION, "scene units from 
           ("shN", "higher SH coefficients", -MAX_SH, MAX_SH, "SH coefficients"))
 
 
-def check_splats(path: Path, params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def check_splats(path: Path | str, params: dict[str, torch.Tensor],
+                 damaged: str = "the file is damaged") -> dict[str, torch.Tensor]:
     """Refuse parameters no renderer can use: none at all, NaN or infinity, zero rotations, values outside their
     physical range (`RANGES`: positions, sizes, colours); each refusal names the file, the field and the value."""
     N = params["means"].shape[0]
@@ -113,5 +114,5 @@ def check_splats(path: Path, params: dict[str, torch.Tensor]) -> dict[str, torch
             low, high = float(params[key].min()), float(params[key].max())
             if low < lo or high > hi:
                 raise file_error(path, f"{what} reach {low if low < lo else high:.4g}, outside {lo:g} to {hi:g} "
-                                       f"({unit}); the file is damaged")
+                                       f"({unit}); {damaged}")
     return params
