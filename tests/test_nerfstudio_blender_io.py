@@ -2,6 +2,7 @@
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -132,7 +133,7 @@ def test_blender_images_in_a_linked_folder_keep_their_names_when_allowed(tmp_pat
     (tmp_path / "scene" / "train").symlink_to(tmp_path / "elsewhere")
     frames = [{"file_path": "./train/r_0", "transform_matrix": np.eye(4).tolist()}]
     (tmp_path / "scene" / "transforms_train.json").write_text(json.dumps({"camera_angle_x": 1.0, "frames": frames}))
-    with pytest.raises(SpatialError, match=r"^.*scene/transforms_train\.json: frame 0: image 'r_0\.png' leads "
+    with pytest.raises(SpatialError, match=r"^.*scene/transforms_train\.json: frame 0: file_path '\./train/r_0' leads "
                                            r"outside .*scene \(an absolute path, '\.\.' or a link out\); a scene's "
                                            r"or world's files stay in its folder \(set SPATIAL_ALLOW_OUTSIDE_PATHS=1 "
                                            r"to allow it\)$"):
@@ -169,6 +170,9 @@ def test_applied_transform_and_scale_are_undone(facade_path, tmp_path):
     A = np.array([[0, 1, 0, 0.5], [0, 0, 1, -1.0], [1, 0, 0, 2.0], [0, 0, 0, 1]])  # a rotation and a shift
     moved = np.diag([2.5, 2.5, 2.5, 1]) @ A
     for frame in meta["frames"]:
+        frame["file_path"] = f"images/{Path(frame['file_path']).name}"  # copied below
+    for key in ("train_filenames", "test_filenames"):
+        meta[key] = [f"images/{Path(name).name}" for name in meta.get(key, [])]
         T = moved @ np.asarray(frame["transform_matrix"])
         T[:3, :3] /= 2.5  # scale moves centres, never the camera's axes
         frame["transform_matrix"] = T.tolist()

@@ -17,7 +17,7 @@ from spatial.cameras import Cameras
 from spatial.distortion import CameraModel
 from spatial.errors import file_error
 from spatial.images import find_image, image_size
-from spatial.io.json_util import pose_matrix, read_json, text
+from spatial.io.json_util import check_intrinsics, pose_matrix, read_json, text
 from spatial.io.paths import check_inside, inside
 from spatial.io.points_ply import read_points_ply
 from spatial.scene import Scene
@@ -48,6 +48,7 @@ def load_blender(folder: Path, background: tuple[float, float, float] | None = N
             check_inside(folder, image, file, f"frame {i}: image {image.name!r}")
             w, h = image_size(image)
             f = 0.5 * w / math.tan(0.5 * angle)
+            check_intrinsics(file, f"frame {i}", f, f, w / 2, h / 2, w, h)
             split_ids[split].append(len(paths))
             paths.append(image)
             c2w.append(pose_matrix(file, frame, i))

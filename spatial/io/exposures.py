@@ -23,6 +23,7 @@ from spatial.files import write_json_atomic
 
 FILE = "exposures.json"
 KEYS = ("exposure_time", "iso", "f_number")
+RANGES = {"exposure_time": (1e-6, 3600.0), "iso": (1.0, 1e7), "f_number": (0.5, 256.0)}  # what cameras can record
 
 
 def write_exposures(folder: Path, settings: dict[str, dict]) -> None:
@@ -50,16 +51,23 @@ def read_exposures(folder: Path, names: list[str]) -> tuple[Tensor | None, str]:
         entry = images.get(name)
         if entry is None:
             return None, f"{path} has no exposure for {name}: photos are rendered at one exposure"
-        if not isinstance(entry, dict) or not all(_valid(entry.get(k), k == "f_number") for k in KEYS):
-            raise file_error(path, f"the exposure of {name[:200]!r} is not positive numbers exposure_time, iso and "
-                                   "f_number (or null f_number)")
+        if not isinstance(entry, dict):
+            raise file_error(path, f"the exposure of {name[:200]!r}: not an object of exposure_time, iso and "
+                                   "f_number")
+        for key in KEYS:
+            if not _valid(entry.get(key), key):
+                lo, hi = RANGES[key]
+                raise file_error(path, f"the exposure of {name[:200]!r}: {key} is {entry.get(key)!r:.40}; expected a "
+                                       f"number from {lo:g} to {hi:g}{' (or null)' if key == 'f_number' else ''}")
         entries.append(entry)
     apertures = all(e.get("f_number") is not None for e in entries)  # else all as one fixed aperture
     values = [e["exposure_time"] * e["iso"] / (e["f_number"] ** 2 if apertures else 1.0) for e in entries]
     return torch.tensor(values, dtype=torch.float64, device="cpu"), ""
 
 
-def _valid(value, may_be_null: bool) -> bool:
+def _valid(value, key: str) -> bool:
     if value is None:
-        return may_be_null
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1e9 and math.isfinite(value)
+        return key == "f_number"
+    lo, hi = RANGES[key]
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
+        and lo <= value <= hi

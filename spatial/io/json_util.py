@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -111,6 +112,23 @@ def text(path: Path, where: str, value) -> str:
     if not isinstance(value, str) or not value or "\x00" in value:
         raise file_error(path, f"{where} must be a non-empty string, got {value!r:.80}")
     return value
+
+
+FOCAL_RANGE = (0.01, 1e4)  # focal length / image side: fields of view from 176 degrees (or a fisheye's) to 0.006
+
+
+def check_intrinsics(path: Path, where: str, fx: float, fy: float, cx: float, cy: float, w: int, h: int) -> None:
+    """Refuse a camera no lens makes: a focal length far outside `FOCAL_RANGE` of the image size (0 renders
+    nothing; a huge one a single pixel), or a principal point more than an image away from the image."""
+    lo, hi = FOCAL_RANGE
+    for name, f, side in (("fl_x", fx, w), ("fl_y", fy, h)):
+        if not (math.isfinite(f) and lo * side <= f <= hi * side):
+            raise file_error(path, f"{where}: focal length {name} is {f:.4g} pixels for an image {side} pixels "
+                                   f"across; expected {lo * side:.4g} to {hi * side:.4g}")
+    for name, c, side in (("cx", cx, w), ("cy", cy, h)):
+        if not (math.isfinite(c) and -side <= c <= 2 * side):
+            raise file_error(path, f"{where}: principal point {name} is {c:.4g}, more than an image ({side} pixels) "
+                                   "away from the image")
 
 
 def check_rigid(path: Path, where: str, cam_to_world: np.ndarray, tolerance: float = 1e-2) -> None:

@@ -18,7 +18,16 @@ from spatial.distortion import CameraModel
 from spatial.errors import SpatialError, file_error
 from spatial.files import write_json_atomic
 from spatial.images import find_image, image_size
-from spatial.io.json_util import MAX_IMAGE_SIDE, check_rigid, gl_matrix, number, pose_matrix, read_json, text
+from spatial.io.json_util import (
+    MAX_IMAGE_SIDE,
+    check_intrinsics,
+    check_rigid,
+    gl_matrix,
+    number,
+    pose_matrix,
+    read_json,
+    text,
+)
 from spatial.io.paths import check_inside, inside
 from spatial.io.points_ply import read_points_ply, write_points_ply
 from spatial.scene import Scene, every_nth_split
@@ -29,7 +38,7 @@ _NUMBERS = {"fl_x": (0, None, True, False), "fl_y": (0, None, True, False), "cx"
             "cy": (None, None, False, False), "w": (1, MAX_IMAGE_SIDE, False, True),
             "h": (1, MAX_IMAGE_SIDE, False, True), "camera_angle_x": (0, math.pi, True, False),
             "camera_angle_y": (0, math.pi, True, False),
-            **{k: (None, None, False, False) for k in ("k1", "k2", "k3", "k4", "p1", "p2")}}
+            **{k: (-100, 100, False, False) for k in ("k1", "k2", "k3", "k4", "p1", "p2")}}
 
 
 def _intrinsics(path: Path, meta: dict, frame: dict, index: int, image: Path) -> tuple:
@@ -64,6 +73,7 @@ def _intrinsics(path: Path, meta: dict, frame: dict, index: int, image: Path) ->
     else:
         raise file_error(path, f"frame {index}: camera_model {model_name!r} is not supported "
                                "(use OPENCV, OPENCV_FISHEYE or PINHOLE)")
+    check_intrinsics(path, f"frame {index}", fx, fy, cx, cy, w, h)
     K = np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1]], np.float64)
     return model, K, np.array(dist, np.float64), int(w), int(h)
 
@@ -134,7 +144,7 @@ def _source_from_file(file: Path, meta: dict) -> torch.Tensor:
         check_rigid(file, "applied_transform", A)
         T = np.linalg.inv(A)
     if "applied_scale" in meta:
-        scale = number(file, "applied_scale", meta["applied_scale"], 0, None, False, True)
+        scale = number(file, "applied_scale", meta["applied_scale"], 1e-6, 1e6)
         T = T @ np.diag([1 / scale, 1 / scale, 1 / scale, 1])
     return torch.from_numpy(T)
 
