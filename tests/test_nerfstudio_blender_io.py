@@ -169,10 +169,10 @@ def test_applied_transform_and_scale_are_undone(facade_path, tmp_path):
     meta = json.loads((tmp_path / "transforms.json").read_text())
     A = np.array([[0, 1, 0, 0.5], [0, 0, 1, -1.0], [1, 0, 0, 2.0], [0, 0, 0, 1]])  # a rotation and a shift
     moved = np.diag([2.5, 2.5, 2.5, 1]) @ A
-    for frame in meta["frames"]:
-        frame["file_path"] = f"images/{Path(frame['file_path']).name}"  # copied below
     for key in ("train_filenames", "test_filenames"):
-        meta[key] = [f"images/{Path(name).name}" for name in meta.get(key, [])]
+        meta[key] = [f"images/{Path(name).name}" for name in meta.get(key, [])]  # the images are copied below
+    for frame in meta["frames"]:
+        frame["file_path"] = f"images/{Path(frame['file_path']).name}"
         T = moved @ np.asarray(frame["transform_matrix"])
         T[:3, :3] /= 2.5  # scale moves centres, never the camera's axes
         frame["transform_matrix"] = T.tolist()
