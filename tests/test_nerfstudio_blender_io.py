@@ -198,7 +198,7 @@ def test_applied_transform_and_scale_are_undone(facade_path, tmp_path):
     meta["applied_transform"] = A[:3].tolist()
     meta["applied_scale"] = 0
     (tmp_path / "transforms.json").write_text(json.dumps(meta))
-    with pytest.raises(SpatialError, match=r"transforms\.json: applied_scale must be between 1e-06 and 1e+06, got 0"):
+    with pytest.raises(SpatialError, match=r"transforms\.json: applied_scale must be between 1e-06 and 1e\+06, got 0"):
         load_transforms(tmp_path)
 
 
