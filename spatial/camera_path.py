@@ -24,6 +24,7 @@ from spatial.cameras import Cameras, look_at
 from spatial.errors import SpatialError, file_error
 from spatial.files import write_json_atomic
 from spatial.io.json_util import GL_FROM_CV, MAX_IMAGE_SIDE, check_rigid, number, read_json
+from spatial.splats.model import MAX_POSITION
 from spatial.transforms import quat_to_rotmat, rotmat_to_quat
 
 
@@ -195,7 +196,7 @@ def load_camera_path(file: Path) -> CameraPath:
         raise file_error(file, f"camera_type {data['camera_type']!r} is not supported (only 'perspective')")
     width = number(file, "render_width", data.get("render_width", 640), 1, MAX_IMAGE_SIDE, integer=True)
     height = number(file, "render_height", data.get("render_height", 480), 1, MAX_IMAGE_SIDE, integer=True)
-    fps = number(file, "fps", data.get("fps", 30.0), 0, MAX_FPS, lo_open=True)
+    fps = number(file, "fps", data.get("fps", 30.0), MIN_FPS, MAX_FPS)
     poses = [_matrix(file, f"camera_path[{i}]", entry, "camera_to_world") for i, entry in enumerate(entries)]
     fovs = [_fov(file, f"camera_path[{i}]", entry) for i, entry in enumerate(entries)]
     keyframes = data.get("keyframes", []) or []
@@ -207,7 +208,8 @@ def load_camera_path(file: Path) -> CameraPath:
                       width, height, fps, keyframes)
 
 
-MAX_FPS = 1000.0
+MIN_FPS, MAX_FPS = 0.1, 1000.0  # frames a second a video player shows
+MIN_FOV = 0.01  # degrees: narrower shows a single splat
 
 
 def _matrix(file: Path, where: str, entry, key: str) -> np.ndarray:
@@ -218,6 +220,9 @@ def _matrix(file: Path, where: str, entry, key: str) -> np.ndarray:
         raise file_error(file, f"{where} needs a 16-number {key!r}") from None
     if not np.isfinite(T).all():
         raise file_error(file, f"{where}: {key} holds a non-finite number")
+    if np.abs(T[:3, 3]).max() > MAX_POSITION:
+        raise file_error(file, f"{where}: the camera is {np.abs(T[:3, 3]).max():.3g} scene units from the origin, "
+                               f"beyond the {MAX_POSITION:g} a world spans")
     check_rigid(file, where, T)
     return T @ GL_FROM_CV
 
@@ -225,4 +230,4 @@ def _matrix(file: Path, where: str, entry, key: str) -> np.ndarray:
 def _fov(file: Path, where: str, entry) -> float:
     if not isinstance(entry, dict) or "fov" not in entry:
         raise file_error(file, f"{where} needs a 'fov' (vertical field of view in degrees)")
-    return number(file, f"{where}: fov", entry["fov"], 0, 179.9, lo_open=True)
+    return number(file, f"{where}: fov", entry["fov"], MIN_FOV, 179.9)

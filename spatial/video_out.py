@@ -19,6 +19,7 @@ from spatial.errors import SpatialError
 from spatial.files import atomic_path
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv")
+MAX_VIDEO_SIDE = 16384  # pixels: libx264 refuses a wider or taller frame (measured: 16,384 encodes, 16,386 does not)
 
 
 def write_video(frames: Iterable[np.ndarray], path: Path, fps: float = 30.0, crf: int = 18) -> int:
@@ -36,12 +37,19 @@ def write_video(frames: Iterable[np.ndarray], path: Path, fps: float = 30.0, crf
             for frame in frames:
                 if stream is None:
                     H, W = frame.shape[:2]
+                    if max(W + W % 2, H + H % 2) > MAX_VIDEO_SIDE:
+                        raise SpatialError(f"{path}: H.264 video frames are at most {MAX_VIDEO_SIDE:,} pixels a side, "
+                                           f"not {W}x{H}; render a smaller size, or frames to a folder")
                     stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
                     stream.width, stream.height = W + W % 2, H + H % 2
                     stream.pix_fmt = "yuv420p"
                     stream.options = {"crf": str(crf)}
                 padded = np.pad(frame, ((0, H % 2), (0, W % 2), (0, 0)), mode="edge")
-                container.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(padded), format="rgb24")))
+                try:
+                    container.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(padded),
+                                                                            format="rgb24")))
+                except av.error.FFmpegError as e:
+                    raise SpatialError(f"{path}: the H.264 encoder refused the {W}x{H} frames ({e})") from None
                 count += 1
             if stream is None:
                 raise SpatialError(f"{path}: no frames to write")

@@ -123,9 +123,10 @@ def path_file(tmp_path) -> Path:
     ("render_width", -5, "render_width must be between 1 and 65535, got -5"),
     ("render_width", 1_000_000_000, "render_width must be between 1 and 65535, got 1000000000"),
     ("render_height", 200000, "render_height must be between 1 and 65535, got 200000"),
-    ("fps", 0, "fps must be above 0 and at most 1000, got 0"),
-    ("fps", -1, "fps must be above 0 and at most 1000, got -1"),
-    ("fps", 1e30, "fps must be above 0 and at most 1000, got 1e+30"),
+    ("fps", 0, "fps must be between 0.1 and 1000, got 0"),
+    ("fps", -1, "fps must be between 0.1 and 1000, got -1"),
+    ("fps", 1e30, "fps must be between 0.1 and 1000, got 1e+30"),
+    ("fps", 1e-300, "fps must be between 0.1 and 1000, got 1e-300"),
     ("fps", float("nan"), "NaN is not a number JSON allows; spatial's JSON files hold finite numbers only"),
     ("render_width", "640", "render_width must be a whole number, got '640'"),
 ])
@@ -145,8 +146,22 @@ def test_camera_path_poses_and_sizes(path_file, capsys):
     edit_json(path_file, lambda d: d["camera_path"][1].update(camera_to_world=d["camera_path"][0]["camera_to_world"],
                                                               fov=0))
     assert cli_error(capsys, "render", model, "--path", path_file, "--out", out) == \
-        f"error: {path_file}: camera_path[1]: fov must be above 0 and at most 179.9, got 0"
-    edit_json(path_file, lambda d: d["camera_path"][1].__setitem__("fov", 50))
+        f"error: {path_file}: camera_path[1]: fov must be between 0.01 and 179.9, got 0"
+    edit_json(path_file, lambda d: d["camera_path"][1].__setitem__("fov", 1e-9))
+    assert cli_error(capsys, "render", model, "--path", path_file, "--out", out) == \
+        f"error: {path_file}: camera_path[1]: fov must be between 0.01 and 179.9, got 1e-09"
+    edit_json(path_file, lambda d: d["camera_path"][1].update(fov=50, camera_to_world=[1, 0, 0, 1e300, 0, 1, 0, 0,
+                                                                                       0, 0, 1, 0, 0, 0, 0, 1]))
+    assert cli_error(capsys, "render", model, "--path", path_file, "--out", out) == (
+        f"error: {path_file}: camera_path[1]: the camera is 1e+300 scene units from the origin, beyond the 1e+07 a "
+        "world spans")
+    edit_json(path_file, lambda d: d["camera_path"][1].update(camera_to_world=d["camera_path"][0]["camera_to_world"]))
+    edit_json(path_file, lambda d: d.update(render_width=65535, render_height=2))
+    video = path_file.parent / "path.mp4"
+    assert cli_error(capsys, "render", model, "--path", path_file, "--out", video) == (
+        f"error: {video}: H.264 video frames are at most 16,384 pixels a side, not 65535x2; render a smaller size, or "
+        "frames to a folder")
+    assert not video.exists()
     edit_json(path_file, lambda d: d.update(render_width=8000, render_height=8000))  # 256 MB a frame
     assert cli_error(capsys, "render", model, "--path", path_file, "--out", out) == (
         "error: 8000x8000 frames are larger than --max-pixels 33,177,600; pass a larger --max-pixels to render "
