@@ -90,6 +90,8 @@ def downscaled_image(source: Path, target: Path, size: tuple[int, int]) -> Path:
     The cached copy is upright (EXIF orientation applied) and carries no orientation tag.
     Written to a temporary name then renamed, so an interrupted run leaves no half file.
     """
+    if Path(target).resolve() == Path(source).resolve():
+        raise ValueError(f"{target}: a downscaled copy cannot replace its own source")
     if target.is_file() and target.stat().st_mtime >= source.stat().st_mtime:
         with _open(target) as im:
             if im.size == size:

@@ -37,6 +37,8 @@ class Scene:
     metadata: dict = field(default_factory=dict)  # format extras kept for writers (e.g. aabb_scale)
     notes: list[str] = field(default_factory=list)  # what the files hold that spatial does not use, to tell the user
     exposures: Tensor | None = None  # [C] float64 relative exposure of each photo (spatial/io/exposures.py), if known
+    downscale: int = 1  # how much smaller than the folder's own images `image_paths` are (their images_N copies)
+    full_size_paths: list[Path] | None = None  # the folder's own images, when `image_paths` are downscaled copies
 
     def __post_init__(self) -> None:
         C = len(self.cameras)
@@ -104,21 +106,26 @@ class Scene:
 
     # ---- derived scenes ---------------------------------------------------------------------
     def downscaled(self, factor: int) -> Scene:
-        """The scene with images downscaled by `factor`, cached in `ROOT/images_{factor}/`."""
+        """The scene with images `factor` times smaller, cached in `ROOT/images_{N}/` where N is the factor from the
+        folder's own images (a scene already downscaled by 4, downscaled by 2, is made from the full-size images
+        into images_8/: a cache never holds images of another size than its name says)."""
         if factor == 1:
             return self
         cameras = self.cameras.downscaled(factor)
-        cache = self.root / f"images_{factor}"
+        total = self.downscale * factor
+        cache = self.root / f"images_{total}"
+        sources = self.full_size_paths or self.image_paths
         try:
             paths = [
                 downscaled_image(path, cache / name, (int(w), int(h)))
-                for path, name, w, h in zip(self.image_paths, self.image_names, cameras.width, cameras.height)
+                for path, name, w, h in zip(sources, self.image_names, cameras.width, cameras.height)
             ]
         except OSError as e:
             raise SpatialError(f"{cache}: cannot write the images downscaled by {factor} there ({e.strerror or e}); "
                                "make the scene folder writable or copy it, or train at full size with --downscale 1"
                                ) from None
-        return replace(self, cameras=cameras, image_paths=paths, image_root=cache)
+        return replace(self, cameras=cameras, image_paths=paths, image_root=cache, downscale=total,
+                       full_size_paths=list(sources))
 
     def cache_downscaled(self, factors: tuple[int, ...] = (2, 4, 8)) -> None:
         """Write the `images_N` copies that nerfstudio and gsplat look for, for each factor."""
@@ -145,6 +152,7 @@ class Scene:
         """The cameras `ids`, all of them in the training split."""
         return replace(
             self, cameras=self.cameras[ids], image_paths=[self.image_paths[i] for i in ids],
+            full_size_paths=None if self.full_size_paths is None else [self.full_size_paths[i] for i in ids],
             train_ids=list(range(len(ids))), test_ids=[],
             exposures=None if self.exposures is None else self.exposures[ids],
         )

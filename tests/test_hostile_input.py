@@ -335,6 +335,10 @@ def test_the_viewer_refuses_websockets_from_other_sites(tmp_path):
             with pytest.raises(InvalidStatus) as refused:
                 connect(url, origin=origin, subprotocols=protocol, open_timeout=10)
             assert refused.value.response.status_code == 403, origin
+        with pytest.raises(InvalidStatus) as refused:  # its own Origin and another: refused, not a server error
+            connect(url, origin=f"http://127.0.0.1:{port}", additional_headers=[("Origin", "http://evil.example")],
+                    subprotocols=protocol, open_timeout=10)
+        assert refused.value.response.status_code == 403
         for origin in (f"http://127.0.0.1:{port}", f"http://localhost:{port}", None):  # its page, or no browser
             with connect(url, origin=origin, subprotocols=protocol, open_timeout=10) as ws:
                 assert ws.subprotocol == protocol[0]

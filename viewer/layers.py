@@ -34,6 +34,10 @@ def open_input(path: Path) -> TrainedModel | StaticLayer:
     if path.suffix.lower() in (*MESH_READ_SUFFIXES, *POINT_SUFFIXES):
         import trimesh
 
+        from spatial.io.ply_header import check_ply_header
+
+        if path.suffix.lower() == ".ply":
+            check_ply_header(path)  # counts against the file's size, before trimesh allocates them
         try:
             loaded = trimesh.load(path, force="mesh" if path.suffix.lower() != ".ply" else None)
         except Exception as e:  # noqa: BLE001 - trimesh raises many kinds on a bad file
@@ -46,7 +50,12 @@ def open_input(path: Path) -> TrainedModel | StaticLayer:
         faces = np.asarray(loaded.faces) if isinstance(loaded, trimesh.Trimesh) and len(loaded.faces) else None
         if len(loaded.vertices) == 0:
             raise file_error(path, "holds no vertices")
-        return StaticLayer(path.stem, np.asarray(loaded.vertices, np.float32), colors, faces)
+        with np.errstate(over="ignore", invalid="ignore"):  # beyond float32: inf, refused below
+            vertices = np.asarray(loaded.vertices, np.float32)
+        bad = int((~np.isfinite(vertices).all(-1)).sum())
+        if bad:  # as spatial.io.points_ply.read_points_ply says it
+            raise file_error(path, f"{bad:,} points have NaN or infinite coordinates")
+        return StaticLayer(path.stem, vertices, colors, faces)
     raise SpatialError(f"{path}: cannot view {path.suffix!r} files; give a training run folder, a checkpoint, "
                        f"a splat file ({', '.join(splat_suffixes())}), a mesh ({', '.join(MESH_READ_SUFFIXES)}) "
                        f"or a point cloud ({', '.join(POINT_SUFFIXES)})")

@@ -61,9 +61,11 @@ def own_origin_only(host: str) -> Iterator[None]:
 
     def guarded_serve(*args, process_request=None, **kwargs):
         def check(connection, request):
-            if request.headers.get("Upgrade", "").lower() == "websocket":
+            upgrades = [u.lower() for u in request.headers.get_all("Upgrade")]
+            if "websocket" in upgrades:
                 port = connection.local_address[1]
-                if not origin_allowed(request.headers.get("Origin"), port, hosts):
+                origins = request.headers.get_all("Origin")  # a browser sends one; two are refused, not guessed at
+                if len(origins) > 1 or not origin_allowed(origins[0] if origins else None, port, hosts):
                     body = b"this viewer accepts connections from its own page only\n"
                     return Response(http.HTTPStatus.FORBIDDEN, "Forbidden",
                                     Headers({"Content-Length": str(len(body))}), body)

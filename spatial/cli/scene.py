@@ -119,7 +119,7 @@ def copy_images(scene: Scene, folder: Path) -> Scene:
             paths.append(target)
     except OSError as e:
         raise SpatialError(f"{e.filename}: cannot copy the image ({e.strerror})") from None
-    return replace(scene, image_paths=paths, image_root=folder, root=folder.parent)
+    return replace(scene, image_paths=paths, image_root=folder, root=folder.parent, downscale=1, full_size_paths=None)
 
 
 @dataclass

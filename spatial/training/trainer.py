@@ -61,6 +61,7 @@ class TrainerBase:
             raise SpatialError(f"--downscale {config.downscale}: must be 1 (full size) or more")
         if config.downscale > 1:
             scene = scene.downscaled(config.downscale)
+            scene.check_images()  # every image it will use, held-out ones too, has its camera's size: now, not later
         self.scene = scene
         if len(scene.train_ids) == 0:
             raise SpatialError(f"{scene.root}: the scene has no training images")

@@ -36,6 +36,7 @@ class SplatExport:
     training views (by opacity and size, for a splat file), with the others merged into their neighbours."""
 
     suffix: ClassVar[str] = ".ply"  # the format written, a key of spatial.formats.SPLAT_FORMATS
+    also: ClassVar[tuple[str, ...]] = ()  # other endings it writes (SOG's meta.json: the unbundled form)
     options: ClassVar[type | None] = None  # the format's ExportOptions, whose fields this command also has
 
     def main(self) -> None:
@@ -45,8 +46,8 @@ class SplatExport:
         from spatial.splats import select
         from spatial.trained import load_splat_model
 
-        out = output_path(self.model, self.out, f"splats{self.suffix}", self.suffix)
-        if splat_ending(out) != self.suffix:  # x.compressed.ply ends in .ply, but names another format
+        out = output_path(self.model, self.out, f"splats{self.suffix}", self.suffix, *self.also)
+        if splat_ending(out) not in (self.suffix, *self.also):  # x.compressed.ply ends in .ply, but names another format
             raise SpatialError(f"{out}: that name is a {splat_format(out).command} file; this command writes "
                                f"{self.suffix} (use `spatial export {splat_format(out).command}`, or another name)")
         model = load_splat_model(self.model)
@@ -103,5 +104,6 @@ def export_commands() -> dict[str, type]:
         options = fmt.export_options()
         splats[fmt.command] = make_dataclass(
             f"Export{fmt.command.title().replace('-', '')}", [], bases=(*([options] if options else []), SplatExport),
-            namespace={"suffix": fmt.suffix, "options": options, "__doc__": f"Export splats as {fmt.summary}."})
+            namespace={"suffix": fmt.suffix, "also": fmt.also, "options": options,
+                       "__doc__": f"Export splats as {fmt.summary}."})
     return {**splats, "mesh": ExportMesh, "density-mesh": ExportDensityMesh, "points": ExportPoints}
