@@ -47,7 +47,7 @@ class SplatExport:
         from spatial.trained import load_splat_model
 
         out = output_path(self.model, self.out, f"splats{self.suffix}", self.suffix, *self.also)
-        if splat_ending(out) not in (self.suffix, *self.also):  # x.compressed.ply ends in .ply, but names another format
+        if splat_ending(out) not in (self.suffix, *self.also):  # x.compressed.ply ends in .ply, but is another format
             raise SpatialError(f"{out}: that name is a {splat_format(out).command} file; this command writes "
                                f"{self.suffix} (use `spatial export {splat_format(out).command}`, or another name)")
         model = load_splat_model(self.model)
