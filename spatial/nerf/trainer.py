@@ -17,6 +17,7 @@ from spatial.nerf.field import SpaceMap
 from spatial.nerf.model import ModelConfig, NerfModel
 from spatial.nerf.step import CHECK_EVERY, LossConfig, RayBatch, train_step
 from spatial.scene import Scene
+from spatial.training.checkpoint import check_generator, check_like, check_optimizer_state, check_step
 from spatial.training.trainer import RunConfig, TrainerBase, capture_warnings, generator_state, load_generator_state
 
 
@@ -101,8 +102,8 @@ class NerfTrainer(TrainerBase):
         self.optimizer, self.scheduler = self._optimizer()
         self.step_index = 0
 
-    def _optimizer(self):
-        opt = torch.optim.Adam(self.model.parameters(), lr=self.config.lr, eps=1e-15)
+    def _optimizer(self, model: NerfModel | None = None):
+        opt = torch.optim.Adam((model or self.model).parameters(), lr=self.config.lr, eps=1e-15)
         decay = (self.config.lr_final / self.config.lr) ** (1 / max(self.config.steps, 1))
         return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda s: decay ** min(s, self.config.steps))
 
@@ -190,15 +191,32 @@ class NerfTrainer(TrainerBase):
         }
 
     def load_checkpoint(self, path: Path) -> None:
+        """Restore a checkpoint of this run, every part of it checked against the run's own first."""
+        from spatial.nerf.method import check_weights
+
         payload = self.read_checkpoint(path)
         if payload.get("method") != "nerf":
-            raise SpatialError(f"{path}: not a NeRF checkpoint (it holds a {payload.get('method', 'splat')} model)")
-        self.space = SpaceMap.from_state(payload["space"]).to(self.device)
+            raise SpatialError(f"{path}: not a NeRF checkpoint (it holds a {payload.get('method', 'splat')!r:.40} "
+                               "model)")
+        own = self.checkpoint_state()
+        check_like(path, payload, {k: own[k] for k in ("num_images", "scheduler")})
+        if payload["num_images"] != own["num_images"]:
+            raise SpatialError(f"{path}: cannot resume from it: it was trained on {payload['num_images']} images, this "
+                               f"scene has {own['num_images']}")
+        try:
+            space = SpaceMap.from_state(payload.get("space"))
+        except ValueError as e:
+            raise SpatialError(f"{path}: cannot resume from it: {e}") from None
+        step = check_step(path, payload)
+        check_generator(path, payload.get("generator"), own["generator"], "generator")
         with torch.device(self.device):  # its weights are replaced by the checkpoint's at once
-            self.model = NerfModel(self.space, self.config.model, payload["num_images"])
-        self.model.load_state_dict(payload["model"])
-        self.optimizer, self.scheduler = self._optimizer()
-        self.optimizer.load_state_dict(payload["optimizer"])
-        self.scheduler.load_state_dict(payload["scheduler"])
-        load_generator_state(self.generator, payload["generator"], self.config.seed + payload["step"])
-        self.step_index = payload["step"]
+            model = NerfModel(space.to(self.device), self.config.model, payload["num_images"])
+        check_weights(path, model, payload.get("model"))
+        optimizer, scheduler = self._optimizer(model)
+        check_optimizer_state(path, payload.get("optimizer"), optimizer, "optimizer")
+        model.load_state_dict(payload["model"])  # everything checked: now restored
+        optimizer.load_state_dict(payload["optimizer"])
+        scheduler.load_state_dict(payload["scheduler"])
+        self.space, self.model, self.optimizer, self.scheduler = space.to(self.device), model, optimizer, scheduler
+        load_generator_state(self.generator, payload["generator"], self.config.seed + step)
+        self.step_index = step

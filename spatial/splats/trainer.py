@@ -13,10 +13,11 @@ from spatial.errors import SpatialError
 from spatial.host_syncs import host_only
 from spatial.scene import Scene
 from spatial.splats.appearance import ImageAppearance, exposure_gains
-from spatial.splats.model import init_splats, random_points, render_splats
+from spatial.splats.model import init_splats, random_points, render_splats, sh_degree_of
 from spatial.splats.step import CHECK_EVERY, StepConfig, TrainState, check_finite, make_optimizers, train_step
 from spatial.splats.strategies.default import DefaultStrategy
 from spatial.splats.strategies.mcmc import MCMCStrategy
+from spatial.training.checkpoint import check_generator, check_like, check_optimizer_state, check_step
 from spatial.training.trainer import (
     COLOUR_CORRECTED,
     RunConfig,
@@ -216,27 +217,54 @@ class SplatTrainer(TrainerBase):
         }
 
     def load_checkpoint(self, path: Path) -> None:
+        """Restore a checkpoint of this run, every part of it checked against the run's own first (a damaged or
+        edited one is a one-line error, and nothing of the run is replaced)."""
+        from spatial.trained import checked_params
+
         payload = self.read_checkpoint(path)
         if payload.get("method", "splat") != "splat":
-            raise SpatialError(f"{path}: not a splat checkpoint (it holds a {payload['method']} model)")
-        params = torch.nn.ParameterDict({k: torch.nn.Parameter(v) for k, v in payload["params"].items()})
+            raise SpatialError(f"{path}: not a splat checkpoint (it holds a {payload['method']!r:.40} model)")
+        own = self.checkpoint_state()
+        saved_params = checked_params(path, payload.get("params"))  # every tensor there, shapes agreeing, finite
+        if saved_params["shN"].shape[1] != own["params"]["shN"].shape[1]:
+            raise SpatialError(f"{path}: cannot resume from it: its Gaussians have SH degree "
+                               f"{sh_degree_of(saved_params)}, this run's {sh_degree_of(own['params'])}")
+        rows = (own["params"]["means"].shape[0], saved_params["means"].shape[0])
+        check_like(path, payload, {k: own[k] for k in ("strategy_state", "order", "scene_scale")}, rows=rows)
+        if "generator" not in payload:
+            raise SpatialError(f"{path}: cannot resume from it: it has no 'generator'")
+        step = check_step(path, payload)
+        if not set(payload["order"]) <= set(self.scene.train_ids):
+            raise SpatialError(f"{path}: cannot resume from it: its view order names images this scene does not "
+                               "train on")
+        for key in ("generator", "view_generator"):
+            check_generator(path, payload.get(key, payload["generator"]), own[key], key)
+        params = torch.nn.ParameterDict({k: torch.nn.Parameter(v) for k, v in saved_params.items()})
         params = params.to(self.device)
         optimizers = make_optimizers(params, self.config.step.lr, self.scene_scale)
+        check_like(path, payload, {"optimizers": {name: {} for name in optimizers}})
         for name, opt in optimizers.items():
-            opt.load_state_dict(payload["optimizers"][name])
-        self.state = TrainState(params, optimizers, tensors_to(payload["strategy_state"], self.device),
-                                self.state.generator, payload["step"])
-        self._add_appearance(self.state)
-        if self.state.appearance is not None and "appearance" in payload:
+            check_optimizer_state(path, payload["optimizers"][name], opt, f"optimizers.{name}")
+        state = TrainState(params, optimizers, tensors_to(payload["strategy_state"], self.device),
+                           self.state.generator, step)
+        self._add_appearance(state)
+        if state.appearance is not None and "appearance" in payload:
             saved = payload["appearance"]
-            if not isinstance(saved, torch.Tensor) or saved.shape != self.state.appearance.transforms.shape:
+            if not isinstance(saved, torch.Tensor) or saved.shape != state.appearance.transforms.shape \
+                    or not bool(torch.isfinite(saved).all()):
                 raise SpatialError(f"{path}: its per-image appearance is not one colour transform [3, 4] for each "
                                    f"of the {len(self.scene.train_ids)} photos this scene trains on")
+            check_optimizer_state(path, payload.get("appearance_optimizer"), state.appearance_optimizer,
+                                  "appearance_optimizer")
+        for name, opt in optimizers.items():  # everything checked: now restored
+            opt.load_state_dict(payload["optimizers"][name])
+        if state.appearance is not None and "appearance" in payload:
             with torch.no_grad():
-                self.state.appearance.transforms.copy_(saved)
-            self.state.appearance_optimizer.load_state_dict(payload["appearance_optimizer"])
-        load_generator_state(self.state.generator, payload["generator"], self.config.seed + payload["step"])
+                state.appearance.transforms.copy_(payload["appearance"])
+            state.appearance_optimizer.load_state_dict(payload["appearance_optimizer"])
+        self.state = state
+        load_generator_state(self.state.generator, payload["generator"], self.config.seed + step)
         load_generator_state(self.view_generator, payload.get("view_generator", payload["generator"]),
-                             self.config.seed + payload["step"])
+                             self.config.seed + step)
         self._order = list(payload["order"])
 

@@ -7,6 +7,7 @@ that pickles code (`__reduce__` calling anything at all) is refused before any o
 
 from __future__ import annotations
 
+import math
 import pickle
 from pathlib import Path
 
@@ -64,3 +65,96 @@ def check_tensors(path: Path, payload: dict) -> None:
         elif isinstance(node, (list, tuple)):
             stack += [(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(node)]
 
+
+
+# ---- resuming: a checkpoint's structure against the run's own, before anything is restored -----------------
+def check_like(path: Path, saved, own, where: str = "checkpoint", rows: tuple[int, int] | None = None) -> None:
+    """Refuse `saved` (from a checkpoint) unless it has the structure of `own` (the same thing from the run about to
+    resume it): the same kinds of values, every key `own` has, tensors of its dtype and shape. With `rows` =
+    (the run's count, the checkpoint's count), a tensor whose first dimension is the run's count (one row per
+    Gaussian) may have the checkpoint's count of rows instead."""
+    def refuse(expected: str):
+        got = f"a tensor of shape {tuple(saved.shape)}" if isinstance(saved, torch.Tensor) else f"{saved!r:.40}"
+        raise file_error(path, f"cannot resume from it: {where} is {got} where this run has {expected}; was it "
+                               "edited, or written by another run?")
+
+    if isinstance(own, torch.Tensor):
+        shape = tuple(own.shape)
+        if rows is not None and shape and shape[0] == rows[0]:
+            shape = (rows[1], *shape[1:])
+        if not isinstance(saved, torch.Tensor) or saved.dtype != own.dtype or tuple(saved.shape) != shape:
+            refuse(f"a {own.dtype} tensor of shape {shape}")
+    elif isinstance(own, dict):
+        if not isinstance(saved, dict):
+            refuse("an object")
+        for key, value in own.items():
+            if key not in saved:
+                raise file_error(path, f"cannot resume from it: {where} has no {key!r}")
+            check_like(path, saved[key], value, f"{where}.{key}", rows)
+    elif isinstance(own, (list, tuple)):
+        if not isinstance(saved, (list, tuple)):
+            refuse("a list")
+        if any(isinstance(v, (dict, list, tuple, torch.Tensor)) for v in own):  # a structure: item by item
+            if len(saved) != len(own):
+                refuse(f"a list of {len(own)}")
+            for i, (s, o) in enumerate(zip(saved, own)):
+                check_like(path, s, o, f"{where}[{i}]", rows)
+        else:  # numbers or names, as many as there are
+            kinds = {type(v) for v in own} or {int}
+            for i, value in enumerate(saved):
+                check_like(path, value, next(v for v in own if type(v) in kinds) if own else 0, f"{where}[{i}]", rows)
+    elif isinstance(own, bool):
+        if not isinstance(saved, bool):
+            refuse("true or false")
+    elif isinstance(own, int):
+        if not isinstance(saved, int) or isinstance(saved, bool):
+            refuse("a whole number")
+    elif isinstance(own, float):
+        if not isinstance(saved, (int, float)) or isinstance(saved, bool) or not math.isfinite(saved):
+            refuse("a finite number")
+    elif isinstance(own, str) and not isinstance(saved, str):
+        refuse("a name")
+
+
+def check_optimizer_state(path: Path, saved, optimizer: torch.optim.Optimizer, where: str) -> None:
+    """An optimizer's saved state fits `optimizer` (made for the parameters being restored): its groups, and per
+    parameter, moments of that parameter's shape. Torch's load_state_dict checks neither; a mismatch would fail at
+    the first step instead."""
+    check_like(path, saved, {k: v for k, v in optimizer.state_dict().items() if k != "state"}, where)
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    sizes = [len(group["params"]) for group in optimizer.param_groups]
+    if [len(g.get("params", ())) if isinstance(g, dict) else -1 for g in saved["param_groups"]] != sizes:
+        raise file_error(path, f"cannot resume from it: {where} optimises other parameters than this run's")
+    state = saved.get("state")
+    if not isinstance(state, dict):
+        raise file_error(path, f"cannot resume from it: {where}.state is not an object")
+    for index, entry in state.items():
+        if not isinstance(index, int) or not 0 <= index < len(params) or not isinstance(entry, dict):
+            raise file_error(path, f"cannot resume from it: {where}.state has an entry {index!r:.20} for no parameter")
+        for name, value in entry.items():
+            if not isinstance(value, torch.Tensor) or \
+                    value.is_floating_point() and not bool(torch.isfinite(value).all()):
+                raise file_error(path, f"cannot resume from it: {where}.state[{index}].{name} is not a finite tensor")
+            if value.dim() and tuple(value.shape) != tuple(params[index].shape):
+                raise file_error(path, f"cannot resume from it: {where}.state[{index}].{name} has shape "
+                                       f"{tuple(value.shape)}, its parameter {tuple(params[index].shape)}")
+
+
+def check_step(path: Path, payload: dict) -> int:
+    step, elapsed = payload.get("step"), payload.get("elapsed", 0.0)
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        raise file_error(path, f"cannot resume from it: its step is {step!r:.40}, not a whole number of at least 0")
+    if not isinstance(elapsed, (int, float)) or isinstance(elapsed, bool) or not 0 <= elapsed < 1e9:
+        raise file_error(path, f"cannot resume from it: its elapsed time is {elapsed!r:.40}")
+    return step
+
+
+def check_generator(path: Path, saved, own: dict, where: str) -> None:
+    """A saved random stream: its state is checked when it is of this run's device type (else it is reseeded)."""
+    if not isinstance(saved, dict) or not isinstance(saved.get("device"), str):
+        if isinstance(saved, torch.Tensor):  # a bare CPU state, as older checkpoints hold
+            saved = {"device": "cpu", "state": saved}
+        else:
+            raise file_error(path, f"cannot resume from it: {where} is not a random stream's state")
+    if saved["device"] == own["device"]:
+        check_like(path, saved, own, where)
