@@ -3,14 +3,15 @@
     python -m tests.fuzz                  # 40 mutations per reader (what CI runs, via tests/test_fuzz.py)
     python -m tests.fuzz --many 2000      # thousands, for a longer hunt (prints every failure)
 
-For each reader a valid file is made, then mutated with a seeded random stream: truncations, bit
-flips, huge counts, NaN/Infinity and out-of-range numbers, wrong JSON types, deleted keys, non-UTF-8
-bytes. Each case is the command a user would run on that file (`spatial export ply FILE`, `spatial
-scene info SCENE`, `spatial render MODEL --path FILE`, and for world files the loading `spatial view`
-does before it serves), run by `spatial.cli.main` in a worker process: a fresh Python with an
-address-space limit of 2 GB beyond what importing spatial takes, and an alarm per case. An outcome
-must be exit 0, or exit 2 with one line (the error) on stderr. A traceback, a hang or a MemoryError is
-a failure, reported with the case's seed so it can be replayed.
+For each reader a valid file is made, then mutated with a seeded random stream (tests/fuzz_inputs.py: bytes,
+JSON values, each format's own structure, and a decompression bomb as the first cases of every compressed
+reader). Each case is the command a user would run on that file (`spatial export ply FILE`, `spatial scene info
+SCENE`, `spatial render MODEL --path FILE`, `spatial train splat SCENE --resume`, and for world files the loading
+`spatial view` does before it serves), run by `spatial.cli.main` in a worker process: a fresh Python with an
+address-space limit of 1 GB beyond what importing spatial takes, and an alarm per case. An outcome must be
+exit 0, or exit 2 with one line (the error) on stderr; a bomb must be refused. A traceback, a hang, a
+MemoryError or a worker whose resident memory passed 1 GB is a failure, reported with the case's seed so it can
+be replayed.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import re
 import resource
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
@@ -32,147 +32,11 @@ import traceback
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
-READERS = ("splat-ply", "points-ply", "splat", "spz", "spz4", "compressed-ply", "sog", "sog-meta", "glb",
-           "colmap-bin", "colmap-text", "transforms", "blender", "camera-path", "world", "checkpoint")
+from tests.fuzz_inputs import BOMBS, READERS, make_seeds, mutate, restore_run
+
 CASE_SECONDS = 60
-MEMORY_BEYOND_IMPORT = 2 * 2**30
-
-
-# ---- valid seeds ------------------------------------------------------------------------------
-def make_seeds(root: Path, facade: Path, orbit: Path) -> dict:
-    """A valid file (or scene folder) per reader, and the command that reads it."""
-    import torch
-
-    from spatial.camera_path import orbit_path, save_camera_path
-    from spatial.formats import save_splats
-    from spatial.io import load_scene
-    from spatial.io.colmap import write_colmap
-    from spatial.render import rgb_to_sh
-    from spatial_viewer.world import World
-
-    g = torch.Generator().manual_seed(0)
-    n = 64
-    params = {"means": torch.randn(n, 3, generator=g) * 0.5, "quats": torch.randn(n, 4, generator=g),
-              "scales": torch.full((n, 3), -3.0), "opacities": torch.zeros(n),
-              "sh0": rgb_to_sh(torch.rand(n, 1, 3, generator=g)), "shN": torch.zeros(n, 3, 3)}
-    for suffix in ("ply", "splat", "spz", "compressed.ply", "sog", "glb"):
-        save_splats(params, root / f"model.{suffix}")
-    save_splats(params, root / "model4.spz", spz_version=4)
-    (root / "sog").mkdir()
-    save_splats(params, root / "sog" / "meta.json")
-    torch.save({"params": params, "step": 1, "config": {"downscale": 1}}, root / "model.pt")
-
-    scene = load_scene(facade)
-    for name, binary in (("colmap-bin", True), ("colmap-text", False)):
-        folder = root / name
-        write_colmap(scene, folder / "sparse" / "0", binary=binary)
-        (folder / "images").symlink_to(facade / "images")
-    shutil.copytree(facade, root / "transforms", ignore=shutil.ignore_patterns("images", "sparse", "ground_truth"))
-    (root / "transforms" / "images").symlink_to(facade / "images")
-    blender = root / "blender"
-    shutil.copytree(orbit, blender, ignore=shutil.ignore_patterns("train", "test", "ground_truth"))
-    for split in ("train", "test"):
-        (blender / split).symlink_to(orbit / split)
-
-    path = orbit_path(scene.cameras, frames=3, width=24, height=16)
-    save_camera_path(path, root / "path.json")
-    world = World()
-    world.add_layer("layer", params)
-    world.save_world(root / "scene.world.json")
-
-    out = root / "out"
-    return {
-        "splat-ply": (root / "model.ply", ["export", "splat", "{file}", "--out", f"{out}/x.splat"]),
-        "splat": (root / "model.splat", ["export", "ply", "{file}", "--out", f"{out}/x.ply"]),
-        "spz": (root / "model.spz", ["export", "ply", "{file}", "--out", f"{out}/x.ply"]),
-        "spz4": (root / "model4.spz", ["export", "ply", "{file}", "--out", f"{out}/x.ply"]),
-        "compressed-ply": (root / "model.compressed.ply", ["export", "ply", "{file}", "--out", f"{out}/x.ply"]),
-        "sog": (root / "model.sog", ["export", "ply", "{file}", "--out", f"{out}/x.ply"]),
-        "sog-meta": (root / "sog" / "meta.json", ["export", "ply", "{file}", "--out", f"{out}/x.ply"]),
-        "glb": (root / "model.glb", ["export", "ply", "{file}", "--out", f"{out}/x.ply"]),
-        "checkpoint": (root / "model.pt", ["export", "ply", "{file}", "--out", f"{out}/x.ply"]),
-        "points-ply": (root / "transforms" / "sparse_pc.ply", ["scene", "info", "{scene}"]),
-        "colmap-bin": (root / "colmap-bin" / "sparse" / "0" / "cameras.bin", ["scene", "info", "{scene}"]),
-        "colmap-text": (root / "colmap-text" / "sparse" / "0" / "images.txt", ["scene", "info", "{scene}"]),
-        "transforms": (root / "transforms" / "transforms.json", ["scene", "info", "{scene}"]),
-        "blender": (root / "blender" / "transforms_train.json", ["scene", "info", "{scene}"]),
-        "camera-path": (root / "path.json", ["render", str(root / "model.ply"), "--path", "{file}", "--out",
-                                             f"{out}/frames", "--device", "cpu"]),
-        "world": (root / "scene.world.json", ["view", "{file}"]),
-    }
-
-
-# ---- mutations --------------------------------------------------------------------------------
-HOSTILE_VALUES = [float("nan"), float("inf"), -float("inf"), -1, 0, 1e30, 10**20, -(10**20), 2**31, 2**63, 1e-30,
-                  "x", "", [], {}, None, True, [1, 2, 3], [[0] * 3] * 3, "\udcff", 0.5, 3]
-
-
-def mutate_json(data, rng: random.Random):
-    """A structural mutation: one value somewhere replaced by a hostile one, or a key deleted."""
-    data = json.loads(json.dumps(data))
-    slots = []
-
-    def walk(node):
-        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else []
-        for key, value in items:
-            slots.append((node, key))
-            walk(value)
-
-    walk(data)
-    if not slots:
-        return rng.choice(HOSTILE_VALUES)
-    node, key = rng.choice(slots)
-    if isinstance(node, dict) and rng.random() < 0.2:
-        del node[key]
-    else:
-        node[key] = rng.choice(HOSTILE_VALUES)
-    return data
-
-
-def mutate_bytes(data: bytes, rng: random.Random) -> bytes:
-    kind = rng.choice(["truncate", "flip", "flip", "huge", "insert", "zero"])
-    data = bytearray(data)
-    if kind == "truncate" or len(data) < 8:
-        return bytes(data[:rng.randrange(len(data) + 1)])
-    if kind == "flip":
-        for _ in range(rng.randint(1, 8)):
-            i = rng.randrange(len(data))
-            data[i] ^= 1 << rng.randrange(8)
-    elif kind in ("huge", "zero"):
-        i = rng.randrange(len(data) - 8)
-        value = 0 if kind == "zero" else rng.choice([0xFFFFFFFF, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFFFFFFFFFF])
-        width = rng.choice([4, 8])
-        data[i:i + width] = struct.pack("<Q", value)[:width]
-    else:
-        i = rng.randrange(len(data))
-        data[i:i] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 16)))
-    return bytes(data)
-
-
-def mutate_ply_header(data: bytes, rng: random.Random) -> bytes:
-    end = data.index(b"end_header")
-    header = data[:end].decode("ascii").split("\n")
-    i = next(k for k, line in enumerate(header) if line.startswith("element vertex"))
-    header[i] = f"element vertex {rng.choice([0, 1, 10**6, 10**12, 2**31, 2**64 + 5, 123])}"
-    if rng.random() < 0.3:
-        k = rng.randrange(len(header))
-        header[k] = header[k].replace("float", rng.choice(["double", "uchar", "list uchar float", "bogus"]))
-    return "\n".join(header).encode("ascii") + data[end:]
-
-
-def mutate(file: Path, original: bytes, rng: random.Random) -> None:
-    """Write one mutation of `original` to `file`."""
-    if file.suffix == ".json" and rng.random() < 0.75:
-        data = mutate_json(json.loads(original), rng)
-        text = json.dumps(data, allow_nan=True, ensure_ascii=False)
-        file.write_bytes(text.encode("utf-8", errors="surrogateescape"))
-    elif file.suffix == ".json" and rng.random() < 0.5:
-        i = rng.randrange(len(original))
-        file.write_bytes(original[:i] + b"\xff\xfe\x80" + original[i:])  # not UTF-8
-    elif file.suffix == ".ply" and rng.random() < 0.4:
-        file.write_bytes(mutate_ply_header(original, rng))
-    else:
-        file.write_bytes(mutate_bytes(original, rng))
+MEMORY_BEYOND_IMPORT = 2**30  # address space a case may add to what importing spatial takes
+MEMORY_PEAK = 2**30  # resident memory no worker may pass (an input under a megabyte must not take a gigabyte)
 
 
 # ---- running cases ----------------------------------------------------------------------------
@@ -191,8 +55,15 @@ def run_case(case: dict, seeds: dict, scratch: Path) -> dict:
 
     file, argv = seeds[case["reader"]]
     file = Path(file)
+    if case["reader"] == "resume":
+        restore_run(file)
     original = file.read_bytes()
-    mutate(file, original, random.Random(case["seed"]))
+    bombs = BOMBS.get(case["reader"], [])
+    if case["index"] < len(bombs):
+        file.write_bytes(bombs[case["index"]](original))
+        case = {**case, "bomb": True}
+    else:
+        mutate(file, original, random.Random(case["seed"]))
     scene = file.parent if file.parent.name not in ("0",) else file.parent.parent.parent
     argv = [a.replace("{file}", str(file)).replace("{scene}", str(scene)) for a in argv]
     out, err = io.StringIO(), io.StringIO()
@@ -218,6 +89,8 @@ def run_case(case: dict, seeds: dict, scratch: Path) -> dict:
         scratch.mkdir(parents=True, exist_ok=True)
     lines = [line for line in err.getvalue().splitlines() if line.strip()]
     outcome["stderr"] = lines[-3:]
+    if case.get("bomb") and outcome["rc"] == 0:
+        outcome["problem"] = "a decompression bomb was read as if it were a file"
     if outcome["rc"] == 2 and (len(lines) != 1 or not lines[0].startswith("error: ")):
         outcome["problem"] = f"exit 2 but stderr is not one error line: {lines[:5]}"
     elif outcome["rc"] not in (0, 2) and "problem" not in outcome:
@@ -315,7 +188,7 @@ def main() -> int:
         print(f"--- {o['reader']} case {o.get('index')} (seed {o.get('seed')}): {o['problem']}")
     counts = {r: sum(o["reader"] == r for o in outcomes) for r in args.readers}
     print(f"{len(outcomes)} cases {counts}; {len(bad)} failed; exit 0: {sum(o['rc'] == 0 for o in outcomes)}, "
-          f"exit 2: {sum(o['rc'] == 2 for o in outcomes)}; peak worker memory {max(peaks) / 2**20:.0f} MB")
+          f"exit 2: {sum(o['rc'] == 2 for o in outcomes)}; peak worker memory {max(peaks, default=0) / 2**20:.0f} MB")
     return 1 if bad else 0
 
 

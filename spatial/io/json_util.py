@@ -134,7 +134,9 @@ def check_intrinsics(path: Path, where: str, fx: float, fy: float, cx: float, cy
 def check_rigid(path: Path, where: str, cam_to_world: np.ndarray, tolerance: float = 1e-2) -> None:
     """Refuse a pose whose rotation is not one (all zeros, scaled, sheared): it would render nothing."""
     R = cam_to_world[:3, :3]
-    if not np.allclose(R @ R.T, np.eye(3), atol=tolerance) or abs(np.linalg.det(R) - 1) > tolerance:
+    with np.errstate(all="ignore"):  # entries of 1e300 overflow; they are refused all the same
+        rotation = np.allclose(R @ R.T, np.eye(3), atol=tolerance) and abs(np.linalg.det(R) - 1) <= tolerance
+    if not rotation:
         raise file_error(path, f"{where}: the pose's rotation is not a rotation (its 3x3 part must be orthonormal "
                                f"with determinant 1; determinant {np.linalg.det(R):.3g})")
 

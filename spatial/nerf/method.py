@@ -33,8 +33,9 @@ def load_nerf(checkpoint: Path, payload: dict, device: torch.device | str = "cpu
         model.load_state_dict(weights)
     except KeyError as e:
         raise file_error(checkpoint, f"not a NeRF checkpoint: it has no {e}") from None
-    except (ConfigMismatch, RuntimeError, TypeError, ValueError) as e:
-        raise file_error(checkpoint, f"not a readable NeRF checkpoint ({str(e)[:300]})") from None
+    except (ConfigMismatch, RuntimeError, TypeError, ValueError, OverflowError) as e:
+        raise file_error(checkpoint, f"not a readable NeRF checkpoint ({(str(e).splitlines() or [''])[0][:300]})"
+                         ) from None
     return TrainedNerf(model.to(device).eval(), checkpoint, downscale=config.downscale)
 
 

@@ -128,16 +128,26 @@ def check_optimizer_state(path: Path, saved, optimizer: torch.optim.Optimizer, w
     state = saved.get("state")
     if not isinstance(state, dict):
         raise file_error(path, f"cannot resume from it: {where}.state is not an object")
+    keys = {"step", "exp_avg", "exp_avg_sq"} if isinstance(optimizer, torch.optim.Adam) else None
+    if keys is not None and optimizer.defaults.get("amsgrad"):
+        keys.add("max_exp_avg_sq")
     for index, entry in state.items():
         if not isinstance(index, int) or not 0 <= index < len(params) or not isinstance(entry, dict):
             raise file_error(path, f"cannot resume from it: {where}.state has an entry {index!r:.20} for no parameter")
+        if keys is not None and set(entry) != keys:
+            raise file_error(path, f"cannot resume from it: {where}.state[{index}] holds {', '.join(sorted(entry))}; "
+                                   f"Adam keeps {', '.join(sorted(keys))}")
         for name, value in entry.items():
             if not isinstance(value, torch.Tensor) or \
                     value.is_floating_point() and not bool(torch.isfinite(value).all()):
                 raise file_error(path, f"cannot resume from it: {where}.state[{index}].{name} is not a finite tensor")
-            if value.dim() and tuple(value.shape) != tuple(params[index].shape):
-                raise file_error(path, f"cannot resume from it: {where}.state[{index}].{name} has shape "
-                                       f"{tuple(value.shape)}, its parameter {tuple(params[index].shape)}")
+            if name == "step":
+                if value.dim() or not value.is_floating_point() or float(value) < 0:
+                    raise file_error(path, f"cannot resume from it: {where}.state[{index}].step is {value!r:.40}")
+            elif tuple(value.shape) != tuple(params[index].shape) or value.dtype != params[index].dtype:
+                raise file_error(path, f"cannot resume from it: {where}.state[{index}].{name} is a {value.dtype} "
+                                       f"tensor of shape {tuple(value.shape)}, its parameter a {params[index].dtype} "
+                                       f"one of {tuple(params[index].shape)}")
 
 
 def check_step(path: Path, payload: dict) -> int:

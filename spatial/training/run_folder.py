@@ -159,7 +159,8 @@ def config_from_dict(cls, data: dict, where: str = "config"):
                 raise wrong(name, tp, v)
             kinds = [args[0]] * len(v) if repeated else args
             return tuple(value(a, x, f"{name}[{i}]") for i, (a, x) in enumerate(zip(kinds, v)))
-        if tp is bool and not isinstance(v, bool) or tp is int and (not isinstance(v, int) or isinstance(v, bool)) \
+        if tp is bool and not isinstance(v, bool) or tp is int and (not isinstance(v, int) or isinstance(v, bool)
+                                                                     or abs(v) >= 2**31) \
                 or tp is float and (not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v)) \
                 or tp is str and not isinstance(v, str):
             raise wrong(name, tp, v)
