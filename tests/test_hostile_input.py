@@ -72,6 +72,13 @@ def test_transforms_json_that_is_not_utf8(facade_copy, capsys):
     ("k1", "0.1", "frame 0: k1 must be a number, got '0.1'"),
     ("camera_model", 3, "frame 0: camera_model must be a name such as OPENCV, got 3"),
     ("train_filenames", 7, "train_filenames must be a list of image names, got 7"),
+    ("fl_x", 1e-30, "frame 0: focal length fl_x is 1e-30 pixels for an image 64 pixels across; expected 0.64 to "
+                    "6.4e+05"),
+    ("fl_y", 1e20, "frame 0: focal length fl_y is 1e+20 pixels for an image 48 pixels across; expected 0.48 to "
+                   "4.8e+05"),
+    ("cx", 1e20, "frame 0: principal point cx is 1e+20, more than an image (64 pixels) away from the image"),
+    ("k1", 1e9, "frame 0: k1 must be between -100 and 100, got 1000000000.0"),
+    ("applied_scale", 1e-300, "applied_scale must be between 1e-06 and 1e+06, got 1e-300"),
 ])
 def test_transforms_json_values(facade_copy, capsys, key, value, message):
     file = facade_copy / "transforms.json"
@@ -91,6 +98,15 @@ def test_transforms_json_frames(facade_copy, capsys):
     assert cli_error(capsys, "scene", "info", facade_copy) == (
         f"error: {file}: frame 0: the pose's rotation is not a rotation (its 3x3 part must be orthonormal with "
         "determinant 1; determinant 0)")
+    far = np.eye(4)
+    far[0, 3] = 1e300  # the scene's extent would be infinite
+    edit_json(file, lambda d: d["frames"][0].update(transform_matrix=far.tolist()))
+    assert cli_error(capsys, "scene", "info", facade_copy) == (
+        f"error: {file}: frame 0: the camera is 1e+300 units from the origin, beyond the 1e+07 a scene spans")
+    edit_json(file, lambda d: d["frames"][0].update(file_path="/etc/hostname", transform_matrix=np.eye(4).tolist()))
+    assert cli_error(capsys, "scene", "info", facade_copy) == (
+        f"error: {file}: frame 0: file_path '/etc/hostname' leads outside {facade_copy} (an absolute path, '..' or a "
+        "link out); a scene's or world's files stay in its folder (set SPATIAL_ALLOW_OUTSIDE_PATHS=1 to allow it)")
 
 
 def test_blender_and_nerfstudio_readers_refuse_nul_and_overlong_names(orbit_path, tmp_path, capsys):

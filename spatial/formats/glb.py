@@ -148,7 +148,7 @@ def _load(path: Path) -> dict[str, torch.Tensor]:
         accessor = entry("accessors", attributes[name], name)
         view = entry("bufferViews", accessor.get("bufferView"), f"{name}'s accessor")
         kind, kind_name, stride = accessor.get("componentType"), accessor.get("type"), view.get("byteStride")
-        dtype = None if isinstance(kind, bool) else {FLOAT: "<f4", UBYTE: "u1", USHORT: "<u2"}.get(kind)
+        dtype = {FLOAT: "<f4", UBYTE: "u1", USHORT: "<u2"}.get(kind) if type(kind) is int else None
         width = COMPONENTS.get(kind_name) if isinstance(kind_name, str) else None
         count = whole(accessor.get("count"), f"{name}'s count")
         if dtype is None or kind_name != shape or count == 0 or \

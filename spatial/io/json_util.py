@@ -14,6 +14,7 @@ from spatial.errors import file_error
 # OpenGL/Blender camera axes (+x right, +y up, +z back) <-> OpenCV (+x right, +y down, +z forward).
 # The same diagonal matrix converts both ways; it is applied to the camera side of cam_to_world.
 GL_FROM_CV = np.diag([1.0, -1.0, -1.0, 1.0])
+MAX_CAMERA_DISTANCE = 1e7  # scene units, as spatial.splats.model.MAX_POSITION (float32 is useless beyond)
 MAX_IMAGE_SIDE = 65535  # pixels: larger sizes in a camera file are mistakes (and would allocate without end)
 
 
@@ -153,6 +154,9 @@ def pose_matrix(path: Path, frame: dict, index: int) -> np.ndarray:
         T = np.vstack([T, [0, 0, 0, 1]])
     if T.shape != (4, 4) or not np.isfinite(T).all():
         raise file_error(path, f"frame {index}: transform_matrix must be a finite 4x4 (or 3x4) matrix")
+    if np.abs(T[:3, 3]).max() > MAX_CAMERA_DISTANCE:
+        raise file_error(path, f"frame {index}: the camera is {np.abs(T[:3, 3]).max():.3g} units from the origin, "
+                               f"beyond the {MAX_CAMERA_DISTANCE:g} a scene spans")
     check_rigid(path, f"frame {index}", T)
     return T @ GL_FROM_CV
 

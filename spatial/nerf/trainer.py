@@ -190,6 +190,12 @@ class NerfTrainer(TrainerBase):
             "num_images": len(self.scene),
         }
 
+    def check_finite(self) -> None:
+        for name, p in self.model.named_parameters():
+            if not bool(torch.isfinite(p.detach()).all()):
+                raise SpatialError(f"training diverged at step {self.step_index}: weight {name} holds NaN or infinite "
+                                   "values")
+
     def load_checkpoint(self, path: Path) -> None:
         """Restore a checkpoint of this run, every part of it checked against the run's own first."""
         from spatial.nerf.method import check_weights

@@ -216,6 +216,9 @@ class SplatTrainer(TrainerBase):
                 "appearance_optimizer": s.appearance_optimizer.state_dict()}),
         }
 
+    def check_finite(self) -> None:
+        check_finite(self.state.params, self.state.step)
+
     def load_checkpoint(self, path: Path) -> None:
         """Restore a checkpoint of this run, every part of it checked against the run's own first (a damaged or
         edited one is a one-line error, and nothing of the run is replaced)."""

@@ -94,7 +94,7 @@ def check_like(path: Path, saved, own, where: str = "checkpoint", rows: tuple[in
     elif isinstance(own, (list, tuple)):
         if not isinstance(saved, (list, tuple)):
             refuse("a list")
-        if any(isinstance(v, (dict, list, tuple, torch.Tensor)) for v in own):  # a structure: item by item
+        if isinstance(own, tuple) or any(isinstance(v, (dict, list, tuple, torch.Tensor)) for v in own):  # item by item
             if len(saved) != len(own):
                 refuse(f"a list of {len(own)}")
             for i, (s, o) in enumerate(zip(saved, own)):

@@ -21,7 +21,7 @@ from spatial.errors import SpatialError
 from spatial.files import write_json_atomic
 from spatial.metrics import colour_correct, psnr, ssim
 from spatial.scene import Scene
-from spatial.training.checkpoint import read_checkpoint, write_checkpoint
+from spatial.training.checkpoint import check_step, read_checkpoint, write_checkpoint
 from spatial.training.distributed import processes_from_environment
 from spatial.training.run_folder import checkpoint_path, eval_path, prune_checkpoints
 
@@ -103,6 +103,9 @@ class TrainerBase:
     def eval_extras(self) -> dict:
         return {}
 
+    def check_finite(self) -> None:  # a SpatialError ("training diverged at step N: ...") when the model holds NaN
+        pass
+
     # ---- shared ---------------------------------------------------------------------------------
     def train(self, steps: int, on_step: Callable[[dict], None] | None = None) -> None:
         """Run until `steps`; checkpoints periodically, and on Ctrl-C before re-raising it."""
@@ -124,6 +127,7 @@ class TrainerBase:
             if self.processes.main:
                 self.save_checkpoint()
             raise
+        self.check_finite()  # the last steps since the method's periodic check: no NaN model is saved or scored
         if self.processes.main:
             self.save_checkpoint()
 
@@ -194,6 +198,7 @@ class TrainerBase:
         """The checkpoint's payload (read safely: see spatial.training.checkpoint); the run's training time goes on
         from it."""
         payload = read_checkpoint(path)
+        check_step(path, payload)
         self.train_seconds = float(payload.get("elapsed", 0.0))
         return payload
 
