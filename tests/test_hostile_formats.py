@@ -223,8 +223,10 @@ def test_a_nerf_checkpoint_is_checked_against_its_config_before_it_is_built(nerf
             load_model(tmp_path / "x.pt")
         return str(error.value).removeprefix(f"{tmp_path / 'x.pt'}: ")
 
-    assert broken(lambda p: p["config"]["model"]["field"]["hash"].update(log2_table_size=30)).startswith(
-        "weight field.encoding.")  # a table of 2^30 rows is never allocated: the shapes disagree first
+    assert broken(lambda p: p["config"]["model"]["field"]["hash"].update(log2_table_size=22)).startswith(
+        "weight field.encoding.")  # a table of 2^22 rows is never allocated: the shapes disagree first
+    assert broken(lambda p: p["config"]["model"]["field"]["hash"].update(levels=0)) == \
+        "its config cannot build a NeRF: --model.field.hash.levels must be between 1 and 32, got 0"
     assert broken(lambda p: p["config"]["model"].update(field_samples="48")) == \
         "not a readable NeRF checkpoint (config.model.field_samples must be int, not '48')"
     first = next(iter(payload["model"]))

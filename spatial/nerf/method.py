@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from spatial.errors import file_error
+from spatial.errors import SpatialError, file_error
 from spatial.nerf.model import NerfModel
 from spatial.nerf.trained import TrainedNerf
 from spatial.nerf.trainer import NerfTrainConfig, NerfTrainer
@@ -33,6 +33,10 @@ def load_nerf(checkpoint: Path, payload: dict, device: torch.device | str = "cpu
         model.load_state_dict(weights)
     except KeyError as e:
         raise file_error(checkpoint, f"not a NeRF checkpoint: it has no {e}") from None
+    except SpatialError as e:  # settings no model is built from (spatial.nerf.model.check_model_config)
+        if str(e).startswith(str(checkpoint)):
+            raise
+        raise file_error(checkpoint, f"its config cannot build a NeRF: {e}") from None
     except (ConfigMismatch, RuntimeError, TypeError, ValueError, OverflowError) as e:
         raise file_error(checkpoint, f"not a readable NeRF checkpoint ({(str(e).splitlines() or [''])[0][:300]})"
                          ) from None

@@ -55,12 +55,42 @@ class RayOutput:
     proposals: list[tuple[Tensor, Tensor]]  # per proposal level: (edges, weights)
 
 
+def check_model_config(config: ModelConfig) -> None:
+    """Refuse settings no model can be built from (a SpatialError naming the option), before anything is allocated."""
+    if len(config.proposal_hash) != len(config.proposal_samples):
+        raise SpatialError(f"--model.proposal-samples has {len(config.proposal_samples)} levels but there are "
+                           f"{len(config.proposal_hash)} proposal hash grids; give one sample count per grid")
+
+    def within(flag: str, value, lo, hi) -> None:
+        if not lo <= value <= hi:
+            raise SpatialError(f"--{flag} must be between {lo:g} and {hi:g}, got {value!r}")
+
+    grids = [("model.field.hash", config.field.hash)] + \
+            [(f"model.proposal-hash.{i}", h) for i, h in enumerate(config.proposal_hash)]
+    for flag, h in grids:
+        within(f"{flag}.levels", h.levels, 1, 32)
+        within(f"{flag}.features-per-level", h.features_per_level, 1, 8)
+        within(f"{flag}.log2-table-size", h.log2_table_size, 4, 24)
+        within(f"{flag}.min-resolution", h.min_resolution, 1, 2**16)
+        within(f"{flag}.max-resolution", h.max_resolution, h.min_resolution, 2**16)
+    f = config.field
+    within("model.field.hidden", f.hidden, 1, 1024)
+    within("model.field.geo-features", f.geo_features, 1, 256)
+    within("model.field.colour-layers", f.colour_layers, 0, 16)
+    within("model.field.direction-sh-degree", f.direction_sh_degree, 0, 4)
+    within("model.field.appearance-dim", f.appearance_dim, 0, 256)
+    for samples in config.proposal_samples:
+        within("model.proposal-samples", samples, 1, 4096)
+    within("model.field-samples", config.field_samples, 1, 4096)
+    within("model.anneal-steps", config.anneal_steps, 0, 10**9)
+    within("model.near", config.near, 1e-6, 1e3)
+    within("model.far", config.far, config.near, 1e9)
+
+
 class NerfModel(torch.nn.Module):
     def __init__(self, space: SpaceMap, config: ModelConfig, num_images: int):
         super().__init__()
-        if len(config.proposal_hash) != len(config.proposal_samples):
-            raise SpatialError(f"--model.proposal-samples has {len(config.proposal_samples)} levels but there are "
-                               f"{len(config.proposal_hash)} proposal hash grids; give one sample count per grid")
+        check_model_config(config)
         self.space, self.config = space, config
         self.proposals = torch.nn.ModuleList([DensityField(space, h) for h in config.proposal_hash])
         self.field = RadianceField(space, config.field, num_images)

@@ -120,11 +120,19 @@ def check_optimizer_state(path: Path, saved, optimizer: torch.optim.Optimizer, w
     """An optimizer's saved state fits `optimizer` (made for the parameters being restored): its groups, and per
     parameter, moments of that parameter's shape. Torch's load_state_dict checks neither; a mismatch would fail at
     the first step instead."""
-    check_like(path, saved, {k: v for k, v in optimizer.state_dict().items() if k != "state"}, where)
+    own = optimizer.state_dict()
+    check_like(path, saved, {k: v for k, v in own.items() if k != "state"}, where)
     params = [p for group in optimizer.param_groups for p in group["params"]]
     sizes = [len(group["params"]) for group in optimizer.param_groups]
     if [len(g.get("params", ())) if isinstance(g, dict) else -1 for g in saved["param_groups"]] != sizes:
         raise file_error(path, f"cannot resume from it: {where} optimises other parameters than this run's")
+    for i, (group, mine) in enumerate(zip(saved["param_groups"], own["param_groups"])):
+        lr = group.get("lr")
+        if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not 0 <= lr < 1e3:
+            raise file_error(path, f"cannot resume from it: {where}.param_groups[{i}].lr is {lr!r:.40}")
+        # the run's own settings (betas, eps, fused, capturable, ...) win over the file's; only the learning rate
+        # (where a schedule has taken it) comes from the checkpoint
+        group.update({k: v for k, v in mine.items() if k not in ("params", "lr", "initial_lr")})
     state = saved.get("state")
     if not isinstance(state, dict):
         raise file_error(path, f"cannot resume from it: {where}.state is not an object")
@@ -168,3 +176,7 @@ def check_generator(path: Path, saved, own: dict, where: str) -> None:
             raise file_error(path, f"cannot resume from it: {where} is not a random stream's state")
     if saved["device"] == own["device"]:
         check_like(path, saved, own, where)
+        try:  # the bytes of a Mersenne Twister's state have their own rules: a scratch stream tries them
+            torch.Generator(device=own["device"]).set_state(saved["state"])
+        except RuntimeError as e:
+            raise file_error(path, f"cannot resume from it: {where} is not a valid random state ({e})") from None
