@@ -31,6 +31,7 @@ its files with `flip_axes=False`, or it comes in turned 180 degrees about x.
 from __future__ import annotations
 
 import gzip
+import io
 import math
 import struct
 import zlib
@@ -295,7 +296,14 @@ def _read_zstd(path: Path) -> bytes:
             raise file_error(path, f"SPZ 4 stream {i} claims {compressed} compressed / {size} bytes where the "
                                    f"header implies {expected} bytes in a {len(raw)}-byte file: the file is damaged")
         try:
-            part = zstandard.ZstdDecompressor().decompress(raw[offset:offset + compressed], max_output_size=size)
+            # read through a stream, at most one byte past the size the header implies: a frame header that
+            # declares a larger content size would otherwise have its whole claim allocated up front
+            with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(raw[offset:offset + compressed])) as reader:
+                chunks, got = [], 0
+                while got <= size and (chunk := reader.read(min(size + 1 - got, 1 << 24))):
+                    chunks.append(chunk)
+                    got += len(chunk)
+                part = b"".join(chunks)
         except zstandard.ZstdError as e:
             raise file_error(path, f"SPZ 4 stream {i} does not decompress ({e})") from None
         if len(part) != size:
