@@ -43,7 +43,8 @@ _NUMBERS = {"fl_x": (0, None, True, False), "fl_y": (0, None, True, False), "cx"
 
 def _intrinsics(path: Path, meta: dict, frame: dict, index: int, image: Path) -> tuple:
     def get(key: str, default=None):
-        value = frame.get(key, meta.get(key, default))
+        value = frame.get(key, meta.get(key))
+        value = default if value is None else value  # null is absent, as nerfstudio's own writers mean it
         if key in _NUMBERS and value is not None:
             lo, hi, lo_open, integer = _NUMBERS[key]
             value = number(path, f"frame {index}: {key}", value, lo, hi, integer, lo_open)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import pickle
+import warnings
 from pathlib import Path
 
 import torch
@@ -27,7 +28,9 @@ def write_checkpoint(payload: dict, path: Path) -> None:
 def read_checkpoint(path: Path) -> dict:
     """The payload of a checkpoint file, on the CPU; a one-line `SpatialError` naming the file otherwise."""
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # a damaged file's oddities (its pickle protocol) are refused, not warned of
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - torch raises many kinds for a truncated or foreign file
         if isinstance(e, pickle.UnpicklingError) and "Weights only load failed" in str(e):
             raise file_error(path, "not a checkpoint written by `spatial train`: it holds Python objects other "
