@@ -4,6 +4,8 @@ files stay readable, and an install adds only the `spatial` and `spatial_viewer`
 from __future__ import annotations
 
 import ast
+import dataclasses
+import shutil
 from importlib.metadata import distribution
 from pathlib import Path
 
@@ -269,10 +271,11 @@ def test_a_toy_scene_layout_is_one_file_and_one_registry_line(tmp_path, monkeypa
     scene = load_scene(orbit_path)
     out = tmp_path / "scene"
     out.mkdir()
-    for name in scene.image_names:  # the images stay where they are; the toy file names them from here
+    for name in scene.image_names:  # copied: a scene's files stay in its folder (spatial/io/paths.py)
         (out / name).parent.mkdir(parents=True, exist_ok=True)
-        (out / name).symlink_to(scene.image_root / name)
-    write_scene(scene, out, "toy")
+        shutil.copyfile(scene.image_root / name, out / name)
+    write_scene(dataclasses.replace(scene, image_paths=[out / n for n in scene.image_names], image_root=out, root=out),
+                out, "toy")
     assert detect_format(out) == "toy"
     back = load_scene(out)
     assert back.source_format == "toy" and sorted(back.image_names) == sorted(scene.image_names)

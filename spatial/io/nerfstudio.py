@@ -222,10 +222,13 @@ def write_transforms(scene: Scene, file: Path) -> None:
 
 
 def _relative(path: Path, root: Path) -> str:
+    """`path` as the file names it: relative to `root` when it lies there as written (links kept, since the reader
+    keeps names inside the folder), else absolute."""
+    path, root = Path(os.path.abspath(path)), Path(os.path.abspath(root))
     try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
+        return path.relative_to(root).as_posix()
     except ValueError:
-        return path.resolve().as_posix()
+        return path.as_posix()
 
 
 # ---- the layout's entry in spatial.io.SCENE_LAYOUTS -------------------------------------------

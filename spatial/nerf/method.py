@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from spatial.errors import SpatialError, file_error
-from spatial.nerf.model import NerfModel
+from spatial.nerf.model import NerfModel, check_weights
 from spatial.nerf.trained import TrainedNerf
 from spatial.nerf.trainer import NerfTrainConfig, NerfTrainer
 from spatial.training.methods import Method
@@ -41,22 +41,6 @@ def load_nerf(checkpoint: Path, payload: dict, device: torch.device | str = "cpu
         raise file_error(checkpoint, f"not a readable NeRF checkpoint ({(str(e).splitlines() or [''])[0][:300]})"
                          ) from None
     return TrainedNerf(model.to(device).eval(), checkpoint, downscale=config.downscale)
-
-
-def check_weights(checkpoint: Path, model: torch.nn.Module, weights) -> None:
-    """`weights` is a state dict for `model` (built on the meta device): the same names and shapes, finite."""
-    own = model.state_dict()
-    if not isinstance(weights, dict) or set(weights) != set(own):
-        names = set(weights) if isinstance(weights, dict) else set()
-        raise file_error(checkpoint, f"its weights do not match its config: {len(own)} expected, {len(names)} there "
-                                     f"(first difference: {sorted(names ^ set(own))[:1]})")
-    for name, tensor in weights.items():
-        if not isinstance(tensor, torch.Tensor) or tensor.shape != own[name].shape:
-            raise file_error(checkpoint, f"weight {name} is {tuple(getattr(tensor, 'shape', ()))} where its config "
-                                         f"builds {tuple(own[name].shape)}")
-        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-            raise file_error(checkpoint, f"weight {name} holds NaN or infinite values; the run diverged or the file "
-                                         "is damaged")
 
 
 METHOD = Method(

@@ -12,12 +12,13 @@ field. The proposal fields learn only from `interlevel_loss`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from spatial.cameras import Cameras
-from spatial.errors import SpatialError
+from spatial.errors import SpatialError, file_error
 from spatial.nerf.field import DensityField, FieldConfig, RadianceField, SpaceMap
 from spatial.nerf.hash_encoding import HashConfig
 from spatial.nerf.rendering import composite, render_weights
@@ -85,6 +86,22 @@ def check_model_config(config: ModelConfig) -> None:
     within("model.anneal-steps", config.anneal_steps, 0, 10**9)
     within("model.near", config.near, 1e-6, 1e3)
     within("model.far", config.far, config.near, 1e9)
+
+
+def check_weights(checkpoint: Path, model: torch.nn.Module, weights) -> None:
+    """`weights` is a state dict for `model` (built on the meta device): the same names and shapes, finite."""
+    own = model.state_dict()
+    if not isinstance(weights, dict) or set(weights) != set(own):
+        names = set(weights) if isinstance(weights, dict) else set()
+        raise file_error(checkpoint, f"its weights do not match its config: {len(own)} expected, {len(names)} there "
+                                     f"(first difference: {sorted(names ^ set(own))[:1]})")
+    for name, tensor in weights.items():
+        if not isinstance(tensor, torch.Tensor) or tensor.shape != own[name].shape:
+            raise file_error(checkpoint, f"weight {name} is {tuple(getattr(tensor, 'shape', ()))} where its config "
+                                         f"builds {tuple(own[name].shape)}")
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise file_error(checkpoint, f"weight {name} holds NaN or infinite values; the run diverged or the file "
+                                         "is damaged")
 
 
 class NerfModel(torch.nn.Module):

@@ -14,7 +14,7 @@ import torch
 
 from spatial.errors import SpatialError
 from spatial.nerf.field import SpaceMap
-from spatial.nerf.model import ModelConfig, NerfModel
+from spatial.nerf.model import ModelConfig, NerfModel, check_weights
 from spatial.nerf.step import CHECK_EVERY, LossConfig, RayBatch, train_step
 from spatial.scene import Scene
 from spatial.training.checkpoint import check_generator, check_like, check_optimizer_state, check_step
@@ -198,8 +198,6 @@ class NerfTrainer(TrainerBase):
 
     def load_checkpoint(self, path: Path) -> None:
         """Restore a checkpoint of this run, every part of it checked against the run's own first."""
-        from spatial.nerf.method import check_weights
-
         payload = self.read_checkpoint(path)
         if payload.get("method") != "nerf":
             raise SpatialError(f"{path}: not a NeRF checkpoint (it holds a {payload.get('method', 'splat')!r:.40} "
