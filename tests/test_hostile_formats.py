@@ -137,13 +137,13 @@ def test_spz_bombs_are_refused_from_their_headers(tmp_path, world, version, bomb
 
 
 # ---- GLB ---------------------------------------------------------------------------------------------------
-def _glb(tmp_path, world, change) -> Path:
+def _glb(tmp_path, world, change, edit_text=lambda text: text) -> Path:
     save_splats(world, tmp_path / "a.glb")
     data = (tmp_path / "a.glb").read_bytes()
     length = struct.unpack_from("<I", data, 12)[0]
     gltf = json.loads(data[20:20 + length])
     change(gltf)
-    text = json.dumps(gltf).encode()
+    text = edit_text(json.dumps(gltf).encode())
     text += b" " * (-len(text) % 4)
     rest = data[20 + length:]
     (tmp_path / "b.glb").write_bytes(struct.pack("<III", 0x46546C67, 2, 20 + len(text) + len(rest))
@@ -169,6 +169,9 @@ def test_glb_indices_offsets_and_values_are_checked(tmp_path, world):
     refused(_glb(tmp_path, world, lambda g: g.update(accessors={"0": 1})), "names accessors entry")
     refused(_glb(tmp_path, world, lambda g: g.update(meshes=[[[[[[[[[[]]]]]]]]]] * 2)),
             "has no KHR_gaussian_splatting primitive")
+    deep = _glb(tmp_path, world, lambda g: g.update(extras="DEEP"),
+                lambda text: text.replace(b'"DEEP"', b"[" * 30_000 + b"]" * 30_000))
+    refused(deep, "its glTF JSON is nested more than 64 levels deep")
 
 
 def test_glb_opacity_outside_0_1_is_refused(tmp_path, world):
