@@ -24,8 +24,7 @@ from spatial.cameras import Cameras, look_at
 from spatial.errors import SpatialError, file_error
 from spatial.files import write_json_atomic
 from spatial.io.json_util import GL_FROM_CV, MAX_IMAGE_SIDE, check_rigid, number, read_json
-from spatial.splats.model import MAX_POSITION
-from spatial.transforms import quat_to_rotmat, rotmat_to_quat
+from spatial.transforms import MAX_COORDINATE, quat_to_rotmat, rotmat_to_quat
 
 
 @dataclass
@@ -220,9 +219,9 @@ def _matrix(file: Path, where: str, entry, key: str) -> np.ndarray:
         raise file_error(file, f"{where} needs a 16-number {key!r}") from None
     if not np.isfinite(T).all():
         raise file_error(file, f"{where}: {key} holds a non-finite number")
-    if np.abs(T[:3, 3]).max() > MAX_POSITION:
+    if np.abs(T[:3, 3]).max() > MAX_COORDINATE:
         raise file_error(file, f"{where}: the camera is {np.abs(T[:3, 3]).max():.3g} scene units from the origin, "
-                               f"beyond the {MAX_POSITION:g} a world spans")
+                               f"beyond the {MAX_COORDINATE:g} a world spans")
     check_rigid(file, where, T)
     return T @ GL_FROM_CV
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+MAX_COORDINATE = 1e7
+"""Scene units from the origin that any position (a splat, a camera, a layer's translation) may reach: room for
+georeferenced (UTM) scenes; float32 keeps no useful precision beyond. Files that go further are refused."""
+
 
 def quat_to_rotmat(quat_wxyz: Tensor) -> Tensor:
     """Quaternions `[..., 4]` (normalised here) to rotation matrices `[..., 3, 3]`."""
@@ -89,12 +93,11 @@ def rotation_between(a: Tensor, b: Tensor) -> Tensor:
 
 
 MIN_SCALE, MAX_SCALE = 1e-6, 1e6  # a similarity's scale: beyond these a world's splats leave float32's useful range
-MAX_TRANSLATION = 1e7  # scene units, as spatial.splats.model.MAX_POSITION
 
 
 def similarity_problem(T) -> str | None:
     """What keeps `T [4, 4]` from being a similarity a world can hold (rotation, one positive scale within
-    `MIN_SCALE`..`MAX_SCALE`, translation within `MAX_TRANSLATION`), in words; None when it is one."""
+    `MIN_SCALE`..`MAX_SCALE`, translation within `MAX_COORDINATE`), in words; None when it is one."""
     import numpy as np
 
     try:
@@ -117,6 +120,6 @@ def similarity_problem(T) -> str | None:
     R = T[:3, :3] / scale
     if not np.allclose(R @ R.T, np.eye(3), atol=1e-3):
         return "shears or stretches (its 3x3 part is not a rotation times one scale)"
-    if np.abs(T[:3, 3]).max() > MAX_TRANSLATION:
-        return f"moves by {np.abs(T[:3, 3]).max():.3g}, beyond {MAX_TRANSLATION:g} scene units"
+    if np.abs(T[:3, 3]).max() > MAX_COORDINATE:
+        return f"moves by {np.abs(T[:3, 3]).max():.3g}, beyond {MAX_COORDINATE:g} scene units"
     return None

@@ -18,11 +18,10 @@ from spatial.io.colmap_model import (
     ColmapModel,
     ColmapPoints,
 )
-from spatial.io.json_util import MAX_CAMERA_DISTANCE
 from spatial.io.paths import check_inside, inside
 from spatial.io.split_lists import read_split_lists, write_split_lists
 from spatial.scene import Scene, every_nth_split
-from spatial.transforms import quat_to_rotmat, rotmat_to_quat
+from spatial.transforms import MAX_COORDINATE, quat_to_rotmat, rotmat_to_quat
 
 
 # ---- model files: found, read and written (text or binary) ----------------------------------
@@ -144,9 +143,9 @@ def load_colmap(path: Path, images_dir: Path | None = None, test_every: int = 8)
             cache[im.camera_id] = _checked_camera(model.cameras[im.camera_id], model_dir)
         if not (np.isfinite(im.qvec).all() and np.isfinite(im.tvec).all() and np.linalg.norm(im.qvec) > 1e-8):
             raise file_error(model_dir, f"image {im.name!r} has a non-finite or zero pose (qvec {im.qvec.tolist()})")
-        if np.abs(im.tvec).max() > MAX_CAMERA_DISTANCE:
+        if np.abs(im.tvec).max() > MAX_COORDINATE:
             raise file_error(model_dir, f"image {im.name!r} is {np.abs(im.tvec).max():.3g} units from the origin, "
-                                        f"beyond the {MAX_CAMERA_DISTANCE:g} a scene spans")
+                                        f"beyond the {MAX_COORDINATE:g} a scene spans")
         cam_model, K, dist = cache[im.camera_id]
         models.append(cam_model)
         Ks.append(K)

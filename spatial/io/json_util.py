@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 
 from spatial.errors import file_error
+from spatial.transforms import MAX_COORDINATE
 
 # OpenGL/Blender camera axes (+x right, +y up, +z back) <-> OpenCV (+x right, +y down, +z forward).
 # The same diagonal matrix converts both ways; it is applied to the camera side of cam_to_world.
 GL_FROM_CV = np.diag([1.0, -1.0, -1.0, 1.0])
-MAX_CAMERA_DISTANCE = 1e7  # scene units, as spatial.splats.model.MAX_POSITION (float32 is useless beyond)
 MAX_IMAGE_SIDE = 65535  # pixels: larger sizes in a camera file are mistakes (and would allocate without end)
 
 
@@ -84,14 +84,14 @@ def parse_json(data: bytes, path: Path, what: str = "") -> dict:
     return value
 
 
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)  # a JSON string, escapes included
+
+
 def json_depth(data: bytes) -> int:
     """The deepest nesting of `[` and `{` in JSON text, strings skipped (without parsing it)."""
     brackets = np.frombuffer(_STRING.sub(b'""', data), np.uint8)
     steps = ((brackets == 0x5B) | (brackets == 0x7B)).astype(np.int64) - ((brackets == 0x5D) | (brackets == 0x7D))
     return int(np.cumsum(steps).max(initial=0))
-
-
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 
 
 def number(path: Path, where: str, value, lo: float | None = None, hi: float | None = None,
@@ -154,9 +154,9 @@ def pose_matrix(path: Path, frame: dict, index: int) -> np.ndarray:
         T = np.vstack([T, [0, 0, 0, 1]])
     if T.shape != (4, 4) or not np.isfinite(T).all():
         raise file_error(path, f"frame {index}: transform_matrix must be a finite 4x4 (or 3x4) matrix")
-    if np.abs(T[:3, 3]).max() > MAX_CAMERA_DISTANCE:
+    if np.abs(T[:3, 3]).max() > MAX_COORDINATE:
         raise file_error(path, f"frame {index}: the camera is {np.abs(T[:3, 3]).max():.3g} units from the origin, "
-                               f"beyond the {MAX_CAMERA_DISTANCE:g} a scene spans")
+                               f"beyond the {MAX_COORDINATE:g} a scene spans")
     check_rigid(path, f"frame {index}", T)
     return T @ GL_FROM_CV
 

@@ -21,6 +21,7 @@ from torch import Tensor
 
 from spatial.errors import file_error
 from spatial.render import RenderOptions, RenderOutput, num_sh_bases, rasterize, rgb_to_sh
+from spatial.transforms import MAX_COORDINATE
 
 PARAM_NAMES = ("means", "quats", "scales", "opacities", "sh0", "shN")
 
@@ -88,9 +89,8 @@ def render_splats(splats: torch.nn.ParameterDict, world_to_cam: Tensor, K: Tenso
 
 MAX_LOG_SCALE = 30.0  # e^30 is 1e13 scene units: a file with larger Gaussians is broken, not a scene
 MIN_LOG_SCALE = -40.0  # e^-40 is 4e-18 scene units: no capture or tool makes Gaussians that small
-MAX_POSITION = 1e7  # scene units from the origin: room for georeferenced (UTM) scenes; float32 is useless beyond
 MAX_SH = 1e3  # |SH coefficient|: a colour of 0.5 + 0.28 * 1000 is no colour a photo has
-RANGES = (("means", "positions", -MAX_POSITION, MAX_POSITION, "scene units from the origin"),
+RANGES = (("means", "positions", -MAX_COORDINATE, MAX_COORDINATE, "scene units from the origin"),
           ("scales", "log-scales", MIN_LOG_SCALE, MAX_LOG_SCALE, "sizes of e^-40 to e^30"),
           ("sh0", "colours (SH degree 0)", -MAX_SH, MAX_SH, "SH coefficients"),
           ("shN", "higher SH coefficients", -MAX_SH, MAX_SH, "SH coefficients"))
