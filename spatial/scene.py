@@ -108,7 +108,8 @@ class Scene:
     def downscaled(self, factor: int) -> Scene:
         """The scene with images `factor` times smaller, cached in `ROOT/images_{N}/` where N is the factor from the
         folder's own images (a scene already downscaled by 4, downscaled by 2, is made from the full-size images
-        into images_8/: a cache never holds images of another size than its name says)."""
+        into images_8/: a cache never holds images of another size than its name says). Every image it returns,
+        held-out ones too, has its camera's size: a cached copy is checked when it is reused, else written."""
         if factor == 1:
             return self
         cameras = self.cameras.downscaled(factor)

@@ -60,8 +60,7 @@ class TrainerBase:
         if config.downscale < 1:
             raise SpatialError(f"--downscale {config.downscale}: must be 1 (full size) or more")
         if config.downscale > 1:
-            scene = scene.downscaled(config.downscale)
-            scene.check_images()  # every image it will use, held-out ones too, has its camera's size: now, not later
+            scene = scene.downscaled(config.downscale)  # every copy, held-out ones too, checked at its camera's size
         self.scene = scene
         if len(scene.train_ids) == 0:
             raise SpatialError(f"{scene.root}: the scene has no training images")
