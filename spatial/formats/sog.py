@@ -41,6 +41,7 @@ from spatial.formats.budget import check_expansion
 from spatial.formats.morton import morton_order
 from spatial.formats.quantize import alpha_logit, codebook_1d, kmeans
 from spatial.io.json_util import parse_json
+from spatial.io.paths import check_inside
 
 if TYPE_CHECKING:
     from spatial.formats import ExportContext
@@ -159,7 +160,8 @@ def _load(path: Path) -> dict[str, torch.Tensor]:
 
         def read(name: str) -> bytes:
             member = folder / name
-            if member.is_symlink() or not member.is_file():
+            check_inside(folder, member, path, f"its image {name!r}")  # a link out is refused (spatial/io/paths.py)
+            if not member.is_file():
                 raise file_error(path, f"names {name}, which is not a file beside it")
             if member.stat().st_size > MAX_MEMBER:
                 raise file_error(path, f"{name} is implausibly large for a SOG image")
