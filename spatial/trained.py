@@ -150,10 +150,11 @@ def load_splat_checkpoint(path: Path, payload: dict, device: torch.device) -> Sp
                       path)
 
 
-def load_model(path: Path, device: str = "cpu") -> TrainedModel:
+def load_model(path: Path, device: str = "cpu", spz_axes: str = "rub") -> TrainedModel:
     """A trained model from a run folder, a checkpoint, or a splat file (any suffix spatial.formats reads):
     a `SplatModel`, a `TrainedNerf` (spatial.nerf.trained), or whatever the run's method loads; each renders
-    through `render` / `render_frames`. `device`: where its tensors go (`auto`: cuda when available, else cpu)."""
+    through `render` / `render_frames`. `device`: where its tensors go (`auto`: cuda when available, else cpu);
+    `spz_axes`: an SPZ file's axes (see `spatial.formats.load_splats`)."""
     from spatial.device import pick_device
     from spatial.formats import load_splats, splat_ending, splat_suffixes
     from spatial.training import run_folder
@@ -181,13 +182,13 @@ def load_model(path: Path, device: str = "cpu") -> TrainedModel:
             model.background = info.background or _scene_background(info.scene)
         return model
     if splat_ending(path) is not None:
-        return SplatModel({k: v.to(device) for k, v in load_splats(path).items()}, path)
+        return SplatModel({k: v.to(device) for k, v in load_splats(path, spz_axes).items()}, path)
     raise file_error(path, f"unknown model file type {path.suffix!r}; expected {kinds}")
 
 
-def load_splat_model(path: Path, device: str = "cpu") -> SplatModel:
+def load_splat_model(path: Path, device: str = "cpu", spz_axes: str = "rub") -> SplatModel:
     """`load_model`, for what only splats have (splat files, centres as points): a NeRF is refused clearly."""
-    model = load_model(path, device)
+    model = load_model(path, device, spz_axes)
     if not isinstance(model, SplatModel):
         raise SpatialError(f"{path}: is a NeRF run, which has no Gaussians to write; export a mesh "
                            "(`spatial export mesh` or `density-mesh`) or depth points (`--source depth`)")

@@ -59,14 +59,16 @@ def world_ply(world, tmp_path_factory):
     return path
 
 
-@pytest.mark.parametrize("name", ["a.ply", "a.splat", "a.compressed.ply", "a.sog", "meta.json", "a.spz", "v4.spz"])
+@pytest.mark.parametrize("name", ["a.ply", "a.splat", "a.compressed.ply", "a.sog", "meta.json", "a.spz", "v4.spz",
+                                  "rdf.spz"])
 def test_splat_transform_decodes_what_we_write(world, tmp_path, name):
     ours = tmp_path / name
-    save_splats(world, ours, **({"spz_version": 4} if name == "v4.spz" else {}))
+    save_splats(world, ours, **({"spz_version": 4} if name == "v4.spz" else {"spz_axes": "rdf"} if
+                                name == "rdf.spz" else {}))
     splat_transform(ours, tmp_path / "decoded.ply")
     theirs = load_splats(tmp_path / "decoded.ply")
-    if name.endswith(".spz"):  # splat-transform takes SPZ in the PLY's axes; ours are Niantic's, turned
-        theirs = spz.turned(theirs)
+    if name in ("a.spz", "v4.spz"):  # splat-transform takes SPZ in the PLY's axes; Niantic's come in turned
+        theirs = spz.turned(theirs)  # (written with --spz-axes rdf, they come in as they are)
     suffix = ".sog" if name == "meta.json" else name[name.index("."):].replace("v4", "")
     tolerance = TOLERANCE.get(suffix, EXACT)
     found = assert_close_splats(world, theirs, tolerance, match=suffix in MORTON or suffix == ".splat")
@@ -84,9 +86,9 @@ THEIR_OUTLIERS = {".sog": 4}
 def test_we_read_what_splat_transform_writes(world, world_ply, tmp_path, name):
     theirs = tmp_path / name
     splat_transform(world_ply, theirs, *(["-i", "3"] if name in ("st.sog", "meta.json") else []))
-    if name == "st.spz":  # its SPZ is version 4 in the PLY's axes: read without Niantic's turn
+    if name == "st.spz":  # its SPZ is version 4 in the PLY's axes: read as rdf, without Niantic's turn
         assert theirs.read_bytes()[4] == 4
-        ours = spz.load(theirs, flip_axes=False)
+        ours = load_splats(theirs, spz_axes="rdf")
     else:
         ours = load_splats(theirs)
     suffix = ".sog" if name == "meta.json" else name[2:]
@@ -97,7 +99,7 @@ def test_we_read_what_splat_transform_writes(world, world_ply, tmp_path, name):
         splat_transform(theirs, tmp_path / "decoded.ply")
         decoded = load_splats(tmp_path / "decoded.ply")
         if suffix == ".spz":
-            ours = spz.turned(spz.load(theirs))  # and Niantic's turn is a turn: flip_axes=True, turned back
+            ours = spz.turned(load_splats(theirs))  # and Niantic's turn is a turn: read as rub, turned back
         assert_close_splats(decoded, ours, {**EXACT, "rotation_deg": 0.05, "log_scale": 1e-5})
 
 

@@ -49,8 +49,13 @@ def test_spz_versions_round_trip_and_say_their_version(world, tmp_path, version,
                         {"position": 1e-4, "colour": 0.005, "opacity": 1 / 255, "log_scale": 1 / 32,
                          "rotation_deg": rotation_deg, "sh": 1 / 8})
     # Niantic's axes in the file: read raw, the world is turned 180 degrees about x
-    raw_axes = spz.load(tmp_path / "a.spz", flip_axes=False)
+    raw_axes = load_splats(tmp_path / "a.spz", spz_axes="rdf")
     torch.testing.assert_close(spz.turned(raw_axes)["means"], load_splats(tmp_path / "a.spz")["means"])
+    # written in the PLY's axes (splat-transform's), read back in them: the same world, not turned
+    save_splats(world, tmp_path / "b.spz", spz_version=version, spz_axes="rdf")
+    torch.testing.assert_close(load_splats(tmp_path / "b.spz", spz_axes="rdf")["means"],
+                               load_splats(tmp_path / "a.spz")["means"])
+    torch.testing.assert_close(load_splats(tmp_path / "b.spz")["means"], raw_axes["means"])
 
 
 def test_names_pick_the_format(tmp_path, world):
@@ -181,3 +186,15 @@ def test_an_export_refuses_a_name_of_another_format(world, tmp_path, capsys):
             "(use `spatial export compressed-ply`, or another name)") in " ".join(capsys.readouterr().err.split())
     main(["export", "compressed-ply", str(tmp_path / "a.ply"), "--out", str(tmp_path / "b.compressed.ply")])
     assert load_splats(tmp_path / "b.compressed.ply")["means"].shape == (3000, 3)
+
+
+def test_spz_axes_are_chosen_on_the_command_line_both_ways(tmp_path, world):
+    from spatial.cli import main
+
+    save_splats(world, tmp_path / "a.ply")
+    main(["export", "spz", str(tmp_path / "a.ply"), "--spz-axes", "rdf", "--out", str(tmp_path / "st.spz")])
+    main(["export", "ply", str(tmp_path / "st.spz"), "--input-spz-axes", "rdf", "--out", str(tmp_path / "back.ply")])
+    main(["export", "ply", str(tmp_path / "st.spz"), "--out", str(tmp_path / "turned.ply")])
+    back, turned = load_splats(tmp_path / "back.ply"), load_splats(tmp_path / "turned.ply")
+    torch.testing.assert_close(back["means"], world["means"], atol=1e-3, rtol=0)  # 12 fractional bits
+    torch.testing.assert_close(turned["means"], world["means"] * torch.tensor([1.0, -1.0, -1.0]), atol=1e-3, rtol=0)

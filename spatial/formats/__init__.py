@@ -52,8 +52,9 @@ class SplatFormat:
     module: str  # the module with load(path) and save(params, path, context)
     also: tuple[str, ...] = ()  # other endings of the names it reads and writes ("meta.json": SOG's folder form)
 
-    def load(self, path: Path) -> dict[str, torch.Tensor]:
-        return importlib.import_module(self.module).load(path)
+    def load(self, path: Path, **options) -> dict[str, torch.Tensor]:
+        """Read `path`; `options` are the format's own reading options (SPZ: `spz_axes`)."""
+        return importlib.import_module(self.module).load(path, **options)
 
     def save(self, params: dict[str, torch.Tensor], path: Path, context: ExportContext | None = None,
              **options) -> None:
@@ -153,9 +154,12 @@ def save_splats(params: dict[str, torch.Tensor], path: Path, context: ExportCont
     splat_format(path).save(params, Path(path), context, **options)
 
 
-def load_splats(path: Path) -> dict[str, torch.Tensor]:
-    """Raw splat parameters from a splat file of any format in `SPLAT_FORMATS`, checked (`check_splats`)."""
+def load_splats(path: Path, spz_axes: str = "rub") -> dict[str, torch.Tensor]:
+    """Raw splat parameters from a splat file of any format in `SPLAT_FORMATS`, checked (`check_splats`).
+    `spz_axes`: the axes an SPZ file stores, which it does not say (spatial/formats/spz.py): "rub", Niantic's,
+    or "rdf", as splat-transform and SuperSplat write it; other formats say theirs."""
     path = Path(path)
     if not path.is_file():
         raise file_error(path, "file not found" if not path.exists() else "not a file")
-    return check_splats(path, splat_format(path).load(path))
+    fmt = splat_format(path)
+    return check_splats(path, fmt.load(path, **({"spz_axes": spz_axes} if fmt.suffix == ".spz" else {})))

@@ -22,10 +22,11 @@ no more than 3, and which is smaller and faster to decode).
 
 Axes: SPZ is specified in right-up-back (OpenGL-like) axes; our world, like the 3DGS PLY, is
 right-down-forward, so points, rotations and SH coefficients are flipped on the way in and out (a
-180-degree turn about x), as Niantic's library does when it converts a PLY. We keep Niantic's convention
+180-degree turn about x), as Niantic's library does when it converts a PLY. That is the default ("rub")
 because it is the format's own: a file from Niantic's tools or Scaniverse opens upright. PlayCanvas's
-splat-transform (and so SuperSplat) stores SPZ in the PLY's axes instead, without the turn: read one of
-its files with `flip_axes=False`, or it comes in turned 180 degrees about x.
+splat-transform (and so SuperSplat) stores SPZ in the PLY's axes instead, without the turn, and the file
+does not say which it holds: read and write those with `spz_axes="rdf"` (`--spz-axes rdf` on export,
+`--input-spz-axes rdf` for an SPZ input), or they come out turned 180 degrees about x.
 """
 
 from __future__ import annotations
@@ -94,7 +95,14 @@ class ExportOptions:
 
     spz_version: Literal[2, 3, 4] = 3
     """SPZ version to write: 3 (gzip, which every SPZ reader opens) or 4 (ZSTD: smaller, newer readers only);
-    2 for readers older than 2025 (its rotations are coarser). Axes are Niantic's (right-up-back)."""
+    2 for readers older than 2025 (its rotations are coarser)."""
+    spz_axes: Literal["rub", "rdf"] = "rub"
+    """Axes to store: rub (right-up-back, the format's own and the default: Niantic's library, Scaniverse and
+    viewers built on them open it upright) or rdf (the PLY's right-down-front, as splat-transform and SuperSplat
+    store SPZ: pick it for them, or they show the world upside down)."""
+
+
+AXES = {"rub": True, "rdf": False}  # axes a file stores -> whether reading or writing it turns ours into them
 
 
 def attribute_blocks(params: dict[str, torch.Tensor], version: int = 3, flip_axes: bool = True) -> tuple[dict, int]:
@@ -237,17 +245,21 @@ def _smallest_three(r: np.ndarray, N: int) -> np.ndarray:  # -> [N, 4] wxyz
 
 
 def save(params: dict[str, torch.Tensor], path: Path, context: ExportContext | None = None) -> None:
-    version = ((context.options if context else None) or ExportOptions()).spz_version
+    options = (context.options if context else None) or ExportOptions()
+    version = options.spz_version
     try:
-        payload = pack(params, version)
+        payload = pack(params, version, AXES[options.spz_axes])
     except ValueError as e:
         raise file_error(path, str(e)) from None
     write_bytes_atomic(path, payload if version >= 4 else gzip.compress(payload, compresslevel=6, mtime=0))
 
 
-def load(path: Path, flip_axes: bool = True) -> dict[str, torch.Tensor]:
+def load(path: Path, spz_axes: Literal["rub", "rdf"] = "rub") -> dict[str, torch.Tensor]:
     """Read an SPZ file of any version. Nothing is decompressed past the sizes its header implies (no
-    gzip or ZSTD bomb). `flip_axes=False` for files in the PLY's axes (splat-transform's)."""
+    gzip or ZSTD bomb). `spz_axes`: the axes the file stores (the file does not say): "rub", Niantic's (the
+    format's own), or "rdf", the PLY's, as splat-transform and SuperSplat write it."""
+    if spz_axes not in AXES:
+        raise ValueError(f"spz_axes is rub or rdf, not {spz_axes!r}")
     path = Path(path)
     try:
         with open(path, "rb") as f:
@@ -257,7 +269,7 @@ def load(path: Path, flip_axes: bool = True) -> dict[str, torch.Tensor]:
         raise file_error(path, "file not found") from None
     except (OSError, EOFError, zlib.error) as e:
         raise file_error(path, f"not a gzipped SPZ file, nor an SPZ 4 one ({e})") from None
-    return unpack(data, path, flip_axes)
+    return unpack(data, path, AXES[spz_axes])
 
 
 def _read_gzip(path: Path) -> bytes:

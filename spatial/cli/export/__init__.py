@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, fields, make_dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import tyro
 from rich.console import Console
@@ -34,6 +34,10 @@ class SplatExport:
     max_splats: str | None = None
     """Keep at most this many Gaussians (a count, or a percentage such as 25%): those that show most in the
     training views (by opacity and size, for a splat file), with the others merged into their neighbours."""
+    input_spz_axes: Literal["rub", "rdf"] = "rub"
+    """Axes of an SPZ input, which the file does not say: rub (Niantic's, the format's own: Niantic's tools,
+    Scaniverse, spatial) or rdf (splat-transform and SuperSplat write SPZ in the PLY's axes; without rdf their
+    files come in upside down)."""
 
     suffix: ClassVar[str] = ".ply"  # the format written, a key of spatial.formats.SPLAT_FORMATS
     also: ClassVar[tuple[str, ...]] = ()  # other endings it writes (SOG's meta.json: the unbundled form)
@@ -50,7 +54,7 @@ class SplatExport:
         if splat_ending(out) not in (self.suffix, *self.also):  # x.compressed.ply ends in .ply, but is another format
             raise SpatialError(f"{out}: that name is a {splat_format(out).command} file; this command writes "
                                f"{self.suffix} (use `spatial export {splat_format(out).command}`, or another name)")
-        model = load_splat_model(self.model)
+        model = load_splat_model(self.model, spz_axes=self.input_spz_axes)
         mask = select.by_opacity(model.params, self.min_opacity)
         if (self.box_min is None) != (self.box_max is None):
             raise SpatialError("give both --box-min and --box-max, or neither")
