@@ -188,11 +188,13 @@ def test_an_export_refuses_a_name_of_another_format(world, tmp_path, capsys):
     assert load_splats(tmp_path / "b.compressed.ply")["means"].shape == (3000, 3)
 
 
-def test_spz_axes_are_chosen_on_the_command_line_both_ways(tmp_path, world):
+def test_spz_axes_are_chosen_on_the_command_line_both_ways(tmp_path, world, capsys):
     from spatial.cli import main
 
     save_splats(world, tmp_path / "a.ply")
     main(["export", "spz", str(tmp_path / "a.ply"), "--spz-axes", "rdf", "--out", str(tmp_path / "st.spz")])
+    said = " ".join(capsys.readouterr().out.split())
+    assert "note: SPZ in the PLY's axes (right-down-front), as SuperSplat and splat-transform store it" in said
     main(["export", "ply", str(tmp_path / "st.spz"), "--input-spz-axes", "rdf", "--out", str(tmp_path / "back.ply")])
     main(["export", "ply", str(tmp_path / "st.spz"), "--out", str(tmp_path / "turned.ply")])
     back, turned = load_splats(tmp_path / "back.ply"), load_splats(tmp_path / "turned.ply")

@@ -74,8 +74,19 @@ class SplatExport:
             params, kept = simplify(params, limit, cameras()), limit
         options = {f.name: getattr(self, f.name) for f in fields(self.options)} if self.options else {}
         save_splats(params, out, ExportContext(training_cameras=cameras), **options)
-        Console().print(f"wrote {kept:,} of {model.count:,} Gaussians of {model.origin} to [bold]{out}[/]",
-                        highlight=False)
+        console = Console()
+        console.print(f"wrote {kept:,} of {model.count:,} Gaussians of {model.origin} to [bold]{out}[/]",
+                      highlight=False)
+        if "spz_axes" in options:  # the file cannot say which axes it holds, so the user is told
+            console.print(SPZ_AXES_NOTE[options["spz_axes"]], highlight=False)
+
+
+SPZ_AXES_NOTE = {
+    "rub": "[yellow]note:[/] SPZ in Niantic's axes (right-up-back, the format's own): Niantic's viewers and "
+           "Scaniverse show it upright; for SuperSplat or splat-transform, export with --spz-axes rdf",
+    "rdf": "[yellow]note:[/] SPZ in the PLY's axes (right-down-front), as SuperSplat and splat-transform store it; "
+           "Niantic's viewers show it upside down (they expect --spz-axes rub)",
+}
 
 
 def splat_count(text: str, total: int) -> int:
