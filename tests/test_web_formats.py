@@ -200,3 +200,7 @@ def test_spz_axes_are_chosen_on_the_command_line_both_ways(tmp_path, world, caps
     back, turned = load_splats(tmp_path / "back.ply"), load_splats(tmp_path / "turned.ply")
     torch.testing.assert_close(back["means"], world["means"], atol=1e-3, rtol=0)  # 12 fractional bits
     torch.testing.assert_close(turned["means"], world["means"] * torch.tensor([1.0, -1.0, -1.0]), atol=1e-3, rtol=0)
+    from spatial_viewer.cli import build_app  # what `spatial view --input-spz-axes rdf st.spz` opens
+
+    app = build_app([tmp_path / "st.spz"], tmp_path / "edited.ply", thumbnails=False, spz_axes="rdf")
+    torch.testing.assert_close(app.world.layers[0].params["means"], world["means"], atol=1e-3, rtol=0)

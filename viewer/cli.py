@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import tyro
 from rich.console import Console
@@ -30,6 +31,9 @@ class View:
     path' write beside it)."""
     thumbnails: bool = True
     """Show each training camera's image on its frustum (reads the images once at start)."""
+    input_spz_axes: Literal["rub", "rdf"] = "rub"
+    """Axes of SPZ inputs, which the files do not say: rub (Niantic's, the format's own) or rdf (as
+    splat-transform and SuperSplat write SPZ; without rdf their files open upside down)."""
 
     def main(self) -> None:
         console = Console()
@@ -39,7 +43,7 @@ class View:
         if not is_loopback(self.host):
             console.print(f"[yellow]warning:[/] serving on {self.host}: anyone who can reach this machine can "
                           "view and edit the world (and save over --out)")
-        app = build_app(self.inputs, self.out, self.thumbnails)
+        app = build_app(self.inputs, self.out, self.thumbnails, self.input_spz_axes)
         app.start(self.host, self.port)
         console.print(f"viewer running at [bold]{app.url}[/]  (Ctrl-C to stop)")
         try:
@@ -51,7 +55,7 @@ class View:
             app.stop()
 
 
-def build_app(inputs: list[Path], out: Path, thumbnails: bool = True):
+def build_app(inputs: list[Path], out: Path, thumbnails: bool = True, spz_axes: str = "rub"):
     from spatial.camera_path import scene_frame
     from spatial.trained import FILE_BACKGROUND, SplatModel
     from spatial_viewer.app import ViewerApp
@@ -65,7 +69,7 @@ def build_app(inputs: list[Path], out: Path, thumbnails: bool = True):
             for layer in World.load_world(path).layers:
                 world.add_layer(layer.name, layer.params, layer.source, layer.transform)
             continue
-        opened = open_input(path)
+        opened = open_input(path, spz_axes)
         if isinstance(opened, StaticLayer):
             static.append(opened)
             continue

@@ -23,14 +23,14 @@ class StaticLayer:
     faces: np.ndarray | None  # [F, 3]; None for a point cloud
 
 
-def open_input(path: Path) -> TrainedModel | StaticLayer:
-    """A trained model (run folder, checkpoint, any splat format spatial.formats reads), or a mesh or point
-    cloud to show beside it."""
+def open_input(path: Path, spz_axes: str = "rub") -> TrainedModel | StaticLayer:
+    """A trained model (run folder, checkpoint, any splat format spatial.formats reads; `spz_axes`: an SPZ
+    file's), or a mesh or point cloud to show beside it."""
     path = Path(path)
     if not path.exists():
         raise file_error(path, "not found")
     if path.is_dir() or path.suffix == ".pt" or is_splat_file(path):
-        return load_model(path)
+        return load_model(path, spz_axes=spz_axes)
     if path.suffix.lower() in (*MESH_READ_SUFFIXES, *POINT_SUFFIXES):
         import trimesh
 

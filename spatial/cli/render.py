@@ -41,6 +41,9 @@ class Render:
     """Torch device to render on: auto, cpu, cuda or cuda:N (auto: cuda when there is a GPU)."""
     max_pixels: int = 7680 * 4320
     """Largest frame (width x height) to render, 8K by default; raise it for larger ones (memory grows with it)."""
+    input_spz_axes: Literal["rub", "rdf"] = "rub"
+    """Axes of an SPZ model, which the file does not say: rub (Niantic's, the format's own) or rdf (as
+    splat-transform and SuperSplat write SPZ; without rdf their files render upside down)."""
 
     def main(self) -> None:
         import math
@@ -58,7 +61,7 @@ class Render:
             raise SpatialError(f"--fps must be above 0 and at most {MAX_FPS:g}, got {self.fps}")
         if self.frames < 2:
             raise SpatialError(f"--frames must be at least 2, got {self.frames}")
-        model = load_model(self.model, self.device)
+        model = load_model(self.model, self.device, spz_axes=self.input_spz_axes)
         console = Console()
         if self.path in ("auto", "orbit", "spiral"):
             if self.scene is not None:
