@@ -17,7 +17,7 @@ from spatial.nerf.field import SpaceMap
 from spatial.nerf.model import ModelConfig, NerfModel, check_weights
 from spatial.nerf.step import CHECK_EVERY, LossConfig, RayBatch, train_step
 from spatial.scene import Scene
-from spatial.training.checkpoint import check_generator, check_like, check_optimizer_state, check_step
+from spatial.training.checkpoint import check_generator, check_like, check_optimizer_state
 from spatial.training.trainer import RunConfig, TrainerBase, capture_warnings, generator_state, load_generator_state
 
 
@@ -191,10 +191,12 @@ class NerfTrainer(TrainerBase):
         }
 
     def check_finite(self) -> None:
-        for name, p in self.model.named_parameters():
-            if not bool(torch.isfinite(p.detach()).all()):
-                raise SpatialError(f"training diverged at step {self.step_index}: weight {name} holds NaN or infinite "
-                                   "values")
+        names, weights = zip(*self.model.named_parameters())
+        finite = torch.stack([torch.isfinite(w.detach()).all() for w in weights])  # [P] on the device: one read
+        if not bool(finite.all()):
+            name = names[finite.tolist().index(False)]
+            raise SpatialError(f"training diverged at step {self.step_index}: weight {name} holds NaN or infinite "
+                               "values")
 
     def load_checkpoint(self, path: Path) -> None:
         """Restore a checkpoint of this run, every part of it checked against the run's own first."""
@@ -208,19 +210,19 @@ class NerfTrainer(TrainerBase):
             raise SpatialError(f"{path}: cannot resume from it: it was trained on {payload['num_images']} images, this "
                                f"scene has {own['num_images']}")
         try:
-            space = SpaceMap.from_state(payload.get("space"))
+            space = SpaceMap.from_state(payload.get("space")).to(self.device)
         except ValueError as e:
             raise SpatialError(f"{path}: cannot resume from it: {e}") from None
-        step = check_step(path, payload)
+        step = payload["step"]  # checked by read_checkpoint
         check_generator(path, payload.get("generator"), own["generator"], "generator")
         with torch.device(self.device):  # its weights are replaced by the checkpoint's at once
-            model = NerfModel(space.to(self.device), self.config.model, payload["num_images"])
+            model = NerfModel(space, self.config.model, payload["num_images"])
         check_weights(path, model, payload.get("model"))
         optimizer, scheduler = self._optimizer(model)
         check_optimizer_state(path, payload.get("optimizer"), optimizer, "optimizer")
         model.load_state_dict(payload["model"])  # everything checked: now restored
         optimizer.load_state_dict(payload["optimizer"])
         scheduler.load_state_dict(payload["scheduler"])
-        self.space, self.model, self.optimizer, self.scheduler = space.to(self.device), model, optimizer, scheduler
+        self.space, self.model, self.optimizer, self.scheduler = space, model, optimizer, scheduler
         load_generator_state(self.generator, payload["generator"], self.config.seed + step)
         self.step_index = step

@@ -17,7 +17,7 @@ from spatial.splats.model import init_splats, random_points, render_splats, sh_d
 from spatial.splats.step import CHECK_EVERY, StepConfig, TrainState, check_finite, make_optimizers, train_step
 from spatial.splats.strategies.default import DefaultStrategy
 from spatial.splats.strategies.mcmc import MCMCStrategy
-from spatial.training.checkpoint import check_generator, check_like, check_optimizer_state, check_step
+from spatial.training.checkpoint import check_generator, check_like, check_optimizer_state
 from spatial.training.trainer import (
     COLOUR_CORRECTED,
     RunConfig,
@@ -236,7 +236,7 @@ class SplatTrainer(TrainerBase):
         check_like(path, payload, {k: own[k] for k in ("strategy_state", "order", "scene_scale")}, rows=rows)
         if "generator" not in payload:
             raise SpatialError(f"{path}: cannot resume from it: it has no 'generator'")
-        step = check_step(path, payload)
+        step = payload["step"]  # checked by read_checkpoint
         if not set(payload["order"]) <= set(self.scene.train_ids):
             raise SpatialError(f"{path}: cannot resume from it: its view order names images this scene does not "
                                "train on")

@@ -194,8 +194,8 @@ class TrainerBase:
         return path
 
     def read_checkpoint(self, path: Path) -> dict:
-        """The checkpoint's payload (read safely: see spatial.training.checkpoint); the run's training time goes on
-        from it."""
+        """The checkpoint's payload (read safely: see spatial.training.checkpoint), its step and elapsed time checked;
+        the run's training time goes on from it."""
         payload = read_checkpoint(path)
         check_step(path, payload)
         self.train_seconds = float(payload.get("elapsed", 0.0))
