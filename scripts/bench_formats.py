@@ -1,13 +1,15 @@
 """Benchmark the splat formats on a trained world: file size, write and read time, and the render of each file
-read back against the PLY's; then `--max-splats` at 50 % and 25 % against splat-transform's `--decimate` at the
-same count, both measured against the full world's render.
+read back against the PLY's; then `--max-splats` at 50 %, 25 % and 10 % against splat-transform's `--decimate`
+at the same count, on the same world and on a real capture, each measured against the full world's render.
 
     python scripts/bench_formats.py                     # trains the built-in default scene briefly (~5 min)
     python scripts/bench_formats.py --run outputs/RUN   # an existing run instead
-    python scripts/bench_formats.py --out scripts/results/formats.json
+    python scripts/bench_formats.py --capture-run outputs/monstree/splat --out scripts/results/formats.json
 
-PSNR is over every camera of the run's scene (training and held-out views), at the training resolution. The
-splat-transform comparison needs scripts/node_tools.sh to have installed it (it is skipped otherwise).
+PSNR is over every camera of the run's scene (training and held-out views), at the training resolution. Ours is
+shown merged only (`--refine-steps 0`) and merged then refined (the default, 200 steps); the times are for the
+whole reduction. The splat-transform comparison needs scripts/node_tools.sh to have installed it (it is skipped
+otherwise).
 """
 
 from __future__ import annotations
@@ -52,12 +54,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--run", type=Path, help="a trained run folder (default: train the default scene)")
     parser.add_argument("--steps", type=int, default=1500, help="training steps when no --run is given")
+    parser.add_argument("--capture-run", type=Path, help="a run trained on a real capture: its decimation is "
+                        "measured too (train one with `spatial train splat SCENE --downscale 4`)")
     parser.add_argument("--out", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args()
 
     from spatial.formats import load_splats, save_splats
     from spatial.metrics import psnr
-    from spatial.splats.simplify import simplify
     from spatial.trained import SplatModel, load_splat_model
 
     work = Path(tempfile.mkdtemp(prefix="bench-formats-"))
@@ -94,24 +97,62 @@ def main() -> None:
         print(f"{name:<16}{size:>12,}{ply_size / size:>8.1f}x{t1 - t0:>10.2f}{t2 - t1:>9.2f}{value:>10.2f}")
 
     tool = splat_transform()
-    lighter = []
-    print(f"\n{'kept':<8}{'ours (--max-splats) dB':>24}{'splat-transform --decimate dB':>32}")
-    for percent in (50, 25):
-        count = round(model.count * percent / 100)
-        ours = simplify(world, count, model.training_cameras())
-        ours_db = float(psnr(render(ours), full))
-        theirs_db = None
-        if tool is not None:
-            save_splats(world, work / "full.ply")
-            subprocess.run([str(tool), "-g", "cpu", "-w", "-q", str(work / "full.ply"), "--decimate", str(count),
-                            str(work / "decimated.ply")], check=True, capture_output=True)
-            theirs_db = float(psnr(render(load_splats(work / "decimated.ply")), full))
-        lighter.append({"percent": percent, "count": count, "ours_psnr": ours_db, "splat_transform_psnr": theirs_db})
-        shown = f"{theirs_db:.2f}" if theirs_db is not None else "(splat-transform not installed)"
-        print(f"{percent:>3} %   {ours_db:>24.2f}{shown:>32}")
+    lighter = {"default scene": decimation(run, work, tool)}
+    if args.capture_run:
+        lighter[args.capture_run.name if args.capture_run.name != "splat" else args.capture_run.parent.name] = \
+            decimation(args.capture_run, work, tool)
     if args.out:
         args.out.write_text(json.dumps({"gaussians": model.count, "views": len(cameras), "formats": rows,
                                         "max_splats": lighter}, indent=2) + "\n")
+
+
+def decimation(run: Path, work: Path, tool: Path | None) -> list[dict]:
+    """`--max-splats` (merged only, and merged then refined) against splat-transform's `--decimate` at 50 %, 25 %
+    and 10 % of the world of `run`, each as PSNR against the full world's renders at every camera of its scene."""
+    import torch
+
+    from spatial.formats import load_splats, save_splats
+    from spatial.metrics import psnr
+    from spatial.splats.simplify import REFINE_STEPS, simplify
+    from spatial.trained import SplatModel, load_splat_model
+
+    model = load_splat_model(run)
+    cameras = model.scene().cameras
+    world = {k: v.detach() for k, v in model.params.items()}
+    background = torch.tensor(model.background, dtype=torch.float32)
+
+    def render(params):  # every view's pixels in one vector: a capture's photos may differ in size
+        frames = SplatModel(params, work, background=model.background).render_frames(cameras)
+        return torch.cat([out.rgb.reshape(-1) for out in frames])
+
+    full = render(world)
+    config = json.loads((Path(run) / "config.json").read_text())
+    print(f"\n{run}: {model.count:,} Gaussians, SH degree {model.sh_degree}, preset {config.get('preset')}, "
+          f"{config['config']['step']['steps']} steps, {len(cameras)} views")
+    print(f"{'kept':<7}{'ours, merged':>20}{f'ours, + {REFINE_STEPS} refining steps':>34}"
+          f"{'splat-transform --decimate':>32}")
+    save_splats(world, work / "full.ply")
+    rows = []
+    for percent in (50, 25, 10):
+        count = round(model.count * percent / 100)
+        row = {"percent": percent, "count": count}
+        for name, steps in (("merged", 0), ("refined", REFINE_STEPS)):
+            t0 = time.perf_counter()
+            ours = simplify(world, count, cameras, steps, background)
+            row[f"{name}_s"] = time.perf_counter() - t0
+            row[f"{name}_psnr"] = float(psnr(render(ours), full))
+        if tool is not None:
+            t0 = time.perf_counter()
+            subprocess.run([str(tool), "-g", "cpu", "-w", "-q", str(work / "full.ply"), "--decimate", str(count),
+                            str(work / "decimated.ply")], check=True, capture_output=True)
+            row["splat_transform_s"] = time.perf_counter() - t0
+            row["splat_transform_psnr"] = float(psnr(render(load_splats(work / "decimated.ply")), full))
+        theirs = (f"{row['splat_transform_psnr']:.2f} dB ({row['splat_transform_s']:.0f} s)" if tool is not None
+                  else "(splat-transform not installed)")
+        print(f"{percent:>3} %  {row['merged_psnr']:>11.2f} dB ({row['merged_s']:>3.0f} s)"
+              f"{row['refined_psnr']:>23.2f} dB ({row['refined_s']:>3.0f} s){theirs:>32}", flush=True)
+        rows.append(row)
+    return rows
 
 
 if __name__ == "__main__":

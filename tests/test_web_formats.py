@@ -158,24 +158,6 @@ def test_spatial_view_opens_the_web_formats_as_named_layers(world, tmp_path):
                                                                           ("rock", 3000)]
 
 
-def test_merging_keeps_the_moments_of_what_it_merges():
-    from spatial.splats.simplify import merge_into
-
-    # two equal Gaussians one unit apart along x merge into one centred between them, stretched along x
-    params = {"means": torch.tensor([[0.0, 0, 0], [1.0, 0, 0], [9.0, 9, 9]]), "quats": torch.eye(4)[[0, 0, 0]],
-              "scales": torch.log(torch.full((3, 3), 0.5)), "opacities": torch.zeros(3),
-              "sh0": torch.tensor([[[1.0, 0, 0]], [[0.0, 1, 0]], [[0.0, 0, 1]]]), "shN": torch.zeros(3, 3, 3)}
-    out = merge_into(params, torch.tensor([True, False, True]))
-    torch.testing.assert_close(out["means"], torch.tensor([[0.5, 0, 0], [9.0, 9, 9]]))
-    # variance along x: 0.25 + 0.25 (the spread of the two centres about their mean); y and z: 0.25
-    assert sorted(torch.exp(2 * out["scales"][0]).tolist()) == pytest.approx([0.25, 0.25, 0.5])
-    torch.testing.assert_close(out["sh0"][0], torch.tensor([[0.5, 0.5, 0.0]]))
-    torch.testing.assert_close(out["sh0"][1], params["sh0"][2])  # the lone one is unchanged
-    torch.testing.assert_close(out["scales"][1], params["scales"][2])
-    # opacity x area is kept: 2 x 0.5 x 0.25 over the merged area sqrt(0.5 x 0.25), capped at 0.99
-    assert float(torch.sigmoid(out["opacities"][0])) == pytest.approx(min(0.99, 0.25 / 0.5**0.5 / 0.5), rel=1e-5)
-
-
 def test_an_export_refuses_a_name_of_another_format(world, tmp_path, capsys):
     from spatial.cli import main
 
