@@ -81,7 +81,8 @@ SPLAT_FORMATS: dict[str, SplatFormat] = {f.suffix: f for f in (
     SplatFormat(".compressed.ply", "compressed-ply", "PlayCanvas compressed PLY: chunked and quantised, about 4x "
                 "smaller than PLY, every SH band; SuperSplat writes and reads it", "spatial.formats.compressed_ply"),
     SplatFormat(".sog", "sog", "PlayCanvas SOG: WebP images and palettes, 15-20x smaller than PLY, for web "
-                "viewers (a path ending meta.json writes it unbundled)", "spatial.formats.sog", also=("meta.json",)),
+                "viewers (a path ending meta.json writes it unbundled, lod-meta.json streamed with levels of detail)",
+                "spatial.formats.sog", also=("meta.json", "lod-meta.json")),
     SplatFormat(".glb", "glb", "glTF binary with KHR_gaussian_splatting (y-up, as glTF is): lossless, every SH band, "
                 "for glTF tools and three.js-class viewers", "spatial.formats.glb"),
     SplatFormat(".html", "html", "a web page that shows the world in any browser, from disk, without Python "

@@ -60,6 +60,9 @@ class ExportOptions:
 
     sog_palette: int = 0
     """Entries of the SH palette (0: splat-transform's rule, at most 4096); more is closer and slower."""
+    lod: int = 0
+    """Levels of detail: a streamed SOG (FOLDER/lod-meta.json and a SOG per chunk, as PlayCanvas streams it) with
+    this many levels, each with half the Gaussians of the one above, merged; 0: one SOG."""
 
 
 def _log(x):
@@ -74,14 +77,16 @@ def _webp(rgba: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def encode(params: dict[str, torch.Tensor], sog_palette: int = 0) -> dict[str, bytes]:
-    """The files of a SOG: `{"meta.json": ..., "means_l.webp": ..., ...}`."""
+def encode(params: dict[str, torch.Tensor], sog_palette: int = 0, ordered: bool = False) -> dict[str, bytes]:
+    """The files of a SOG: `{"meta.json": ..., "means_l.webp": ..., ...}`; the splats in Morton order, or in the
+    order given (`ordered`: a streamed SOG's unit, whose chunks are ranges of it)."""
     p = {k: v.detach().cpu().double().numpy() for k, v in params.items()}
     N, dim = p["means"].shape[0], p["shN"].shape[1]
     if N > MAX_SPLATS:
         raise ValueError(f"SOG holds at most {MAX_SPLATS:,} splats; this world has {N:,}")
-    order = morton_order(p["means"])
-    p = {k: v[order] for k, v in p.items()}
+    if not ordered:
+        order = morton_order(p["means"])
+        p = {k: v[order] for k, v in p.items()}
     W = math.ceil(math.sqrt(N) / 4) * 4
     H = math.ceil(N / W / 4) * 4
 
@@ -133,6 +138,17 @@ def save(params: dict[str, torch.Tensor], path: Path, context: ExportContext | N
     """A bundled `.sog`, or the unbundled files beside a path named `meta.json`."""
     path = Path(path)
     options = (context.options if context else None) or ExportOptions()
+    from spatial.formats import sog_lod
+
+    if options.lod < 0 or options.lod > sog_lod.MAX_LEVELS:
+        raise file_error(path, f"--lod {options.lod}: give 0 (one SOG) to {sog_lod.MAX_LEVELS} levels of detail")
+    if options.lod > 1 or sog_lod.is_lod_path(path):
+        if not sog_lod.is_lod_path(path):
+            raise file_error(path, "levels of detail are written as a folder: name it FOLDER/lod-meta.json")
+        cameras = context.training_cameras() if context else None
+        save_levels(sog_lod.levels_of(params, options.lod if options.lod > 1 else 4, cameras), path,
+                    options.sog_palette)
+        return
     try:
         files = encode(params, options.sog_palette)
     except ValueError as e:
@@ -148,6 +164,38 @@ def save(params: dict[str, torch.Tensor], path: Path, context: ExportContext | N
     write_bytes_atomic(path, buffer.getvalue())
 
 
+def save_levels(levels: list[dict[str, torch.Tensor]], path: Path, sog_palette: int = 0, chunk: int | None = None
+                ) -> None:
+    """Write `levels` (finest first) as a streamed SOG: `path` (lod-meta.json) and a SOG folder per unit beside it
+    (the layout: spatial/formats/sog_lod.py)."""
+    from spatial.formats import sog_lod
+
+    meta, units = sog_lod.plan(levels, path, chunk or sog_lod.CHUNK)
+    for level, level_units in enumerate(units):
+        for i, rows in enumerate(level_units):
+            unit = {k: v.detach().cpu()[torch.from_numpy(rows)] for k, v in levels[level].items()}
+            for name, data in encode(unit, sog_palette, ordered=True).items():
+                write_bytes_atomic(path.parent / f"{level}_{i}" / name, data)
+    write_bytes_atomic(path, json.dumps(meta).encode())
+
+
+def load_level(path: Path, level: int = 0) -> dict[str, torch.Tensor]:
+    """One level of a streamed SOG (`lod-meta.json`; 0: the finest): its units, each checked against the tree."""
+    from spatial.formats import sog_lod
+
+    parts = []
+    for unit, count in sog_lod.units_of(Path(path), level):
+        part = load(unit)
+        if part["means"].shape[0] != count:
+            raise file_error(path, f"its tree places {count} Gaussians of level {level} in "
+                                   f"{unit.relative_to(Path(path).parent).as_posix()}, which holds "
+                                   f"{part['means'].shape[0]}")
+        parts.append(part)
+    if len({p["shN"].shape[1] for p in parts}) > 1:
+        raise file_error(path, f"the units of level {level} differ in their SH degree")
+    return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+
+
 def load(path: Path) -> dict[str, torch.Tensor]:
     with np.errstate(all="ignore"):  # a damaged file's values overflow or turn NaN: refused, never warned about
         return _load(path)
@@ -155,6 +203,8 @@ def load(path: Path) -> dict[str, torch.Tensor]:
 
 def _load(path: Path) -> dict[str, torch.Tensor]:
     path = Path(path)
+    if path.name.lower().endswith("lod-meta.json"):  # a streamed SOG: its finest level
+        return load_level(path)
     if path.name.lower().endswith("meta.json"):
         folder = path.parent
 
