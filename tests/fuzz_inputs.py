@@ -20,7 +20,7 @@ import zipfile
 import zlib
 from pathlib import Path
 
-READERS = ("splat-ply", "points-ply", "splat", "spz", "spz4", "compressed-ply", "sog", "sog-meta", "glb",
+READERS = ("splat-ply", "points-ply", "splat", "spz", "spz4", "compressed-ply", "sog", "sog-meta", "sog-lod", "glb",
            "colmap-bin", "colmap-text", "transforms", "exposures", "blender", "camera-path", "world", "checkpoint",
            "nerf-checkpoint", "resume")
 BOMB_MB = 256  # what each bomb claims to unpack to
@@ -51,6 +51,7 @@ def make_seeds(root: Path, facade: Path, orbit: Path) -> dict:
     (root / "sog").mkdir()
     save_splats(params, root / "sog" / "meta.json")
     (root / "sog" / "bomb.webp").write_bytes(_blank_webp(4096))
+    save_splats(params, root / "lod" / "lod-meta.json", lod=2)
     torch.save({"params": params, "step": 1, "config": {"downscale": 1}}, root / "model.pt")
 
     scene = load_scene(facade)
@@ -91,6 +92,7 @@ def make_seeds(root: Path, facade: Path, orbit: Path) -> dict:
         "compressed-ply": (root / "model.compressed.ply", export_ply),
         "sog": (root / "model.sog", export_ply),
         "sog-meta": (root / "sog" / "meta.json", export_ply),
+        "sog-lod": (root / "lod" / "lod-meta.json", export_ply),
         "glb": (root / "model.glb", export_ply),
         "checkpoint": (root / "model.pt", export_ply),
         "points-ply": (root / "transforms" / "sparse_pc.ply", ["scene", "info", "{scene}"]),

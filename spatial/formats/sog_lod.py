@@ -29,7 +29,7 @@ from spatial.io.paths import check_inside
 
 CHUNK = 512 * 1024  # Gaussians a leaf and a unit hold at most (splat-transform's --lod-chunk-count default)
 MAX_LEVELS = 16
-MAX_LOD_META = 64 << 20  # bytes of lod-meta.json: a node takes ~200 bytes, a world ~1 node per 100k Gaussians
+MAX_LOD_META = 16 << 20  # bytes of lod-meta.json: a node takes ~300 bytes, a world one leaf per chunk
 
 
 def is_lod_path(path: Path) -> bool:
