@@ -78,7 +78,7 @@ def test_the_cli_exports_and_the_viewer_opens_a_registered_format(toy_format, tr
 
 def test_without_registration_the_suffix_is_refused_by_name(tmp_path):
     (tmp_path / "a.toy").write_bytes(b"")
-    endings = r"\.ply, \.splat, \.compressed\.ply, \.sog, meta\.json, \.glb, \.html, \.spz"
+    endings = r"\.ply, \.splat, \.compressed\.ply, \.sog, meta\.json, lod-meta\.json, \.glb, \.html, \.spz"
     with pytest.raises(SpatialError, match=rf"unknown splat format '\.toy'; choose from {endings}$"):
         load_splats(tmp_path / "a.toy")
     with pytest.raises(SpatialError, match="unknown model file type '.toy'"):

@@ -167,6 +167,7 @@ def refine(small: dict[str, Tensor], full: dict[str, Tensor], cameras, steps: in
     from spatial.splats.step import LearningRates, make_optimizers
 
     device = small["means"].device
+    background = background.to(device) if background is not None else None
     degree = math.isqrt(full["shN"].shape[1] + 1) - 1
     views = [cameras[i] for i in range(len(cameras))]
     centres = torch.stack([torch.linalg.inv(v.world_to_cam.reshape(4, 4).double())[:3, 3] for v in views])
