@@ -89,7 +89,8 @@ def merge_to(params: dict[str, Tensor], count: int, importance: Tensor) -> dict[
             break
         rest = torch.ones(n, dtype=torch.bool)
         rest[a], rest[b] = False, False
-        merged = _moments(mean, cov, colour, weight, a, b)
+        share = (weight[a] / (weight[a] + weight[b]))[:, None]  # [P, 1]: a's part of each pair
+        merged = (*_moments(mean, cov, weight, a, b), share * colour[a] + (1 - share) * colour[b])
         mean, cov, colour = (torch.cat([x[rest], m]) for x, m in zip((mean, cov, colour), merged))
         mass = torch.cat([mass[rest], mass[a] + mass[b]])
         weight = torch.cat([weight[rest], weight[a] + weight[b]])
@@ -104,15 +105,14 @@ def merge_to(params: dict[str, Tensor], count: int, importance: Tensor) -> dict[
     return {k: v.to(device=device, dtype=dtype) for k, v in out.items()}
 
 
-def _moments(mean: Tensor, cov: Tensor, colour: Tensor, weight: Tensor, a: Tensor, b: Tensor
-             ) -> tuple[Tensor, Tensor, Tensor]:
-    """The moment-matched Gaussian of each pair `a [P]`, `b [P]`: mean [P, 3], covariance [P, 3, 3], colour."""
+def _moments(mean: Tensor, cov: Tensor, weight: Tensor, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """The moment-matched Gaussian of each pair `a [P]`, `b [P]`: mean [P, 3] and covariance [P, 3, 3]."""
     p = (weight[a] / (weight[a] + weight[b]))[:, None]  # [P, 1]
     m = p * mean[a] + (1 - p) * mean[b]
     da, db = mean[a] - m, mean[b] - m
     c = p[..., None] * (cov[a] + da[:, :, None] * da[:, None, :]) + \
         (1 - p[..., None]) * (cov[b] + db[:, :, None] * db[:, None, :])
-    return m, c, p * colour[a] + (1 - p) * colour[b]
+    return m, c
 
 
 def _merge_cost(mean: Tensor, cov: Tensor, colour: Tensor, weight: Tensor, a: Tensor, b: Tensor,
@@ -121,7 +121,7 @@ def _merge_cost(mean: Tensor, cov: Tensor, colour: Tensor, weight: Tensor, a: Te
     out = []
     for lo in range(0, len(a), chunk):
         i, j = a[lo:lo + chunk], b[lo:lo + chunk]
-        _, merged, _ = _moments(mean, cov, colour, weight, i, j)
+        _, merged = _moments(mean, cov, weight, i, j)
         p = weight[i] / (weight[i] + weight[j])
         shape = 0.5 * (_logdet(merged) - p * _logdet(cov[i]) - (1 - p) * _logdet(cov[j]))
         hue = p * (1 - p) * ((colour[i] - colour[j]) ** 2).sum(-1) * C0**2
@@ -164,14 +164,15 @@ def refine(small: dict[str, Tensor], full: dict[str, Tensor], cameras, steps: in
     """`small` after `steps` Adam steps fitting its render to `full`'s at `cameras` (one random view a step)."""
     from spatial.metrics import ssim
     from spatial.splats.model import render_splats
-    from spatial.splats.step import LearningRates, make_optimizers
+    from spatial.splats.step import LearningRates, StepConfig, make_optimizers
 
     device = small["means"].device
     background = background.to(device) if background is not None else None
     degree = math.isqrt(full["shN"].shape[1] + 1) - 1
     views = [cameras[i] for i in range(len(cameras))]
-    centres = torch.stack([torch.linalg.inv(v.world_to_cam.reshape(4, 4).double())[:3, 3] for v in views])
-    scene_scale = 1.1 * max(float((centres - centres.mean(0)).norm(dim=-1).max()), 1e-6)
+    centres = cameras.centers.double()  # [C, 3]
+    scene_scale = 1.1 * max(float((centres - centres.mean(0)).norm(dim=-1).max()), 1e-6)  # as the trainer's
+    weight = StepConfig.ssim_lambda  # the training loss: L1 and D-SSIM
 
     def draw(p, view):  # [1, H, W, 3]
         return render_splats(p, view.world_to_cam.to(device), view.K.to(device), int(view.width[0]),
@@ -192,7 +193,7 @@ def refine(small: dict[str, Tensor], full: dict[str, Tensor], cameras, steps: in
                 if pixels <= TARGET_CACHE_BYTES:
                     cache[i] = goal
         image = draw(params, views[i])
-        loss = 0.8 * (image - goal).abs().mean() + 0.2 * (1 - ssim(image, goal))
+        loss = (1 - weight) * (image - goal).abs().mean() + weight * (1 - ssim(image, goal))
         loss.backward()
         for optimizer in optimizers.values():
             optimizer.step()
