@@ -57,6 +57,8 @@ def main() -> None:
     parser.add_argument("--capture-run", type=Path, help="a run trained on a real capture: its decimation is "
                         "measured too (train one with `spatial train splat SCENE --downscale 4`)")
     parser.add_argument("--out", type=Path, help="also write the figures as JSON here")
+    parser.add_argument("--pictures", type=Path, help="also save a held-out view of each world at 10 %% here: "
+                        "full | splat-transform | merged | refined")
     args = parser.parse_args()
 
     from spatial.formats import load_splats, save_splats
@@ -97,18 +99,20 @@ def main() -> None:
         print(f"{name:<16}{size:>12,}{ply_size / size:>8.1f}x{t1 - t0:>10.2f}{t2 - t1:>9.2f}{value:>10.2f}")
 
     tool = splat_transform()
-    lighter = {"default scene": decimation(run, work, tool)}
+    pictures = args.pictures
+    lighter = {"default scene": decimation(run, work, tool, pictures and pictures / "decimation_default.png")}
     if args.capture_run:
-        lighter[args.capture_run.name if args.capture_run.name != "splat" else args.capture_run.parent.name] = \
-            decimation(args.capture_run, work, tool)
+        name = args.capture_run.name if args.capture_run.name != "splat" else args.capture_run.parent.name
+        lighter[name] = decimation(args.capture_run, work, tool, pictures and pictures / f"decimation_{name}.png")
     if args.out:
         args.out.write_text(json.dumps({"gaussians": model.count, "views": len(cameras), "formats": rows,
                                         "max_splats": lighter}, indent=2) + "\n")
 
 
-def decimation(run: Path, work: Path, tool: Path | None) -> list[dict]:
+def decimation(run: Path, work: Path, tool: Path | None, picture: Path | None = None) -> list[dict]:
     """`--max-splats` (merged only, and merged then refined) against splat-transform's `--decimate` at 50 %, 25 %
-    and 10 % of the world of `run`, each as PSNR against the full world's renders at every camera of its scene."""
+    and 10 % of the world of `run`, each as PSNR against the full world's renders at every camera of its scene;
+    `picture`: also a PNG of the first held-out view at 10 %: full world | splat-transform | merged | refined."""
     import torch
 
     from spatial.formats import load_splats, save_splats
@@ -136,9 +140,11 @@ def decimation(run: Path, work: Path, tool: Path | None) -> list[dict]:
     for percent in (50, 25, 10):
         count = round(model.count * percent / 100)
         row = {"percent": percent, "count": count}
+        shown = [world]
         for name, steps in (("merged", 0), ("refined", REFINE_STEPS)):
             t0 = time.perf_counter()
             ours = simplify(world, count, cameras, steps, background)
+            shown.append(ours)
             row[f"{name}_s"] = time.perf_counter() - t0
             row[f"{name}_psnr"] = float(psnr(render(ours), full))
         if tool is not None:
@@ -146,13 +152,31 @@ def decimation(run: Path, work: Path, tool: Path | None) -> list[dict]:
             subprocess.run([str(tool), "-g", "cpu", "-w", "-q", str(work / "full.ply"), "--decimate", str(count),
                             str(work / "decimated.ply")], check=True, capture_output=True)
             row["splat_transform_s"] = time.perf_counter() - t0
-            row["splat_transform_psnr"] = float(psnr(render(load_splats(work / "decimated.ply")), full))
+            theirs = load_splats(work / "decimated.ply")
+            row["splat_transform_psnr"] = float(psnr(render(theirs), full))
+            shown.insert(1, theirs)
+        if picture is not None and percent == 10:
+            save_strip(shown, model, cameras[model.scene().test_ids[:1] or [0]], picture)
         theirs = (f"{row['splat_transform_psnr']:.2f} dB ({row['splat_transform_s']:.0f} s)" if tool is not None
                   else "(splat-transform not installed)")
         print(f"{percent:>3} %  {row['merged_psnr']:>11.2f} dB ({row['merged_s']:>3.0f} s)"
               f"{row['refined_psnr']:>23.2f} dB ({row['refined_s']:>3.0f} s){theirs:>32}", flush=True)
         rows.append(row)
     return rows
+
+
+def save_strip(worlds: list[dict], model, camera, path: Path) -> None:
+    """One view of each world, side by side, as a PNG."""
+    import numpy as np
+    from PIL import Image
+
+    from spatial.trained import SplatModel
+
+    images = [next(SplatModel(w, path.parent, background=model.background).render_frames(camera)).rgb[0]
+              for w in worlds]
+    strip = np.concatenate([(img.clamp(0, 1).numpy() * 255).round().astype(np.uint8) for img in images], axis=1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(strip).save(path)
 
 
 if __name__ == "__main__":
