@@ -6,10 +6,10 @@ at the same count, on the same world and on a real capture, each measured agains
     python scripts/bench_formats.py --run outputs/RUN   # an existing run instead
     python scripts/bench_formats.py --capture-run outputs/monstree/splat --out scripts/results/formats.json
 
-PSNR is over every camera of the run's scene (training and held-out views), at the training resolution. Ours is
-shown merged only (`--refine-steps 0`) and merged then refined (the default, 200 steps); the times are for the
-whole reduction. The splat-transform comparison needs scripts/node_tools.sh to have installed it (it is skipped
-otherwise).
+PSNR is against the full world's render, over every camera of the run's scene and over its held-out views
+alone, at the training resolution; ours weighs and refines on the training views only. Ours is shown merged only
+(`--refine-steps 0`) and merged then refined (the default, 200 steps); the times are for the whole reduction.
+The splat-transform comparison needs scripts/node_tools.sh to have installed it (it is skipped otherwise).
 """
 
 from __future__ import annotations
@@ -121,19 +121,28 @@ def decimation(run: Path, work: Path, tool: Path | None, picture: Path | None = 
     from spatial.trained import SplatModel, load_splat_model
 
     model = load_splat_model(run)
-    cameras = model.scene().cameras
+    scene = model.scene()
+    cameras = scene.cameras
+    fit = cameras[scene.train_ids]  # what merging weighs and refining fits on; the held-out views are scored apart
+    held = scene.test_ids
     world = {k: v.detach() for k, v in model.params.items()}
     background = torch.tensor(model.background, dtype=torch.float32)
 
-    def render(params):  # every view's pixels in one vector: a capture's photos may differ in size
+    def render(params) -> list:  # each view's pixels: a capture's photos may differ in size
         frames = SplatModel(params, work, background=model.background).render_frames(cameras)
-        return torch.cat([out.rgb.reshape(-1) for out in frames])
+        return [out.rgb.reshape(-1) for out in frames]
+
+    def scores(params) -> tuple[float, float]:  # PSNR against the full world: every view, the held-out views
+        mine = render(params)
+        return (float(psnr(torch.cat(mine), torch.cat(full))),
+                float(psnr(torch.cat([mine[i] for i in held]), torch.cat([full[i] for i in held]))))
 
     full = render(world)
     config = json.loads((Path(run) / "config.json").read_text())
     print(f"\n{run}: {model.count:,} Gaussians, SH degree {model.sh_degree}, preset {config.get('preset')}, "
-          f"{config['config']['step']['steps']} steps, {len(cameras)} views")
-    print(f"{'kept':<7}{'ours, merged':>20}{f'ours, + {REFINE_STEPS} refining steps':>34}"
+          f"{config['config']['step']['steps']} steps; fitted on its {len(fit)} training views; "
+          f"PSNR dB over all {len(cameras)} views / over the {len(held)} held-out ones")
+    print(f"{'kept':<7}{'ours, merged':>24}{f'ours, + {REFINE_STEPS} refining steps':>34}"
           f"{'splat-transform --decimate':>32}")
     save_splats(world, work / "full.ply")
     rows = []
@@ -143,26 +152,28 @@ def decimation(run: Path, work: Path, tool: Path | None, picture: Path | None = 
         shown = [world]
         for name, steps in (("merged", 0), ("refined", REFINE_STEPS)):
             t0 = time.perf_counter()
-            ours = simplify(world, count, cameras, steps, background)
+            ours = simplify(world, count, fit, steps, background)
             shown.append(ours)
             row[f"{name}_s"] = time.perf_counter() - t0
-            row[f"{name}_psnr"] = float(psnr(render(ours), full))
+            row[f"{name}_psnr"], row[f"{name}_held_out_psnr"] = scores(ours)
         if tool is not None:
             t0 = time.perf_counter()
             subprocess.run([str(tool), "-g", "cpu", "-w", "-q", str(work / "full.ply"), "--decimate", str(count),
                             str(work / "decimated.ply")], check=True, capture_output=True)
             row["splat_transform_s"] = time.perf_counter() - t0
             theirs = load_splats(work / "decimated.ply")
-            row["splat_transform_psnr"] = float(psnr(render(theirs), full))
+            row["splat_transform_psnr"], row["splat_transform_held_out_psnr"] = scores(theirs)
             shown.insert(1, theirs)
         if picture is not None and percent == 10:
-            save_strip(shown, model, cameras[model.scene().test_ids[:1] or [0]], picture)
-        theirs = (f"{row['splat_transform_psnr']:.2f} dB ({row['splat_transform_s']:.0f} s)" if tool is not None
-                  else "(splat-transform not installed)")
-        print(f"{percent:>3} %  {row['merged_psnr']:>11.2f} dB ({row['merged_s']:>3.0f} s)"
-              f"{row['refined_psnr']:>23.2f} dB ({row['refined_s']:>3.0f} s){theirs:>32}", flush=True)
+            save_strip(shown, model, cameras[held[:1] or [0]], picture)
+        theirs = cell(row, "splat_transform") if tool is not None else "(splat-transform not installed)"
+        print(f"{percent:>3} %  {cell(row, 'merged'):>24}{cell(row, 'refined'):>34}{theirs:>32}", flush=True)
         rows.append(row)
     return rows
+
+
+def cell(row: dict, name: str) -> str:  # "all views / held-out views (time)"
+    return f"{row[name + '_psnr']:.2f} / {row[name + '_held_out_psnr']:.2f} ({row[name + '_s']:.0f} s)"
 
 
 def save_strip(worlds: list[dict], model, camera, path: Path) -> None:
