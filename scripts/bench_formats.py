@@ -8,7 +8,8 @@ at the same count, on the same world and on a real capture, each measured agains
 
 PSNR is against the full world's render, over every camera of the run's scene and over its held-out views
 alone, at the training resolution; ours weighs and refines on the training views only. Ours is shown merged only
-(`--refine-steps 0`) and merged then refined (the default, 200 steps); the times are for the whole reduction.
+(`--refine-steps 0`), merged then refined (the default, 200 steps), and merged as a bare splat file is (no views:
+opacity x area for importance, no refining); the times are for the whole reduction.
 The splat-transform comparison needs scripts/node_tools.sh to have installed it (it is skipped otherwise).
 """
 
@@ -142,18 +143,18 @@ def decimation(run: Path, work: Path, tool: Path | None, picture: Path | None = 
     print(f"\n{run}: {model.count:,} Gaussians, SH degree {model.sh_degree}, preset {config.get('preset')}, "
           f"{config['config']['step']['steps']} steps; fitted on its {len(fit)} training views; "
           f"PSNR dB over all {len(cameras)} views / over the {len(held)} held-out ones")
-    print(f"{'kept':<7}{'ours, merged':>24}{f'ours, + {REFINE_STEPS} refining steps':>34}"
+    print(f"{'kept':<7}{'ours, as a bare file':>26}{'ours, merged':>26}{f'ours, + {REFINE_STEPS} refining steps':>34}"
           f"{'splat-transform --decimate':>32}")
     save_splats(world, work / "full.ply")
     rows = []
     for percent in (50, 25, 10):
         count = round(model.count * percent / 100)
         row = {"percent": percent, "count": count}
-        shown = [world]
-        for name, steps in (("merged", 0), ("refined", REFINE_STEPS)):
+        shown = [world]  # the picture: full | splat-transform | merged | refined
+        for name, views, steps in (("bare", None, 0), ("merged", fit, 0), ("refined", fit, REFINE_STEPS)):
             t0 = time.perf_counter()
-            ours = simplify(world, count, fit, steps, background)
-            shown.append(ours)
+            ours = simplify(world, count, views, steps, background)
+            shown += [ours] if name != "bare" else []
             row[f"{name}_s"] = time.perf_counter() - t0
             row[f"{name}_psnr"], row[f"{name}_held_out_psnr"] = scores(ours)
         if tool is not None:
@@ -167,7 +168,8 @@ def decimation(run: Path, work: Path, tool: Path | None, picture: Path | None = 
         if picture is not None and percent == 10:
             save_strip(shown, model, cameras[held[:1] or [0]], picture)
         theirs = cell(row, "splat_transform") if tool is not None else "(splat-transform not installed)"
-        print(f"{percent:>3} %  {cell(row, 'merged'):>24}{cell(row, 'refined'):>34}{theirs:>32}", flush=True)
+        print(f"{percent:>3} %  {cell(row, 'bare'):>26}{cell(row, 'merged'):>26}{cell(row, 'refined'):>34}{theirs:>32}",
+              flush=True)
         rows.append(row)
     return rows
 
