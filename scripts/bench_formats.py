@@ -111,9 +111,10 @@ def main() -> None:
 
 
 def decimation(run: Path, work: Path, tool: Path | None, picture: Path | None = None) -> list[dict]:
-    """`--max-splats` (merged only, and merged then refined) against splat-transform's `--decimate` at 50 %, 25 %
-    and 10 % of the world of `run`, each as PSNR against the full world's renders at every camera of its scene;
-    `picture`: also a PNG of the first held-out view at 10 %: full world | splat-transform | merged | refined."""
+    """`--max-splats` (as a bare file, merged on the training views, and merged then refined) against
+    splat-transform's `--decimate` at 50 %, 25 % and 10 % of the world of `run`, each as PSNR against the full
+    world's renders over every camera of its scene and over its held-out views; `picture`: also a PNG of the
+    first held-out view at 10 %: full world | splat-transform | merged | refined."""
     import torch
 
     from spatial.formats import load_splats, save_splats

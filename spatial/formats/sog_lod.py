@@ -39,18 +39,12 @@ def is_lod_path(path: Path) -> bool:
 def levels_of(params: dict[str, torch.Tensor], levels: int, cameras=None) -> list[dict[str, torch.Tensor]]:
     """The world at `levels` levels of detail: itself, then half its Gaussians, a quarter, ... (merged and, with
     cameras, refined: spatial.splats.simplify)."""
-    from spatial.progress import progress_bar
-    from spatial.splats.simplify import REFINE_STEPS, simplify
+    from spatial.splats.simplify import simplify_shown
 
     N = params["means"].shape[0]
     out = [{k: v.detach() for k, v in params.items()}]
-    steps = REFINE_STEPS if cameras is not None else 0
     for level in range(1, levels):
-        count = max(1, N >> level)
-        with progress_bar(f"level {level}: merge to {count:,}" + (" and refine" if steps else ""),
-                          max(steps, 1)) as advance:
-            out.append(simplify(params, count, cameras, steps, progress=advance))
-            advance(max(steps, 1), max(steps, 1))
+        out.append(simplify_shown(params, max(1, N >> level), cameras, label=f"level {level}: "))
     return out
 
 

@@ -76,16 +76,10 @@ class SplatExport:
         if self.refine_steps < 0:
             raise SpatialError(f"--refine-steps {self.refine_steps}: give 0 (merge only) or more steps")
         if limit < kept:
-            from spatial.progress import progress_bar
-            from spatial.splats.simplify import simplify
+            from spatial.splats.simplify import simplify_shown
 
-            views = cameras()
-            steps = self.refine_steps if views is not None else 0  # a bare splat file has no views to fit on
-            background = torch.tensor(model.background, dtype=torch.float32)
-            with progress_bar(f"merge to {limit:,}" + (" and refine" if steps else ""), max(steps, 1)) as advance:
-                params = simplify(params, limit, views, steps, background, advance)
-                advance(max(steps, 1), max(steps, 1))
-            kept = limit
+            background = torch.tensor(model.background, dtype=torch.float32)  # refine moves it to the world's device
+            params, kept = simplify_shown(params, limit, cameras(), self.refine_steps, background), limit
         options = {f.name: getattr(self, f.name) for f in fields(self.options)} if self.options else {}
         save_splats(params, out, ExportContext(training_cameras=cameras), **options)
         console = Console()
