@@ -35,6 +35,20 @@ def test_the_more_important_gaussian_keeps_more_of_its_place_and_colour():
     torch.testing.assert_close(out["sh0"], torch.tensor([[[0.75, 0.25, 0.0]]]))
 
 
+def test_each_merged_gaussian_knows_what_it_was_merged_from():
+    # over several generations, each result is the importance-weighted mean of the inputs it says it holds
+    params = random_splat_params(400, sh_degree=1, seed=3)
+    weight = torch.rand(400, generator=torch.Generator().manual_seed(1)) + 0.1
+    out, owner = S.merge_tracked(params, 37, weight)
+    assert out["means"].shape[0] == 37 and owner.shape == (400,) and owner.min() >= 0
+    assert torch.equal(torch.unique(owner), torch.arange(37))  # every result holds at least one input
+    w = weight.double()
+    mean = torch.zeros(37, 3, dtype=torch.float64).index_add_(0, owner, w[:, None] * params["means"].double())
+    mean /= torch.zeros(37, dtype=torch.float64).index_add_(0, owner, w)[:, None]
+    torch.testing.assert_close(out["means"].double(), mean, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(S.merge_to(params, 37, weight)["means"], out["means"])
+
+
 def _greedy(a, b, cost, take):  # the textbook greedy matching: cheapest link first, both ends free
     used, pairs = set(), []
     for e in sorted(range(len(a)), key=lambda e: (float(cost[e]), e)):

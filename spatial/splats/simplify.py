@@ -70,6 +70,12 @@ def simplify_shown(params: dict[str, Tensor], count: int, cameras=None, refine_s
 def merge_to(params: dict[str, Tensor], count: int, importance: Tensor) -> dict[str, Tensor]:
     """Merge pairs of neighbouring Gaussians until `count` remain, cheapest first (see the module);
     `importance [N]` weighs each Gaussian's share of the picture."""
+    return merge_tracked(params, count, importance)[0]
+
+
+def merge_tracked(params: dict[str, Tensor], count: int, importance: Tensor) -> tuple[dict[str, Tensor], Tensor]:
+    """`merge_to`, and `[N]` the merged Gaussian each input Gaussian went into (-1: dropped, only when no pair
+    had a finite cost), so that a selection of the inputs maps onto the result."""
     from scipy.spatial import cKDTree
 
     device, dtype = params["means"].device, params["means"].dtype
@@ -85,6 +91,7 @@ def merge_to(params: dict[str, Tensor], count: int, importance: Tensor) -> dict[
     weight = weight + 1e-9 * float(weight.max().clamp(min=1e-30))  # never 0, so every pair has a weighted mean
     bands = p["shN"].shape[1]
     colour = torch.cat([p["sh0"], p["shN"]], 1).reshape(N, -1)  # [N, (1 + bands) * 3]
+    owner = torch.arange(N)  # [N]: each input's Gaussian among the current ones
     while mean.shape[0] > count:
         n = mean.shape[0]
         k = min(NEIGHBOURS, n - 1)
@@ -100,6 +107,9 @@ def merge_to(params: dict[str, Tensor], count: int, importance: Tensor) -> dict[
         if not len(a):  # no finite cost anywhere (degenerate shapes): keep the most important instead
             keep = weight.topk(count).indices
             mean, cov, colour, mass, weight = (x[keep] for x in (mean, cov, colour, mass, weight))
+            moved = torch.full((n,), -1, dtype=torch.long)
+            moved[keep] = torch.arange(count)
+            owner = torch.where(owner >= 0, moved[owner.clamp(min=0)], -1)
             break
         rest = torch.ones(n, dtype=torch.bool)
         rest[a], rest[b] = False, False
@@ -108,6 +118,11 @@ def merge_to(params: dict[str, Tensor], count: int, importance: Tensor) -> dict[
         mean, cov, colour = (torch.cat([x[rest], m]) for x, m in zip((mean, cov, colour), merged))
         mass = torch.cat([mass[rest], mass[a] + mass[b]])
         weight = torch.cat([weight[rest], weight[a] + weight[b]])
+        moved = torch.empty(n, dtype=torch.long)  # old index -> new: the rest first, then the merged pairs
+        kept = int(rest.sum())
+        moved[rest] = torch.arange(kept)
+        moved[a] = moved[b] = torch.arange(kept, kept + len(a))
+        owner = moved[owner]
     variance, axes = torch.linalg.eigh(cov)  # ascending; columns are the axes
     flip = torch.tensor([-1.0, 1.0, 1.0], dtype=axes.dtype)
     axes = torch.where(torch.linalg.det(axes)[:, None, None] < 0, axes * flip, axes)
@@ -116,7 +131,7 @@ def merge_to(params: dict[str, Tensor], count: int, importance: Tensor) -> dict[
     colour = colour.reshape(len(mean), 1 + bands, 3)
     out = {"means": mean, "quats": rotmat_to_quat(axes), "scales": scales.log(),
            "opacities": torch.log(opacity / (1 - opacity)), "sh0": colour[:, :1], "shN": colour[:, 1:]}
-    return {k: v.to(device=device, dtype=dtype) for k, v in out.items()}
+    return {k: v.to(device=device, dtype=dtype) for k, v in out.items()}, owner
 
 
 def _moments(mean: Tensor, cov: Tensor, weight: Tensor, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
