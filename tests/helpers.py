@@ -59,3 +59,21 @@ def appearance_config(steps=40, **kw):
 
     config = small_config(steps, **kw)
     return replace(config, step=replace(config.step, appearance=AppearanceConfig(per_image=True, lr=5e-2)))
+
+
+def big_world(n: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    """A world of `n` small splats (SH degree 0): half on a unit sphere coloured by direction, half on a ground
+    6 units square at y = 1 (below it in OpenCV's y-down frame), coloured by position."""
+    import math
+
+    g = torch.Generator().manual_seed(seed)
+    k = n // 2
+    sphere = torch.nn.functional.normalize(torch.randn(k, 3, generator=g), dim=-1)
+    xz = torch.rand(n - k, 2, generator=g) * 6 - 3
+    ground = torch.stack([xz[:, 0], torch.ones(n - k), xz[:, 1]], -1)
+    means = torch.cat([sphere, ground])
+    rgb = (means * 0.4 + 0.5).clamp(0.05, 0.95)
+    return {"means": means, "quats": torch.randn(n, 4, generator=g),
+            "scales": torch.full((n, 3), math.log(3.0 / math.sqrt(n))),  # about as far apart as they are wide
+            "opacities": torch.full((n,), 2.0), "sh0": ((rgb - 0.5) / 0.28209479)[:, None],
+            "shN": torch.zeros(n, 0, 3)}

@@ -223,6 +223,45 @@ def test_a_page_of_another_site_cannot_open_the_viewers_websocket(browser, tmp_p
         app.stop()
 
 
+def test_a_two_million_splat_world_shows_its_preview_first(browser, tmp_path):
+    """The level of detail (viewer/lod.py): the browser gets a preview first and draws it before anything more
+    is sent, so the first picture of a world of 2 million splats comes in seconds even in software WebGL
+    (timed against sending everything at once by scripts/bench_viewer_lod.py; 20 s here is a fail-safe)."""
+    import io
+
+    from PIL import Image
+
+    from spatial_viewer.app import ViewerApp
+    from spatial_viewer.world import World
+    from tests.helpers import big_world
+
+    world = World()
+    world.add_layer("big", big_world(2_000_000))
+    world.forget_history()
+    app = ViewerApp(world, [], None, None, tmp_path / "edited.ply")  # the default budget (a million)
+    app.start("127.0.0.1", free_port())
+    try:
+        assert app.drawn_count() <= app.lod.preview
+        page = browser.new_page()
+        start, monotonic = time.time(), time.monotonic()
+        page.goto(app.url)
+        shots = []  # (seconds since the page was opened, share of the picture the world covers)
+        while time.time() - start < 20 and not (shots and shots[-1][1] > 0.03):
+            png = page.screenshot(clip={"x": 0, "y": 150, "width": 380, "height": 300})  # left of the panel
+            rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), np.float32)
+            shots.append((time.time() - start, float((np.abs(rgb - 255).mean(-1) > 30).mean())))  # page: white
+        print("screenshots (s, covered):", [(round(t, 2), round(c, 3)) for t, c in shots])
+        assert shots[-1][1] > 0.03, shots  # the world is shown
+        wait_until(lambda: app.first_drawn)
+        when, drawn = next(iter(app.first_drawn.values()))  # the browser's first render: the preview alone
+        print(f"first picture {shots[-1][0]:.2f} s; the browser's first render returned at {when - monotonic:.2f} s")
+        assert 0 < drawn <= app.lod.preview
+        wait_until(lambda: app.drawn_count() > app.lod.preview, timeout=30)  # then what the camera needs
+        assert app.drawn_count() <= app.lod.budget
+    finally:
+        app.stop()
+
+
 @pytest.fixture(scope="module")
 def monstree_run(tmp_path_factory):
     """A real phone capture, processed small and trained briefly (about a minute): the first view's case."""

@@ -10,7 +10,9 @@ Server-side renders go through the `TrainedModel` interface for splats and NeRFs
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -23,11 +25,17 @@ from spatial.formats.html import viser_splats
 from spatial.trained import FILE_BACKGROUND, TrainedModel
 from spatial.transforms import rotmat_to_quat
 from spatial_viewer.layers import StaticLayer
+from spatial_viewer.lod import LayerChunks, LodConfig, camera_levels, level_count, uniform_levels
 from spatial_viewer.poses import pose_of
 from spatial_viewer.server_renders import MODES, ServerRenders
 from spatial_viewer.world import World
 
 SELECTED_RGB = np.array([1.0, 0.45, 0.0], np.float32)  # selection highlight (orange)
+LOD_POLL_SECONDS = 0.25  # how often the browsers' cameras are read for the level of detail
+LOD_REST_SECONDS = 0.3  # how long a camera keeps still before the levels it needs are sent
+PROBE_SLOW_SECONDS = 1.0  # a browser that takes longer to draw the preview draws without a GPU (software WebGL)
+PROBE_TIMEOUT_SECONDS = 60.0
+PROBE_SETTLE = 2.0  # after the probe, wait this many times as long as it took before sending more
 
 
 def splat_arrays(params: dict[str, torch.Tensor], selected: torch.Tensor) -> dict[str, np.ndarray]:
@@ -42,7 +50,7 @@ class ViewerApp:
     def __init__(self, world: World, static: list[StaticLayer] | None = None, cameras: Cameras | None = None,
                  thumbnails: list[np.ndarray] | None = None, out: Path = Path("edited.ply"),
                  background: tuple[float, float, float] = FILE_BACKGROUND, up: np.ndarray | None = None,
-                 editable: bool = True):
+                 editable: bool = True, lod: LodConfig | None = None):
         self.editable = editable  # False while a model trains: its next refresh would undo any edit
         self.world, self.static, self.cameras, self.thumbnails = world, static or [], cameras, thumbnails
         self.out, self.background, self.up = Path(out), background, up
@@ -54,7 +62,17 @@ class ViewerApp:
         self._preview_version = 0
         self._drawn_version = (-1, -1)
         self._mode_dropdown = None
-        self._layer_handles: dict = {}
+        self._layer_handles: dict = {}  # layer name -> its frame node (the layer's pose); its chunks are children
+        self.lod = lod or LodConfig()  # what is sent to the browser: viewer/lod.py
+        self._chunks: dict[str, tuple[tuple, LayerChunks]] = {}  # layer name -> (what it was built from, chunks)
+        self._levels: dict[str, np.ndarray] = {}  # layer name -> [C] level of each chunk as sent
+        self._merged: dict[str, np.ndarray] = {}  # layer name -> [C] whether each chunk was sent merged
+        self._merge_wanted = threading.Event()  # chunks are drawn as prefixes that merging would improve
+        self._eye: np.ndarray | None = None  # [3] world position of the camera the levels follow (None: preview)
+        self._stop_lod = threading.Event()
+        self._ready_at: dict = {}  # browser id -> time.monotonic() from which its camera is followed
+        self._slow: tuple[int, float] | None = None  # (Gaussians, seconds) a browser took to draw, when slow
+        self.first_drawn: dict = {}  # browser id -> (time.monotonic(), Gaussians) when it had first drawn the world
         self._frustums: list = []
         self._model_version = 0
         self._lock = threading.RLock()
@@ -92,8 +110,12 @@ class ViewerApp:
         self.redraw()
         self.server.on_client_connect(self._on_connect)
         self.renders.start(self.server)
+        threading.Thread(target=self._follow_cameras, daemon=True, name="viewer-lod").start()
+        threading.Thread(target=self._merge_levels, daemon=True, name="viewer-lod-merge").start()
 
     def stop(self) -> None:
+        self._stop_lod.set()
+        self._merge_wanted.set()
         self.renders.stop()
         if self.server is not None:
             self.server.stop()
@@ -140,24 +162,169 @@ class ViewerApp:
                 return
             for handle in self._layer_handles.values():
                 handle.remove()
-            self._layer_handles = {}
-            for i, layer in enumerate(self.world.layers):
-                if layer.count == 0:
-                    continue
+            self._layer_handles, self._levels, self._merged = {}, {}, {}
+            shown = [layer for layer in self.world.layers if layer.count and layer.visible]
+            chunks = [self._chunks_of(layer) for layer in shown]
+            names = {layer.name for layer in self.world.layers}
+            self._chunks = {name: built for name, built in self._chunks.items() if name in names}
+            for (i, layer), levels in zip(enumerate(shown), self._levels_for(shown, chunks)):
                 wxyz, position, scale = pose_of(layer.transform)
-                params = self.preview.get(layer.name, layer.params)
-                if params["means"].shape[0] != layer.count:  # a preview of an older world
-                    params = layer.params
-                self._layer_handles[layer.name] = self.server.scene.add_gaussian_splats(
-                    f"/layers/{i:03d}", **splat_arrays(params, self.world.selection[layer.name]),
-                    wxyz=wxyz, position=position, scale=scale,
-                    visible=layer.visible and self.renders.mode == "browser")
+                self._layer_handles[layer.name] = self.server.scene.add_frame(
+                    f"/layers/{i:03d}", show_axes=False, wxyz=wxyz, position=position, scale=scale,
+                    visible=self.renders.mode == "browser")
+                self._send_chunks(layer, levels, range(len(levels)))
             changed = self._drawn_version[0] != self.world.version
             self._drawn_version = version
             self._status()
         if changed:
             for callback in self.on_change:
                 callback()
+
+    # ---- level of detail (viewer/lod.py) ------------------------------------------------------
+    def _chunks_of(self, layer) -> LayerChunks:
+        """The layer's chunks, built again only when its Gaussians changed (not for a selection)."""
+        key = (id(layer.params["means"]), id(layer.params["opacities"]), id(layer.params["scales"]), layer.count)
+        cached = self._chunks.get(layer.name)
+        if cached is None or cached[0] != key:
+            cached = self._chunks[layer.name] = (key, LayerChunks(layer.params, self.lod.chunk))
+        return cached[1]
+
+    def _levels_for(self, layers: list, chunks: list[LayerChunks]) -> list[np.ndarray]:
+        """Per layer, its chunks' levels: a preview until a browser's camera is known, then what it needs."""
+        if self._eye is None:
+            return uniform_levels(chunks, min(self.lod.preview, self.lod.budget))
+        eyes, scales = [], []
+        for layer in layers:
+            T = layer.transform.double()
+            scale = float(T[:3, 0].norm())
+            eyes.append(((T[:3, :3].T @ (torch.from_numpy(self._eye).double() - T[:3, 3])) / scale ** 2).numpy())
+            scales.append(scale)
+        return camera_levels(chunks, eyes, scales, self.lod.budget)
+
+    def _send_chunks(self, layer, levels: np.ndarray, which) -> None:
+        """Send (or replace) chunks `which` of `layer` at `levels` under the layer's frame node."""
+        i = list(self._layer_handles).index(layer.name)
+        chunks = self._chunks[layer.name][1]
+        preview = self.preview.get(layer.name)
+        if preview is not None and preview["means"].shape[0] != layer.count:  # a preview of an older world
+            preview = None
+        merged = self._merged.setdefault(layer.name, np.zeros(len(chunks), bool))
+        for c in which:
+            splats, lit, merged[c] = chunks.splats_at(c, int(levels[c]), preview, self.world.selection[layer.name])
+            self.server.scene.add_gaussian_splats(f"/layers/{i:03d}/{c:04d}", **splat_arrays(splats, lit))
+        self._levels[layer.name] = levels
+        if any((levels > 0) & ~merged):
+            self._merge_wanted.set()
+
+    def drawn_count(self) -> int:
+        """Gaussians sent to the browser now, all layers together."""
+        with self._lock:
+            return sum(int(level_count(self._chunks[name][1].sizes, levels).sum())
+                       for name, levels in self._levels.items())
+
+    def relevel(self, eye: np.ndarray | None = None) -> int:
+        """Send the levels a camera at `eye` (`[3]`, world; default: the last one seen; none yet: the preview's)
+        needs: only the chunks whose level changes or whose level has been merged since. Returns how many."""
+        with self._lock:
+            if eye is not None:
+                self._eye = np.asarray(eye, np.float64)
+            if self.server is None or self._stop_lod.is_set():
+                return 0
+            shown = [layer for layer in self.world.layers if layer.name in self._levels]
+            sent = 0
+            for layer, levels in zip(shown, self._levels_for(shown, [self._chunks[x.name][1] for x in shown])):
+                chunks = self._chunks[layer.name][1]
+                now_merged = np.array([m.get(lv) is not None for lv, m in zip(levels, chunks.merged)], bool)
+                changed = np.flatnonzero((levels != self._levels[layer.name]) |
+                                         ((levels > 0) & now_merged & ~self._merged[layer.name] &
+                                          (layer.name not in self.preview)))
+                if len(changed):
+                    self._send_chunks(layer, levels, changed)
+                    sent += len(changed)
+            if sent:
+                self._status()
+            return sent
+
+    def set_budget(self, budget: int) -> None:
+        with self._lock:
+            self.lod.budget = max(1, int(budget))
+            self.relevel()
+
+    def _probe(self, client) -> None:
+        """Let a new browser draw what is sent before the levels its camera needs follow, so that the first
+        picture is not held up behind them; time it, and say so in the panel if it is slow (no GPU)."""
+        try:
+            drawn, start = self.drawn_count(), time.monotonic()
+            client.get_render(16, 16, transport_format="png", timeout=PROBE_TIMEOUT_SECONDS)
+            seconds = time.monotonic() - start
+        except Exception:  # noqa: BLE001 - the browser left or never drew (a hidden tab): follow it anyway
+            seconds = 0.0
+        with self._lock:
+            if seconds > PROBE_SLOW_SECONDS and drawn:
+                self._slow = (drawn, seconds)
+            self.first_drawn[client.client_id] = (time.monotonic(), drawn)
+            # the picture fades in over the next frames (viser's animation): give them the time the probe took
+            self._ready_at[client.client_id] = time.monotonic() + PROBE_SETTLE * seconds
+            self._status()
+
+    def _merge_levels(self) -> None:
+        """Merge the coarse levels of chunks drawn as prefixes, one chunk at a time, at low priority, and send
+        each one merged as soon as it is (viewer/lod.py)."""
+        import os
+
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)  # this thread only (Linux)
+        except (AttributeError, OSError):
+            pass
+        sent = time.monotonic()
+        while self._merge_wanted.wait() and not self._stop_lod.is_set():
+            if not all(self._is_ready(cid) for cid in self.server.get_clients()):  # the first picture first
+                self._stop_lod.wait(LOD_POLL_SECONDS)
+                continue
+            with self._lock:
+                todo = [(int(levels.max(initial=0) - levels[c]), name, self._chunks[name][1], c)
+                        for name, levels in self._levels.items() for c in np.flatnonzero(levels > 0)
+                        if int(levels[c]) not in self._chunks[name][1].merged[c]]
+            if not todo:
+                self._merge_wanted.clear()
+                self.relevel()
+                continue
+            _, name, chunks, c = min(todo)  # the coarsest drawn first: it gains the most
+            try:
+                chunks.merge_levels(c, stop=self._stale(name, chunks))
+            except Exception:  # noqa: BLE001 - a chunk that cannot merge keeps its prefix
+                chunks.merged[c].update({lv: None for lv in range(1, int(chunks.coarsest[c]) + 1)})
+            if time.monotonic() - sent > 1.0:  # what merged since, at most once a second
+                self.relevel()
+                sent = time.monotonic()
+
+    def _stale(self, name: str, chunks: LayerChunks):
+        """A test for merging to stop: the layer has been rebuilt (an edit) or the viewer stopped."""
+        return lambda: self._stop_lod.is_set() or self._chunks.get(name, (None, None))[1] is not chunks
+
+    def _is_ready(self, client_id) -> bool:
+        return time.monotonic() >= self._ready_at.get(client_id, math.inf)
+
+    def _follow_cameras(self) -> None:
+        """Send the levels a browser's camera needs once it has kept still for `LOD_REST_SECONDS`."""
+        seen: dict = {}  # client id -> (position, when it last moved)
+        while not self._stop_lod.wait(LOD_POLL_SECONDS):
+            try:
+                now, resting = time.monotonic(), None
+                for client_id, client in list(self.server.get_clients().items()):
+                    if not self._is_ready(client_id):
+                        continue
+                    position = np.asarray(client.camera.position, np.float64)
+                    last = seen.get(client_id)
+                    if last is None or not np.allclose(last[0], position):
+                        seen[client_id] = (position, now)
+                    elif now - last[1] >= LOD_REST_SECONDS and (self._eye is None or
+                                                                not np.allclose(self._eye, position)):
+                        resting = position
+                if resting is not None:
+                    self.relevel(resting)
+            except Exception:  # noqa: BLE001 - a client that left mid-read; the next poll sees the others
+                continue
 
     def set_model(self, model: TrainedModel) -> None:
         """Show `model` (e.g. a `TrainedNerf`) through server-side renders."""
@@ -218,12 +385,17 @@ class ViewerApp:
         @mode.on_update
         def _(_) -> None:
             self.renders.mode = mode.value
-            for name, handle in self._layer_handles.items():
-                handle.visible = mode.value == "browser" and self.world.layer(name).visible
+            for handle in self._layer_handles.values():  # hidden layers are not sent at all
+                handle.visible = mode.value == "browser"
             if mode.value == "browser":
                 self.server.scene.set_background_image(None)
             self.renders.invalidate()
 
+        budget = gui.add_number(
+            "Splat budget", self.lod.budget, min=1000, step=1000,
+            hint="most Gaussians sent to the browser: near the camera in full, far away fewer (level of detail). "
+                 "A browser that draws without a GPU wants about 50,000")
+        budget.on_update(lambda _: self.set_budget(int(budget.value)))
         cameras = gui.add_checkbox("Show cameras", True, hint="training cameras; click one to fly there")
         cameras.on_update(lambda _: self.show_cameras(cameras.value))
 
@@ -232,7 +404,12 @@ class ViewerApp:
             self._status_text.content = f"**Model** {self.model.summary()}, rendered on the server"
             return
         counts = ", ".join(f"{layer.name}: {layer.count:,}" for layer in self.world.layers)
-        self._status_text.content = f"**Gaussians** {counts}  \n**Selected** {self.world.selected_count():,}"
+        total, drawn = sum(layer.count for layer in self.world.layers if layer.visible), self.drawn_count()
+        lod = f"  \n**Drawn by the browser** {drawn:,} (level of detail)" if drawn < total else ""
+        if self._slow is not None and drawn > self._slow[0]:
+            lod += (f"  \nA browser took {self._slow[1]:.1f} s to draw {self._slow[0]:,} Gaussians (no GPU?): "
+                    "a lower splat budget keeps it responsive")
+        self._status_text.content = f"**Gaussians** {counts}  \n**Selected** {self.world.selected_count():,}{lod}"
 
     # ---- the first view ---------------------------------------------------------------------
     def start_view(self) -> tuple[np.ndarray, np.ndarray, float] | None:
@@ -245,6 +422,7 @@ class ViewerApp:
         return eye.numpy(), center.numpy(), float(self.cameras.fov_y[0])
 
     def _on_connect(self, client) -> None:
+        threading.Thread(target=self._probe, args=(client,), daemon=True, name="viewer-probe").start()
         view = self.start_view()
         if view is not None:
             eye, target, fov = view

@@ -31,6 +31,10 @@ class View:
     path' write beside it)."""
     thumbnails: bool = True
     """Show each training camera's image on its frustum (reads the images once at start)."""
+    splat_budget: int = 1_000_000
+    """Most Gaussians sent to the browser, all layers together: near the camera in full, farther away fewer
+    (level of detail; also in the viewer's panel). A laptop's GPU draws a million; a browser drawing without
+    a GPU (software WebGL) wants about 50,000."""
     input_spz_axes: Literal["rub", "rdf"] = "rub"
     """Axes of SPZ inputs, which the files do not say: rub (Niantic's, the format's own) or rdf (as
     splat-transform and SuperSplat write SPZ; without rdf their files open upside down)."""
@@ -43,7 +47,9 @@ class View:
         if not is_loopback(self.host):
             console.print(f"[yellow]warning:[/] serving on {self.host}: anyone who can reach this machine can "
                           "view and edit the world (and save over --out)")
-        app = build_app(self.inputs, self.out, self.thumbnails, self.input_spz_axes)
+        if self.splat_budget < 1:
+            raise SpatialError(f"--splat-budget must be at least 1 (given {self.splat_budget})")
+        app = build_app(self.inputs, self.out, self.thumbnails, self.input_spz_axes, self.splat_budget)
         app.start(self.host, self.port)
         console.print(f"viewer running at [bold]{app.url}[/]  (Ctrl-C to stop)")
         try:
@@ -55,11 +61,13 @@ class View:
             app.stop()
 
 
-def build_app(inputs: list[Path], out: Path, thumbnails: bool = True, spz_axes: str = "rub"):
+def build_app(inputs: list[Path], out: Path, thumbnails: bool = True, spz_axes: str = "rub",
+              splat_budget: int | None = None):
     from spatial.camera_path import scene_frame
     from spatial.trained import FILE_BACKGROUND, SplatModel
     from spatial_viewer.app import ViewerApp
     from spatial_viewer.layers import StaticLayer, camera_thumbnails, open_input
+    from spatial_viewer.lod import LodConfig
     from spatial_viewer.world import World
 
     world, static, cameras, images, background = World(), [], None, None, FILE_BACKGROUND
@@ -85,7 +93,8 @@ def build_app(inputs: list[Path], out: Path, thumbnails: bool = True, spz_axes: 
             images = camera_thumbnails(scene) if thumbnails else None
     world.forget_history()  # opening is not an edit
     up = None if cameras is None else scene_frame(cameras)[1].numpy()
-    app = ViewerApp(world, static, cameras, images, out, background, up, editable=server_model is None)
+    app = ViewerApp(world, static, cameras, images, out, background, up, editable=server_model is None,
+                    lod=LodConfig() if splat_budget is None else LodConfig(budget=splat_budget))
     if server_model is not None:
         app.set_model(server_model)
     return app
