@@ -6,6 +6,10 @@ and server-side renders of colour, depth or alpha with our own renderer (server_
 
 Everything the buttons do is a method of `World` (see world.py), so it is tested without a browser.
 Server-side renders go through the `TrainedModel` interface for splats and NeRFs alike (`shown_model`).
+
+One file: what the browser is sent, in order: the layers (with their level of detail: a preview, the probe
+that waits for the browser to draw it, the levels the camera needs, the merged levels as they are ready;
+the choices themselves are viewer/lod.py's), the cameras, the view controls and the status.
 """
 
 from __future__ import annotations
