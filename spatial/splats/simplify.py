@@ -91,7 +91,7 @@ def merge_tracked(params: dict[str, Tensor], count: int, importance: Tensor) -> 
     weight = weight + 1e-9 * float(weight.max().clamp(min=1e-30))  # never 0, so every pair has a weighted mean
     bands = p["shN"].shape[1]
     colour = torch.cat([p["sh0"], p["shN"]], 1).reshape(N, -1)  # [N, (1 + bands) * 3]
-    owner = torch.arange(N)  # [N]: each input's Gaussian among the current ones
+    owner = torch.arange(N, device="cpu")  # [N]: each input's Gaussian among the current ones
     while mean.shape[0] > count:
         n = mean.shape[0]
         k = min(NEIGHBOURS, n - 1)
@@ -107,7 +107,7 @@ def merge_tracked(params: dict[str, Tensor], count: int, importance: Tensor) -> 
         if not len(a):  # no finite cost anywhere (degenerate shapes): keep the most important instead
             keep = weight.topk(count).indices
             mean, cov, colour, mass, weight = (x[keep] for x in (mean, cov, colour, mass, weight))
-            moved = torch.full((n,), -1, dtype=torch.long)
+            moved = torch.full((n,), -1, dtype=torch.long, device="cpu")
             moved[keep] = torch.arange(count)
             owner = torch.where(owner >= 0, moved[owner.clamp(min=0)], -1)
             break
@@ -118,7 +118,7 @@ def merge_tracked(params: dict[str, Tensor], count: int, importance: Tensor) -> 
         mean, cov, colour = (torch.cat([x[rest], m]) for x, m in zip((mean, cov, colour), merged))
         mass = torch.cat([mass[rest], mass[a] + mass[b]])
         weight = torch.cat([weight[rest], weight[a] + weight[b]])
-        moved = torch.empty(n, dtype=torch.long)  # old index -> new: the rest first, then the merged pairs
+        moved = torch.empty(n, dtype=torch.long, device="cpu")  # old index -> new: the rest first, then the merged pairs
         kept = int(rest.sum())
         moved[rest] = torch.arange(kept)
         moved[a] = moved[b] = torch.arange(kept, kept + len(a))
