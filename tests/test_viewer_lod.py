@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from spatial_viewer.lod import LayerChunks, LodConfig, camera_levels, importance, level_count, uniform_levels
+from spatial.splats.select import importance
+from spatial_viewer.lod import LayerChunks, LodConfig, camera_levels, level_count, uniform_levels
 from tests.helpers import big_world, random_splat_params
 
 
@@ -27,7 +28,7 @@ def test_chunks_cut_the_layer_by_place_and_order_each_most_important_first():
     rows = np.concatenate(chunks.rows)
     assert np.array_equal(np.sort(rows), np.arange(5000))  # every Gaussian in exactly one chunk
     assert len(chunks) == 8 and chunks.sizes.max() <= 700  # median splits: 5000 -> 8 chunks of 625
-    weight = importance(params)
+    weight = importance(params).numpy()
     means = params["means"].numpy()
     for c, r in enumerate(chunks.rows):
         assert np.all(np.diff(weight[r]) <= 0)
@@ -59,11 +60,11 @@ def test_levels_fit_the_budget_and_coarsen_with_distance():
 def test_a_prefix_keeps_its_chunks_opacity_times_area():
     params = random_splat_params(3000, sh_degree=0, seed=4)
     chunks = LayerChunks(params, chunk=1000)
-    full = torch.from_numpy(importance(params))
+    full = importance(params)
     for c in range(len(chunks)):
         splats, lit, merged = chunks.splats_at(c, 3)
         assert not merged and splats["means"].shape[0] == math.ceil(chunks.sizes[c] / 8) and not lit.any()
-        kept = float(torch.from_numpy(importance(splats)).sum())
+        kept = float(importance(splats).sum())
         assert kept == pytest.approx(float(full[torch.from_numpy(chunks.rows[c])].sum()), rel=1e-4)
     level0, _, _ = chunks.splats_at(0, 0)
     torch.testing.assert_close(level0["scales"], params["scales"][torch.from_numpy(chunks.rows[0])])

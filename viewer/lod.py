@@ -3,7 +3,7 @@ bounded by a budget of Gaussians, however large the world.
 
 Each splat layer is cut into spatial chunks (split at the median of the longest axis, as streamed SOG's tree
 is: spatial/formats/sog_lod.py), and each chunk's Gaussians are ordered most important first (opacity x
-area, the importance `spatial.splats.simplify` uses for a file without views). Level k of a chunk is the first
+area: `spatial.splats.select.importance` without views). Level k of a chunk is the first
 ceil(n / 2^k) of them, so every level is a prefix of the same order: building the levels is one sort, and a
 selection or an edit maps onto any level without a lookup table.
 
@@ -33,6 +33,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from spatial.splats.select import importance
+
 
 @dataclass
 class LodConfig:
@@ -49,20 +51,13 @@ class LodConfig:
 MERGED_DOWN_TO = 16  # chunks' levels below this many Gaussians are prefixes (merging gains nothing there)
 
 
-def importance(params: dict[str, torch.Tensor]) -> np.ndarray:
-    """Opacity x area of each Gaussian's two largest axes: `[N]`."""
-    scales = params["scales"].detach().float()  # [N, 3] log
-    largest = scales.topk(2, dim=-1).values.sum(-1)
-    return (torch.sigmoid(params["opacities"].detach().float()) * torch.exp(largest)).cpu().numpy()
-
-
 class LayerChunks:
     """One layer's Gaussians as spatial chunks, each ordered most important first."""
 
     def __init__(self, params: dict[str, torch.Tensor], chunk: int = LodConfig.chunk):
         self.params = {k: v.detach() for k, v in params.items()}
         means = self.params["means"].cpu().float().numpy()  # [N, 3] in the layer's frame
-        weight = importance(self.params)
+        weight = importance(self.params).cpu().float().numpy()  # [N] opacity x area, no views
         self.count = len(means)
         self.rows: list[np.ndarray] = []  # per chunk, its Gaussians' indices, most important first
         pending = [np.arange(self.count)]
@@ -81,7 +76,6 @@ class LayerChunks:
         self.sizes = np.array([len(r) for r in self.rows], np.int64)  # [C]
         self.lo = np.array([means[r].min(0) for r in self.rows]).reshape(-1, 3)  # [C, 3] bounds of the centres
         self.hi = np.array([means[r].max(0) for r in self.rows]).reshape(-1, 3)
-        self.finest = np.zeros(len(self.rows), np.int64)
         self.coarsest = np.ceil(np.log2(np.maximum(self.sizes, 1))).astype(np.int64)  # down to one Gaussian
         self._kept = [np.cumsum(weight[r][::-1])[::-1] for r in self.rows]  # [n_c]: opacity x area from k on
         # merged levels, filled by merge_levels: per chunk, level -> (its Gaussians, [n_c] owner of each row),
@@ -134,7 +128,7 @@ class LayerChunks:
                 self.merged[c][level] = None  # drawn as a prefix
                 continue
             count = int(level_count(self.sizes[c], level))
-            splats, step = merge_tracked(splats, count, torch.from_numpy(importance(splats)).double())
+            splats, step = merge_tracked(splats, count, importance(splats).double())
             owner = torch.where(owner >= 0, step[owner.clamp(min=0)], -1)
             self.merged[c][level] = (splats, owner)
 
@@ -167,7 +161,7 @@ def camera_levels(layers: list[LayerChunks], eyes: list[np.ndarray], scales: lis
     sizes = np.concatenate([c.sizes for c in layers])
     coarsest = np.concatenate([c.coarsest for c in layers])
     if sizes.sum() <= budget:
-        return [c.finest.copy() for c in layers]
+        return [np.zeros(len(c), np.int64) for c in layers]
     d = np.concatenate([c.distances(e) * s for c, e, s in zip(layers, eyes, scales)])
     d = np.maximum(d, 1e-9 * max(float(d.max()), 1e-9))  # inside a chunk: nearest of all
 
