@@ -96,7 +96,7 @@ def merge_tracked(params: dict[str, Tensor], count: int, importance: Tensor) -> 
         n = mean.shape[0]
         k = min(NEIGHBOURS, n - 1)
         _, near = cKDTree(mean.numpy()).query(mean.numpy(), k=k + 1)
-        a = torch.arange(n).repeat_interleave(k)  # [n k]
+        a = torch.arange(n, device="cpu").repeat_interleave(k)  # [n k]
         b = torch.from_numpy(near[:, 1:]).reshape(-1).long()  # [n k]
         a, b = a[a != b], b[a != b]  # among Gaussians at one point, a Gaussian may be listed as its own neighbour
         link = torch.unique(torch.minimum(a, b) * n + torch.maximum(a, b))  # each pair once
@@ -108,10 +108,10 @@ def merge_tracked(params: dict[str, Tensor], count: int, importance: Tensor) -> 
             keep = weight.topk(count).indices
             mean, cov, colour, mass, weight = (x[keep] for x in (mean, cov, colour, mass, weight))
             moved = torch.full((n,), -1, dtype=torch.long, device="cpu")
-            moved[keep] = torch.arange(count)
+            moved[keep] = torch.arange(count, device="cpu")
             owner = torch.where(owner >= 0, moved[owner.clamp(min=0)], -1)
             break
-        rest = torch.ones(n, dtype=torch.bool)
+        rest = torch.ones(n, dtype=torch.bool, device="cpu")
         rest[a], rest[b] = False, False
         share = (weight[a] / (weight[a] + weight[b]))[:, None]  # [P, 1]: a's part of each pair
         merged = (*_moments(mean, cov, weight, a, b), share * colour[a] + (1 - share) * colour[b])
