@@ -78,6 +78,13 @@ def steady_render(client, background, timeout=60.0) -> np.ndarray:
     raise AssertionError("the browser's picture never settled")
 
 
+def in_full_detail(app, timeout=60.0) -> None:
+    """Wait until the viewer has sent every Gaussian: a preview is drawn first, then, once the browser has drawn it
+    and its camera has kept still, the levels the camera needs (the test worlds are far under the budget)."""
+    wait_until(lambda: app.drawn_count() == sum(layer.count for layer in app.world.layers if layer.visible),
+               timeout=timeout)
+
+
 def test_view_draws_the_splats_and_deletes_a_selection(trained_run, browser, tmp_path):
     from spatial_viewer.cli import build_app
 
@@ -91,7 +98,7 @@ def test_view_draws_the_splats_and_deletes_a_selection(trained_run, browser, tmp
         client = wait_until(lambda: next(iter(app.server.get_clients().values()), None))
         first = app.start_view()[0]
         wait_until(lambda: np.allclose(client.camera.position, first, atol=1e-3))  # our start view arrived
-        time.sleep(1.0)
+        in_full_detail(app)
         shot = steady_render(client, app.background)
 
         # the splats are drawn: the picture differs from the empty background where the objects are,
@@ -121,6 +128,7 @@ def test_view_draws_the_splats_and_deletes_a_selection(trained_run, browser, tmp
         wait_until(lambda: out.exists())
         assert load_splats(out)["means"].shape[0] == before - selected
 
+        in_full_detail(app)
         after = steady_render(client, app.background)
         ours_after = app.renders.render_view(client.camera, W, H, "colour").astype(np.float32)
         changed = np.abs(ours_after - ours).mean(-1) > 30  # where our renderer says the deletion shows
@@ -170,6 +178,7 @@ def test_live_training_view_pauses_and_resumes_from_the_browser(orbit_path, brow
         assert trainer.step_count == held  # training waits
         wait_until(lambda: live.app.world.layers and live.app.world.layers[0].count ==
                    trainer.state.params["means"].shape[0])
+        in_full_detail(live.app)
         # the browser draws the model training stopped at (it settles now that no refresh comes)
         shot = steady_render(client, live.app.background)
         ours = live.app.renders.render_view(client.camera, W, H, "colour").astype(np.float32)
@@ -292,7 +301,7 @@ def test_the_first_view_of_a_real_capture_shows_the_scene_not_the_cameras(monstr
         client = wait_until(lambda: next(iter(app.server.get_clients().values()), None))
         eye, target, _ = app.start_view()
         wait_until(lambda: np.allclose(client.camera.position, eye, atol=1e-3))
-        time.sleep(1.0)
+        in_full_detail(app)
         with_cameras = steady_render(client, app.background)
         app.show_cameras(False)
         time.sleep(1.0)
