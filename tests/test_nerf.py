@@ -140,3 +140,16 @@ def test_scene_maps_and_contraction():
     torch.testing.assert_close(c[0], p[0])
     assert c[1, 0] == pytest.approx(1.9) and c.abs().max() < 2
     assert uniform_edges(4, 8, jitter=False, device="cpu").shape == (4, 9)
+
+
+def test_a_view_that_is_not_a_training_photo_gets_the_training_photos_mean_appearance():
+    from spatial.nerf.field import FieldConfig, RadianceField
+
+    space = SpaceMap(torch.zeros(3), torch.ones(3), bounded=True)
+    field = RadianceField(space, FieldConfig(hash=HashConfig(levels=2, log2_table_size=8), appearance_dim=4), 5)
+    with torch.no_grad():  # images 0, 2, 3 trained; 1 and 4 held out (their rows never leave zero)
+        field.appearance.weight[[0, 2, 3]] = torch.tensor([[1.0, 2, 3, 4], [3, 0, 3, 0], [2, 1, 0, -1]])
+    assert torch.allclose(field.mean_appearance(), torch.tensor([2.0, 1, 2, 1]))
+    x, dirs = torch.rand(3, 2, 3) - 0.5, torch.nn.functional.normalize(torch.randn(3, 3), dim=-1)
+    field.appearance.weight.data[1] = torch.tensor([2.0, 1, 2, 1])  # an image whose embedding is that mean
+    assert torch.allclose(field(x, dirs, None)[1], field(x, dirs, torch.ones(3, dtype=torch.long))[1])

@@ -140,6 +140,15 @@ class RadianceField(torch.nn.Module):
         sigma = trunc_exp(h[:, 0] - 1.0)
         return torch.where(inside, sigma, torch.zeros_like(sigma)), h[:, 1:]
 
+    def mean_appearance(self) -> Tensor:
+        """The training images' mean embedding `[D]`: what a view that is not a training photo (a held-out one, the
+        viewer's) is rendered with. The embedding has a row for every image of the scene, and the rows of images
+        never trained on (held out) keep their zero start exactly (no gradient reaches them, and Adam moves nothing
+        without one), so they are told apart by being zero and left out of the mean."""
+        weight = self.appearance.weight  # [images, D]
+        trained = (weight != 0).any(1, keepdim=True).to(weight.dtype)  # [images, 1]
+        return (weight * trained).sum(0) / trained.sum().clamp_min(1)
+
     def forward(self, x: Tensor, dirs: Tensor, image_ids: Tensor | None) -> tuple[Tensor, Tensor]:
         """Density `[R, S]` and RGB `[R, S, 3]` at world points `x [R, S, 3]`: S samples on each of R rays
         with unit directions `dirs [R, 3]`. `image_ids [R]` picks each ray's appearance embedding;
@@ -150,7 +159,7 @@ class RadianceField(torch.nn.Module):
         per_ray = [sh_basis(dirs, self.config.direction_sh_degree)]  # [R, K]: one per ray, not per sample
         if self.appearance is not None:
             if image_ids is None:
-                per_ray.append(self.appearance.weight.mean(0, keepdim=True).expand(R, -1))
+                per_ray.append(self.mean_appearance()[None].expand(R, -1))
             else:
                 per_ray.append(self.appearance(image_ids))
         per_ray = torch.cat(per_ray, -1)
