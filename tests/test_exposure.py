@@ -1,5 +1,5 @@
 """Recorded exposure: read from each photo's EXIF on import, kept in the scene's exposures.json, and used as a known
-gain on each photo's render when training splats (held-out photos too)."""
+gain on each photo's render when training splats or a NeRF (held-out photos too)."""
 
 import json
 import math
@@ -185,3 +185,42 @@ def test_converting_a_scene_keeps_its_exposures_and_info_shows_them(exposed_orbi
     by_name = dict(zip(converted.image_names, converted.exposures.tolist()))
     assert [by_name[name] for name in original.image_names] == original.exposures.tolist()
     assert "recorded for every photo (exposures.json)" in capsys.readouterr().out
+
+
+def nerf_config(exposure: bool):
+    import copy
+
+    from spatial.configs.nerf import PRESETS
+
+    config = copy.deepcopy(PRESETS["tiny"][1])
+    config.steps, config.checkpoint_every, config.exposure = 2, 0, exposure
+    return config
+
+
+def test_a_nerf_trains_and_renders_each_photo_at_its_recorded_exposure(exposed_orbit, tmp_path):
+    from spatial.nerf.trainer import NerfTrainer
+
+    root, dark = exposed_orbit
+    scene = load_scene(root)
+    trainer = NerfTrainer(scene, nerf_config(True), tmp_path / "run")
+    plain = NerfTrainer(scene, nerf_config(False), tmp_path / "plain")
+    dark_share = len(scene.train_ids[::2]) / len(scene.train_ids)
+    expected_gain = math.exp((1 - dark_share) * math.log(0.25) / GAMMA)
+    held_out = scene.test_ids[0]
+    assert trainer.gains[held_out].item() == pytest.approx(expected_gain) and plain.gains is None
+    assert torch.allclose(trainer.render_view(held_out), plain.render_view(held_out) * expected_gain, atol=1e-6)
+    batch = trainer.sample_batch()  # each ray is compared at its own photo's exposure
+    assert torch.equal(batch.gains, trainer.gains[batch.image_ids]) and plain.sample_batch().gains is None
+    assert trainer.evaluate([held_out])["held_out"].startswith("rendered without per-image appearance, at each "
+                                                               "photo's recorded exposure")
+    trainer.step()
+
+
+def test_a_nerf_on_a_scene_without_exposures_says_so(orbit_path, tmp_path):
+    from spatial.nerf.trainer import NerfTrainer
+
+    trainer = NerfTrainer(load_scene(orbit_path), nerf_config(True), tmp_path)
+    assert trainer.gains is None and trainer.sample_batch().gains is None
+    assert (f"{orbit_path} records no exposure for its images (spatial process writes exposures.json from photos' "
+            "EXIF; a video's frames have none): every image is rendered at one exposure, and the appearance "
+            "embedding learns what differs") in trainer.notes

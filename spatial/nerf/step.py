@@ -30,6 +30,7 @@ class RayBatch:
     image_ids: Tensor  # [R] int64, which training image each ray comes from
     target: Tensor  # [R, 3] in 0-1, composited over `background`
     background: Tensor  # [R, 3] or [3]
+    gains: Tensor | None = None  # [R] each ray's photo's recorded exposure gain (NerfTrainConfig.exposure), or None
 
 
 def train_step(model: NerfModel, optimizer: torch.optim.Optimizer, scheduler, batch: RayBatch, losses: LossConfig,
@@ -41,7 +42,8 @@ def train_step(model: NerfModel, optimizer: torch.optim.Optimizer, scheduler, ba
     averaged over all of them before the step."""
     with torch.autocast(batch.origins.device.type, dtype=torch.bfloat16, enabled=autocast):
         out = model(batch.origins, batch.dirs, batch.image_ids, batch.background, step, generator)
-    mse = torch.mean((out.rgb.float() - batch.target) ** 2)
+    rgb = out.rgb.float() if batch.gains is None else out.rgb.float() * batch.gains[:, None]  # [R, 3]
+    mse = torch.mean((rgb - batch.target) ** 2)
     loss = mse + losses.interlevel * interlevel_loss(out.edges, out.weights.float(), out.proposals) \
         + losses.distortion * distortion_loss(out.edges, out.weights.float())
     if step % CHECK_EVERY == 0 and not torch.isfinite(loss):  # a NaN stays in the fields: found by the next check

@@ -18,7 +18,14 @@ from spatial.nerf.model import ModelConfig, NerfModel, check_weights
 from spatial.nerf.step import CHECK_EVERY, LossConfig, RayBatch, train_step
 from spatial.scene import Scene
 from spatial.training.checkpoint import check_generator, check_like, check_optimizer_state
-from spatial.training.trainer import RunConfig, TrainerBase, capture_warnings, generator_state, load_generator_state
+from spatial.training.trainer import (
+    HELD_OUT_AT_EXPOSURE,
+    RunConfig,
+    TrainerBase,
+    capture_warnings,
+    generator_state,
+    load_generator_state,
+)
 
 
 @dataclass
@@ -50,6 +57,10 @@ class NerfTrainConfig(RunConfig):
     it made steps slower, not faster (scripts/results/gpu_check.txt, which measures both)."""
     eval_chunk: int = 8192
     """Rays rendered at once when rendering whole images."""
+    exposure: bool = False
+    """Render each photo (held-out ones too) at its recorded exposure (EXIF exposure time x ISO / f-number^2,
+    relative to the training photos'), where the scene has exposures.json; spatial process writes it. The field then
+    holds the training photos' mean exposure, as the splats' `--step.appearance.exposure` does."""
 
 
 def space_map(scene: Scene, config: NerfTrainConfig, has_alpha: bool) -> SpaceMap:
@@ -94,6 +105,7 @@ class NerfTrainer(TrainerBase):
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
         torch.manual_seed(config.seed)
         self.space = space_map(scene, config, self.has_alpha).to(self.device)
+        self.gains = self._exposure_gains()  # [C] on the device, or None
         with torch.device("cpu"):  # initial weights drawn on the CPU: the same seed gives the same model anywhere
             self.model = NerfModel(self.space, config.model, len(scene))
         self.model.to(self.device)
@@ -101,6 +113,18 @@ class NerfTrainer(TrainerBase):
         self.autocast = config.mixed_precision and self.device.type == "cuda"
         self.optimizer, self.scheduler = self._optimizer()
         self.step_index = 0
+
+    def _exposure_gains(self) -> torch.Tensor | None:
+        from spatial.splats.appearance import exposure_gains
+
+        if not self.config.exposure:
+            return None
+        if self.scene.exposures is None:
+            self.notes.append(f"{self.scene.root} records no exposure for its images (spatial process writes "
+                              "exposures.json from photos' EXIF; a video's frames have none): every image is rendered "
+                              "at one exposure, and the appearance embedding learns what differs")
+            return None
+        return exposure_gains(self.scene.exposures, self.scene.train_ids).to(self.device)
 
     def _optimizer(self, model: NerfModel | None = None):
         opt = torch.optim.Adam((model or self.model).parameters(), lr=self.config.lr, eps=1e-15)
@@ -156,7 +180,8 @@ class NerfTrainer(TrainerBase):
         share = R // procs.world_size  # equal shares, so every process draws its sample jitter alike
         mine = slice(procs.rank * share, (procs.rank + 1) * share)
         return RayBatch(origins[mine, 0], dirs[mine, 0], ids[mine], target[mine],
-                        background[mine] if background.dim() == 2 else background)
+                        background[mine] if background.dim() == 2 else background,
+                        None if self.gains is None else self.gains[ids[mine]])
 
     def step(self) -> dict:
         if self.step_index % CHECK_EVERY == 0:
@@ -177,7 +202,11 @@ class NerfTrainer(TrainerBase):
             self.model.train()
 
     def render_view(self, index: int) -> torch.Tensor:
-        return self.render(index)["rgb"]
+        rgb = self.render(index)["rgb"]  # [H, W, 3]
+        return rgb if self.gains is None else rgb * self.gains[index]
+
+    def eval_extras(self) -> dict:
+        return {} if self.gains is None else {"held_out": HELD_OUT_AT_EXPOSURE}
 
     def checkpoint_state(self) -> dict:
         return {

@@ -118,7 +118,7 @@ def merge_tracked(params: dict[str, Tensor], count: int, importance: Tensor) -> 
         mean, cov, colour = (torch.cat([x[rest], m]) for x, m in zip((mean, cov, colour), merged))
         mass = torch.cat([mass[rest], mass[a] + mass[b]])
         weight = torch.cat([weight[rest], weight[a] + weight[b]])
-        moved = torch.empty(n, dtype=torch.long, device="cpu")  # old index -> new: the rest first, then the merged pairs
+        moved = torch.empty(n, dtype=torch.long, device="cpu")  # old index -> new: the rest, then merged pairs
         kept = int(rest.sum())
         moved[rest] = torch.arange(kept)
         moved[a] = moved[b] = torch.arange(kept, kept + len(a))

@@ -19,7 +19,7 @@ from spatial.splats.strategies.default import DefaultStrategy
 from spatial.splats.strategies.mcmc import MCMCStrategy
 from spatial.training.checkpoint import check_generator, check_like, check_optimizer_state
 from spatial.training.trainer import (
-    COLOUR_CORRECTED,
+    HELD_OUT_AT_EXPOSURE,
     RunConfig,
     TrainerBase,
     capture_warnings,
@@ -196,8 +196,7 @@ class SplatTrainer(TrainerBase):
     def eval_extras(self) -> dict:
         extras = {"gaussians": self.state.params["means"].shape[0]}
         if self.gains is not None:
-            extras["held_out"] = ("rendered without per-image appearance, at each photo's recorded exposure relative "
-                                  "to the training photos' (exposures.json, from EXIF); " + COLOUR_CORRECTED)
+            extras["held_out"] = HELD_OUT_AT_EXPOSURE
         return extras
 
     def checkpoint_state(self) -> dict:

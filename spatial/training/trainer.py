@@ -205,6 +205,8 @@ class TrainerBase:
 COLOUR_CORRECTED = ("cc_psnr and cc_ssim after the least-squares affine colour map of each render onto its photo "
                     "(Zip-NeRF's colour-corrected metrics)")
 HELD_OUT = "rendered without per-image appearance; " + COLOUR_CORRECTED
+HELD_OUT_AT_EXPOSURE = ("rendered without per-image appearance, at each photo's recorded exposure relative to the "
+                        "training photos' (exposures.json, from EXIF); " + COLOUR_CORRECTED)
 
 
 def capture_warnings(images: list[torch.Tensor], names: list[str]) -> list[str]:
