@@ -1,10 +1,14 @@
 """Benchmark real phone captures end to end: processing time, then held-out quality against training time.
 
-    python scripts/bench_real_captures.py               # monstree and sceaux_castle, presets auto and cpu
-    python scripts/bench_real_captures.py --captures monstree --presets capture --train-seconds 600 --record
+    python scripts/bench_real_captures.py --opensplat BIN --record   # the three captures, auto, cpu and nerf:auto
+    python scripts/bench_real_captures.py --captures monstree --presets capture --train-seconds 600
 
-For each capture in ../shared/data: `spatial process images` (timed, cached between runs), then splat training at
-1/`--downscale` size for each preset until it finishes or its training steps have taken `--train-seconds`. The
+The captures: monstree and sceaux_castle from ../shared/data, processed with `spatial process images`, and
+facade_phone, the built-in facade filmed along a handheld walk as a phone records it (drifting exposure and white
+balance, motion blur, rolling shutter, noise; scripts/bench_video_processing.py --phone makes it), 50 frames of 150
+processed with `spatial process video`; its true cameras are known, and their error is printed. Processing is timed
+and cached between runs. Then each preset trains at 1/`--downscale` size (a splat preset, or `nerf:PRESET` for
+the NeRF) until it finishes or its training steps have taken `--train-seconds`. The
 held-out views are every 8th image (the 3DGS evaluation's split), fixed by `load_scene`; they are evaluated (PSNR,
 SSIM, colour-corrected PSNR, LPIPS when its weights are here) when training time passes each of `--marks` seconds
 and at the end, evaluation excluded from the time. The cpu preset is the baseline, measured in the same run. The
@@ -42,32 +46,68 @@ DATA = ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "scripts" / "results"
 
 
-def processed(capture: str, cache: Path, fresh: bool) -> tuple[Path, float | None]:
-    """The capture's scene folder, and the seconds processing took (None when it came from the cache)."""
+def processed(capture: str, cache: Path, fresh: bool) -> tuple[Path, float | None, str]:
+    """The capture's scene folder, the seconds processing took (None when it came from the cache) and a note on
+    its cameras (for the phone video, whose true cameras are known: their error after a similarity alignment)."""
     from spatial.cli import main
 
     scene = cache / capture
     if fresh and scene.exists():
         shutil.rmtree(scene)
-    if (scene / "sparse").is_dir():
-        return scene, None
-    start = time.perf_counter()
-    main(["process", "images", str(DATA / capture / "images"), str(scene)])
-    return scene, time.perf_counter() - start
+    seconds = None
+    if not (scene / "sparse").is_dir():
+        start = time.perf_counter()
+        if capture == PHONE_VIDEO:
+            main(["process", "video", str(phone_video()[0]), str(scene), "--frames", str(PHONE_FRAMES)])
+        else:
+            main(["process", "images", str(DATA / capture / "images"), str(scene)])
+        seconds = time.perf_counter() - start
+    return scene, seconds, camera_errors(scene) if capture == PHONE_VIDEO else ""
 
 
-def train(scene: Path, preset: str, downscale: int, budget: float, marks: list[float], out: Path,
+PHONE_VIDEO = "facade_phone"  # the built-in facade filmed as a phone records it (scripts/bench_video_processing.py)
+PHONE_FRAMES = 50  # frames kept of its 150, as `bench_video_processing.py --phone --video-frames 150` measures
+
+
+def phone_video():
+    """The phone-style facade video (rendered and degraded once, then cached) and its true cameras."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from bench_video_processing import handheld_video, phone_style
+
+    clean, truth = handheld_video(150, 1920, 1080)
+    return phone_style(clean, truth, clean.with_name(clean.name.replace("handheld", "handheld-phone"))), truth
+
+
+def camera_errors(scene: Path) -> str:
+    from spatial.io import load_scene
+    from spatial.process.alignment import pose_errors
+
+    loaded = load_scene(scene)
+    ids = [int(Path(name).stem[6:12]) for name in loaded.image_names]  # frame_000123.png: the frame's index
+    errors = pose_errors(loaded.cameras.cam_to_world, phone_video()[1].cam_to_world[ids])
+    return (f"{len(ids)} frames; cameras against the truth: centre error {100 * errors['center_error_max']:.2f}% of "
+            f"the path, rotation error {errors['rotation_error_max_deg']:.2f} deg")
+
+
+def train(scene: Path, entry: str, downscale: int, budget: float, marks: list[float], out: Path,
           steps: int | None = None) -> dict:
+    """Train `entry` (a splat preset, or `nerf:PRESET`) until it finishes or its steps have taken `budget` s."""
     import torch
 
     from spatial.io import load_scene
     from spatial.training.methods import get_method
 
-    method = get_method("splat")
+    name, preset = entry.split(":", 1) if entry.startswith("nerf:") else ("splat", entry)
+    method = get_method(name)
     config = method.preset_config(preset, scene)  # `auto` judges the scene as `spatial train` does
     config.downscale, config.checkpoint_every, config.eval_every = downscale, 0, 0
     if steps is not None:  # the preset cut short (its schedule otherwise unchanged), as `--step.steps N` does
-        config.step.steps = steps
+        if name == "nerf":
+            config.steps = steps
+        else:
+            config.step.steps = steps
     steps = method.steps(config)
     torch.manual_seed(config.seed)
     trainer = method.trainer(load_scene(scene), config, out)
@@ -80,7 +120,7 @@ def train(scene: Path, preset: str, downscale: int, budget: float, marks: list[f
             result = trainer.evaluate()
             curve.append({"seconds": pending.pop(0), "step": trainer.step_count, "psnr": result["psnr"],
                           "ssim": result["ssim"], "cc_psnr": result["cc_psnr"]})
-            print(f"  {preset}: {curve[-1]}", flush=True)
+            print(f"  {entry}: {curve[-1]}", flush=True)
     at_mean_exposure = None
     if getattr(trainer, "gains", None) is not None:  # also scored as rendered without the photos' EXIF exposure
         gains, trainer.gains = trainer.gains, None
@@ -89,14 +129,14 @@ def train(scene: Path, preset: str, downscale: int, budget: float, marks: list[f
     final = trainer.evaluate()
     with torch.no_grad():
         image = trainer.render_view(trainer.scene.test_ids[0]).clamp(0, 1).cpu().numpy()
-    return {"preset": preset if preset != "auto" else f"auto:{method.preset_name(preset, scene)}",
-            "steps": trainer.step_count, "of_steps": steps, "train_seconds":
+    label = entry if preset != "auto" else f"{entry}:{method.preset_name(preset, scene)}"
+    return {"preset": label, "steps": trainer.step_count, "of_steps": steps, "train_seconds":
             round(trainer.train_seconds, 1), "eval_seconds": final["eval_seconds"], "psnr": final["psnr"],
             "ssim": final["ssim"], "cc_psnr": final["cc_psnr"], "cc_ssim": final["cc_ssim"], "lpips": final["lpips"],
             "lpips_note": final.get("lpips_note"), "curve": curve, "held_out": final["held_out"],
-            "psnr_at_mean_exposure": at_mean_exposure, "per_view": seen_by_training(trainer),
-            "gaussians": int(trainer.state.params["means"].shape[0]), "test_views": len(trainer.scene.test_ids),
-            "image": (image * 255).round().astype(np.uint8)}
+            "psnr_at_mean_exposure": at_mean_exposure, "test_views": len(trainer.scene.test_ids),
+            "gaussians": int(trainer.state.params["means"].shape[0]) if name == "splat" else None,
+            "image": (image * 255).round().astype(np.uint8), "trainer": trainer}
 
 
 OPENSPLAT_BACKGROUND = (0.6130, 0.0101, 0.3984)  # what OpenSplat composites its renders on (model.hpp; not learned)
@@ -192,9 +232,9 @@ def _ply_step(ply: Path) -> int | None:
         return None
 
 
-def score_peer(scene: Path, ply: Path, downscale: int, out: Path) -> tuple[dict, object]:
+def score_peer(scene: Path, ply: Path, downscale: int, out: Path, masks: dict) -> tuple[dict, object]:
     """A peer's PLY scored by our evaluator: a splat trainer on the same scene and downscale, holding the peer's
-    Gaussians and its background instead of its own, evaluated and split by `seen_by_training` like ours."""
+    Gaussians and its background instead of its own, evaluated and split by the pixels of `masks` like ours."""
     import torch
 
     from spatial.formats import load_splats
@@ -214,42 +254,38 @@ def score_peer(scene: Path, ply: Path, downscale: int, out: Path) -> tuple[dict,
     trainer.background = torch.tensor(OPENSPLAT_BACKGROUND, dtype=torch.float32, device=trainer.device)
     trainer.gains = None
     result = trainer.evaluate()
-    result["per_view"] = seen_by_training(trainer)
+    result["per_view"] = per_view(trainer, masks if masks is not None else seen_by_training(trainer))
     result["gaussians"] = int(params["means"].shape[0])
     return result, trainer
 
 
-def seen_by_training(trainer) -> list[dict]:
-    """Per held-out view: the share of its pixels that some training photo sees, and PSNR over those pixels and
-    over the rest. A pixel is seen when the trained model's depth there, taken into a training camera, lands
-    inside that photo at the depth the model renders for it (within 5%): what the training photos never show
-    has to be guessed, and a held-out view at the end of a walk around the subject has much of it."""
+def seen_by_training(trainer) -> dict[int, object]:
+    """Per held-out view `i`, its pixels `[H, W]` bool that some training photo sees, by a trained splat model's
+    geometry. A pixel is seen when the model's depth there, taken into a training camera, lands inside that photo at
+    the depth the model renders for it (within 5%): what the training photos never show has to be guessed, and a
+    held-out view at the end of a walk around the subject has much of it. The masks of a capture's first splat run
+    are used for every row of that capture, so that all are scored over the same pixels."""
     import torch
 
     from spatial.cameras import pixel_centers
-    from spatial.metrics import psnr
     from spatial.splats.model import render_splats
 
     cams = trainer.scene.cameras  # at the trainer's image size
 
-    def render(i: int):  # colour as evaluated [H, W, 3], depth and alpha [H, W]
+    def render(i: int):  # depth and alpha [H, W]
         W, H = int(cams.width[i]), int(cams.height[i])
         out = render_splats(trainer.state.params, trainer.world_to_cam[i:i + 1], trainer.K[i:i + 1], W, H,
                             trainer.config.step.sh_degree, trainer.background, trainer.config.step.render)
-        rgb = out.rgb[0] if trainer.gains is None else out.rgb[0] * trainer.gains[i]
-        return rgb.clamp(0, 1), out.depth[0, ..., 0], out.alpha[0, ..., 0]
+        return out.depth[0, ..., 0].cpu(), out.alpha[0, ..., 0].cpu()
 
-    def psnr_over(image, target, mask) -> float | None:  # over the pixels of `mask` [H, W]
-        return psnr(image[mask], target[mask]).item() if mask.any() else None
-
-    rows = []
+    masks = {}
     with torch.no_grad():
-        depths = {j: render(j)[1].cpu() for j in trainer.scene.train_ids}
+        depths = {j: render(j)[0] for j in trainer.scene.train_ids}
         for i in trainer.scene.test_ids:
-            rgb, depth, alpha = render(i)
+            depth, alpha = render(i)
             H, W = depth.shape
             uv = pixel_centers(W, H, dtype=cams.K.dtype).reshape(1, -1, 2)  # [1, HW, 2]
-            points = cams[i].unproject(uv, depth.cpu().reshape(1, -1))[0]  # [HW, 3] world
+            points = cams[i].unproject(uv, depth.reshape(1, -1))[0]  # [HW, 3] world
             seen = torch.zeros(H * W, dtype=torch.bool)
             for j, other in depths.items():
                 pixel, z = (x[0] for x in cams[j].project(points))  # [HW, 2], [HW]
@@ -258,8 +294,26 @@ def seen_by_training(trainer) -> list[dict]:
                 x = pixel[:, 0].clamp(0, other.shape[1] - 1).long()
                 y = pixel[:, 1].clamp(0, other.shape[0] - 1).long()
                 seen |= inside & ((other[y, x] - z).abs() < 0.05 * z)
-            seen = seen.reshape(H, W).to(alpha.device) & (alpha > 0.5)
+            masks[i] = seen.reshape(H, W) & (alpha > 0.5)
+    return masks
+
+
+def per_view(trainer, masks: dict[int, object]) -> list[dict]:
+    """Per held-out view: PSNR over all its pixels, the share some training photo sees (`masks`, from
+    `seen_by_training`), and PSNR over those pixels and over the rest; rendered as `evaluate` renders them."""
+    import torch
+
+    from spatial.metrics import psnr
+
+    def psnr_over(image, target, mask) -> float | None:  # over the pixels of `mask` [H, W]
+        return psnr(image[mask], target[mask]).item() if mask.any() else None
+
+    rows = []
+    with torch.no_grad():
+        for i in trainer.scene.test_ids:
+            rgb = trainer.render_view(i).clamp(0, 1).cpu()
             target = torch.from_numpy(trainer.scene.load_image(i)).to(rgb)
+            seen = masks[i]
             rows.append({"view": trainer.scene.image_names[i], "psnr": psnr_over(rgb, target, torch.ones_like(seen)),
                          "seen": float(seen.float().mean()), "psnr_seen": psnr_over(rgb, target, seen),
                          "psnr_unseen": psnr_over(rgb, target, ~seen)})
@@ -268,10 +322,12 @@ def seen_by_training(trainer) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--captures", nargs="+", default=["monstree", "sceaux_castle"])
-    parser.add_argument("--presets", nargs="+", default=["auto", "cpu"],
-                        help="splat presets to train, each measured (auto: what `spatial train` picks for the "
-                             "capture; cpu is the baseline)")
+    parser.add_argument("--captures", nargs="+", default=["monstree", "sceaux_castle", PHONE_VIDEO],
+                        help=f"folders of ../shared/data, or {PHONE_VIDEO}: the built-in facade filmed as a phone "
+                             "records it (drifting exposure and white balance, blur, rolling shutter, noise)")
+    parser.add_argument("--presets", nargs="+", default=["auto", "cpu", "nerf:auto"],
+                        help="splat presets to train, or nerf:PRESET, each measured (auto: what `spatial train` "
+                             "picks for the capture; cpu is the baseline)")
     parser.add_argument("--downscale", type=int, default=4, help="train at 1/N of the photos' size")
     parser.add_argument("--train-seconds", type=float, default=600.0, help="training-time budget per run")
     parser.add_argument("--steps", type=int, help="train each preset for this many steps (as --step.steps does: "
@@ -304,40 +360,50 @@ def main() -> None:
              "least-squares affine colour map onto its photo (Zip-NeRF's colour-corrected metric)"]
     records = []
     for capture in args.captures:
-        scene, seconds = processed(capture, cache, args.fresh)
+        scene, seconds, cameras = processed(capture, cache, args.fresh)
         took = f"{seconds:.0f} s" if seconds is not None else "cached (run with --fresh to time it)"
-        lines.append(f"{capture}: processing {took}")
+        lines.append(f"{capture}: processing {took}" + (f"; {cameras}" if cameras else ""))
+        masks = None  # the pixels of each held-out view some training photo sees (the first splat run's)
         for preset in args.presets:
             result = train(scene, preset, args.downscale, args.train_seconds, args.marks, cache / f"{capture}-run",
                            args.steps)
-            image = result.pop("image")
+            image, trainer = result.pop("image"), result.pop("trainer")
+            if masks is None and not preset.startswith("nerf:"):
+                masks = seen_by_training(trainer)
+            result["per_view"] = per_view(trainer, masks) if masks is not None else []
+            del trainer
             if args.record:
-                Image.fromarray(image).save(RESULTS / f"real_{capture}_{preset}.png")
+                Image.fromarray(image).save(RESULTS / f"real_{capture}_{preset.replace(':', '_')}.png")
             marks = "  ".join(f"{c['seconds']:.0f} s: {c['psnr']:.2f} dB (cc {c['cc_psnr']:.2f})"
                               for c in result["curve"])
             lpips = f"{result['lpips']:.3f}" if result["lpips"] is not None else "n/a"
             mean = result["psnr_at_mean_exposure"]
             mean = f" (at mean exposure {mean:.2f})" if mean is not None else ""
+            size = f"{result['gaussians']:,} Gaussians" if result["gaussians"] is not None else "NeRF"
             lines.append(f"  {result['preset']:22s} {result['psnr']:6.2f} dB{mean}  SSIM {result['ssim']:.3f}  "
                          f"cc {result['cc_psnr']:.2f} dB  LPIPS {lpips}  {result['steps']}/{result['of_steps']} "
                          f"steps in {result['train_seconds']:.0f} s, eval {result['eval_seconds']:.0f} s  "
-                         f"{result['gaussians']:,} Gaussians  {result['test_views']} held-out views   [{marks}]")
-            seen = [v["psnr_seen"] for v in result["per_view"] if v["psnr_seen"] is not None]
-            lines.append(f"           over pixels a training photo sees {np.mean(seen):.2f} dB; per view: " + "  ".join(
-                f"{v['view']} {v['psnr']:.2f} dB (seen {100 * v['seen']:.0f}%: {dB(v['psnr_seen'])}, "
-                f"unseen {dB(v['psnr_unseen'])})" for v in result["per_view"]))
+                         f"{size}  {result['test_views']} held-out views   [{marks}]")
+            if result["per_view"]:
+                seen = [v["psnr_seen"] for v in result["per_view"] if v["psnr_seen"] is not None]
+                lines.append(f"           over pixels a training photo sees {np.mean(seen):.2f} dB; per view: " +
+                             "  ".join(f"{v['view']} {v['psnr']:.2f} dB (seen {100 * v['seen']:.0f}%: "
+                                       f"{dB(v['psnr_seen'])}, unseen {dB(v['psnr_unseen'])})"
+                                       for v in result["per_view"]))
             records.append({"capture": capture, "process_seconds": seconds, **result})
             print("\n".join(lines[-2:]), flush=True)
         if args.opensplat is None:
             continue
         peer_scene = without_held_out(scene, cache / f"{capture}-opensplat-scene")
         mine = [r for r in records if r["capture"] == capture]
+        mine = [r for r in mine if r["gaussians"] is not None] or mine  # splat runs
         ours = next((r for r in mine if r["preset"].startswith("auto")), mine[0])  # what a user gets by default
         for label, steps, budget in (("opensplat, equal time", 30000, args.train_seconds),
                                      ("opensplat, equal steps", ours["steps"], None)):
             run = run_opensplat(args.opensplat, peer_scene, cache / f"{capture}-opensplat", args.downscale, steps,
                                 budget, args.opensplat_save_every)
-            result, trainer = score_peer(scene, run["ply"], args.downscale, cache / f"{capture}-opensplat-eval")
+            result, trainer = score_peer(scene, run["ply"], args.downscale, cache / f"{capture}-opensplat-eval",
+                                         masks)
             train_view = trainer.evaluate(ids=trainer.scene.train_ids[:4])  # a set-up error shows here first
             if args.record:
                 with __import__("torch").no_grad():
