@@ -6,7 +6,8 @@
 The captures: monstree and sceaux_castle from ../shared/data, processed with `spatial process images`, and
 facade_phone, the built-in facade filmed along a handheld walk as a phone records it (drifting exposure and white
 balance, motion blur, rolling shutter, noise; scripts/bench_video_processing.py --phone makes it), 50 frames of 150
-processed with `spatial process video`; its true cameras are known, and their error is printed. Processing is timed
+processed with `spatial process video` (at 960x540, trained at half the `--downscale` asked: the same size as a
+1080p video at it); its true cameras are known, and their error is printed. Processing is timed
 and cached between runs. Then each preset trains at 1/`--downscale` size (a splat preset, or `nerf:PRESET` for
 the NeRF) until it finishes or its training steps have taken `--train-seconds`. The
 held-out views are every 8th image (the 3DGS evaluation's split), fixed by `load_scene`; they are evaluated (PSNR,
@@ -67,6 +68,8 @@ def processed(capture: str, cache: Path, fresh: bool) -> tuple[Path, float | Non
 
 PHONE_VIDEO = "facade_phone"  # the built-in facade filmed as a phone records it (scripts/bench_video_processing.py)
 PHONE_FRAMES = 50  # frames kept of its 150, as `bench_video_processing.py --phone --video-frames 150` measures
+PHONE_SIZE = (960, 540)  # half of 1080p, so that its one-time render takes minutes, not most of an hour
+PHONE_DOWNSCALE = 2  # trained at 1/2 of that: the size 1080p has at the default --downscale 4
 
 
 def phone_video():
@@ -76,7 +79,7 @@ def phone_video():
     sys.path.insert(0, str(ROOT / "scripts"))
     from bench_video_processing import handheld_video, phone_style
 
-    clean, truth = handheld_video(150, 1920, 1080)
+    clean, truth = handheld_video(150, *PHONE_SIZE)
     return phone_style(clean, truth, clean.with_name(clean.name.replace("handheld", "handheld-phone"))), truth
 
 
@@ -363,9 +366,10 @@ def main() -> None:
         scene, seconds, cameras = processed(capture, cache, args.fresh)
         took = f"{seconds:.0f} s" if seconds is not None else "cached (run with --fresh to time it)"
         lines.append(f"{capture}: processing {took}" + (f"; {cameras}" if cameras else ""))
+        downscale = max(args.downscale // PHONE_DOWNSCALE, 1) if capture == PHONE_VIDEO else args.downscale
         masks = None  # the pixels of each held-out view some training photo sees (the first splat run's)
         for preset in args.presets:
-            result = train(scene, preset, args.downscale, args.train_seconds, args.marks, cache / f"{capture}-run",
+            result = train(scene, preset, downscale, args.train_seconds, args.marks, cache / f"{capture}-run",
                            args.steps)
             image, trainer = result.pop("image"), result.pop("trainer")
             if masks is None and not preset.startswith("nerf:"):
@@ -400,9 +404,9 @@ def main() -> None:
         ours = next((r for r in mine if r["preset"].startswith("auto")), mine[0])  # what a user gets by default
         for label, steps, budget in (("opensplat, equal time", 30000, args.train_seconds),
                                      ("opensplat, equal steps", ours["steps"], None)):
-            run = run_opensplat(args.opensplat, peer_scene, cache / f"{capture}-opensplat", args.downscale, steps,
+            run = run_opensplat(args.opensplat, peer_scene, cache / f"{capture}-opensplat", downscale, steps,
                                 budget, args.opensplat_save_every)
-            result, trainer = score_peer(scene, run["ply"], args.downscale, cache / f"{capture}-opensplat-eval",
+            result, trainer = score_peer(scene, run["ply"], downscale, cache / f"{capture}-opensplat-eval",
                                          masks)
             train_view = trainer.evaluate(ids=trainer.scene.train_ids[:4])  # a set-up error shows here first
             if args.record:
