@@ -211,8 +211,9 @@ def test_a_nerf_trains_and_renders_each_photo_at_its_recorded_exposure(exposed_o
     assert torch.allclose(trainer.render_view(held_out), plain.render_view(held_out) * expected_gain, atol=1e-6)
     batch = trainer.sample_batch()  # each ray is compared at its own photo's exposure
     assert torch.equal(batch.gains, trainer.gains[batch.image_ids]) and plain.sample_batch().gains is None
-    assert trainer.evaluate([held_out])["held_out"].startswith("rendered without per-image appearance, at each "
-                                                               "photo's recorded exposure")
+    assert trainer.evaluate([held_out])["held_out"].startswith(
+        "rendered with the appearance learned for the training photo taken nearest it (by camera position), at its "
+        "recorded exposure")
     trainer.step()
 
 

@@ -66,3 +66,52 @@ def test_a_checkpoint_with_appearance_for_other_photos_is_refused_by_name(orbit_
     write_checkpoint(payload, path)
     with pytest.raises(SpatialError, match=f"{path}: its per-image appearance is not one colour transform"):
         SplatTrainer(scene, config, tmp_path).load_checkpoint(path)
+
+
+def test_a_held_out_photo_is_rendered_with_the_appearance_of_the_training_photo_nearest_it(orbit_path, tmp_path):
+    scene = load_scene(orbit_path)
+    trainer = SplatTrainer(scene, appearance_config(2), tmp_path)
+    centers = scene.cameras.centers.double()
+    for i in range(len(scene.image_names)):  # by camera position; a training photo is its own nearest
+        expected = i if i in scene.train_ids else min(scene.train_ids, key=lambda j: float((centers[j] -
+                                                                                             centers[i]).norm()))
+        assert trainer.nearest_training_view[i] == expected
+    held_out = scene.test_ids[0]
+    nearest = trainer.nearest_training_view[held_out]
+    rows = {index: row for row, index in enumerate(scene.train_ids)}
+    with torch.no_grad():
+        trainer.state.appearance.transforms[rows[nearest], :, :3] *= 0.5  # that photo was taken darker
+    darker = trainer.render_view(held_out)
+    trainer.config.step.appearance.held_out = "mean"
+    mean = trainer.render_view(held_out)
+    t = trainer.state.appearance.centred()[rows[nearest]]
+    assert torch.allclose(darker, mean @ t[:, :3].T + t[:, 3], atol=1e-5)
+    assert darker.mean() < 0.75 * mean.mean()
+    assert trainer.evaluate([held_out])["held_out"].startswith("rendered with the training photos' mean appearance")
+    trainer.config.step.appearance.held_out = "nearest"
+    assert trainer.evaluate([held_out])["held_out"].startswith(
+        "rendered with the appearance learned for the training photo taken nearest it (by camera position); ")
+
+
+def test_a_nerf_renders_a_held_out_photo_with_the_embedding_of_the_training_photo_nearest_it(orbit_path, tmp_path):
+    import copy
+
+    from spatial.configs.nerf import PRESETS
+    from spatial.nerf.trainer import NerfTrainer
+
+    config = copy.deepcopy(PRESETS["tiny"][1])
+    config.steps, config.checkpoint_every = 2, 0
+    scene = load_scene(orbit_path)
+    trainer = NerfTrainer(scene, config, tmp_path)
+    held_out = scene.test_ids[0]
+    nearest = trainer.nearest_training_view[held_out]
+    field = trainer.model.field
+    with torch.no_grad():
+        field.appearance.weight[scene.train_ids] = torch.randn(len(scene.train_ids), field.appearance.weight.shape[1])
+    camera, background = trainer.cameras[held_out], trainer.background
+    as_nearest = trainer.model.eval().render_camera(camera, background, 4096, nearest)["rgb"]
+    as_mean = trainer.model.render_camera(camera, background, 4096, None)["rgb"]
+    assert torch.equal(trainer.render_view(held_out), as_nearest)
+    assert (as_nearest - as_mean).abs().mean() > 1e-3  # the embedding shows
+    trainer.config.held_out_appearance = "mean"
+    assert torch.equal(trainer.render_view(held_out), as_mean)

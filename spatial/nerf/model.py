@@ -156,8 +156,10 @@ class NerfModel(torch.nn.Module):
         return RayOutput(colour, alpha, depth, edges, weights, proposals)
 
     @torch.no_grad()
-    def render_camera(self, camera: Cameras, background: Tensor, chunk: int = 8192) -> dict[str, Tensor]:
-        """One camera's image: `rgb [H, W, 3]`, `alpha [H, W, 1]`, camera-z `depth [H, W, 1]`."""
+    def render_camera(self, camera: Cameras, background: Tensor, chunk: int = 8192,
+                      image_id: int | None = None) -> dict[str, Tensor]:
+        """One camera's image: `rgb [H, W, 3]`, `alpha [H, W, 1]`, camera-z `depth [H, W, 1]`; with the appearance
+        embedding of scene image `image_id`, or the training images' mean (None)."""
         H, W = int(camera.height[0]), int(camera.width[0])
         device = next(self.parameters()).device
         cam = camera.to(device)
@@ -165,7 +167,8 @@ class NerfModel(torch.nn.Module):
         forward = cam.cam_to_world[0, :3, 2]
         parts = {"rgb": [], "alpha": [], "depth": []}
         for i in range(0, origins.shape[0], chunk):
-            out = self(origins[i:i + chunk], dirs[i:i + chunk], None, background.to(device))
+            ids = None if image_id is None else torch.full((min(chunk, origins.shape[0] - i),), image_id, device=device)
+            out = self(origins[i:i + chunk], dirs[i:i + chunk], ids, background.to(device))
             parts["rgb"].append(out.rgb)
             parts["alpha"].append(out.alpha[:, None])
             z = out.depth * (dirs[i:i + chunk] @ forward)  # distance along the ray -> camera z

@@ -19,11 +19,11 @@ from spatial.nerf.step import CHECK_EVERY, LossConfig, RayBatch, train_step
 from spatial.scene import Scene
 from spatial.training.checkpoint import check_generator, check_like, check_optimizer_state
 from spatial.training.trainer import (
-    HELD_OUT_AT_EXPOSURE,
     RunConfig,
     TrainerBase,
     capture_warnings,
     generator_state,
+    held_out_protocol,
     load_generator_state,
 )
 
@@ -57,6 +57,10 @@ class NerfTrainConfig(RunConfig):
     it made steps slower, not faster (scripts/results/gpu_check.txt, which measures both)."""
     eval_chunk: int = 8192
     """Rays rendered at once when rendering whole images."""
+    held_out_appearance: Literal["nearest", "mean"] = "nearest"
+    """The appearance embedding a held-out photo is rendered and scored with: that of the training photo taken
+    nearest it (by camera position: taken in the same light, with the camera's settings of that moment), or the
+    training photos' mean (the world's own colours, which the viewer and exports show)."""
     exposure: bool = False
     """Render each photo (held-out ones too) at its recorded exposure (EXIF exposure time x ISO / f-number^2,
     relative to the training photos'), where the scene has exposures.json; spatial process writes it. The field then
@@ -197,16 +201,24 @@ class NerfTrainer(TrainerBase):
         """Scene view `index`: rgb, alpha and depth `[H, W, .]`."""
         self.model.eval()
         try:
-            return self.model.render_camera(self.cameras[index], self.background, self.config.eval_chunk)
+            return self.model.render_camera(self.cameras[index], self.background, self.config.eval_chunk,
+                                            self._appearance_of(index))
         finally:
             self.model.train()
+
+    def _appearance_of(self, index: int) -> int | None:
+        """The appearance embedding view `index` is rendered with (None: the training photos' mean)."""
+        if not self.config.model.field.appearance_dim or self.config.held_out_appearance == "mean":
+            return None
+        return self.nearest_training_view[index]
 
     def render_view(self, index: int) -> torch.Tensor:
         rgb = self.render(index)["rgb"]  # [H, W, 3]
         return rgb if self.gains is None else rgb * self.gains[index]
 
     def eval_extras(self) -> dict:
-        return {} if self.gains is None else {"held_out": HELD_OUT_AT_EXPOSURE}
+        appearance = self.config.held_out_appearance if self.config.model.field.appearance_dim else None
+        return {"held_out": held_out_protocol(appearance, self.gains is not None)}
 
     def checkpoint_state(self) -> dict:
         return {

@@ -4,8 +4,9 @@ Phones change exposure and white balance from one photo to the next. Without hel
 into the splats as view-dependent colour and floaters. Here each training image gets its own 3x3 colour matrix
 and offset, applied to its render before the loss (as in the exposure compensation of Kerbl et al. 2024,
 hierarchical 3DGS). The transforms are centred on every use, so their mean over the training images is the
-identity. The splats then hold the captures' average colours, and held-out views, rendered with no transform,
-are judged on the model's own colours. The transforms are training state only: never exported.
+identity. The splats then hold the captures' average colours, which the viewer and exports show. A held-out photo
+is rendered with the transform of the training photo taken nearest it (`held_out`; see
+TrainerBase.nearest_training_view), or with none. The transforms are training state only: never exported.
 
 A photo's exposure can also be known rather than learned: the camera records its exposure time, ISO and aperture
 (spatial/io/exposures.py). With `exposure` on, each render is scaled by its photo's exposure relative to the training
@@ -17,6 +18,7 @@ exposure, as Block-NeRF conditions on exposure. The splats hold the training pho
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -33,6 +35,10 @@ class AppearanceConfig:
     exposure: bool = False
     """Render each photo (held-out ones too) at its recorded exposure (EXIF exposure time x ISO / f-number^2,
     relative to the training photos'), where the scene has exposures.json; spatial process writes it."""
+    held_out: Literal["nearest", "mean"] = "nearest"
+    """With per-image appearance, the appearance a held-out photo is rendered and scored with: that learned for the
+    training photo taken nearest it (by camera position: taken in the same light, with the camera's settings of that
+    moment), or the training photos' mean (the world's own colours, which the viewer and exports show)."""
 
 
 GAMMA = 2.2

@@ -19,11 +19,11 @@ from spatial.splats.strategies.default import DefaultStrategy
 from spatial.splats.strategies.mcmc import MCMCStrategy
 from spatial.training.checkpoint import check_generator, check_like, check_optimizer_state
 from spatial.training.trainer import (
-    HELD_OUT_AT_EXPOSURE,
     RunConfig,
     TrainerBase,
     capture_warnings,
     generator_state,
+    held_out_protocol,
     load_generator_state,
     tensors_to,
 )
@@ -191,12 +191,17 @@ class SplatTrainer(TrainerBase):
         W, H = int(self.scene.cameras.width[index]), int(self.scene.cameras.height[index])
         out = render_splats(self.state.params, self.world_to_cam[index:index + 1], self.K[index:index + 1], W, H,
                             cfg.sh_degree, self.background, cfg.render)
-        return out.rgb[0] if self.gains is None else out.rgb[0] * self.gains[index]
+        image = out.rgb[0] if self.gains is None else out.rgb[0] * self.gains[index]  # [H, W, 3]
+        appearance = self.state.appearance
+        if appearance is None or cfg.appearance.held_out == "mean":
+            return image
+        return appearance(image, self._rows[self.nearest_training_view[index]])
 
     def eval_extras(self) -> dict:
         extras = {"gaussians": self.state.params["means"].shape[0]}
-        if self.gains is not None:
-            extras["held_out"] = HELD_OUT_AT_EXPOSURE
+        appearance = self.config.step.appearance
+        extras["held_out"] = held_out_protocol(appearance.held_out if appearance.per_image else None,
+                                               self.gains is not None)
         return extras
 
     def checkpoint_state(self) -> dict:

@@ -78,7 +78,7 @@ class TrainerBase:
     def step(self) -> dict:  # the step's stats; numbers may be 0-dim device tensors (float() them to show)
         raise NotImplementedError
 
-    def render_view(self, index: int) -> torch.Tensor:  # [H, W, 3] of scene view `index`
+    def render_view(self, index: int) -> torch.Tensor:  # [H, W, 3] of scene view `index`, as its photo is predicted
         raise NotImplementedError
 
     def checkpoint_state(self) -> dict:  # what save_checkpoint writes, besides step, time and config
@@ -106,6 +106,20 @@ class TrainerBase:
         pass
 
     # ---- shared ---------------------------------------------------------------------------------
+    @cached_property
+    def nearest_training_view(self) -> list[int]:
+        """Per scene view, the training view whose camera is nearest it (itself for a training view): whose learned
+        appearance a held-out photo is rendered with. A held-out photo's own appearance (exposure, white balance)
+        cannot be learned, but the photo taken nearest it, usually just before or after it, was taken in the same
+        light with the camera's settings of that moment. This predicts the held-out photo without looking at it (as
+        NeRF-W's protocol of fitting on half of it does), and treats a model with per-image appearance as one
+        without it is treated: that one's view-dependent colour learned the nearby photos' appearance too."""
+        centers = self.scene.cameras.centers.double()  # [C, 3]
+        train = torch.tensor(self.scene.train_ids)
+        nearest = train[torch.cdist(centers, centers[train]).argmin(1)]  # [C]
+        nearest[train] = train
+        return nearest.tolist()
+
     def train(self, steps: int, on_step: Callable[[dict], None] | None = None) -> None:
         """Run until `steps`; checkpoints periodically, and on Ctrl-C before re-raising it."""
         try:
@@ -205,8 +219,18 @@ class TrainerBase:
 COLOUR_CORRECTED = ("cc_psnr and cc_ssim after the least-squares affine colour map of each render onto its photo "
                     "(Zip-NeRF's colour-corrected metrics)")
 HELD_OUT = "rendered without per-image appearance; " + COLOUR_CORRECTED
-HELD_OUT_AT_EXPOSURE = ("rendered without per-image appearance, at each photo's recorded exposure relative to the "
-                        "training photos' (exposures.json, from EXIF); " + COLOUR_CORRECTED)
+
+
+def held_out_protocol(appearance: str | None, exposure: bool) -> str:
+    """How held-out photos are rendered, for eval.json: `appearance` None (the model learns none per image), "nearest"
+    or "mean"; `exposure`: at each photo's recorded exposure."""
+    how = {None: "rendered without per-image appearance",
+           "nearest": "rendered with the appearance learned for the training photo taken nearest it (by camera "
+                      "position)",
+           "mean": "rendered with the training photos' mean appearance (the world's own colours)"}[appearance]
+    if exposure:
+        how += ", at its recorded exposure relative to the training photos' (exposures.json, from EXIF)"
+    return how + "; " + COLOUR_CORRECTED
 
 
 def capture_warnings(images: list[torch.Tensor], names: list[str]) -> list[str]:
