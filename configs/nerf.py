@@ -3,12 +3,27 @@
 default: nerfacto's settings (hash grids of 2^19 rows, 4096 rays, 256/96 proposal and 48 field samples), for a GPU.
 cpu: sized for a 2-core CPU (about 9 minutes on the default scene): smaller grids, fewer samples and rays.
 tiny: the smallest useful model, for smoke tests and quick checks.
+capture: the cpu preset for real photos or videos (what `--preset auto` picks on a CPU for a scene that `spatial
+    process` made): each photo rendered at the exposure its camera recorded (EXIF, where the scene has it), the rest
+    of its appearance in the per-image embedding. Measured by scripts/bench_real_captures.py (scripts/results/).
+capture-gpu: the default preset with the same recorded exposure (what `--preset auto` picks with CUDA for such a
+    scene).
 """
+
+import copy
+
 
 from spatial.nerf.field import FieldConfig
 from spatial.nerf.hash_encoding import HashConfig
 from spatial.nerf.model import ModelConfig
 from spatial.nerf.trainer import NerfTrainConfig
+
+
+def with_exposure(config: NerfTrainConfig) -> NerfTrainConfig:
+    config = copy.deepcopy(config)
+    config.exposure = True
+    return config
+
 
 CPU_PROPOSALS = (HashConfig(levels=5, log2_table_size=15, min_resolution=16, max_resolution=128),
                  HashConfig(levels=5, log2_table_size=15, min_resolution=16, max_resolution=256))
@@ -36,3 +51,7 @@ PRESETS: dict[str, tuple[str, NerfTrainConfig]] = {
             steps=300, rays_per_batch=256, checkpoint_every=100),
     ),
 }
+PRESETS["capture"] = ("the cpu preset at each photo's recorded exposure, for real captures (CPU, ~9 min)",
+                      with_exposure(PRESETS["cpu"][1]))
+PRESETS["capture-gpu"] = ("nerfacto's settings at each photo's recorded exposure, for real captures (GPU)",
+                          with_exposure(PRESETS["default"][1]))

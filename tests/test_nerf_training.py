@@ -175,3 +175,24 @@ def test_training_rays_match_their_pixels_when_images_differ_in_size(orbit_path,
     resized = next(i for i in scene.train_ids if int(scene.cameras.width[i]) == 48)
     assert (batch.image_ids == resized).any()  # the resized image is drawn from too
     trainer.train(2)
+
+
+def test_auto_picks_a_nerf_capture_preset_for_a_processed_capture(orbit_path, tmp_path, monkeypatch):
+    import json
+    import shutil
+
+    from spatial.training.methods import get_method
+
+    scene = tmp_path / "capture"
+    shutil.copytree(orbit_path, scene)
+    method = get_method("nerf")
+    assert method.preset_name("auto", scene) == "cpu"
+    (scene / "manifest.json").write_text(json.dumps({"source": {"photos": "/somewhere/photos"}}))
+    assert method.preset_name("auto", scene) == "capture"
+    capture, cpu = method.preset_config("auto", scene), method.preset_config("cpu")
+    assert capture.exposure and not cpu.exposure
+    capture.exposure = False
+    assert capture == cpu  # the cpu preset, at recorded exposures
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert method.preset_name("auto", scene) == "capture-gpu"
+    assert method.preset_config("auto", scene).exposure and method.preset_name("auto") == "default"

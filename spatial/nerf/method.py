@@ -51,4 +51,6 @@ METHOD = Method(
     trainer=NerfTrainer,
     load=load_nerf,
     steps=lambda config: config.steps,
+    capture_preset="capture",
+    gpu_capture_preset="capture-gpu",
 )
