@@ -12,7 +12,6 @@ capture-gpu: the default preset with the same recorded exposure (what `--preset 
 
 import copy
 
-
 from spatial.nerf.field import FieldConfig
 from spatial.nerf.hash_encoding import HashConfig
 from spatial.nerf.model import ModelConfig
