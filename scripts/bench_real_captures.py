@@ -129,6 +129,15 @@ def train(scene: Path, entry: str, downscale: int, budget: float, marks: list[fl
         gains, trainer.gains = trainer.gains, None
         at_mean_exposure = trainer.evaluate()["psnr"]
         trainer.gains = gains
+    at_mean_appearance = None  # also scored with the training photos' mean appearance (the world's own colours)
+    holder = trainer.config.step.appearance if name == "splat" else trainer.config
+    field = "held_out" if name == "splat" else "held_out_appearance"
+    learned = config.step.appearance.per_image if name == "splat" else config.model.field.appearance_dim > 0
+    if learned:
+        chosen = getattr(holder, field)
+        setattr(holder, field, "mean")
+        at_mean_appearance = trainer.evaluate()["psnr"]
+        setattr(holder, field, chosen)
     final = trainer.evaluate()
     with torch.no_grad():
         image = trainer.render_view(trainer.scene.test_ids[0]).clamp(0, 1).cpu().numpy()
@@ -137,7 +146,8 @@ def train(scene: Path, entry: str, downscale: int, budget: float, marks: list[fl
             round(trainer.train_seconds, 1), "eval_seconds": final["eval_seconds"], "psnr": final["psnr"],
             "ssim": final["ssim"], "cc_psnr": final["cc_psnr"], "cc_ssim": final["cc_ssim"], "lpips": final["lpips"],
             "lpips_note": final.get("lpips_note"), "curve": curve, "held_out": final["held_out"],
-            "psnr_at_mean_exposure": at_mean_exposure, "test_views": len(trainer.scene.test_ids),
+            "psnr_at_mean_exposure": at_mean_exposure, "psnr_at_mean_appearance": at_mean_appearance,
+            "test_views": len(trainer.scene.test_ids),
             "gaussians": int(trainer.state.params["means"].shape[0]) if name == "splat" else None,
             "image": (image * 255).round().astype(np.uint8), "trainer": trainer}
 
@@ -358,8 +368,9 @@ def main() -> None:
     cut = f", each preset cut to {args.steps} steps" if args.steps is not None else ""
     lines = [f"real captures: training at 1/{args.downscale} size{cut}, budget {args.train_seconds:g} s of training "
              f"steps, {os.cpu_count()} CPU cores, torch {torch.__version__}; held out: every 8th image, rendered "
-             "without per-image appearance, at the photo's EXIF exposure where the preset uses it ('at mean "
-             "exposure': the same render at the training photos' mean exposure); cc: PSNR after each render's "
+             "with the appearance learned for the training photo nearest it where the preset learns one ('at mean "
+             "appearance': with the training photos' mean instead), at the photo's EXIF exposure where the preset "
+             "uses it ('at mean exposure': at the training photos' mean exposure); cc: PSNR after each render's "
              "least-squares affine colour map onto its photo (Zip-NeRF's colour-corrected metric)"]
     records = []
     for capture in args.captures:
@@ -381,8 +392,10 @@ def main() -> None:
             marks = "  ".join(f"{c['seconds']:.0f} s: {c['psnr']:.2f} dB (cc {c['cc_psnr']:.2f})"
                               for c in result["curve"])
             lpips = f"{result['lpips']:.3f}" if result["lpips"] is not None else "n/a"
-            mean = result["psnr_at_mean_exposure"]
-            mean = f" (at mean exposure {mean:.2f})" if mean is not None else ""
+            mean = "".join(f", {what} {result[key]:.2f}" for what, key in (
+                ("at mean exposure", "psnr_at_mean_exposure"), ("at mean appearance", "psnr_at_mean_appearance"))
+                if result[key] is not None)
+            mean = f" ({mean[2:]})" if mean else ""
             size = f"{result['gaussians']:,} Gaussians" if result["gaussians"] is not None else "NeRF"
             lines.append(f"  {result['preset']:22s} {result['psnr']:6.2f} dB{mean}  SSIM {result['ssim']:.3f}  "
                          f"cc {result['cc_psnr']:.2f} dB  LPIPS {lpips}  {result['steps']}/{result['of_steps']} "
