@@ -26,7 +26,8 @@ stated). Its PLY is rendered at the held-out cameras by our renderer, on the
 background it trained on, and scored by our evaluator, exactly as our models are; its render at a training view
 is saved beside ours, to be looked at.
 
-Output: stdout, and scripts/results/real_captures.txt and .json with --record.
+Output: stdout, and with --record scripts/results/real_captures.txt and .json (with `_N_steps` for --steps N, and
+the captures' names when they are not the three).
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ def processed(capture: str, cache: Path, fresh: bool) -> tuple[Path, float | Non
 
 PHONE_VIDEO = "facade_phone"  # the built-in facade filmed as a phone records it (scripts/bench_video_processing.py)
 PHONE_FRAMES = 50  # frames kept of its 150, as `bench_video_processing.py --phone --video-frames 150` measures
+DEFAULT_CAPTURES = ["monstree", "sceaux_castle", PHONE_VIDEO]
 PHONE_SIZE = (960, 540)  # half of 1080p, so that its one-time render takes minutes, not most of an hour
 PHONE_DOWNSCALE = 2  # trained at 1/2 of that: the size 1080p has at the default --downscale 4
 
@@ -335,7 +337,7 @@ def per_view(trainer, masks: dict[int, object]) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--captures", nargs="+", default=["monstree", "sceaux_castle", PHONE_VIDEO],
+    parser.add_argument("--captures", nargs="+", default=DEFAULT_CAPTURES,
                         help=f"folders of ../shared/data, or {PHONE_VIDEO}: the built-in facade filmed as a phone "
                              "records it (drifting exposure and white balance, blur, rolling shutter, noise)")
     parser.add_argument("--presets", nargs="+", default=["auto", "cpu", "nerf:auto"],
@@ -352,7 +354,8 @@ def main() -> None:
     parser.add_argument("--opensplat-save-every", type=int, default=100,
                         help="steps between the PLYs OpenSplat saves in its equal-time run (the last one in time "
                              "is scored)")
-    parser.add_argument("--record", action="store_true", help="write scripts/results/real_captures.{txt,json}")
+    parser.add_argument("--record", action="store_true", help="write scripts/results/real_captures[...].{txt,json}, "
+                        "the held-out renders beside them")
     args = parser.parse_args()
     if not DATA.is_dir():
         raise SystemExit(f"the real captures are not at {DATA} (see its README)")
@@ -442,7 +445,8 @@ def main() -> None:
             print(lines[-1], flush=True)
     print("\n".join(lines))
     if args.record:
-        name = "real_captures" if args.steps is None else f"real_captures_{args.steps}_steps"
+        name = "real_captures" + ("" if args.steps is None else f"_{args.steps}_steps") + \
+            ("" if args.captures == DEFAULT_CAPTURES else "_" + "_".join(args.captures))
         (RESULTS / f"{name}.txt").write_text("\n".join(lines) + "\n")
         (RESULTS / f"{name}.json").write_text(json.dumps(records, indent=2) + "\n")
 
