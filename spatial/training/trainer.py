@@ -114,8 +114,8 @@ class TrainerBase:
         light with the camera's settings of that moment. This predicts the held-out photo without looking at it (as
         NeRF-W's protocol of fitting on half of it does), and treats a model with per-image appearance as one
         without it is treated: that one's view-dependent colour learned the nearby photos' appearance too."""
-        centers = self.scene.cameras.centers.double()  # [C, 3]
-        train = torch.tensor(self.scene.train_ids)
+        centers = self.scene.cameras.centers.double().cpu()  # [C, 3]: on the CPU, read once, wherever training runs
+        train = torch.tensor(self.scene.train_ids, device="cpu")
         nearest = train[torch.cdist(centers, centers[train]).argmin(1)]  # [C]
         nearest[train] = train
         return nearest.tolist()
