@@ -3,11 +3,10 @@
 default: nerfacto's settings (hash grids of 2^19 rows, 4096 rays, 256/96 proposal and 48 field samples), for a GPU.
 cpu: sized for a 2-core CPU (about 9 minutes on the default scene): smaller grids, fewer samples and rays.
 tiny: the smallest useful model, for smoke tests and quick checks.
-capture: the cpu preset for real photos or videos (what `--preset auto` picks on a CPU for a scene that `spatial
-    process` made): each photo rendered at the exposure its camera recorded (EXIF, where the scene has it), the rest
+capture: the cpu preset for real photos (what `--preset auto` picks on a CPU for photos that `spatial process` made
+    into a scene): each photo rendered at the exposure its camera recorded (EXIF, where the scene has it), the rest
     of its appearance in the per-image embedding. Measured by scripts/bench_real_captures.py (scripts/results/).
-capture-gpu: the default preset with the same recorded exposure (what `--preset auto` picks with CUDA for such a
-    scene).
+capture-gpu: the default preset with the same recorded exposure (what `--preset auto` picks with CUDA for photos).
 """
 
 import copy

@@ -3,15 +3,16 @@
 default: the 3DGS paper's schedule (30k steps), for a GPU.
 cpu: sized for a laptop or CI CPU: fewer steps, densification compressed into them, SH degree 1.
 mcmc: the default schedule with the MCMC strategy (capped at 1M Gaussians).
-capture: the cpu preset for real photos or videos (what `--preset auto` picks on a CPU for a scene that `spatial
-    process` made): each photo rendered at the exposure its camera recorded (EXIF, where the scene has it), the rest
+capture: the cpu preset for real photos (what `--preset auto` picks on a CPU for photos that `spatial process` made
+    into a scene): each photo rendered at the exposure its camera recorded (EXIF, where the scene has it), the rest
     of its exposure and white balance learned apart from the splats, the first 700 of its 2000 steps on half-size
-    images, SH degree 0. Measured by scripts/bench_real_captures.py (scripts/results/).
-capture-gpu: real photos or videos on a GPU (what `--preset auto` picks with CUDA for a scene that `spatial
-    process` made): the same recorded and learned exposure, and a shorter schedule than the paper's (7k steps,
-    densified until 5k), since twenty-odd phone photos are over-fitted long before 30k. Anti-aliasing is left out
-    until a GPU run measures it: right after an opacity reset it dims small Gaussians (tests/test_device.py's short
-    schedule scores 4.8 dB with it, 5.4 dB without).
+    images, SH degree 0. Measured by scripts/bench_real_captures.py (scripts/results/). A video's frames record no
+    exposure, and there `cpu` scores higher: auto picks it for them.
+capture-gpu: real photos on a GPU (what `--preset auto` picks with CUDA for photos that `spatial process` made into
+    a scene): the same recorded and learned exposure, and a shorter schedule than the paper's (7k steps, densified
+    until 5k), since twenty-odd phone photos are over-fitted long before 30k. Anti-aliasing is left out until a GPU
+    run measures it: right after an opacity reset it dims small Gaussians (tests/test_device.py's short schedule
+    scores 4.8 dB with it, 5.4 dB without).
 """
 
 from spatial.splats.appearance import AppearanceConfig

@@ -131,14 +131,14 @@ def train(scene: Path, entry: str, downscale: int, budget: float, marks: list[fl
         gains, trainer.gains = trainer.gains, None
         at_mean_exposure = trainer.evaluate()["psnr"]
         trainer.gains = gains
-    at_mean_appearance = None  # also scored with the training photos' mean appearance (the world's own colours)
+    at_nearest = None  # also scored with the appearance learned for the training photo nearest each held-out one
     holder = trainer.config.step.appearance if name == "splat" else trainer.config
     field = "held_out" if name == "splat" else "held_out_appearance"
     learned = config.step.appearance.per_image if name == "splat" else config.model.field.appearance_dim > 0
     if learned:
         chosen = getattr(holder, field)
-        setattr(holder, field, "mean")
-        at_mean_appearance = trainer.evaluate()["psnr"]
+        setattr(holder, field, "nearest")
+        at_nearest = trainer.evaluate()["psnr"]
         setattr(holder, field, chosen)
     final = trainer.evaluate()
     with torch.no_grad():
@@ -148,7 +148,7 @@ def train(scene: Path, entry: str, downscale: int, budget: float, marks: list[fl
             round(trainer.train_seconds, 1), "eval_seconds": final["eval_seconds"], "psnr": final["psnr"],
             "ssim": final["ssim"], "cc_psnr": final["cc_psnr"], "cc_ssim": final["cc_ssim"], "lpips": final["lpips"],
             "lpips_note": final.get("lpips_note"), "curve": curve, "held_out": final["held_out"],
-            "psnr_at_mean_exposure": at_mean_exposure, "psnr_at_mean_appearance": at_mean_appearance,
+            "psnr_at_mean_exposure": at_mean_exposure, "psnr_at_nearest_appearance": at_nearest,
             "test_views": len(trainer.scene.test_ids),
             "gaussians": int(trainer.state.params["means"].shape[0]) if name == "splat" else None,
             "image": (image * 255).round().astype(np.uint8), "trainer": trainer}
@@ -371,16 +371,18 @@ def main() -> None:
     cut = f", each preset cut to {args.steps} steps" if args.steps is not None else ""
     lines = [f"real captures: training at 1/{args.downscale} size{cut}, budget {args.train_seconds:g} s of training "
              f"steps, {os.cpu_count()} CPU cores, torch {torch.__version__}; held out: every 8th image, rendered "
-             "with the appearance learned for the training photo nearest it where the preset learns one ('at mean "
-             "appearance': with the training photos' mean instead), at the photo's EXIF exposure where the preset "
-             "uses it ('at mean exposure': at the training photos' mean exposure); cc: PSNR after each render's "
+             "in the world's own colours (the training photos' mean appearance; 'at nearest photo's appearance': "
+             "with that learned for the training photo nearest it, where the preset learns one), at the photo's "
+             "EXIF exposure where the preset uses it ('at mean exposure': at the training photos' mean exposure); "
+             "cc: PSNR after each render's "
              "least-squares affine colour map onto its photo (Zip-NeRF's colour-corrected metric)"]
     records = []
     for capture in args.captures:
         scene, seconds, cameras = processed(capture, cache, args.fresh)
         took = f"{seconds:.0f} s" if seconds is not None else "cached (run with --fresh to time it)"
-        lines.append(f"{capture}: processing {took}" + (f"; {cameras}" if cameras else ""))
         downscale = max(args.downscale // PHONE_DOWNSCALE, 1) if capture == PHONE_VIDEO else args.downscale
+        size = f"; trained at 1/{downscale} of {PHONE_SIZE[0]}x{PHONE_SIZE[1]}" if capture == PHONE_VIDEO else ""
+        lines.append(f"{capture}: processing {took}" + (f"; {cameras}" if cameras else "") + size)
         masks = None  # the pixels of each held-out view some training photo sees (the first splat run's)
         for preset in args.presets:
             result = train(scene, preset, downscale, args.train_seconds, args.marks, cache / f"{capture}-run",
@@ -396,8 +398,8 @@ def main() -> None:
                               for c in result["curve"])
             lpips = f"{result['lpips']:.3f}" if result["lpips"] is not None else "n/a"
             mean = "".join(f", {what} {result[key]:.2f}" for what, key in (
-                ("at mean exposure", "psnr_at_mean_exposure"), ("at mean appearance", "psnr_at_mean_appearance"))
-                if result[key] is not None)
+                ("at mean exposure", "psnr_at_mean_exposure"),
+                ("at nearest photo's appearance", "psnr_at_nearest_appearance")) if result[key] is not None)
             mean = f" ({mean[2:]})" if mean else ""
             size = f"{result['gaussians']:,} Gaussians" if result["gaussians"] is not None else "NeRF"
             lines.append(f"  {result['preset']:22s} {result['psnr']:6.2f} dB{mean}  SSIM {result['ssim']:.3f}  "

@@ -212,8 +212,7 @@ def test_a_nerf_trains_and_renders_each_photo_at_its_recorded_exposure(exposed_o
     batch = trainer.sample_batch()  # each ray is compared at its own photo's exposure
     assert torch.equal(batch.gains, trainer.gains[batch.image_ids]) and plain.sample_batch().gains is None
     assert trainer.evaluate([held_out])["held_out"].startswith(
-        "rendered with the appearance learned for the training photo taken nearest it (by camera position), at its "
-        "recorded exposure")
+        "rendered with the training photos' mean appearance (the world's own colours), at its recorded exposure")
     trainer.step()
 
 

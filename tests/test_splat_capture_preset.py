@@ -10,7 +10,7 @@ from spatial import load_scene
 from spatial.cli import main
 from spatial.splats import trainer as trainer_module
 from spatial.splats.trainer import SplatTrainer
-from spatial.training.methods import get_method, is_processed_capture
+from spatial.training.methods import capture_source, get_method
 from tests.helpers import small_config
 
 
@@ -44,15 +44,17 @@ def test_the_first_steps_train_on_half_size_images_with_the_matching_camera(orbi
 def test_auto_picks_the_capture_preset_for_a_processed_capture_on_a_cpu(orbit_path, tmp_path):
     scene = tmp_path / "capture"
     shutil.copytree(orbit_path, scene)
-    assert not is_processed_capture(scene)
-    assert get_method("splat").preset_name("auto", scene) == "cpu"
-    (scene / "manifest.json").write_text(json.dumps({"source": {"photos": "/somewhere/photos"}}))
-    assert is_processed_capture(scene)
-    assert get_method("splat").preset_name("auto", scene) == "capture"
-    assert get_method("splat").preset_name("cpu", scene) == "cpu"
-    (scene / "manifest.json").write_text("[1, 2")  # a broken manifest is not a capture, and no crash
+    assert capture_source(scene) is None
     assert get_method("splat").preset_name("auto", scene) == "cpu"
     (scene / "manifest.json").write_text(json.dumps({"source": {"video": "/somewhere/clip.mp4"}}))
+    assert capture_source(scene) == "video"
+    assert get_method("splat").preset_name("auto", scene) == "cpu"  # a video's frames record no exposure
+    (scene / "manifest.json").write_text("[1, 2")  # a broken manifest is not a capture, and no crash
+    assert capture_source(scene) is None and get_method("splat").preset_name("auto", scene) == "cpu"
+    (scene / "manifest.json").write_text(json.dumps({"source": {"photos": "/somewhere/photos"}}))
+    assert capture_source(scene) == "photos"
+    assert get_method("splat").preset_name("auto", scene) == "capture"
+    assert get_method("splat").preset_name("cpu", scene) == "cpu"
     main(["train", "splat", str(scene), "--out", str(tmp_path / "run"), "--step.steps", "2"])
     info = json.loads((tmp_path / "run" / "config.json").read_text())
     assert info["preset"] == "capture"
@@ -70,6 +72,8 @@ def test_auto_picks_the_gpu_capture_preset_for_a_processed_capture_with_cuda(orb
     assert method.preset_name("auto", scene) == "default"
     assert method.preset_name("auto") == "default"
     (scene / "manifest.json").write_text(json.dumps({"source": {"video": "/somewhere/clip.mp4"}}))
+    assert method.preset_name("auto", scene) == "default"
+    (scene / "manifest.json").write_text(json.dumps({"source": {"photos": "/somewhere/photos"}}))
     assert method.preset_name("auto", scene) == "capture-gpu"
     config = method.preset_config("auto", scene)
     assert config.step.appearance.per_image and config.step.appearance.exposure and config.step.steps == 7000

@@ -57,10 +57,10 @@ class NerfTrainConfig(RunConfig):
     it made steps slower, not faster (scripts/results/gpu_check.txt, which measures both)."""
     eval_chunk: int = 8192
     """Rays rendered at once when rendering whole images."""
-    held_out_appearance: Literal["nearest", "mean"] = "nearest"
-    """The appearance embedding a held-out photo is rendered and scored with: that of the training photo taken
-    nearest it (by camera position: taken in the same light, with the camera's settings of that moment), or the
-    training photos' mean (the world's own colours, which the viewer and exports show)."""
+    held_out_appearance: Literal["mean", "nearest"] = "mean"
+    """The appearance embedding a held-out photo is rendered and scored with: the training photos' mean (the world's
+    own colours, which the viewer and renders show), or that of the training photo taken nearest it (by camera
+    position: in the same light, with the camera's settings of that moment)."""
     exposure: bool = False
     """Render each photo (held-out ones too) at its recorded exposure (EXIF exposure time x ISO / f-number^2,
     relative to the training photos'), where the scene has exposures.json; spatial process writes it. The field then

@@ -5,8 +5,9 @@ into the splats as view-dependent colour and floaters. Here each training image 
 and offset, applied to its render before the loss (as in the exposure compensation of Kerbl et al. 2024,
 hierarchical 3DGS). The transforms are centred on every use, so their mean over the training images is the
 identity. The splats then hold the captures' average colours, which the viewer and exports show. A held-out photo
-is rendered with the transform of the training photo taken nearest it (`held_out`; see
-TrainerBase.nearest_training_view), or with none. The transforms are training state only: never exported.
+is rendered with none of them (the world's own colours), or with `held_out="nearest"` with the transform of the
+training photo taken nearest it (see TrainerBase.nearest_training_view). The transforms are training state only:
+never exported.
 
 A photo's exposure can also be known rather than learned: the camera records its exposure time, ISO and aperture
 (spatial/io/exposures.py). With `exposure` on, each render is scaled by its photo's exposure relative to the training
@@ -35,10 +36,10 @@ class AppearanceConfig:
     exposure: bool = False
     """Render each photo (held-out ones too) at its recorded exposure (EXIF exposure time x ISO / f-number^2,
     relative to the training photos'), where the scene has exposures.json; spatial process writes it."""
-    held_out: Literal["nearest", "mean"] = "nearest"
-    """With per-image appearance, the appearance a held-out photo is rendered and scored with: that learned for the
-    training photo taken nearest it (by camera position: taken in the same light, with the camera's settings of that
-    moment), or the training photos' mean (the world's own colours, which the viewer and exports show)."""
+    held_out: Literal["mean", "nearest"] = "mean"
+    """With per-image appearance, the appearance a held-out photo is rendered and scored with: the training photos'
+    mean (the world's own colours, which the viewer and exports show), or that learned for the training photo taken
+    nearest it (by camera position: in the same light, with the camera's settings of that moment)."""
 
 
 GAMMA = 2.2

@@ -109,11 +109,10 @@ class TrainerBase:
     @cached_property
     def nearest_training_view(self) -> list[int]:
         """Per scene view, the training view whose camera is nearest it (itself for a training view): whose learned
-        appearance a held-out photo is rendered with. A held-out photo's own appearance (exposure, white balance)
-        cannot be learned, but the photo taken nearest it, usually just before or after it, was taken in the same
-        light with the camera's settings of that moment. This predicts the held-out photo without looking at it (as
-        NeRF-W's protocol of fitting on half of it does), and treats a model with per-image appearance as one
-        without it is treated: that one's view-dependent colour learned the nearby photos' appearance too."""
+        appearance a held-out photo is rendered with when asked (`held_out="nearest"`). A held-out photo's own
+        appearance (exposure, white balance) cannot be learned, but the photo taken nearest it, usually just before
+        or after it, was taken in the same light with the camera's settings of that moment. It predicts the held-out
+        photo without looking at it (NeRF-W's protocol fits on half of it)."""
         centers = self.scene.cameras.centers.double().cpu()  # [C, 3]: on the CPU, read once, wherever training runs
         train = torch.tensor(self.scene.train_ids, device="cpu")
         nearest = train[torch.cdist(centers, centers[train]).argmin(1)]  # [C]
