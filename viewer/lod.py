@@ -100,7 +100,7 @@ class LayerChunks:
         """Chunk `c` at `level`: its Gaussians, which of them are selected (`selected`: `[N]` of the layer) and
         whether they are merged. `params` (same Gaussians, other colours: a colour preview) draws a prefix."""
         rows = torch.from_numpy(self.rows[c])
-        chosen = torch.zeros(len(rows), dtype=torch.bool) if selected is None else selected[rows]
+        chosen = torch.zeros(len(rows), dtype=torch.bool, device=rows.device) if selected is None else selected[rows]
         merged = self.merged[c].get(level) if params is None and level > 0 else None
         if merged is not None:
             splats, owner = merged

@@ -120,8 +120,8 @@ def merge_tracked(params: dict[str, Tensor], count: int, importance: Tensor) -> 
         weight = torch.cat([weight[rest], weight[a] + weight[b]])
         moved = torch.empty(n, dtype=torch.long, device="cpu")  # old index -> new: the rest, then merged pairs
         kept = int(rest.sum())
-        moved[rest] = torch.arange(kept)
-        moved[a] = moved[b] = torch.arange(kept, kept + len(a))
+        moved[rest] = torch.arange(kept, device="cpu")
+        moved[a] = moved[b] = torch.arange(kept, kept + len(a), device="cpu")
         owner = moved[owner]
     variance, axes = torch.linalg.eigh(cov)  # ascending; columns are the axes
     flip = torch.tensor([-1.0, 1.0, 1.0], dtype=axes.dtype)
