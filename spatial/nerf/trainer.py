@@ -109,7 +109,9 @@ class NerfTrainer(TrainerBase):
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
         torch.manual_seed(config.seed)
         self.space = space_map(scene, config, self.has_alpha).to(self.device)
-        self.gains = self._exposure_gains()  # [C] on the device, or None
+        self.gains = self.recorded_exposure_gains(  # [C] on the device, or None
+            config.exposure, "every image is rendered at one exposure, and the appearance embedding learns what "
+            "differs")
         with torch.device("cpu"):  # initial weights drawn on the CPU: the same seed gives the same model anywhere
             self.model = NerfModel(self.space, config.model, len(scene))
         self.model.to(self.device)
@@ -117,18 +119,6 @@ class NerfTrainer(TrainerBase):
         self.autocast = config.mixed_precision and self.device.type == "cuda"
         self.optimizer, self.scheduler = self._optimizer()
         self.step_index = 0
-
-    def _exposure_gains(self) -> torch.Tensor | None:
-        from spatial.splats.appearance import exposure_gains
-
-        if not self.config.exposure:
-            return None
-        if self.scene.exposures is None:
-            self.notes.append(f"{self.scene.root} records no exposure for its images (spatial process writes "
-                              "exposures.json from photos' EXIF; a video's frames have none): every image is rendered "
-                              "at one exposure, and the appearance embedding learns what differs")
-            return None
-        return exposure_gains(self.scene.exposures, self.scene.train_ids).to(self.device)
 
     def _optimizer(self, model: NerfModel | None = None):
         opt = torch.optim.Adam((model or self.model).parameters(), lr=self.config.lr, eps=1e-15)

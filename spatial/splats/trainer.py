@@ -12,7 +12,7 @@ import tyro
 from spatial.errors import SpatialError
 from spatial.host_syncs import host_only
 from spatial.scene import Scene
-from spatial.splats.appearance import ImageAppearance, exposure_gains
+from spatial.splats.appearance import ImageAppearance
 from spatial.splats.model import init_splats, random_points, render_splats, sh_degree_of
 from spatial.splats.step import CHECK_EVERY, StepConfig, TrainState, check_finite, make_optimizers, train_step
 from spatial.splats.strategies.default import DefaultStrategy
@@ -80,7 +80,10 @@ class SplatTrainer(TrainerBase):
                                 config.strategy.init_state(params), generator)
         self._rows = {index: row for row, index in enumerate(scene.train_ids)}  # appearance row of each view
         self._add_appearance(self.state)
-        self.gains = self._exposure_gains()  # [C] on the device, or None
+        appearance = config.step.appearance
+        self.gains = self.recorded_exposure_gains(  # [C] on the device, or None
+            appearance.exposure, "each image's exposure is learned with the rest of its appearance"
+            if appearance.per_image else "every image is rendered at one exposure")
         self._order: list[int] = []
         self._half: dict[int, torch.Tensor] = {}  # half-size training images, made on first use
         if scene.points.shape[0] == 0:
@@ -96,17 +99,6 @@ class SplatTrainer(TrainerBase):
             points, colors = random_points(cfg.random_init_points, scene.center, self.scene_scale, generator)
         return init_splats(points.to(self.device), colors.to(self.device), cfg.step.sh_degree, cfg.init_opacity,
                            cfg.init_scale)
-
-    def _exposure_gains(self) -> torch.Tensor | None:
-        if not self.config.step.appearance.exposure:
-            return None
-        if self.scene.exposures is None:
-            learned = ("each image's exposure is learned with the rest of its appearance"
-                       if self.config.step.appearance.per_image else "every image is rendered at one exposure")
-            self.notes.append(f"{self.scene.root} records no exposure for its images (spatial process writes "
-                              f"exposures.json from photos' EXIF; a video's frames have none): {learned}")
-            return None
-        return exposure_gains(self.scene.exposures, self.scene.train_ids).to(self.device)
 
     def _add_appearance(self, state: TrainState) -> None:
         if self.config.step.appearance.per_image:

@@ -106,6 +106,19 @@ class TrainerBase:
         pass
 
     # ---- shared ---------------------------------------------------------------------------------
+    def recorded_exposure_gains(self, wanted: bool, otherwise: str) -> torch.Tensor | None:
+        """Each photo's gain `[C]` on the device from its recorded exposure (spatial/splats/appearance.py), when
+        `wanted` and the scene records them; where it does not, a note that ends with `otherwise`, and None."""
+        from spatial.splats.appearance import exposure_gains
+
+        if not wanted:
+            return None
+        if self.scene.exposures is None:
+            self.notes.append(f"{self.scene.root} records no exposure for its images (spatial process writes "
+                              f"exposures.json from photos' EXIF; a video's frames have none): {otherwise}")
+            return None
+        return exposure_gains(self.scene.exposures, self.scene.train_ids).to(self.device)
+
     @cached_property
     def nearest_training_view(self) -> list[int]:
         """Per scene view, the training view whose camera is nearest it (itself for a training view): whose learned
