@@ -12,9 +12,9 @@ import torch
 from PIL import Image
 
 from spatial import SpatialError, load_scene
-from spatial.io.exposures import read_exposures, write_exposures
+from spatial.io.exposures import GAMMA, exposure_gains, read_exposures, write_exposures
 from spatial.process.photos import exposure_settings, import_photos
-from spatial.splats.appearance import GAMMA, AppearanceConfig, exposure_gains
+from spatial.splats.appearance import AppearanceConfig
 from spatial.splats.trainer import SplatTrainer
 from tests.helpers import small_config
 

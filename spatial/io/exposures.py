@@ -71,3 +71,14 @@ def _valid(value, key: str) -> bool:
     lo, hi = RANGES[key]
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
         and lo <= value <= hi
+
+
+GAMMA = 2.2
+"""Photos are gamma-encoded: an exposure k times longer scales their values by k^(1/2.2) (sRGB's mean slope)."""
+
+
+def exposure_gains(exposures: Tensor, train_ids: list[int]) -> Tensor:
+    """The gain `[C]` float32 on each photo's render: `(exposure / mean) ** (1 / GAMMA)`, where `exposures [C]` are
+    the photos' relative exposures and the mean is the training photos' geometric mean (so the model holds it)."""
+    log = torch.log(exposures.double())
+    return torch.exp((log - log[train_ids].mean()) / GAMMA).float()

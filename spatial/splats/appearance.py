@@ -42,17 +42,6 @@ class AppearanceConfig:
     nearest it (by camera position: in the same light, with the camera's settings of that moment)."""
 
 
-GAMMA = 2.2
-"""Photos are gamma-encoded: an exposure k times longer scales their values by k^(1/2.2) (sRGB's mean slope)."""
-
-
-def exposure_gains(exposures: Tensor, train_ids: list[int]) -> Tensor:
-    """The gain `[C]` float32 on each photo's render: `(exposure / mean) ** (1 / GAMMA)`, where `exposures [C]` are
-    the photos' relative exposures and the mean is the training photos' geometric mean (so the splats hold it)."""
-    log = torch.log(exposures.double())
-    return torch.exp((log - log[train_ids].mean()) / GAMMA).float()
-
-
 class ImageAppearance(torch.nn.Module):
     """`count` affine colour transforms `[count, 3, 4]`, initialised to the identity; row i belongs to the i-th
     training image of the trainer that made it (not to a scene index)."""

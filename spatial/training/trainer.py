@@ -107,9 +107,9 @@ class TrainerBase:
 
     # ---- shared ---------------------------------------------------------------------------------
     def recorded_exposure_gains(self, wanted: bool, otherwise: str) -> torch.Tensor | None:
-        """Each photo's gain `[C]` on the device from its recorded exposure (spatial/splats/appearance.py), when
+        """Each photo's gain `[C]` on the device from its recorded exposure (spatial/io/exposures.py), when
         `wanted` and the scene records them; where it does not, a note that ends with `otherwise`, and None."""
-        from spatial.splats.appearance import exposure_gains
+        from spatial.io.exposures import exposure_gains
 
         if not wanted:
             return None
