@@ -49,7 +49,7 @@ PRESETS: dict[str, tuple[str, NerfTrainConfig]] = {
             steps=300, rays_per_batch=256, checkpoint_every=100),
     ),
 }
-PRESETS["capture"] = ("the cpu preset at each photo's recorded exposure, for real captures (CPU, ~9 min)",
+PRESETS["capture"] = ("the cpu preset at each photo's recorded exposure, for photos (CPU, ~9 min)",
                       with_exposure(PRESETS["cpu"][1]))
-PRESETS["capture-gpu"] = ("nerfacto's settings at each photo's recorded exposure, for real captures (GPU)",
+PRESETS["capture-gpu"] = ("nerfacto's settings at each photo's recorded exposure, for photos (GPU)",
                           with_exposure(PRESETS["default"][1]))

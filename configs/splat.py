@@ -32,7 +32,7 @@ PRESETS: dict[str, tuple[str, SplatTrainConfig]] = {
         ),
     ),
     "capture": (
-        "real captures on a CPU: recorded and learned per-photo exposure, 2k steps, the first 700 at half size, SH 0",
+        "photos on a CPU: recorded and learned per-photo exposure, 2k steps, the first 700 at half size, SH 0",
         SplatTrainConfig(
             step=StepConfig(steps=2000, sh_degree=0, appearance=AppearanceConfig(per_image=True, exposure=True)),
             strategy=DefaultStrategy(refine_start=200, refine_stop=1500, refine_every=100, reset_every=0,
@@ -42,7 +42,7 @@ PRESETS: dict[str, tuple[str, SplatTrainConfig]] = {
         ),
     ),
     "capture-gpu": (
-        "real captures on a GPU: recorded and learned per-photo exposure, 7k steps densified until 5k, SH 3",
+        "photos on a GPU: recorded and learned per-photo exposure, 7k steps densified until 5k, SH 3",
         SplatTrainConfig(
             step=StepConfig(steps=7000, appearance=AppearanceConfig(per_image=True, exposure=True)),
             strategy=DefaultStrategy(refine_stop=5000),
