@@ -104,7 +104,7 @@ class LayerChunks:
         merged = self.merged[c].get(level) if params is None and level > 0 else None
         if merged is not None:
             splats, owner = merged
-            lit = torch.zeros(splats["means"].shape[0], dtype=torch.bool)
+            lit = torch.zeros(splats["means"].shape[0], dtype=torch.bool, device=owner.device)
             lit[owner[chosen & (owner >= 0)]] = True
             return splats, lit, True
         k = level_count(self.sizes[c], level)
@@ -120,7 +120,7 @@ class LayerChunks:
 
         rows = torch.from_numpy(self.rows[c])
         splats = {k: v[rows].cpu() for k, v in self.params.items()}
-        owner = torch.arange(len(rows))
+        owner = torch.arange(len(rows), device="cpu")  # [n]: merging runs on the CPU (the splats above)
         for level in range(1, int(self.coarsest[c]) + 1):
             if stop():
                 return
