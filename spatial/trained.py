@@ -121,12 +121,15 @@ class SplatModel(TrainedModel):
         params = {k: v.detach() for k, v in self.params.items()}
         device = params["means"].device
         bg = torch.tensor(self.background, dtype=torch.float32, device=device) if background is None else background
-        with torch.no_grad():
-            for i in range(len(cameras)):
-                cam = cameras[i]
-                w, h = int(cam.width[0]), int(cam.height[0])
-                yield render_splats(params, cam.world_to_cam.to(device), cam.K.to(device), w, h, self.sh_degree,
+        for i in range(len(cameras)):
+            cam = cameras[i]
+            w, h = int(cam.width[0]), int(cam.height[0])
+            # grad mode is switched off around each render, never across a `yield`: a generator suspended inside
+            # `no_grad` would leave the caller's thread without gradients until it is garbage collected
+            with torch.no_grad():
+                out = render_splats(params, cam.world_to_cam.to(device), cam.K.to(device), w, h, self.sh_degree,
                                     bg.to(device), options)
+            yield out
 
 
 def checked_params(path: Path, params) -> dict[str, Tensor]:

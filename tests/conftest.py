@@ -10,6 +10,19 @@ import pytest
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
+@pytest.fixture(autouse=True)
+def grad_mode_is_left_as_found():
+    """A test must leave torch's grad mode as it found it: a leak (a generator suspended inside `no_grad`) fails
+    the test that caused it, not a later one that needs gradients."""
+    import torch
+
+    before = torch.is_grad_enabled()
+    yield
+    after = torch.is_grad_enabled()
+    torch.set_grad_enabled(before)
+    assert after == before, f"grad mode was {before} before this test and {after} after it"
+
+
 @pytest.fixture(scope="session", autouse=True)
 def scene_cache(tmp_path_factory) -> Path:
     """Keep rendered scenes of this run in a temporary cache, never in the user's home."""

@@ -48,6 +48,16 @@ def test_rendered_video_matches_direct_renders(trained_run, tmp_path):
     assert np.abs(video[0].astype(np.float32) - direct[4]).mean() > 4 * error.mean()
 
 
+def test_a_render_abandoned_after_one_frame_leaves_gradients_on(trained_run):
+    """`render_frames` renders without gradients, but a caller that stops after a frame (an error while writing it)
+    must get its thread back with gradients on: CI once failed four later NeRF tests on such a leak."""
+    model = load_model(trained_run)
+    frames = model.render_frames(model.training_cameras()[:3])
+    first = next(frames)
+    assert torch.is_grad_enabled() and not first.rgb.requires_grad
+    del frames
+
+
 def test_render_command_writes_depth_frames_along_a_saved_path(trained_run, tmp_path):
     model = load_model(trained_run)
     cams = model.training_cameras()
