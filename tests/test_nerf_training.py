@@ -11,7 +11,7 @@ import torch
 from spatial import SpatialError, load_model, load_scene
 from spatial.cli import main
 from spatial.configs.nerf import PRESETS
-from spatial.nerf.trainer import NerfTrainer
+from spatial.nerf.trainer import NerfTrainer, unbounded_radius
 from spatial.training.loop import run_training
 
 
@@ -136,6 +136,16 @@ def test_a_trained_nerf_renders_paths_and_shows_in_the_viewer(nerf_run, tmp_path
         assert app.renders.render_view(Camera, 32, 24, "depth").std() > 5  # a depth map, not a flat image
     finally:
         app.stop()
+
+
+def test_the_contraction_leaves_the_world_a_forward_facing_capture_sees_undistorted(facade_path, orbit_path):
+    """The facade's cameras move within 0.8 units of their centre and look at a wall 3-6 units away: the undistorted
+    radius grows to hold 90% of the sparse points. Around an object (the orbit) the cameras' extent already does."""
+    facade, orbit = load_scene(facade_path), load_scene(orbit_path)
+    radius = unbounded_radius(facade)
+    inside = torch.linalg.norm(facade.points - facade.center, dim=-1) <= radius
+    assert radius > 3 * facade.extent and abs(float(inside.float().mean()) - 0.9) < 0.01
+    assert unbounded_radius(orbit) == orbit.extent
 
 
 @pytest.mark.slow

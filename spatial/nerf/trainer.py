@@ -67,11 +67,25 @@ class NerfTrainConfig(RunConfig):
     holds the training photos' mean exposure, as the splats' `--step.appearance.exposure` does."""
 
 
+def unbounded_radius(scene: Scene, covered: float = 0.9) -> float:
+    """The radius around the cameras' centre that the contraction leaves undistorted: the cameras' extent, widened to
+    hold `covered` of the sparse points. A forward-facing capture looks at a world several times farther away than
+    its cameras move (the phone facade: a wall 18-34 units off, cameras within 6): contracted at the cameras'
+    extent, a unit of depth there gets 1/25 of the grid cells a unit of width does, far too few to place a surface
+    to the pixel, and the NeRF learns a blur (17 dB held out against 27 dB with the wider radius, in 200 s of
+    training). Where the cameras surround what they look at (monstree), the two radii nearly agree."""
+    radius = max(scene.extent, 1e-6)
+    if scene.points.shape[0] >= 10:
+        distances = torch.linalg.norm(scene.points.float() - scene.center.float(), dim=-1)  # [P]
+        radius = max(radius, float(distances.sort().values[int(covered * (len(distances) - 1))]))  # no size limit
+    return radius
+
+
 def space_map(scene: Scene, config: NerfTrainConfig, has_alpha: bool) -> SpaceMap:
     """The scene box (bounded) or the contraction's centre and radius (unbounded)."""
     bounded = config.bounds == "box" or (config.bounds == "auto" and has_alpha)
     if not bounded:
-        return SpaceMap(scene.center.float(), torch.full((3,), max(scene.extent, 1e-6), device="cpu"), bounded=False)
+        return SpaceMap(scene.center.float(), torch.full((3,), unbounded_radius(scene), device="cpu"), bounded=False)
     if (config.box_min is None) != (config.box_max is None):
         raise SpatialError("give both --box-min and --box-max, or neither")
     if config.box_min is not None:
@@ -131,9 +145,10 @@ class NerfTrainer(TrainerBase):
         return self.step_index
 
     def describe(self) -> str:
-        kind = "box" if self.space.bounded else "unbounded (contracted)"
+        kind = "box scene" if self.space.bounded \
+            else f"unbounded scene (contracted beyond {self.space.radius:.3g} units)"
         return (f"training a NeRF on {len(self.scene.train_ids)} views of {self.scene.root} on {self.device}, "
-                f"{kind} scene, {self.config.rays_per_batch} rays per step")
+                f"{kind}, {self.config.rays_per_batch} rays per step")
 
     def progress_text(self, stats: dict) -> str:
         return f"loss {stats['loss']:.4f}  psnr {stats['psnr']:.2f}"
