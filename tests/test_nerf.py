@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from spatial.nerf.field import SpaceMap, contract
-from spatial.nerf.hash_encoding import PRIMES, HashConfig, HashEncoding
+from spatial.nerf.hash_encoding import PRIMES, HashConfig, HashEncoding, hash_kernel
 from spatial.nerf.rendering import distortion_loss, interlevel_loss, interval_outer, render_weights
 from spatial.nerf.sampling import Spacing, pdf_edges, ray_box, uniform_edges
 
@@ -37,7 +37,10 @@ def direct_hash_encoding(table: torch.Tensor, x: torch.Tensor, resolutions: list
     return out
 
 
-def test_hash_encoding_matches_the_direct_implementation_in_values_and_gradients():
+@pytest.mark.parametrize("backend", ["torch", "c"])
+def test_hash_encoding_matches_the_direct_implementation_in_values_and_gradients(backend):
+    if backend == "c" and hash_kernel() is None:
+        pytest.skip("no C compiler here: the C hash lookup is not built")
     torch.manual_seed(0)
     # levels 4 and 8 fit the table densely (5^3, 9^3 <= 2^10); 16 and 32 are hashed, with collisions
     config = HashConfig(levels=4, features_per_level=2, log2_table_size=10, min_resolution=4, max_resolution=32)
@@ -47,15 +50,37 @@ def test_hash_encoding_matches_the_direct_implementation_in_values_and_gradients
         enc.table.normal_()
     x = torch.rand(40, 3)
     x[0] = torch.tensor([0.0, 1.0, 0.5])  # the cube's faces: the last cell, not one past it
+    x[1] = torch.tensor([-0.25, 1.5, 0.999999])  # outside: clamped onto the faces
     table = enc.table.detach().double().requires_grad_()
-    expected = direct_hash_encoding(table, x.double(), enc.resolutions, enc.table_size)
-    got = enc(x)
+    expected = direct_hash_encoding(table, x.clamp(0, 1).double(), enc.resolutions, enc.table_size)
+    got = enc(x, backend=backend)
     torch.testing.assert_close(got.double(), expected.detach(), atol=1e-5, rtol=1e-5)
     upstream = torch.randn_like(expected)
     (grad_expected,) = torch.autograd.grad((expected * upstream).sum(), table)
     (grad_got,) = torch.autograd.grad((got * upstream.float()).sum(), enc.table)
     torch.testing.assert_close(grad_got.double(), grad_expected, atol=1e-5, rtol=1e-5)
     assert (grad_got != 0).any(dim=1).sum() > 100  # many rows touched, so the comparison means something
+
+
+def test_the_c_hash_lookup_equals_the_torch_one_at_a_real_models_size():
+    """12 levels up to 2048 (hashed corners whose products pass 2^32), 2^17 rows, points spread over both threads'
+    blocks; the backward sums many points into shared rows, so only the order of additions may differ."""
+    if hash_kernel() is None:
+        pytest.skip("no C compiler here: the C hash lookup is not built")
+    torch.manual_seed(1)
+    enc = HashEncoding(HashConfig(levels=12, log2_table_size=17, max_resolution=2048))
+    with torch.no_grad():
+        enc.table.normal_()
+    x = torch.rand(20_000, 3) * 0.2 + 0.4  # crowded: many points share rows at the coarse levels
+    upstream = torch.randn(20_000, enc.out_dim)
+    grads = {}
+    for backend in ("torch", "c"):
+        out = enc(x, backend=backend)
+        (grads[backend],) = torch.autograd.grad((out * upstream).sum(), enc.table)
+        grads[backend + " out"] = out.detach()
+    torch.testing.assert_close(grads["c out"], grads["torch out"], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(grads["c"], grads["torch"], atol=1e-3, rtol=1e-4)
+    assert (grads["c"] != 0).any(dim=1).sum() > 10_000
 
 
 def test_one_slab_of_constant_density_renders_in_closed_form():

@@ -7,16 +7,22 @@ spatial hash `(x * 1) ^ (y * 2654435761) ^ (z * 805459861) mod T`.
 
 The lookup is one autograd function: `embedding_bag` forward, a single `index_add_` backward, with
 no `[N, L, 8, F]` intermediate; `tests/test_nerf.py` holds it equal, values and table gradients, to
-a corner-by-corner implementation.
+a corner-by-corner implementation. On the CPU the same lookup runs in C with OpenMP (`hash_kernel.c`,
+compiled on first use), which saves nothing for the backward pass and is held equal to this one.
 """
 
 from __future__ import annotations
 
+import ctypes
 import math
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
 
 import torch
 from torch import Tensor
+
+from spatial.c_kernels import compiled
 
 PRIMES = (1, 2654435761, 805459861)
 
@@ -95,6 +101,46 @@ class _HashLookup(torch.autograd.Function):
         return grad_table, None, None
 
 
+KERNEL_SOURCE = Path(__file__).with_name("hash_kernel.c")
+
+
+def hash_kernel() -> ctypes.CDLL | None:
+    """The C lookup, built on first use; None where it cannot be built (the PyTorch lookup is used)."""
+    lib = compiled(KERNEL_SOURCE, "the slower PyTorch hash lookup")
+    if lib is not None and lib.hash_forward.argtypes is None:
+        i64, i32, ptr = ctypes.c_int64, ctypes.c_int, ctypes.c_void_p
+        lib.hash_forward.argtypes = [i64, i32, i32, i64, ptr, ptr, ptr, ptr, i32]
+        lib.hash_backward.argtypes = [i64, i32, i32, i64, ptr, ptr, ptr, ptr, i32]
+    return lib
+
+
+class _HashKernel(torch.autograd.Function):
+    """The lookup in C: points `x [N, 3]` in [0, 1] and the table `[L * T, F]` -> features `[N, L, F]`."""
+
+    @staticmethod
+    def forward(ctx, table: Tensor, x: Tensor, resolutions: Tensor, table_size: int) -> Tensor:
+        # x [N, 3] float32, resolutions [L] int64, all on the CPU (the kernel reads host memory)
+        lib = hash_kernel()
+        table = table.contiguous()
+        N, L, F = x.shape[0], resolutions.shape[0], table.shape[1]
+        out = torch.empty(N, L, F, dtype=torch.float32, device="cpu")
+        lib.hash_forward(N, L, F, table_size, resolutions.data_ptr(), x.data_ptr(), table.data_ptr(),
+                         out.data_ptr(), torch.get_num_threads())
+        ctx.save_for_backward(x, resolutions)
+        ctx.table_shape, ctx.table_size = table.shape, table_size
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        x, resolutions = ctx.saved_tensors
+        grad = grad.contiguous().float()
+        grad_table = torch.zeros(ctx.table_shape, dtype=torch.float32, device="cpu")
+        hash_kernel().hash_backward(x.shape[0], resolutions.shape[0], ctx.table_shape[1], ctx.table_size,
+                                    resolutions.data_ptr(), x.data_ptr(), grad.data_ptr(), grad_table.data_ptr(),
+                                    torch.get_num_threads())
+        return grad_table, None, None, None
+
+
 class HashEncoding(torch.nn.Module):
     """`x [N, 3]` in the unit cube -> features `[N, levels * features_per_level]`."""
 
@@ -110,8 +156,17 @@ class HashEncoding(torch.nn.Module):
     def out_dim(self) -> int:
         return self.config.levels * self.config.features_per_level
 
-    def forward(self, x: Tensor) -> Tensor:
-        rows, weights = lookup_plan(x.detach().float(), self.resolutions, self.table_size)
+    def forward(self, x: Tensor, backend: Literal["auto", "torch", "c"] = "auto") -> Tensor:
+        """`backend`: the C lookup (`c`), the PyTorch one (`torch`), or `auto`: C for float32 tables on the CPU where
+        it builds, else PyTorch."""
+        x = x.detach().float()
+        if backend == "auto":
+            backend = "c" if x.device.type == "cpu" and self.table.dtype == torch.float32 \
+                and self.config.features_per_level <= 8 and hash_kernel() is not None else "torch"
+        if backend == "c":
+            resolutions = torch.tensor(self.resolutions, dtype=torch.int64, device="cpu")
+            return _HashKernel.apply(self.table, x.contiguous(), resolutions, self.table_size).reshape(x.shape[0], -1)
+        rows, weights = lookup_plan(x, self.resolutions, self.table_size)
         L, N, _ = rows.shape
         # each (level, point) is a bag of 8 table rows summed with their trilinear weights
         feats = _HashLookup.apply(self.table, rows.reshape(L * N, 8), weights.reshape(L * N, 8))
