@@ -25,6 +25,10 @@ class SpaceMap:
     center: Tensor  # [3] world centre of the box (bounded) or of the scene (unbounded)
     half_size: Tensor  # [3] box half sizes (bounded), or the radius that maps to the unit ball (unbounded)
     bounded: bool = True
+    density_scale: float = 1.0
+    """Optical depth per world unit of a density of 1: 1 / radius for a model trained since densities were made
+    independent of the scene's units (a scene in millimetres then starts as a scene in metres does: with a light
+    haze, not a wall of fog 1000 times thicker); 1 for checkpoints from before, whose densities are per world unit."""
 
     def __call__(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Unit-cube coordinates `[N, 3]` of world points `[N, 3]` and whether they are inside `[N]`."""
@@ -42,10 +46,11 @@ class SpaceMap:
 
     def to(self, device) -> SpaceMap:
         """The same map with its tensors on `device` (the model's), so no render copies them."""
-        return SpaceMap(self.center.to(device), self.half_size.to(device), self.bounded)
+        return SpaceMap(self.center.to(device), self.half_size.to(device), self.bounded, self.density_scale)
 
     def state(self) -> dict:
-        return {"center": self.center.tolist(), "half_size": self.half_size.tolist(), "bounded": self.bounded}
+        return {"center": self.center.tolist(), "half_size": self.half_size.tolist(), "bounded": self.bounded,
+                "density_scale": self.density_scale}
 
     @classmethod
     def from_state(cls, state: dict) -> SpaceMap:
@@ -61,7 +66,10 @@ class SpaceMap:
         bounded = state.get("bounded") if isinstance(state, dict) else None
         if not isinstance(bounded, bool):
             raise ValueError("space.bounded must be true or false")
-        return cls(vector("center", False), vector("half_size", True), bounded)
+        scale = state.get("density_scale", 1.0)  # absent from checkpoints whose densities are per world unit
+        if not (isinstance(scale, (int, float)) and not isinstance(scale, bool) and math.isfinite(scale) and scale > 0):
+            raise ValueError("space.density_scale must be a finite number above 0")
+        return cls(vector("center", False), vector("half_size", True), bounded, float(scale))
 
 
 def contract(p: Tensor) -> Tensor:

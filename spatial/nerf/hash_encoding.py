@@ -148,6 +148,8 @@ class HashEncoding(torch.nn.Module):
         super().__init__()
         self.config = config
         self.resolutions = level_resolutions(config)
+        # for the C lookup, which reads host memory: made once, not a tensor from host data at every step
+        self._resolutions_cpu = torch.tensor(self.resolutions, dtype=torch.int64, device="cpu")
         self.table_size = 2**config.log2_table_size
         rows = config.levels * self.table_size
         self.table = torch.nn.Parameter(torch.empty(rows, config.features_per_level).uniform_(-1e-4, 1e-4))
@@ -164,8 +166,8 @@ class HashEncoding(torch.nn.Module):
             backend = "c" if x.device.type == "cpu" and self.table.dtype == torch.float32 \
                 and self.config.features_per_level <= 8 and hash_kernel() is not None else "torch"
         if backend == "c":
-            resolutions = torch.tensor(self.resolutions, dtype=torch.int64, device="cpu")
-            return _HashKernel.apply(self.table, x.contiguous(), resolutions, self.table_size).reshape(x.shape[0], -1)
+            return _HashKernel.apply(self.table, x.contiguous(), self._resolutions_cpu,
+                                     self.table_size).reshape(x.shape[0], -1)
         rows, weights = lookup_plan(x, self.resolutions, self.table_size)
         L, N, _ = rows.shape
         # each (level, point) is a bag of 8 table rows summed with their trilinear weights

@@ -53,7 +53,8 @@ def density_mesh(model, config: DensityMeshConfig | None = None, chunk: int = 26
     device = next(model.parameters()).device
     density = torch.empty(grid.shape[0], device="cpu")
     for i in range(0, grid.shape[0], chunk):
-        density[i:i + chunk] = model.field.density(grid[i:i + chunk].to(device)).float().cpu()
+        # per world unit, as the level below is (the field's own densities are per `1 / density_scale` units)
+        density[i:i + chunk] = model.field.density(grid[i:i + chunk].to(device)).float().cpu() * space.density_scale
         if on_progress is not None:
             on_progress(min(i + chunk, grid.shape[0]), grid.shape[0])
     volume = density.reshape(shape).numpy()
@@ -65,7 +66,7 @@ def density_mesh(model, config: DensityMeshConfig | None = None, chunk: int = 26
     verts = torch.from_numpy(verts.copy()).float() + lo
     normals = torch.from_numpy(normals.copy()).float()
     # colour each vertex as seen looking along its normal, into the surface (towards higher density)
-    probe = model.field.density((verts + cell * normals).to(device)).cpu()
+    probe = model.field.density((verts + cell * normals).to(device)).cpu() * space.density_scale
     inward = normals if float(probe.mean()) > level else -normals
     colors = torch.empty(verts.shape[0], 3, device="cpu")
     for i in range(0, verts.shape[0], chunk // 8):

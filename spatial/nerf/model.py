@@ -141,13 +141,14 @@ class NerfModel(torch.nn.Module):
         for level, proposal in enumerate(self.proposals):
             t = spacing.to_t(edges)
             sigma = proposal.density(_points(origins, dirs, t)).reshape(R, -1)
-            weights = render_weights(sigma, t)
+            weights = render_weights(sigma, t * self.space.density_scale)
             proposals.append((edges, weights))
             n = self.config.proposal_samples[level + 1] if level + 1 < len(self.proposals) \
                 else self.config.field_samples
             edges = pdf_edges(edges, weights.detach() ** anneal, n, training, generator)
         t = spacing.to_t(edges)
         sigma, rgb = self.field(_points(origins, dirs, t).reshape(R, -1, 3), dirs, image_ids)
+        sigma = sigma * self.space.density_scale  # [R, S] optical depth per world unit, as `t` is in world units
         weights = render_weights(sigma, t)
         alpha = weights.sum(-1)
         colour = composite(weights, rgb) + (1 - alpha[:, None]) * background

@@ -85,7 +85,9 @@ def space_map(scene: Scene, config: NerfTrainConfig, has_alpha: bool) -> SpaceMa
     """The scene box (bounded) or the contraction's centre and radius (unbounded)."""
     bounded = config.bounds == "box" or (config.bounds == "auto" and has_alpha)
     if not bounded:
-        return SpaceMap(scene.center.float(), torch.full((3,), unbounded_radius(scene), device="cpu"), bounded=False)
+        radius = unbounded_radius(scene)
+        return SpaceMap(scene.center.float(), torch.full((3,), radius, device="cpu"), bounded=False,
+                        density_scale=1 / radius)
     if (config.box_min is None) != (config.box_max is None):
         raise SpatialError("give both --box-min and --box-max, or neither")
     if config.box_min is not None:
@@ -100,7 +102,7 @@ def space_map(scene: Scene, config: NerfTrainConfig, has_alpha: bool) -> SpaceMa
     else:
         raise SpatialError(f"{scene.root}: a bounded (box) scene needs sparse points to size its box, and this "
                            "one has none; give --box-min and --box-max, or --bounds unbounded")
-    return SpaceMap((lo + hi) / 2, (hi - lo) / 2, bounded=True)
+    return SpaceMap((lo + hi) / 2, (hi - lo) / 2, bounded=True, density_scale=1 / float((hi - lo).max() / 2))
 
 
 class NerfTrainer(TrainerBase):
