@@ -1,7 +1,7 @@
 """Presets for `spatial train nerf --preset NAME`.
 
 default: nerfacto's settings (hash grids of 2^19 rows, 4096 rays, 256/96 proposal and 48 field samples), for a GPU.
-cpu: sized for a 2-core CPU (about 9 minutes on the default scene): smaller grids, fewer samples and rays.
+cpu: sized for a 2-core CPU (about 3 minutes on the default scene): smaller grids, fewer samples and rays.
 tiny: the smallest useful model, for smoke tests and quick checks.
 capture: the cpu preset for real photos (what `--preset auto` picks on a CPU for photos that `spatial process` made
     into a scene): each photo rendered at the exposure its camera recorded (EXIF, where the scene has it), the rest
@@ -29,7 +29,7 @@ CPU_PROPOSALS = (HashConfig(levels=5, log2_table_size=15, min_resolution=16, max
 PRESETS: dict[str, tuple[str, NerfTrainConfig]] = {
     "default": ("nerfacto's settings, 30k steps (GPU)", NerfTrainConfig()),
     "cpu": (
-        "2k steps of 1024 rays, 12-level 2^17 grid, 48/24 proposal and 16 field samples (CPU, ~9 min)",
+        "2k steps of 1024 rays, 12-level 2^17 grid, 48/24 proposal and 16 field samples (CPU, ~3 min)",
         NerfTrainConfig(
             model=ModelConfig(
                 field=FieldConfig(hash=HashConfig(levels=12, log2_table_size=17, max_resolution=512),
@@ -49,7 +49,7 @@ PRESETS: dict[str, tuple[str, NerfTrainConfig]] = {
             steps=300, rays_per_batch=256, checkpoint_every=100),
     ),
 }
-PRESETS["capture"] = ("the cpu preset at each photo's recorded exposure, for photos (CPU, ~9 min)",
+PRESETS["capture"] = ("the cpu preset at each photo's recorded exposure, for photos (CPU, ~3 min)",
                       with_exposure(PRESETS["cpu"][1]))
 PRESETS["capture-gpu"] = ("nerfacto's settings at each photo's recorded exposure, for photos (GPU)",
                           with_exposure(PRESETS["default"][1]))
