@@ -148,8 +148,7 @@ class NerfModel(torch.nn.Module):
             edges = pdf_edges(edges, weights.detach() ** anneal, n, training, generator)
         t = spacing.to_t(edges)
         sigma, rgb = self.field(_points(origins, dirs, t).reshape(R, -1, 3), dirs, image_ids)
-        sigma = sigma * self.space.density_scale  # [R, S] optical depth per world unit, as `t` is in world units
-        weights = render_weights(sigma, t)
+        weights = render_weights(sigma, t * self.space.density_scale)  # t in the unit densities are per (radii)
         alpha = weights.sum(-1)
         colour = composite(weights, rgb) + (1 - alpha[:, None]) * background
         mids = (t[:, 1:] + t[:, :-1]) / 2
