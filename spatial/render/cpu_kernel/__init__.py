@@ -11,21 +11,13 @@ from pathlib import Path
 from spatial.c_kernels import compiled
 
 SOURCE = Path(__file__).with_name("composite.c")
-_lib: ctypes.CDLL | None = None
-_tried = False
 
 
 def load() -> ctypes.CDLL | None:
-    """The compiled kernel, building it on first use; None when it cannot be built here."""
-    global _lib, _tried
-    if _tried:
-        return _lib
-    _tried = True
+    """The compiled kernel, building it on first use (`compiled` keeps it); None when it cannot be built here."""
     lib = compiled(SOURCE, "the slower pure-PyTorch rasterizer")
-    if lib is None:
-        return None
-    i64, i32, ptr = ctypes.c_int64, ctypes.c_int, ctypes.c_void_p
-    lib.composite_forward.argtypes = [i64, i32, i32, i32, i32, i32] + [ptr] * 10 + [i32]
-    lib.composite_backward.argtypes = [i64, i32, i32, i32, i32, i32] + [ptr] * 15 + [i32]
-    _lib = lib
+    if lib is not None and lib.composite_forward.argtypes is None:
+        i64, i32, ptr = ctypes.c_int64, ctypes.c_int, ctypes.c_void_p
+        lib.composite_forward.argtypes = [i64, i32, i32, i32, i32, i32] + [ptr] * 10 + [i32]
+        lib.composite_backward.argtypes = [i64, i32, i32, i32, i32, i32] + [ptr] * 15 + [i32]
     return lib
