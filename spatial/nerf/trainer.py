@@ -6,7 +6,7 @@ progress bar, evaluation, checkpoints, `--resume` and `--viewer` with `spatial t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -102,7 +102,8 @@ def space_map(scene: Scene, config: NerfTrainConfig, has_alpha: bool) -> SpaceMa
     else:
         raise SpatialError(f"{scene.root}: a bounded (box) scene needs sparse points to size its box, and this "
                            "one has none; give --box-min and --box-max, or --bounds unbounded")
-    return SpaceMap((lo + hi) / 2, (hi - lo) / 2, bounded=True, density_scale=1 / float((hi - lo).max() / 2))
+    box = SpaceMap((lo + hi) / 2, (hi - lo) / 2, bounded=True)
+    return replace(box, density_scale=1 / box.radius)  # densities per unit of the box's largest half size
 
 
 class NerfTrainer(TrainerBase):
