@@ -126,6 +126,21 @@ def test_one_slab_of_constant_density_renders_in_closed_form():
     assert wc.tolist()[0] == pytest.approx([0.0, 1 - math.exp(-sigma * L), 0.0], abs=1e-6)
 
 
+def test_light_stopped_by_a_surface_does_not_come_back_from_the_far_plane():
+    """The last interval of an unbounded ray runs to the far plane: tau ~1e9, where float32 steps by 128. Summing the
+    depth in front of it as `cumsum(tau) - tau` gave (40 + 1.6e9) - 1.6e9 = 0, so the far interval took a weight of 1
+    behind an opaque surface: the weights summed to ~2, gradients spiked 150-fold, and a NeRF of monstree collapsed
+    from 22.7 to 13 dB (training batches) in 20 steps, near step 1920 of a 6000-step run."""
+    tau = torch.tensor([[0.05, 0.3, 2.0, 16.0, 1.6e9]])  # an opaque surface, then the far plane
+    edges = torch.tensor([[0.0, 0.7, 0.705, 0.71, 0.712, 1000.0]])
+    sigma = tau / (edges[:, 1:] - edges[:, :-1])
+    w = render_weights(sigma, edges)  # [1, 5]
+    exact = render_weights(sigma.double(), edges.double())  # float64: 1.6e9 + 18 is exact there
+    torch.testing.assert_close(w.double(), exact, atol=1e-6, rtol=1e-5)
+    assert float(w.sum()) <= 1.0 + 1e-6
+    assert float(w[0, -1]) < 1e-7  # the far interval lies behind ~18 optical depths
+
+
 def test_ray_box_and_spacing():
     o = torch.tensor([[-5.0, 0.0, 0.0], [-5.0, 3.0, 0.0]])
     d = torch.tensor([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]])

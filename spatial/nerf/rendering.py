@@ -17,7 +17,10 @@ def render_weights(sigma: Tensor, edges: Tensor) -> Tensor:
     """Weights `[R, S]` (probability that the ray ends in each interval) of densities `sigma [R, S]`
     on intervals `edges [R, S + 1]`: `w_i = (1 - exp(-sigma_i d_i)) * exp(-sum_{j<i} sigma_j d_j)`."""
     tau = sigma * (edges[:, 1:] - edges[:, :-1])  # [R, S] optical depth of each interval
-    before = torch.cumsum(tau, dim=-1) - tau  # exclusive: depth in front of interval i
+    # depth in front of interval i, summed without it: `cumsum(tau) - tau` cancels catastrophically when tau_i is
+    # huge (the last interval of an unbounded ray runs to the far plane, tau ~1e9, where float32 steps by 128), which
+    # made that interval's weight 1 whatever lay in front of it, and long NeRF runs blew up (see the test)
+    before = torch.cat([torch.zeros_like(tau[:, :1]), torch.cumsum(tau[:, :-1], dim=-1)], -1)
     return (1 - torch.exp(-tau)) * torch.exp(-before)
 
 
