@@ -1,11 +1,16 @@
 """Presets for `spatial train nerf --preset NAME`.
 
 default: nerfacto's settings (hash grids of 2^19 rows, 4096 rays, 256/96 proposal and 48 field samples), for a GPU.
-cpu: sized for a 2-core CPU (about 3 minutes on the default scene): smaller grids, fewer samples and rays.
+cpu: sized for a 2-core CPU (about 3 minutes on the default scene): smaller grids, fewer samples and rays, and no
+    per-image appearance (as the splats' cpu preset: a held-out view's appearance is unknown).
 tiny: the smallest useful model, for smoke tests and quick checks.
-capture: the cpu preset for real photos (what `--preset auto` picks on a CPU for photos that `spatial process` made
-    into a scene): each photo rendered at the exposure its camera recorded (EXIF, where the scene has it), the rest
-    of its appearance in the per-image embedding. Measured by scripts/bench_real_captures.py (scripts/results/).
+video: for a video's frames that `spatial process` made into a scene (what `--preset auto` picks for them on a CPU):
+    the cpu preset with a finer grid (2048 cells, 2^19 rows) trained twice as long, about 10 minutes. A real capture
+    has detail that the cpu grid blurs: on the phone-style facade video, 29.72 dB held out with the cpu preset in
+    148 s against 33.16 dB in 589 s (scripts/results/real_captures_nerf.txt).
+capture: the video preset for real photos (what `--preset auto` picks on a CPU for photos that `spatial process` made
+    into a scene), with a per-image appearance embedding and each photo rendered at the exposure its camera recorded
+    (EXIF, where the scene has it). Measured by scripts/bench_real_captures.py (scripts/results/).
 capture-gpu: the default preset with the same recorded exposure (what `--preset auto` picks with CUDA for photos).
 """
 
@@ -33,7 +38,7 @@ PRESETS: dict[str, tuple[str, NerfTrainConfig]] = {
         NerfTrainConfig(
             model=ModelConfig(
                 field=FieldConfig(hash=HashConfig(levels=12, log2_table_size=17, max_resolution=512),
-                                  appearance_dim=8),
+                                  appearance_dim=0),
                 proposal_hash=CPU_PROPOSALS, proposal_samples=(48, 24), field_samples=16, anneal_steps=300),
             steps=2000, rays_per_batch=1024, checkpoint_every=500),
     ),
@@ -49,7 +54,14 @@ PRESETS: dict[str, tuple[str, NerfTrainConfig]] = {
             steps=300, rays_per_batch=256, checkpoint_every=100),
     ),
 }
-PRESETS["capture"] = ("the cpu preset at each photo's recorded exposure, for photos (CPU, ~3 min)",
-                      with_exposure(PRESETS["cpu"][1]))
+VIDEO = copy.deepcopy(PRESETS["cpu"][1])
+VIDEO.model.field.hash = HashConfig(levels=12, log2_table_size=19, max_resolution=2048)
+VIDEO.steps, VIDEO.checkpoint_every = 4000, 1000
+PRESETS["video"] = ("the cpu preset with a 2048-cell 2^19 grid for 4k steps, for a video's frames (CPU, ~10 min)",
+                    VIDEO)
+CAPTURE = with_exposure(VIDEO)
+CAPTURE.model.field.appearance_dim = 8
+PRESETS["capture"] = ("the video preset with a per-image appearance, at each photo's recorded exposure, for photos "
+                      "(CPU, ~10 min)", CAPTURE)
 PRESETS["capture-gpu"] = ("nerfacto's settings at each photo's recorded exposure, for photos (GPU)",
                           with_exposure(PRESETS["default"][1]))

@@ -199,10 +199,16 @@ def test_auto_picks_a_nerf_capture_preset_for_a_processed_capture(orbit_path, tm
     assert method.preset_name("auto", scene) == "cpu"
     (scene / "manifest.json").write_text(json.dumps({"source": {"photos": "/somewhere/photos"}}))
     assert method.preset_name("auto", scene) == "capture"
-    capture, cpu = method.preset_config("auto", scene), method.preset_config("cpu")
-    assert capture.exposure and not cpu.exposure
-    capture.exposure = False
-    assert capture == cpu  # the cpu preset, at recorded exposures
+    capture, video = method.preset_config("auto", scene), method.preset_config("video")
+    assert capture.exposure and not video.exposure
+    assert capture.model.field.appearance_dim > 0 == video.model.field.appearance_dim
+    capture.exposure, capture.model.field.appearance_dim = False, 0
+    assert capture == video  # the video preset, with a per-image appearance at recorded exposures
+    (scene / "manifest.json").write_text(json.dumps({"source": {"video": "/somewhere/walk.mp4"}}))
+    assert method.preset_name("auto", scene) == "video"
+    assert get_method("splat").preset_name("auto", scene) == "cpu"  # the splats have no video preset
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert method.preset_name("auto", scene) == "default"  # with CUDA a video's frames get the device's preset
+    (scene / "manifest.json").write_text(json.dumps({"source": {"photos": "/somewhere/photos"}}))
     assert method.preset_name("auto", scene) == "capture-gpu"
     assert method.preset_config("auto", scene).exposure and method.preset_name("auto") == "default"

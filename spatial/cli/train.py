@@ -89,8 +89,10 @@ class TrainLeaf:
         method = get_method(self.method)
         names = ("auto", *method.presets)
         lines = "; ".join(f"{name}: {description}" for name, (description, _) in method.presets.items())
-        capture = (f", or {method.capture_preset} for photos made into the scene by `spatial process` (a video's "
-                   "frames get the former)" if method.capture_preset else "")
+        video = (f"; {method.video_preset} for a video's frames without CUDA" if method.video_preset
+                 else " (a video's frames get the former)")
+        capture = (f", or {method.capture_preset} for photos made into the scene by `spatial process`{video}"
+                   if method.capture_preset else "")
         preset_help = (f"Named settings from configs/{self.method}.py ({lines}); auto picks "
                        f"{method.gpu_preset} with CUDA and {method.cpu_preset} without{capture}. Options given "
                        "here override the preset's values.")

@@ -53,4 +53,5 @@ METHOD = Method(
     steps=lambda config: config.steps,
     capture_preset="capture",
     gpu_capture_preset="capture-gpu",
+    video_preset="video",
 )

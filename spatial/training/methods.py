@@ -41,14 +41,16 @@ class Method:
     gpu_preset: str = "default"  # what `--preset auto` picks with CUDA ...
     cpu_preset: str = "cpu"  # ... and without
     capture_preset: str | None = None  # ... and without, for a scene `spatial process` made from photos
-    gpu_capture_preset: str | None = None  # ... and with CUDA, for such a scene (a video's frames get the above)
+    gpu_capture_preset: str | None = None  # ... and with CUDA, for such a scene
+    video_preset: str | None = None  # ... and without CUDA, for a video's frames made into a scene (None: cpu_preset)
 
     def preset_name(self, name: str, scene: Path | None = None) -> str:
         """`auto` (or an unknown name, which the command line then reports with the valid ones): for photos made
-        into a scene by `spatial process` (`scene`, when given) the capture preset of the device, else the device's
-        preset (the GPU one on a CUDA machine, the CPU one elsewhere).
+        into a scene by `spatial process` (`scene`, when given) the capture preset of the device; for a video's
+        frames without CUDA the video preset where the method has one; else the device's preset (the GPU one on a
+        CUDA machine, the CPU one elsewhere).
 
-        A video's frames get the device's preset: they record no exposure, and a per-frame appearance learned
+        A video's frames get no per-frame appearance: they record no exposure, and a per-frame appearance learned
         without it predicts a held-out frame's colour worse than view-dependent colour does, which learns the
         neighbouring frames' exposure (scripts/results/real_captures*.txt: on the phone-style facade video, `cpu`
         35.6 dB held out against `capture` 29.5 dB, the same within 0.2 dB after colour correction)."""
@@ -57,8 +59,11 @@ class Method:
 
             gpu = torch.cuda.is_available()
             capture = self.gpu_capture_preset if gpu else self.capture_preset
-            if capture and scene is not None and capture_source(scene) == "photos":
+            source = capture_source(scene) if scene is not None else None
+            if capture and source == "photos":
                 return capture
+            if self.video_preset and not gpu and source == "video":
+                return self.video_preset
             return self.gpu_preset if gpu else self.cpu_preset
         return name
 
