@@ -66,6 +66,7 @@ def main() -> None:
         lines.append(f"NeRF target (>= 24 dB within 15 minutes): {'met' if met else 'NOT met'}")
     print("\n".join(lines))
     if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(runs, indent=2) + "\n")
         args.out.with_suffix(".txt").write_text("\n".join(lines) + "\n")
 
