@@ -6,8 +6,8 @@ cpu: sized for a 2-core CPU (about 3 minutes on the default scene): smaller grid
 tiny: the smallest useful model, for smoke tests and quick checks.
 video: for a video's frames that `spatial process` made into a scene (what `--preset auto` picks for them on a CPU):
     the cpu preset with a finer grid (2048 cells, 2^19 rows) trained twice as long, about 10 minutes. A real capture
-    has detail that the cpu grid blurs: on the phone-style facade video, 29.72 dB held out with the cpu preset in
-    148 s against 33.16 dB in 589 s (scripts/results/real_captures_nerf.txt).
+    has detail that the cpu grid blurs: on the phone-style facade video, 33.16 dB held out in 578 s
+    (scripts/results/real_captures_nerf.txt) against 29.72 dB with the cpu preset's grid in 148 s (a separate run).
 capture: the video preset for real photos (what `--preset auto` picks on a CPU for photos that `spatial process` made
     into a scene), with a per-image appearance embedding and each photo rendered at the exposure its camera recorded
     (EXIF, where the scene has it). Measured by scripts/bench_real_captures.py (scripts/results/).
