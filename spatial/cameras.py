@@ -1,5 +1,10 @@
 """Batched cameras in the OpenCV convention: +x right, +y down, +z forward.
 
+A camera is a pinhole with lens distortion (spatial/distortion.py), or an equirectangular panorama
+(`CameraModel.EQUIRECTANGULAR`, for renders): `u = fx * longitude + cx`, `v = fy * latitude + cy` with longitude
+atan2(x, z) (right of straight ahead is positive) and latitude atan2(y, sqrt(x^2 + z^2)) (below the horizon of
+the camera's frame is positive, as +y is down), so K's fx and fy are pixels per radian.
+
 Pixel coordinates are continuous with the centre of the top-left pixel at (0.5, 0.5), as in COLMAP
 and gsplat, so `u = fx * X/Z + cx` and an image of width W spans u in [0, W].
 Axis flips to other conventions (OpenGL, Blender) happen only in the file readers and writers.
@@ -99,13 +104,17 @@ class Cameras:
     def project(self, points: Tensor) -> tuple[Tensor, Tensor]:
         """World points `[N, 3]` (or `[C, N, 3]`) to pixels `[C, N, 2]` and depths `[C, N]`.
 
-        Depth is the camera-frame z; points behind the camera get uv of NaN-free but meaningless
-        values, so callers mask with `depth > 0`.
+        Depth is the camera-frame z (a panorama's: the distance); points behind the camera get uv of NaN-free but
+        meaningless values, so callers mask with `depth > 0`.
         """
         if points.dim() == 2:
             points = points.expand(len(self), -1, -1)
         w2c = self.world_to_cam
         p_cam = torch.einsum("cij,cnj->cni", w2c[:, :3, :3], points) + w2c[:, None, :3, 3]  # [C, N, 3]
+        if self.model == CameraModel.EQUIRECTANGULAR:
+            x, y, z = p_cam.unbind(-1)
+            angles = torch.stack([torch.atan2(x, z), torch.atan2(y, torch.sqrt(x * x + z * z))], -1)
+            return self._pixels_from_normalised(angles), p_cam.norm(dim=-1)
         z = p_cam[..., 2]
         safe_z = torch.where(z.abs() < 1e-12, torch.full_like(z, 1e-12), z)
         xy = p_cam[..., :2] / safe_z[..., None]
@@ -113,15 +122,23 @@ class Cameras:
         return self._pixels_from_normalised(xy), z
 
     def unproject(self, uv: Tensor, depth: Tensor) -> Tensor:
-        """Pixels `[C, N, 2]` with camera-frame depths `[C, N]` to world points `[C, N, 3]`."""
+        """Pixels `[C, N, 2]` with camera-frame depths `[C, N]` (a panorama's: distances) to world points
+        `[C, N, 3]`."""
+        if self.model == CameraModel.EQUIRECTANGULAR:
+            origins, dirs = self.pixel_rays(uv)
+            return origins + dirs * depth[..., None]
         xy = undistort(self._normalised_from_pixels(uv), self.dist[:, None, :], self.model)
         p_cam = torch.cat([xy * depth[..., None], depth[..., None]], dim=-1)
         return torch.einsum("cij,cnj->cni", self.cam_to_world[:, :3, :3], p_cam) + self.centers[:, None]
 
     def pixel_rays(self, uv: Tensor) -> tuple[Tensor, Tensor]:
         """Rays through pixels `[C, N, 2]`: origins `[C, N, 3]` and unit directions `[C, N, 3]`."""
-        xy = undistort(self._normalised_from_pixels(uv), self.dist[:, None, :], self.model)
-        d_cam = torch.cat([xy, torch.ones_like(xy[..., :1])], dim=-1)
+        if self.model == CameraModel.EQUIRECTANGULAR:  # longitude (right) and latitude (down) in radians
+            lon, lat = self._normalised_from_pixels(uv).unbind(-1)
+            d_cam = torch.stack([lat.cos() * lon.sin(), lat.sin(), lat.cos() * lon.cos()], -1)
+        else:
+            xy = undistort(self._normalised_from_pixels(uv), self.dist[:, None, :], self.model)
+            d_cam = torch.cat([xy, torch.ones_like(xy[..., :1])], dim=-1)
         d_world = torch.einsum("cij,cnj->cni", self.cam_to_world[:, :3, :3], d_cam)
         d_world = d_world / torch.linalg.norm(d_world, dim=-1, keepdim=True)
         return self.centers[:, None].expand_as(d_world), d_world

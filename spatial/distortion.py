@@ -10,6 +10,9 @@ Every model is stored as four coefficients so cameras of one batch share one ten
 | SIMPLE_RADIAL    | k, 0, 0, 0         | SIMPLE_RADIAL                           |
 | OPENCV           | k1, k2, p1, p2     | RADIAL (k1, k2), OPENCV                 |
 | OPENCV_FISHEYE   | k1, k2, k3, k4     | OPENCV_FISHEYE                          |
+
+`EQUIRECTANGULAR` is no lens but a panorama that `spatial.cameras.Cameras` projects itself (longitude and
+latitude in radians times fx and fy, plus cx and cy); it is made for renders, never read from a scene.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ class CameraModel(str, Enum):
     SIMPLE_RADIAL = "SIMPLE_RADIAL"
     OPENCV = "OPENCV"
     OPENCV_FISHEYE = "OPENCV_FISHEYE"
+    EQUIRECTANGULAR = "EQUIRECTANGULAR"
 
 
 def common_model(models: list[CameraModel]) -> CameraModel:
@@ -38,6 +42,8 @@ def common_model(models: list[CameraModel]) -> CameraModel:
         return kinds.pop()
     if CameraModel.OPENCV_FISHEYE in kinds:
         raise ValueError("fisheye cameras cannot be mixed with perspective cameras in one batch")
+    if CameraModel.EQUIRECTANGULAR in kinds:
+        raise ValueError("panoramas cannot be mixed with perspective cameras in one batch")
     return CameraModel.OPENCV
 
 
@@ -54,6 +60,8 @@ def distort(xy: Tensor, dist: Tensor, model: CameraModel) -> Tensor:
     """Ideal normalised coordinates `xy [..., 2]` to distorted ones, with `dist [..., 4]`."""
     if model == CameraModel.PINHOLE:
         return xy
+    if model == CameraModel.EQUIRECTANGULAR:
+        raise ValueError("a panorama has no normalised image plane to distort; Cameras projects it")
     x, y = xy[..., 0], xy[..., 1]
     k = dist.unbind(-1)
     r2 = x * x + y * y
@@ -99,6 +107,8 @@ def undistort(xy_d: Tensor, dist: Tensor, model: CameraModel, iterations: int = 
     """
     if model == CameraModel.PINHOLE:
         return xy_d
+    if model == CameraModel.EQUIRECTANGULAR:
+        raise ValueError("a panorama has no normalised image plane to undistort; Cameras projects it")
     if model == CameraModel.OPENCV_FISHEYE:
         k1, k2, k3, k4 = dist.unbind(-1)
         theta_d = torch.linalg.norm(xy_d, dim=-1)

@@ -17,7 +17,7 @@ needed only for what uses the training cameras (mesh export, default render path
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,8 +25,10 @@ import torch
 from torch import Tensor
 
 from spatial.cameras import Cameras
+from spatial.distortion import CameraModel
 from spatial.errors import SpatialError, file_error
 from spatial.render import RenderOptions, RenderOutput
+from spatial.render.projection import may_be_seen
 from spatial.splats.model import PARAM_NAMES, check_splats, render_splats, sh_degree_of
 
 if TYPE_CHECKING:
@@ -121,14 +123,28 @@ class SplatModel(TrainedModel):
         params = {k: v.detach() for k, v in self.params.items()}
         device = params["means"].device
         bg = torch.tensor(self.background, dtype=torch.float32, device=device) if background is None else background
+        options = options or RenderOptions()
+        panorama = cameras.model == CameraModel.EQUIRECTANGULAR
+        options = replace(options, camera_model="equirect" if panorama else "pinhole")
+        max_scales = params["scales"].max(-1).values.exp()  # [N]
         for i in range(len(cameras)):
             cam = cameras[i]
             w, h = int(cam.width[0]), int(cam.height[0])
+            world_to_cam, K = cam.world_to_cam.to(device), cam.K.to(device)
             # grad mode is switched off around each render, never across a `yield`: a generator suspended inside
             # `no_grad` would leave the caller's thread without gradients until it is garbage collected
             with torch.no_grad():
-                out = render_splats(params, cam.world_to_cam.to(device), cam.K.to(device), w, h, self.sh_degree,
-                                    bg.to(device), options)
+                if panorama:  # it sees all around
+                    out = render_splats(params, world_to_cam, K, w, h, self.sh_degree, bg.to(device), options)
+                else:  # only what the camera may see is projected: a close-up costs what its part of the world
+                    # costs; the per-Gaussian outputs keep the world's order
+                    seen = may_be_seen(params["means"], max_scales, world_to_cam, K, w, h, options.near,
+                                       options.eps2d)[0].nonzero()[:, 0]
+                    out = render_splats({k: v[seen] for k, v in params.items()}, world_to_cam, K, w, h,
+                                        self.sh_degree, bg.to(device), options)
+                    out.means2d, out.radii, out.depths = (
+                        x.new_zeros(1, self.count, *x.shape[2:]).index_copy_(1, seen, x)
+                        for x in (out.means2d, out.radii, out.depths))
             yield out
 
 

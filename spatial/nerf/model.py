@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from spatial.cameras import Cameras
+from spatial.distortion import CameraModel
 from spatial.errors import SpatialError, file_error
 from spatial.nerf.field import DensityField, FieldConfig, RadianceField, SpaceMap
 from spatial.nerf.hash_encoding import HashConfig
@@ -158,20 +159,23 @@ class NerfModel(torch.nn.Module):
     @torch.no_grad()
     def render_camera(self, camera: Cameras, background: Tensor, chunk: int = 8192,
                       image_id: int | None = None) -> dict[str, Tensor]:
-        """One camera's image: `rgb [H, W, 3]`, `alpha [H, W, 1]`, camera-z `depth [H, W, 1]`; with the appearance
+        """One camera's image: `rgb [H, W, 3]`, `alpha [H, W, 1]`, camera-z `depth [H, W, 1]` (a panorama's: the
+        distance); with the appearance
         embedding of scene image `image_id`, or the training images' mean (None)."""
         H, W = int(camera.height[0]), int(camera.width[0])
         device = next(self.parameters()).device
         cam = camera.to(device)
         origins, dirs = (r.reshape(-1, 3) for r in cam.rays(0))  # [H * W, 3] each
         forward = cam.cam_to_world[0, :3, 2]
+        panorama = cam.model == CameraModel.EQUIRECTANGULAR
         parts = {"rgb": [], "alpha": [], "depth": []}
         for i in range(0, origins.shape[0], chunk):
             ids = None if image_id is None else torch.full((min(chunk, origins.shape[0] - i),), image_id, device=device)
             out = self(origins[i:i + chunk], dirs[i:i + chunk], ids, background.to(device))
             parts["rgb"].append(out.rgb)
             parts["alpha"].append(out.alpha[:, None])
-            z = out.depth * (dirs[i:i + chunk] @ forward)  # distance along the ray -> camera z
+            # distance along the ray -> camera z (a panorama's depth is the distance itself)
+            z = out.depth if panorama else out.depth * (dirs[i:i + chunk] @ forward)
             parts["depth"].append(torch.where(out.alpha > 1e-4, z, torch.zeros_like(z))[:, None])
         return {k: torch.cat(v).reshape(H, W, -1) for k, v in parts.items()}
 

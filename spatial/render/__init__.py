@@ -32,7 +32,7 @@ def backend_for(device, options: RenderOptions) -> str:
     """The backend `options.backend` names, resolving 'auto' for tensors on `device`."""
     if options.backend != "auto":
         return options.backend
-    if str(device).startswith("cuda"):
+    if str(device).startswith("cuda") and options.camera_model == "pinhole":
         from spatial.render.gsplat_backend import gsplat_problem
 
         problem = gsplat_problem()

@@ -60,6 +60,9 @@ def rasterize_gsplat(
     world_to_cam: Tensor, K: Tensor, width: int, height: int, background: Tensor | None, options: RenderOptions,
 ) -> RenderOutput:
     """Same arguments and shapes as `rasterize_torch`; CUDA tensors."""
+    if options.camera_model != "pinhole":
+        raise ValueError(f"gsplat's rasterizer draws pinhole cameras, not {options.camera_model}; "
+                         "the torch backend draws panoramas")
     problem = gsplat_problem()
     if problem is not None:
         raise SpatialError(f"the gsplat rasterizer cannot run: {problem}; choose another with "

@@ -39,6 +39,11 @@ class RenderOptions:
     absgrad: bool = False
     """Also sum each pixel's absolute gradient to the projected centres (AbsGS): `means2d.absgrad` after
     backward, as in gsplat. A strategy that reads it turns it on."""
+    camera_model: Literal["pinhole", "equirect"] = "pinhole"
+    """pinhole: `K` holds focal lengths and the principal point in pixels. equirect: an equirectangular panorama
+    (spatial.render.projection.project_equirect): `K`'s fx and fy are pixels per radian of longitude and latitude,
+    (cx, cy) the pixel straight ahead; a panorama as wide as a whole turn wraps around. Drawn by the torch and cpu
+    backends (gsplat's has no such camera: auto picks torch for it on CUDA)."""
     backend: Literal[("auto", *BACKENDS)] = "auto"
     """auto: gsplat for CUDA tensors (if installed), the C kernel for CPU tensors (if it compiles), else torch."""
 

@@ -1,6 +1,7 @@
 """The portable rasterizer: pure PyTorch, any device, differentiable through autograd.
 
-Per camera: project (EWA), bin into tiles, then composite tiles in chunks. Each chunk evaluates
+Per camera: project (EWA; onto a pinhole's image, or an equirectangular panorama's with
+`RenderOptions.camera_model`), bin into tiles, then composite tiles in chunks. Each chunk evaluates
 only the Gaussians binned to its tiles ([tiles, pixels per tile, Gaussians per tile]), so memory
 grows with the number of tile intersections, never with pixels x Gaussians.
 """
@@ -8,6 +9,7 @@ grows with the number of tile intersections, never with pixels x Gaussians.
 from __future__ import annotations
 
 import functools
+import math
 
 import torch
 import torch.utils.checkpoint
@@ -15,7 +17,7 @@ from torch import Tensor
 
 from spatial.cameras import rigid_inverse
 from spatial.render.options import ALPHA_MAX, ALPHA_MIN, TRANSMITTANCE_MIN, RenderOptions, RenderOutput
-from spatial.render.projection import project
+from spatial.render.projection import project, project_equirect, wrapped
 from spatial.render.sh import view_colors
 from spatial.render.tiles import TileBins, bin_cameras
 
@@ -41,17 +43,23 @@ def rasterize_torch(
     composite_fn=None,  # the compositing step; `composite` below unless a backend brings its own
 ) -> RenderOutput:
     composite_fn = composite_fn or composite
-    proj = project(means, quats, scales, opacities, world_to_cam, K, width, height,
-                   options.near, options.far, options.eps2d, options.antialiased)
+    panorama = options.camera_model == "equirect"
+    if panorama and options.absgrad:
+        raise ValueError("absgrad is a training statistic of pinhole cameras; not available for panoramas")
+    proj = (project_equirect if panorama else project)(means, quats, scales, opacities, world_to_cam, K, width, height,
+                                                       options.near, options.far, options.eps2d, options.antialiased)
+    # what is drawn: the Gaussians, and for a panorama copies of those that cross its seam (`source`: whose copy)
+    drawn, source = wrapped(proj, 2 * math.pi * K[:, 0, 0, None], width) if panorama else (proj, None)
     cam_to_world = rigid_inverse(world_to_cam)
     rgb = view_colors(colors, means, cam_to_world, options.sh_degree)  # [C, N, 3]
     # AbsGS's statistic [C, N, 2]: filled in place by the backward pass, read as `means2d.absgrad` (gsplat's name)
     absgrad = proj.means2d.detach().new_zeros(proj.means2d.shape) if options.absgrad else None
     images, alphas, depths = [], [], []
-    all_bins = bin_cameras(proj.means2d, proj.radii, proj.depths, width, height, options.tile_size)
+    all_bins = bin_cameras(drawn.means2d, drawn.radii, drawn.depths, width, height, options.tile_size)
     for c, bins in enumerate(all_bins):
-        features = torch.cat([rgb[c], proj.depths[c, :, None]], -1)  # [N, 4]: colour and depth
-        out, alpha = composite_fn(bins, proj.means2d[c], proj.conics[c], proj.opacities[c], features,
+        colour = rgb[c] if source is None else rgb[c, source]
+        features = torch.cat([colour, drawn.depths[c, :, None]], -1)  # [N, 4]: colour and depth
+        out, alpha = composite_fn(bins, drawn.means2d[c], drawn.conics[c], drawn.opacities[c], features,
                                   width, height, options.tile_size, absgrad=None if absgrad is None else absgrad[c])
         color, depth = out[..., :3], out[..., 3:]
         bg = background[c] if background is not None else None
