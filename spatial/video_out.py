@@ -17,19 +17,30 @@ from PIL import Image
 
 from spatial.errors import SpatialError
 from spatial.files import atomic_path
+from spatial.spherical_video import VideoLabel, add_spherical_metadata
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv")
+LABELLED_SUFFIXES = (".mp4", ".mov")  # where stereo and spherical labels are written (ISO boxes)
+FLAT = VideoLabel()  # a plain video: no label
 MAX_VIDEO_SIDE = 16384  # pixels: libx264 refuses a wider or taller frame (measured: 16,384 encodes, 16,386 does not)
 
 
-def write_video(frames: Iterable[np.ndarray], path: Path, fps: float = 30.0, crf: int = 18) -> int:
+def write_video(frames: Iterable[np.ndarray], path: Path, fps: float = 30.0, crf: int = 18,
+                label: VideoLabel = FLAT) -> int:
     """Encode `[H, W, 3]` uint8 frames as H.264 (yuv420p); returns the number of frames written.
+
+    A `label` other than a flat mono one (stereo eyes, a panorama) is written into the file for players
+    (spatial/spherical_video.py); MP4 and MOV carry it, Matroska's own fields for it are not written, so an .mkv
+    with one is refused.
 
     H.264 in yuv420p needs even sizes, so odd widths or heights are padded by one pixel (edge copied).
     `crf` is x264's quality: 0 lossless, 18 visually lossless, 23 its default.
     """
     import av
 
+    if not label.flat and Path(path).suffix.lower() not in LABELLED_SUFFIXES:
+        raise SpatialError(f"{path}: stereo and 360-degree videos are labelled for players in "
+                           f"{' and '.join(LABELLED_SUFFIXES)} files; choose one of those")
     count = 0
     with atomic_path(Path(path)) as tmp:
         with av.open(str(tmp), "w", format=Path(path).suffix.lstrip(".").replace("mkv", "matroska")) as container:
@@ -54,6 +65,8 @@ def write_video(frames: Iterable[np.ndarray], path: Path, fps: float = 30.0, crf
             if stream is None:
                 raise SpatialError(f"{path}: no frames to write")
             container.mux(stream.encode())
+        if not label.flat:
+            add_spherical_metadata(tmp, label)
     return count
 
 
