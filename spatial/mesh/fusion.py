@@ -31,6 +31,8 @@ class FusionConfig:
     """The fused box spans this percentile to 100 minus it of the depth points on each axis (drops floaters)."""
     bounds_padding: float = 0.05
     """The box is grown by this fraction of its size on every side."""
+    voxel_size: float | None = None
+    """Voxels of this size in scene units instead of `resolution` across the box."""
 
 
 def depth_points(out: RenderOutput, camera: Cameras, min_alpha: float = 0.5) -> tuple[Tensor, Tensor]:
@@ -60,25 +62,41 @@ def mesh_from_depth(renders: Iterable[RenderOutput], cameras: Cameras, config: F
     larger, and fusion is a small part of the time next to rendering).
     """
     config = config or FusionConfig()
+    views = rendered_views(renders, on_view, 2 * len(cameras))
+    vertices, faces, colors = fuse(views, cameras, config, on_view).extract()
+    if len(faces) == 0:
+        raise SpatialError("no surface found: the renders are empty or the model is transparent "
+                           f"(no pixel reached opacity {config.min_alpha})")
+    return Mesh(vertices, faces, colors)
+
+
+def rendered_views(renders: Iterable[RenderOutput], on_view: Callable[[int, int], None] | None = None,
+                   total: int = 0) -> list[tuple[Tensor, Tensor, Tensor]]:
+    """Each render's depth `[H, W]`, alpha `[H, W]` and colour `[H, W, 3]`, on the CPU."""
     views = []
     for i, out in enumerate(renders):
         views.append((out.depth[0, ..., 0].cpu(), out.alpha[0, ..., 0].cpu(), out.rgb[0].cpu()))
         if on_view is not None:
-            on_view(i + 1, 2 * len(cameras))
+            on_view(i + 1, total)
+    return views
+
+
+def fuse(views: list[tuple[Tensor, Tensor, Tensor]], cameras: Cameras, config: FusionConfig,
+         on_view: Callable[[int, int], None] | None = None) -> TSDFVolume:
+    """The TSDF volume of `rendered_views` from `cameras`, over the box their covered pixels span."""
     cams = cameras.to("cpu")
     lo, hi = _bounds(views, cams, config)
-    voxel = float((hi - lo).max()) / config.resolution
+    voxel = config.voxel_size or float((hi - lo).max()) / config.resolution
+    if float((hi - lo).max()) / voxel > 2048:
+        raise SpatialError(f"voxels of {voxel:.4g} scene units make {float((hi - lo).max()) / voxel:,.0f} across the "
+                           "world's box, above 2,048; choose larger voxels")
     volume = TSDFVolume(lo, hi, voxel, config.trunc_voxels)
     for i, (depth, alpha, rgb) in enumerate(views):
         depth = torch.where(alpha >= config.min_alpha, depth, torch.zeros_like(depth))
         volume.integrate(depth, rgb, cams.world_to_cam[i], cams.K[i])
         if on_view is not None:
             on_view(len(views) + i + 1, 2 * len(views))
-    vertices, faces, colors = volume.extract()
-    if len(faces) == 0:
-        raise SpatialError("no surface found: the renders are empty or the model is transparent "
-                           f"(no pixel reached opacity {config.min_alpha})")
-    return Mesh(vertices, faces, colors)
+    return volume
 
 
 def _bounds(views, cams: Cameras, config: FusionConfig) -> tuple[Tensor, Tensor]:

@@ -116,7 +116,9 @@ def _training_cameras(model):
 
 
 def export_commands() -> dict[str, type]:
-    """`spatial export`'s subcommands: one per registered splat format, then mesh, density-mesh and points."""
+    """`spatial export`'s subcommands: one per registered splat format, then mesh, density-mesh, points and
+    collider."""
+    from spatial.cli.export.collider import ExportCollider
     from spatial.cli.export.density_mesh import ExportDensityMesh
     from spatial.cli.export.mesh import ExportMesh
     from spatial.cli.export.points import ExportPoints
@@ -129,4 +131,5 @@ def export_commands() -> dict[str, type]:
             f"Export{fmt.command.title().replace('-', '')}", [], bases=(*([options] if options else []), SplatExport),
             namespace={"suffix": fmt.suffix, "also": fmt.also, "options": options,
                        "__doc__": f"Export splats as {fmt.summary}."})
-    return {**splats, "mesh": ExportMesh, "density-mesh": ExportDensityMesh, "points": ExportPoints}
+    return {**splats, "mesh": ExportMesh, "density-mesh": ExportDensityMesh, "points": ExportPoints,
+            "collider": ExportCollider}
