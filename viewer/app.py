@@ -61,6 +61,7 @@ class ViewerApp:
         self.server = None
         self.model: TrainedModel | None = None  # a model only the server can draw (a NeRF), shown instead of layers
         self.select = self.edit_panel = self.layers = self.paths = self.tools = self.colour = None  # the panels
+        self.walk = None
         self.preview: dict[str, dict[str, torch.Tensor]] = {}  # layer name -> parameters drawn instead (colour)
         self.on_change: list = []  # called after each redraw that followed a change of the world
         self._preview_version = 0
@@ -78,6 +79,7 @@ class ViewerApp:
         self._slow: tuple[int, float] | None = None  # (Gaussians, seconds) a browser took to draw, when slow
         self.first_drawn: dict = {}  # browser id -> (time.monotonic(), Gaussians) when it had first drawn the world
         self._frustums: list = []
+        self._threads: list[threading.Thread] = []
         self._model_version = 0
         self._lock = threading.RLock()
         self.renders = ServerRenders(self.shown_model, background,
@@ -95,6 +97,7 @@ class ViewerApp:
         from spatial_viewer.panels.layers import LayersPanel
         from spatial_viewer.panels.select import SelectPanel
         from spatial_viewer.panels.tools import ToolsPanel
+        from spatial_viewer.panels.walk import WalkPanel
 
         with own_origin_only(host):  # a page of another site must not drive this viewer
             self.server = viser.ViserServer(host=host, port=port, verbose=False)
@@ -111,11 +114,14 @@ class ViewerApp:
             self.colour = ColourPanel(self)
             self.layers = LayersPanel(self)
         self.paths = CameraPathPanel(self)
+        self.walk = WalkPanel(self)
         self.redraw()
         self.server.on_client_connect(self._on_connect)
         self.renders.start(self.server)
-        threading.Thread(target=self._follow_cameras, daemon=True, name="viewer-lod").start()
-        threading.Thread(target=self._merge_levels, daemon=True, name="viewer-lod-merge").start()
+        self._threads = [threading.Thread(target=self._follow_cameras, daemon=True, name="viewer-lod"),
+                         threading.Thread(target=self._merge_levels, daemon=True, name="viewer-lod-merge")]
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
         self._stop_lod.set()
@@ -123,6 +129,8 @@ class ViewerApp:
         self.renders.stop()
         if self.server is not None:
             self.server.stop()
+        for thread in self._threads:  # a merge stops at its next check: not left running torch at exit
+            thread.join(timeout=30)
 
     # ---- what the panels share ----------------------------------------------------------------
     def edit(self, action) -> None:
