@@ -20,6 +20,7 @@ from spatial.images import read_image
 from spatial.io import detect_format, load_scene, write_colmap, write_transforms
 from spatial.mesh import FusionConfig, Mesh, mesh_from_depth, save_mesh, save_points
 from spatial.render_path import render_camera_path
+from spatial.rigs import make_rig
 from spatial.scene import Scene
 from spatial.splats.transform import merge_splats, transform_splats
 from spatial.trained import SplatModel, TrainedModel, load_model
@@ -44,6 +45,7 @@ __all__ = [
     "load_scene",
     "load_splats",
     "look_at",
+    "make_rig",
     "merge_splats",
     "mesh_from_depth",
     "orbit_path",
