@@ -117,17 +117,17 @@ class Panorama(Rig):
 
     def views(self, camera: Cameras) -> Cameras:
         W, H = int(camera.width[0]), int(camera.height[0])
+        device = camera.device
         axes = self.levelled(camera)  # [3, 3]
         eyes = [0.0] if self.ipd <= 0 else [-self.ipd / 2, self.ipd / 2]
-        c2w = torch.eye(4, dtype=torch.float64).repeat(len(eyes), 1, 1)
+        c2w = torch.eye(4, dtype=torch.float64, device=device).repeat(len(eyes), 1, 1)
         c2w[:, :3, :3] = axes
-        offsets = torch.tensor(eyes, dtype=torch.float64)[:, None] * axes[:, 0]  # [E, 3] along the level right
+        offsets = torch.tensor(eyes, dtype=torch.float64, device=device)[:, None] * axes[:, 0]  # [E, 3] level right
         c2w[:, :3, 3] = camera.cam_to_world[0, :3, 3].double() + offsets
         fx, fy = W / (self.lon[1] - self.lon[0]), H / math.pi  # pixels per radian
-        K = torch.tensor([[fx, 0, -fx * self.lon[0]], [0, fy, fy * math.pi / 2], [0, 0, 1]], dtype=torch.float64)
-        device = camera.device
-        return Cameras(c2w.float().to(device), K.float().expand(len(eyes), 3, 3).to(device), W, H,
-                       CameraModel.EQUIRECTANGULAR)
+        K = torch.tensor([[fx, 0, -fx * self.lon[0]], [0, fy, fy * math.pi / 2], [0, 0, 1]], dtype=torch.float64,
+                         device=device)
+        return Cameras(c2w.float(), K.float().expand(len(eyes), 3, 3), W, H, CameraModel.EQUIRECTANGULAR)
 
 
 def make_rig(name: str, ipd: float = 0.063, up: Tensor | None = None) -> Rig:

@@ -137,7 +137,7 @@ def stereo_base(model, path) -> float:
     cameras = path.cameras()
     cameras = cameras[np.linspace(0, len(cameras) - 1, min(8, len(cameras))).round().astype(int).tolist()]
     scale = min(1.0, 160 / max(path.width, path.height))
-    small = Cameras(cameras.cam_to_world, cameras.K * torch.tensor([scale, scale, 1.0])[:, None],
+    small = Cameras(cameras.cam_to_world, cameras.K * torch.tensor([scale, scale, 1.0], device=cameras.device)[:, None],
                     max(1, round(path.width * scale)), max(1, round(path.height * scale)))
     depths = torch.cat([out.depth[out.alpha > 0.5] for out in model.render_frames(small)])
     if depths.numel() == 0:

@@ -46,6 +46,14 @@ def covariances(quats: Tensor, scales: Tensor) -> Tensor:
     return M @ M.transpose(-1, -2)
 
 
+def in_camera(means: Tensor, quats: Tensor, scales: Tensor, world_to_cam: Tensor) -> tuple[Tensor, Tensor]:
+    """Centres `[C, N, 3]` and covariances `[C, N, 3, 3]` in each camera's frame (what every projection starts
+    from)."""
+    R, t = world_to_cam[:, None, :3, :3], world_to_cam[:, None, :3, 3]  # [C, 1, 3, 3], [C, 1, 3]
+    p = (R @ means[None, :, :, None])[..., 0] + t  # [C, N, 3]
+    return p, R @ covariances(quats, scales)[None] @ R.transpose(-1, -2)
+
+
 def project(
     means: Tensor,  # [N, 3]
     quats: Tensor,  # [N, 4] wxyz, any norm
@@ -60,9 +68,7 @@ def project(
     eps2d: float = 0.3,
     antialiased: bool = False,
 ) -> Projected:
-    R, t = world_to_cam[:, None, :3, :3], world_to_cam[:, None, :3, 3]  # [C, 1, 3, 3], [C, 1, 3]
-    p = (R @ means[None, :, :, None])[..., 0] + t  # [C, N, 3]
-    cov = R @ covariances(quats, scales)[None] @ R.transpose(-1, -2)  # [C, N, 3, 3]
+    p, cov = in_camera(means, quats, scales, world_to_cam)  # [C, N, 3], [C, N, 3, 3]
     x, y, z = p.unbind(-1)
     fx, fy = K[:, 0, 0, None], K[:, 1, 1, None]  # [C, 1]
     cx, cy = K[:, 0, 2, None], K[:, 1, 2, None]
@@ -104,9 +110,7 @@ def project_equirect(
     footprint is as accurate as a pinhole camera's looking straight at the Gaussian. `depths` is the distance
     from the camera, which is what orders Gaussians along a ray in every direction. Within a Gaussian's size of
     the poles (straight up or down) the linearisation no longer holds and the footprint is approximate."""
-    R, t = world_to_cam[:, None, :3, :3], world_to_cam[:, None, :3, 3]  # [C, 1, 3, 3], [C, 1, 3]
-    p = (R @ means[None, :, :, None])[..., 0] + t  # [C, N, 3]
-    cov = R @ covariances(quats, scales)[None] @ R.transpose(-1, -2)  # [C, N, 3, 3]
+    p, cov = in_camera(means, quats, scales, world_to_cam)  # [C, N, 3], [C, N, 3, 3]
     x, y, z = p.unbind(-1)
     fx, fy = K[:, 0, 0, None], K[:, 1, 1, None]  # [C, 1]
     cx, cy = K[:, 0, 2, None], K[:, 1, 2, None]
