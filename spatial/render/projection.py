@@ -85,9 +85,10 @@ def project(
         torch.stack([fx / z_safe, zero, -fx * tx / z_safe**2], -1),
         torch.stack([zero, fy / z_safe, -fy * ty / z_safe**2], -1),
     ], -2)  # [C, N, 2, 3]
-    means2d = torch.stack([fx * x / z_safe + cx, fy * y / z_safe + cy], -1)
-    return _footprints(means2d, J @ cov @ J.transpose(-1, -2), z, opacities, width, height, near, far, eps2d,
-                       antialiased)
+    screen = _conics(J @ cov @ J.transpose(-1, -2), opacities, eps2d, antialiased)
+    means2d = torch.stack([fx * x / z_safe + cx, fy * y / z_safe + cy], -1)  # made after the conics, as always:
+    # the order ops are made in is the order backward sums their gradients, which golden steps hold bit for bit
+    return _boxes(means2d, z, *screen, width, height, near, far)
 
 
 def project_equirect(
@@ -121,25 +122,29 @@ def project_equirect(
         torch.stack([fx * z / rho**2, zero, -fx * x / rho**2], -1),
         torch.stack([-fy * x * y / (r2 * rho), fy * rho / r2, -fy * z * y / (r2 * rho)], -1),
     ], -2)  # [C, N, 2, 3]
+    screen = _conics(J @ cov @ J.transpose(-1, -2), opacities, eps2d, antialiased)
     means2d = torch.stack([fx * torch.atan2(x, z) + cx, fy * torch.atan2(y, rho) + cy], -1)
-    return _footprints(means2d, J @ cov @ J.transpose(-1, -2), r2.sqrt(), opacities, width, height, near, far,
-                       eps2d, antialiased)
+    return _boxes(means2d, r2.sqrt(), *screen, width, height, near, far)
 
 
-def _footprints(means2d: Tensor, cov2d: Tensor, depths: Tensor, opacities: Tensor, width: int, height: int,
-                near: float, far: float, eps2d: float, antialiased: bool) -> Projected:
-    """What every projection shares: centres `[C, N, 2]` and screen covariances `[C, N, 2, 2]` to conics, the
-    anti-aliasing compensation, and the bounding boxes of the Gaussians that are drawn (depths `[C, N]`)."""
+def _conics(cov2d: Tensor, opacities: Tensor, eps2d: float, antialiased: bool):
+    """What every projection shares, first: screen covariances `[C, N, 2, 2]` to conics `[C, N, 3]`, opacities
+    `[C, N]` (with the anti-aliasing compensation), and the blurred determinant and diagonal for the boxes."""
     a, b, c = cov2d[..., 0, 0], cov2d[..., 0, 1], cov2d[..., 1, 1]
     det_raw = a * c - b * b
     a, c = a + eps2d, c + eps2d
     det = a * c - b * b
     det_safe = torch.where(det > 0, det, torch.ones_like(det))
     conics = torch.stack([c / det_safe, -b / det_safe, a / det_safe], -1)
-    opac = opacities[None].expand_as(depths)
+    opac = opacities[None].expand_as(a)
     if antialiased:
         opac = opac * _Compensation.apply(torch.clamp_min(det_raw / det_safe, 0.0))
+    return conics, opac, det, a, c
 
+
+def _boxes(means2d: Tensor, depths: Tensor, conics: Tensor, opac: Tensor, det: Tensor, a: Tensor, c: Tensor,
+           width: int, height: int, near: float, far: float) -> Projected:
+    """And then: the bounding boxes of the Gaussians that are drawn (centres `[C, N, 2]`, depths `[C, N]`)."""
     with torch.no_grad():  # the bounding box is not differentiated, as in gsplat
         valid = (depths > near) & (depths < far) & (det > 0) & (opac >= ALPHA_MIN)
         extend = torch.clamp(torch.sqrt(2 * torch.log(torch.clamp_min(opac, ALPHA_MIN) / ALPHA_MIN)), max=EXTEND_MAX)
