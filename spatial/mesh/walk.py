@@ -14,6 +14,8 @@ Positions are in world coordinates, numpy `[3]` float64.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from spatial.mesh.collider import Collider
@@ -22,18 +24,22 @@ from spatial.mesh.collider import Collider
 class Walker:
     def __init__(self, collider: Collider, up: np.ndarray, eye_height: float, radius: float | None = None,
                  climb: float | None = None):
-        from scipy import ndimage
-
         self.solid, self.origin, self.voxel = collider.solid, np.asarray(collider.origin, float), collider.voxel_size
         self.up = np.asarray(up, float) / np.linalg.norm(up)
         self.eye_height = float(eye_height)
         # clear of the solid voxels' centres by the radius, a voxel more for the surface between them
         self.radius = float(radius if radius is not None else 0.25 * eye_height)
         self.climb = float(climb if climb is not None else 0.3 * eye_height)
-        # distance (world units) from each voxel centre to the nearest solid voxel centre; outside the box: far
-        self.clear = ndimage.distance_transform_edt(~self.solid) * self.voxel
         self.axis = int(np.abs(self.up).argmax())  # the voxel axis nearest to up, along which floors are found
         self.sign = 1 if self.up[self.axis] > 0 else -1
+
+    @functools.cached_property
+    def clear(self) -> np.ndarray:
+        """`[X, Y, Z]` distance (world units) from each voxel centre to the nearest solid voxel centre; made on the
+        first move, so a walker asked only for floors (`eye_height_of`) costs no distance transform."""
+        from scipy import ndimage
+
+        return ndimage.distance_transform_edt(~self.solid) * self.voxel
 
     # ---- queries --------------------------------------------------------------------------------------------
     def clearance(self, point: np.ndarray) -> float:
