@@ -12,21 +12,14 @@ from __future__ import annotations
 import argparse
 import io
 import shutil
-import socket
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+from bench_viewer_lod import FLAGS, free_port  # noqa: E402 - Chromium's flags and a free port, as the LOD bench
 
 
 def settled(page, clip, seconds: float = 60.0):

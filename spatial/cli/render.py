@@ -37,7 +37,7 @@ class Render:
     YouTube play them as 3D or 360 without a setting."""
     ipd: float | None = None
     """Distance between the eyes for the stereo cameras, in scene units (default: 1/30 of the median depth seen
-    from the path's first camera, the stereographers' rule for comfortable depth; printed)."""
+    from eight of the path's cameras, the stereographers' rule for comfortable depth; printed)."""
     frames: int = 120
     """Number of frames for 'orbit' and 'spiral' (a JSON path has its own)."""
     fps: float | None = None
