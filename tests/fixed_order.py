@@ -8,6 +8,13 @@ default PyTorch picks its vector kernels by the CPU's instruction set (AVX2, AVX
 so the same step rounds differently on different CPUs; forty steps with densification amplify that last-bit
 difference to 1e-5 .. 2e-2 in the means (measured on one machine by switching the kernels). Under these settings
 both use their baseline code and one thread, so the result is bit for bit the same on any x86-64 machine.
+
+oneDNN is switched off as well (`torch.backends.mkldnn.enabled`): it runs the SSIM's convolutions, choosing its
+kernel by the CPU's instruction set (AMX, AVX-512, ...) and cache sizes, and no environment variable pins that
+choice. With it on, forty steps differed by up to 1e-3 between `ONEDNN_MAX_CPU_ISA=SSE41` and the native ISA on
+one machine, and a record made on one AVX-512 machine failed on another with AMX; with it off (PyTorch's own
+im2col convolution over MKL's compatible path) they are equal, as they are with glibc's FMA/AVX2 maths switched
+off (`GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX2,-FMA,-AVX512F`) and with `MKL_ENABLE_INSTRUCTIONS=AVX2`.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ def forty_steps(scene: Path) -> dict[str, dict]:
     from tests.helpers import small_config
 
     torch.set_num_threads(1)
+    torch.backends.mkldnn.enabled = False  # oneDNN picks its convolution by the CPU (see above)
     results = {}
     for name in ("default", "mcmc"):
         strategy = MCMCStrategy(cap_max=3000, refine_start=10, refine_every=10) if name == "mcmc" else None

@@ -31,12 +31,14 @@ def test_one_view_per_step_is_the_step_it_was(orbit_path, tmp_path):
     """tests/data/single_view_steps.pt holds the parameters after 40 steps of the single-view step (densifying from
     step 11, random backgrounds, the torch rasterizer) on the test-size orbit scene, for the default and MCMC
     strategies. They run in a fixed order of float operations (tests/fixed_order.py: PyTorch's and MKL's baseline
-    kernels, one thread), which is bit for bit the same on any x86-64 CPU, with or without AVX-512; in the CPU's own
+    kernels, oneDNN off, one thread), which is bit for bit the same on any x86-64 CPU, with or without AVX-512; in the CPU's own
     order forty steps drift by up to 2e-2 between kernels, so a tolerance could not tell a change from rounding.
 
     The history: the steps were first recorded in the CPU's own order from the step as it was before batches
     (commit 3ea9f91); the MCMC entry again when its position noise was gated as gsplat's is; both in the fixed order
-    from commit 8af623d, whose steps equalled the earlier record bit for bit on the AVX-512 machine it was made on."""
+    from commit 8af623d, whose steps equalled the earlier record bit for bit on the AVX-512 machine it was made on;
+    and with oneDNN off from 8af623d again (a machine with AMX failed the record made with it on), where HEAD's
+    steps equalled 8af623d's bit for bit."""
     out = tmp_path / "steps.pt"
     env = {**os.environ, **FIXED_ORDER, "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "-m", "tests.fixed_order", str(orbit_path), str(out)], env=env, cwd=ROOT,
