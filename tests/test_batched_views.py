@@ -31,8 +31,9 @@ def test_one_view_per_step_is_the_step_it_was(orbit_path, tmp_path):
     """tests/data/single_view_steps.pt holds the parameters after 40 steps of the single-view step (densifying from
     step 11, random backgrounds, the torch rasterizer) on the test-size orbit scene, for the default and MCMC
     strategies. They run in a fixed order of float operations (tests/fixed_order.py: PyTorch's and MKL's baseline
-    kernels, oneDNN off, one thread), which is bit for bit the same on any x86-64 CPU, with or without AVX-512; in the CPU's own
-    order forty steps drift by up to 2e-2 between kernels, so a tolerance could not tell a change from rounding.
+    kernels, oneDNN off, one thread), which is bit for bit the same on any x86-64 CPU, with or without AVX-512; in
+    the CPU's own order forty steps drift by up to 2e-2 between kernels, so a tolerance could not tell a change from
+    rounding.
 
     The history: the steps were first recorded in the CPU's own order from the step as it was before batches
     (commit 3ea9f91); the MCMC entry again when its position noise was gated as gsplat's is; both in the fixed order

@@ -110,6 +110,25 @@ def test_the_budget_is_met_by_larger_voxels(rendered):
     assert len(collider.mesh.faces) <= 4000 and collider.mesh.to_trimesh().is_watertight
 
 
+def test_the_world_far_from_the_cameras_is_left_out(rendered):
+    """A capture's distant trees would stretch the box and with it the voxels; the collider reaches `reach` world
+    radii (the cameras and 90% of the sparse points) from the cameras' centre, with voxels as small as that asks."""
+    from spatial.scene import world_radius
+
+    model, cameras, views = rendered
+    points = model.scene().points
+    everything = make_collider(views, cameras, ColliderConfig(resolution=64, reach=0))
+    near = make_collider(views, cameras, ColliderConfig(resolution=64, reach=0.5), points)
+    half = 0.5 * world_radius(cameras.centers, points)
+    center = cameras.centers.mean(0).numpy()
+    # marching cubes' padding puts the surface up to a voxel outside the cut box
+    assert np.abs(near.mesh.vertices - center).max() <= half + 1.5 * near.voxel_size
+    assert np.abs(everything.mesh.vertices - center).max() > half + 1.5 * near.voxel_size
+    # the cut box's longest side is the cube's: 64 voxels across it
+    assert near.voxel_size == pytest.approx(2 * half / 64, rel=1e-5) and near.voxel_size < everything.voxel_size
+    assert near.mesh.to_trimesh().is_watertight
+
+
 def test_the_command_writes_a_glb_and_a_voxel_grid_another_reader_opens(trained_run, tmp_path, capsys):
     from spatial.formats.glb import TURN
 
@@ -122,7 +141,8 @@ def test_the_command_writes_a_glb_and_a_voxel_grid_another_reader_opens(trained_
     grid = trimesh.load(tmp_path / "c.binvox")  # trimesh's own binvox reader: its cells and their order
     model = load_model(trained_run)
     cameras = model.training_cameras()
-    ours = make_collider(rendered_views(model.render_frames(cameras)), cameras, ColliderConfig(voxels=0.08))
+    ours = make_collider(rendered_views(model.render_frames(cameras)), cameras, ColliderConfig(voxels=0.08),
+                         model.scene().points)
     expected = ours.solid[::-1, ::-1]  # in the GLB's frame: ours turned 180 degrees about z (x and y flipped)
     dim = max(expected.shape)
     assert grid.shape == (dim, dim, dim)

@@ -11,7 +11,7 @@ import torch
 from spatial import SpatialError, load_model, load_scene
 from spatial.cli import main
 from spatial.configs.nerf import PRESETS
-from spatial.nerf.trainer import NerfTrainer, unbounded_radius
+from spatial.nerf.trainer import NerfTrainer
 from spatial.training.loop import run_training
 
 
@@ -142,10 +142,10 @@ def test_the_contraction_leaves_the_world_a_forward_facing_capture_sees_undistor
     """The facade's cameras move within 0.8 units of their centre and look at a wall 3-6 units away: the undistorted
     radius grows to hold 90% of the sparse points. Around an object (the orbit) the cameras' extent already does."""
     facade, orbit = load_scene(facade_path), load_scene(orbit_path)
-    radius = unbounded_radius(facade)
+    radius = facade.world_radius()
     inside = torch.linalg.norm(facade.points - facade.center, dim=-1) <= radius
     assert radius > 3 * facade.extent and abs(float(inside.float().mean()) - 0.9) < 0.01
-    assert unbounded_radius(orbit) == orbit.extent
+    assert orbit.world_radius() == orbit.extent
 
 
 @pytest.mark.slow

@@ -33,6 +33,7 @@ from spatial.errors import SpatialError
 from spatial.files import atomic_path
 from spatial.mesh.files import Mesh
 from spatial.mesh.fusion import FusionConfig, fuse
+from spatial.scene import world_radius
 
 
 @dataclass
@@ -52,6 +53,10 @@ class ColliderConfig:
     """Solid pieces whose box is smaller than this share of the world's extent are dropped (floaters)."""
     min_alpha: float = 0.5
     """Pixels whose accumulated opacity is below this are empty."""
+    reach: float = 1.5
+    """The collider reaches at most this many world radii from the cameras' centre along each axis (the world radius
+    holds the cameras and 90% of the sparse points or splats: `spatial.scene.world_radius`): a capture's far trees
+    and sky are left out, so that the voxels stay small where people walk. 0: all that the renders see."""
     voxels: float | None = None
     """Voxels of this size in scene units instead of --resolution (the budget is then not met by growing them),
     and `spatial export collider` also writes the solid as a voxel grid beside the mesh (OUT with .binvox, which
@@ -67,14 +72,20 @@ class Collider:
 
 
 def make_collider(views: list[tuple[Tensor, Tensor, Tensor]], cameras: Cameras,
-                  config: ColliderConfig | None = None) -> Collider:
-    """The collider of a world from its renders (`spatial.mesh.fusion.rendered_views`) at `cameras`."""
+                  config: ColliderConfig | None = None, points: Tensor | None = None) -> Collider:
+    """The collider of a world from its renders (`spatial.mesh.fusion.rendered_views`) at `cameras`, within
+    `config.reach` world radii of the cameras as measured with `points` `[P, 3]` (the scene's sparse points or the
+    splats' centres; without them, all that the renders see)."""
     config = config or ColliderConfig()
+    within = None
+    if config.reach > 0 and points is not None:
+        centers = cameras.centers.detach().cpu()
+        within = (centers.float().mean(0), config.reach * world_radius(centers, points.detach().cpu()))
     resolution = config.resolution
     while True:
         fusion = FusionConfig(resolution=resolution, trunc_voxels=max(4.0, config.thickness + 2),
                               min_alpha=config.min_alpha, voxel_size=config.voxels)
-        volume = fuse(views, cameras, fusion)
+        volume = fuse(views, cameras, fusion, within=within)
         collider = _collider(volume, config)
         if len(collider.mesh.faces) <= config.max_triangles or resolution <= 16 or config.voxels:
             break

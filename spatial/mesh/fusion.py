@@ -82,10 +82,18 @@ def rendered_views(renders: Iterable[RenderOutput], on_view: Callable[[int, int]
 
 
 def fuse(views: list[tuple[Tensor, Tensor, Tensor]], cameras: Cameras, config: FusionConfig,
-         on_view: Callable[[int, int], None] | None = None) -> TSDFVolume:
-    """The TSDF volume of `rendered_views` from `cameras`, over the box their covered pixels span."""
+         on_view: Callable[[int, int], None] | None = None,
+         within: tuple[Tensor, float] | None = None) -> TSDFVolume:
+    """The TSDF volume of `rendered_views` from `cameras`, over the box their covered pixels span, cut to the cube
+    `within` = (centre `[3]`, half size) when given."""
     cams = cameras.to("cpu")
     lo, hi = _bounds(views, cams, config)
+    if within is not None:
+        center, half = within[0].detach().float().cpu(), float(within[1])
+        lo, hi = torch.maximum(lo, center - half), torch.minimum(hi, center + half)
+        if not bool((hi > lo).all()):
+            raise SpatialError(f"the renders' surfaces all lie outside the cube of half size {half:.4g} around "
+                               f"{[round(v, 3) for v in center.tolist()]}; widen it")
     voxel = config.voxel_size or float((hi - lo).max()) / config.resolution
     if float((hi - lo).max()) / voxel > 2048:
         raise SpatialError(f"voxels of {voxel:.4g} scene units make {float((hi - lo).max()) / voxel:,.0f} across the "

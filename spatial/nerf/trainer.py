@@ -67,25 +67,15 @@ class NerfTrainConfig(RunConfig):
     holds the training photos' mean exposure, as the splats' `--step.appearance.exposure` does."""
 
 
-def unbounded_radius(scene: Scene, covered: float = 0.9) -> float:
-    """The radius around the cameras' centre that the contraction leaves undistorted: the cameras' extent, widened to
-    hold `covered` of the sparse points. A forward-facing capture looks at a world several times farther away than
-    its cameras move (the phone facade: a wall 18-34 units off, cameras within 6): contracted at the cameras'
-    extent, a unit of depth there gets 1/25 of the grid cells a unit of width does, far too few to place a surface
-    to the pixel, and the NeRF learns a blur (17 dB held out against 27 dB with the wider radius, in 200 s of
-    training). Where the cameras surround what they look at (monstree), the two radii nearly agree."""
-    radius = max(scene.extent, 1e-6)
-    if scene.points.shape[0] >= 10:
-        distances = torch.linalg.norm(scene.points.float() - scene.center.float(), dim=-1)  # [P]
-        radius = max(radius, float(distances.sort().values[int(covered * (len(distances) - 1))]))  # no size limit
-    return radius
-
-
 def space_map(scene: Scene, config: NerfTrainConfig, has_alpha: bool) -> SpaceMap:
     """The scene box (bounded) or the contraction's centre and radius (unbounded)."""
     bounded = config.bounds == "box" or (config.bounds == "auto" and has_alpha)
     if not bounded:
-        radius = unbounded_radius(scene)
+        # contracted at the cameras' extent, a forward-facing capture's wall (the phone facade: 18-34 units off,
+        # cameras within 6) gets 1/25 of the grid cells per unit of depth that it gets per unit of width, far too few
+        # to place a surface to the pixel, and the NeRF learns a blur (17 dB held out against 27 dB with the wider
+        # radius, in 200 s of training)
+        radius = scene.world_radius()
         return SpaceMap(scene.center.float(), torch.full((3,), radius, device="cpu"), bounded=False,
                         density_scale=1 / radius)
     if (config.box_min is None) != (config.box_max is None):

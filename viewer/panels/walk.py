@@ -60,8 +60,10 @@ class WalkPanel:
         if cameras is None:
             self._text.content = "no collider: it is made from the training cameras' views"
             raise ValueError("a collider is made from the training cameras' views; open a training run")
-        views = rendered_views(self.app.shown_model().render_frames(cameras))
-        collider = make_collider(views, cameras, config or self.config)
+        model = self.app.shown_model()
+        views = rendered_views(model.render_frames(cameras))
+        splats = model.splat_params()  # their centres measure the world's radius, which bounds the collider
+        collider = make_collider(views, cameras, config or self.config, None if splats is None else splats["means"])
         self.set_collider(collider)
         return collider
 

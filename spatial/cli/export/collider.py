@@ -54,7 +54,8 @@ class ExportCollider:
         model = load_model(self.model, self.device)
         if self.scene is not None:
             model.scene_path = self.scene
-        cameras = model.training_cameras()
+        scene = model.scene()
+        cameras = scene.cameras
         up = scene_frame(cameras)[1].double().numpy()  # [3] in our axes
         turn = TURN.double().numpy()[:3, :3]
         if self.level:
@@ -64,7 +65,7 @@ class ExportCollider:
                                f"(the scene's up is {np.round(turn @ up, 3).tolist()}); leave out one of them")
         with progress_bar("render", len(cameras)) as advance:
             views = rendered_views(model.render_frames(cameras), advance, len(cameras))
-        collider = make_collider(views, cameras, config)
+        collider = make_collider(views, cameras, config, scene.points)
         save_collider(collider, out, turn, binvox=config.voxels is not None)
         up_out = turn @ up
         tilt = math.degrees(math.acos(max(-1.0, min(1.0, float(up_out[1])))))
