@@ -3,8 +3,9 @@
     python scripts/collider_screenshot.py RUN scripts/results/collider_monstree.png [--view K]
 
 Opens `spatial view`'s app on RUN, makes the collider as its Make collider button does, and takes three screenshots
-in headless Chromium from the viewer's first view (or training view K): the splats alone, the collider alone, and
-the two together (the collider green, 40% opaque). They are saved side by side.
+in headless Chromium from outside the training cameras' ring, looking down at what they look at (or from training
+view K): the splats alone, the collider alone (opaque, flat-shaded), and the two together (the collider green and
+40% opaque, as the Walk panel shows it). They are saved side by side.
 """
 
 from __future__ import annotations
@@ -41,16 +42,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", type=Path)
     parser.add_argument("out", type=Path)
-    parser.add_argument("--view", type=int, default=None, help="a training view to look from (default: the "
-                        "viewer's first view)")
+    parser.add_argument("--view", type=int, default=None, help="a training view to look from (default: from "
+                        "--distance times the cameras' distance from what they look at, --elevation degrees up)")
+    parser.add_argument("--distance", type=float, default=2.2)
+    parser.add_argument("--elevation", type=float, default=30.0)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     import numpy as np
     from PIL import Image
     from playwright.sync_api import sync_playwright
 
+    from spatial.camera_path import scene_frame
     from spatial.transforms import rotmat_to_quat
     from spatial_viewer.cli import build_app
+    from spatial_viewer.panels.walk import COLLIDER_RGB
 
     app = build_app([args.run], Path(tempfile.mkdtemp()) / "edited.ply")
     app.start("127.0.0.1", free_port())
@@ -67,22 +72,37 @@ def main() -> None:
             while not app.server.get_clients():
                 time.sleep(0.2)
             client = next(iter(app.server.get_clients().values()))
+            clip = {"x": 0, "y": 160, "width": 650, "height": 540}  # left of the panel, below the notices
             app.show_cameras(False)
+            settled(page, clip)  # the viewer's first view, which the app sets when the browser connects, drawn
             if args.view is not None:
                 c2w = app.cameras.cam_to_world[args.view]
                 with client.atomic():
                     client.camera.fov = float(app.cameras.fov_y[args.view])
                     client.camera.wxyz = rotmat_to_quat(c2w[:3, :3]).numpy()
                     client.camera.position = c2w[:3, 3].numpy()
-            clip = {"x": 0, "y": 160, "width": 650, "height": 540}  # left of the panel, below the notices
+            else:
+                center, up, radius, height = (np.asarray(v, float) for v in scene_frame(app.cameras))
+                away = app.cameras.centers[0].double().numpy() - center
+                away -= (away @ up) * up  # the first camera's direction from the centre, level
+                away /= np.linalg.norm(away)
+                reach = args.distance * float(np.hypot(radius, height))
+                angle = np.radians(args.elevation)
+                with client.atomic():
+                    client.camera.up_direction = up
+                    client.camera.position = center + reach * (np.cos(angle) * away + np.sin(angle) * up)
+                    client.camera.look_at = center
             splats = settled(page, clip)
-            app.walk.show.value = True
-            app.walk._draw()
             for handle in app._layer_handles.values():
                 handle.visible = False
+            mesh = collider.mesh
+            app.server.scene.add_mesh_simple("/collider", mesh.vertices, mesh.faces.astype(np.uint32),
+                                             color=COLLIDER_RGB, flat_shading=True)
             alone = settled(page, clip)
             for handle in app._layer_handles.values():
                 handle.visible = True
+            app.walk.show.value = True
+            app.walk._draw()  # as the Walk panel draws it
             both = settled(page, clip)
             context.close()
     finally:
