@@ -21,7 +21,7 @@ from spatial.scenes.config import SceneSize
 
 SCENES = {"orbit": orbit, "facade": facade}
 DEFAULT_SCENE = "orbit"
-GENERATOR_VERSION = 1  # bump when rendering changes, so caches are rebuilt
+GENERATOR_VERSION = 2  # bump when rendering changes, so caches are rebuilt (2: instance masks)
 
 
 def cache_dir() -> Path:

@@ -1,8 +1,10 @@
 """Render a synthetic scene and write it as a scene folder with its exact ground truth.
 
 Besides the images and cameras in the scene's file layout, `ground_truth/` holds for every image
-the camera-frame depth (`depth/NAME.npy`, 0 where nothing is hit) and the world-frame normal
-(`normal/NAME.npy`), and `scene.json` summarises the geometry.
+the camera-frame depth (`depth/NAME.npy`, 0 where nothing is hit), the world-frame normal
+(`normal/NAME.npy`) and the instance (`instance/NAME.png`, 8-bit: 0 where nothing is hit, else the number of the
+primitive hit, 1 for the scene's first), all through the pixel's centre, and `scene.json` summarises the geometry
+(`instances`: each instance number's primitive).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from spatial.io.nerfstudio import write_transforms
 from spatial.io.points_ply import write_points_ply
 from spatial.scene import Scene, every_nth_split
 from spatial.scenes.config import SceneSize
-from spatial.scenes.raytrace import Primitive, shade
+from spatial.scenes.raytrace import Primitive, first_hit, shade
 
 SUN = torch.tensor([0.45, -0.35, 0.82])
 AMBIENT = 0.45
@@ -30,7 +32,8 @@ CHUNK = 1 << 17  # rays per batch: bounds memory at ~100 MB whatever the image s
 
 
 def render_view(prims: list[Primitive], cams: Cameras, index: int, supersample: int) -> dict[str, np.ndarray]:
-    """rgb `[H, W, 3]` (straight, not premultiplied), alpha `[H, W]`, depth `[H, W]`, normal `[H, W, 3]`."""
+    """rgb `[H, W, 3]` (straight, not premultiplied), alpha `[H, W]`, depth `[H, W]`, normal `[H, W, 3]`,
+    instance `[H, W]` uint8 (0: nothing, i + 1: primitive i)."""
     W, H = int(cams.width[index]), int(cams.height[index])
     cam = _double(cams, index)
     sun = torch.nn.functional.normalize(SUN.double(), dim=0)
@@ -53,13 +56,16 @@ def render_view(prims: list[Primitive], cams: Cameras, index: int, supersample: 
 
     # Exact geometry through each pixel centre.
     o, d = cam.pixel_rays(centers[None])
-    _, hit, t, n = shade(prims, o[0], d[0], sun, AMBIENT)
+    t, index, n, _ = first_hit(prims, o[0], d[0])
+    hit = torch.isfinite(t)
     forward = cam.cam_to_world[0, :3, 2]
     depth = torch.where(hit, t * (d[0] @ forward), torch.zeros_like(t))
     normal = torch.where(hit[:, None], n, torch.zeros_like(n))
+    instance = torch.where(hit, index + 1, torch.zeros_like(index))
     return {
         "rgb": rgb.reshape(H, W, 3).numpy(), "alpha": alpha.reshape(H, W).numpy(),
         "depth": depth.reshape(H, W).float().numpy(), "normal": normal.reshape(H, W, 3).float().numpy(),
+        "instance": instance.reshape(H, W).numpy().astype(np.uint8),
     }
 
 
@@ -93,6 +99,8 @@ def to_uint8(x: np.ndarray) -> np.ndarray:
 def generate(spec: ModuleType, size: SceneSize, out: Path, seed: int = 0, progress=None) -> None:
     """Render every view of scene module `spec` (see `spatial.scenes.orbit`) into the folder `out`."""
     prims, cams = spec.primitives(), spec.cameras(size)
+    if len(prims) > 255:
+        raise ValueError(f"{len(prims)} primitives: the 8-bit instance masks hold at most 255")
     views = []
     for i in range(len(cams)):
         views.append(render_view(prims, cams, i, size.supersample))
@@ -129,12 +137,15 @@ def generate(spec: ModuleType, size: SceneSize, out: Path, seed: int = 0, progre
         (gt / kind).mkdir(parents=True, exist_ok=True)
         for i, f in enumerate(files):
             np.save(gt / kind / (Path(f).stem + ".npy"), views[i][kind])
+    for i, f in enumerate(files):
+        _save_png(gt / "instance" / (Path(f).stem + ".png"), views[i]["instance"])
     lo, hi = _geometry_bounds(views, cams)
     (gt / "scene.json").write_text(json.dumps({
         "name": spec.__name__.rsplit(".", 1)[-1], "layout": spec.LAYOUT, "size": size.__dict__, "seed": seed,
         "bounds_min": lo, "bounds_max": hi,
         "extent": float(np.linalg.norm(np.subtract(hi, lo))),  # bounding-box diagonal of the visible geometry
         "images": files, "train": train, "test": test,
+        "instances": {str(i + 1): type(p).__name__.lower() for i, p in enumerate(prims)},
         "cam_to_world": cams.cam_to_world.tolist(),
     }, indent=1))
 

@@ -37,6 +37,14 @@ def ground_truth_points(scene_path: Path, count: int = 20000, seed: int = 0) -> 
     return points[pick]
 
 
+def instance_mask(scene_path: Path, image: str | Path) -> np.ndarray:
+    """`[H, W]` uint8: which primitive the centre of each pixel of `image` (its path or name in the scene) sees
+    (0: none, i + 1: primitive i)."""
+    from PIL import Image
+
+    return np.asarray(Image.open(scene_path / "ground_truth" / "instance" / f"{Path(image).stem}.png"))
+
+
 def mesh_error(mesh, scene_path: Path, samples: int = 20000) -> dict:
     """Mean distances between `mesh` (`spatial.mesh.Mesh`) and the scene's true surfaces."""
     meta = json.loads((scene_path / "ground_truth" / "scene.json").read_text())

@@ -78,3 +78,23 @@ def test_ground_truth_summary(orbit_path):
     truth = dict(zip(meta["images"], meta["cam_to_world"]))
     for name, c2w in zip(scene.image_names, scene.cameras.cam_to_world):
         assert np.allclose(truth[name], c2w.tolist(), atol=1e-6)
+
+
+def test_each_instance_mask_pixel_sees_its_own_primitive(orbit_path, facade_path):
+    from spatial.scenes.geometry import instance_mask
+
+    for name, path in (("orbit", orbit_path), ("facade", facade_path)):
+        scene, prims = load_scene(path), SCENES[name].primitives()
+        meta = json.loads((path / "ground_truth" / "scene.json").read_text())
+        assert meta["instances"] == {str(i + 1): type(p).__name__.lower() for i, p in enumerate(prims)}
+        for i in (0, 5):
+            mask = instance_mask(path, scene.image_paths[i])
+            depth = np.load(path / "ground_truth" / "depth" / f"{scene.image_paths[i].stem}.npy")
+            assert mask.dtype == np.uint8 and mask.shape == depth.shape
+            np.testing.assert_array_equal(mask > 0, depth > 0)  # nothing hit: instance 0
+            assert len(np.unique(mask)) >= 4  # the ground and several objects are in view
+            for instance in np.unique(mask[mask > 0]):
+                v, u = np.nonzero(mask == instance)
+                uv = torch.from_numpy(np.stack([u, v], -1)).float() + 0.5
+                points = scene.cameras[i].unproject(uv[None], torch.from_numpy(depth[v, u])[None])[0]
+                assert prims[instance - 1].distance(points.double()).max() < 1e-4, (name, i, instance)
