@@ -4,6 +4,7 @@
     world.add_layer("garden", load_splats("garden.ply"))
     world.select_box(lo, hi)            # selection: a [N] mask per layer
     world.select_rect(camera, (10, 20), (200, 120), front_only=True)   # on screen, from a `Cameras`
+    world.select_object(camera, (120, 80))    # the whole object under a pixel (spatial/splats/objects.py)
     world.delete_selected()             # every edit is undoable, and named in world.history()
     world.undo(); world.redo()
     world.save_splats("edited.ply")        # all visible layers, transforms applied, one file
@@ -31,9 +32,10 @@ from spatial.cameras import Cameras
 from spatial.errors import SpatialError
 from spatial.formats import load_splats, save_splats
 from spatial.render.sh import C0
-from spatial.splats import screen, select
+from spatial.splats import objects, screen, select
 from spatial.splats.colour import ColourAdjustment, adjust_colour
 from spatial.splats.model import check_splats
+from spatial.splats.objects import ObjectsConfig
 from spatial.splats.transform import merge_splats, transform_splats
 from spatial.transforms import rotation_between, similarity_problem
 from spatial_viewer.history import History
@@ -87,6 +89,7 @@ class World:
         self.selection: dict[str, Tensor] = {}  # layer name -> [N] bool
         self.steps = History(MAX_UNDO)  # named snapshots of (layers, selection)
         self.version = 0  # bumped on every change, so a view knows when to redraw
+        self._objects: tuple | None = None  # (the layers it was made from, `segment`'s result)
 
     # ---- layers -----------------------------------------------------------------------------
     def add_layer(self, name: str, params: dict[str, Tensor], source: str | None = None,
@@ -202,6 +205,29 @@ class World:
         self._changed()
         return new
 
+    def split_objects(self, config: ObjectsConfig | None = None) -> list[Layer]:
+        """Replace the visible, unlocked layers by one layer per object (`segment`), in world coordinates, named
+        object-0, object-1, ... (the planes first, then the largest)."""
+        labels = self.segment(config)
+        if not any(len(ids) for ids in labels.values()):
+            raise SpatialError("no visible, unlocked layer with Gaussians to split into objects")
+        self._checkpoint("split into objects")
+        sources = {name: self.layer(name) for name in labels}
+        new = []
+        for object_id in torch.unique(torch.cat(list(labels.values()))).tolist():
+            parts = [sources[name].in_world(select.subset(sources[name].params, ids == object_id))
+                     for name, ids in labels.items() if bool((ids == object_id).any())]
+            new.append(Layer(f"object-{object_id}" if object_id >= 0 else "unsorted", merge_splats(parts)))
+        self.layers = [l for l in self.layers if l.name not in sources]
+        for name in sources:
+            del self.selection[name]
+        for layer in new:
+            layer.name = self._free_name(layer.name)
+            self.layers.append(layer)
+            self.selection[layer.name] = torch.zeros(layer.count, dtype=torch.bool, device="cpu")
+        self._changed()
+        return new
+
     # ---- selection --------------------------------------------------------------------------
     def selected_count(self) -> int:
         return int(sum(int(m.sum()) for m in self.selection.values()))
@@ -308,6 +334,33 @@ class World:
         target = select.base_colour(self.layer(pick.layer).params)[pick.index]
         return self._select({l.name: (select.base_colour(l.params) - target).norm(dim=-1) <= distance
                              for l in self.layers if l.editable}, mode, "select similar colour")
+
+    def segment(self, config: ObjectsConfig | None = None) -> dict[str, Tensor]:
+        """Layer name -> `[N]` object id of each Gaussian, for the visible, unlocked layers segmented together in
+        world coordinates (spatial/splats/objects.py: the large planes, then the pieces the rest falls into).
+        Computed once per state of those layers."""
+        config = config or ObjectsConfig()
+        layers = [l for l in self.layers if l.editable and l.count]
+        key = (repr(config), tuple((l.name, id(l.params), l.params["means"].data_ptr(), l.count,
+                                    tuple(l.transform.reshape(-1).tolist())) for l in layers))
+        if self._objects is not None and self._objects[0] == key:
+            return self._objects[1]
+        parts = [{"means": l.world_means(), "opacities": l.params["opacities"]} for l in layers]
+        labels = objects.segment({k: torch.cat([p[k] for p in parts]) for k in ("means", "opacities")}, config) \
+            if parts else torch.zeros(0, dtype=torch.int64, device="cpu")
+        result = dict(zip([l.name for l in layers], labels.split([l.count for l in layers])))
+        self._objects = (key, result)
+        return result
+
+    def select_object(self, camera: Cameras, pixel, mode: str = "set", config: ObjectsConfig | None = None) -> int:
+        """The whole object under `pixel` (x, y) of the one-camera `camera`: every Gaussian `segment` puts with the
+        one picked there (nothing where nothing is drawn)."""
+        pick = self.pick(camera, pixel)
+        if pick is None:
+            return self._select({}, mode, "select object")
+        labels = self.segment(config)
+        target = labels[pick.layer][pick.index]
+        return self._select({name: ids == target for name, ids in labels.items()}, mode, "select object")
 
     # ---- edits ------------------------------------------------------------------------------
     def delete_selected(self) -> int:

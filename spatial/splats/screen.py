@@ -126,3 +126,17 @@ def surface_point(params: dict[str, Tensor], camera: Cameras, pixel) -> Tensor |
 def nearest(means: Tensor, point: Tensor) -> int:
     """Index of the centre `means [N, 3]` nearest to `point [3]`."""
     return int((means - point.to(means)).norm(dim=-1).argmin())
+
+
+def drawn_mask(params: dict[str, Tensor], chosen: Tensor, camera: Cameras) -> Tensor:  # [H, W] bool
+    """Where the `chosen` `[N]` Gaussians of raw `params` make at least half of a pixel the world covers (alpha at
+    least 0.5) in the one-camera `camera`: a selection's silhouette as our renderer draws it."""
+    from spatial.render.sh import C0
+
+    sh0 = params["sh0"]
+    one, zero = torch.full_like(sh0, 0.5 / C0), torch.full_like(sh0, -0.5 / C0)  # colour 1 and 0
+    flat = {**params, "sh0": torch.where(chosen.to(sh0.device)[:, None, None], one, zero), "shN": params["shN"][:, :0]}
+    out = render_splats(flat, camera.world_to_cam.to(sh0.device), camera.K.to(sh0.device), int(camera.width[0]),
+                        int(camera.height[0]), 0, background=torch.zeros(3, device=sh0.device))
+    share, alpha = out.rgb[0, ..., 0], out.alpha[0, ..., 0]
+    return ((share >= 0.5 * alpha) & (alpha >= 0.5)).cpu()

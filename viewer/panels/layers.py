@@ -1,5 +1,6 @@
-"""The Layers panel: show, hide, lock, rename, duplicate, split off the selection, delete, move with a gizmo,
-merge; save the visible layers as one splat file or one file each (any format, by suffix), or the world."""
+"""The Layers panel: show, hide, lock, rename, duplicate, split off the selection or into objects, delete, move
+with a gizmo, merge; save the visible layers as one splat file or one file each (any format, by suffix), or the
+world."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ class LayersPanel:
                                                                                             self.name.value)))
             gui.add_button("Duplicate").on_click(lambda _: app.edit(lambda: world.duplicate_layer(self.pick.value)))
             gui.add_button("Selection to new layer").on_click(lambda _: app.edit(world.split_selection))
+            gui.add_button("Split into objects", hint="a layer per object: the floor, the walls, each thing on "
+                           "them (spatial/splats/objects.py)").on_click(lambda _: app.edit(world.split_objects))
             gui.add_button("Delete layer", color="red").on_click(
                 lambda _: app.edit(lambda: world.delete_layer(self.pick.value)))
             move = self.move = gui.add_checkbox("Move layer (gizmo)", False)

@@ -4,6 +4,8 @@
     rectangle select    drag a rectangle: the Gaussians whose centres are inside it on screen (Select panel's mode)
     pick                click: the Gaussian under the cursor (the surface our renderer draws there, nearest centre)
     select similar      click: every Gaussian of about the clicked one's colour
+    select object       click: the whole object under the cursor (World.select_object: the floor or wall it
+                        stands on, or the piece it makes once those are out)
     focus               click: the orbit centre moves to the surface under the cursor
     measure             two clicks: the distance between them; type the true length to scale the world to it
     set up              three clicks on the ground: it becomes level, up is -y (as the 3DGS tools and SuperSplat read)
@@ -19,7 +21,7 @@ import torch
 
 from spatial_viewer.poses import client_view
 
-TOOLS = ("orbit", "rectangle select", "pick", "select similar", "focus", "measure", "set up")
+TOOLS = ("orbit", "rectangle select", "pick", "select similar", "select object", "focus", "measure", "set up")
 MARKER = (0, 200, 255)
 
 
@@ -88,6 +90,8 @@ class ToolsPanel:
             self.app.edit(lambda: world.select_pick(pick, self.select.mode.value))
         elif tool == "select similar":
             self.app.edit(lambda: world.select_similar(pick, self.similar.value, self.select.mode.value))
+        elif tool == "select object":
+            self.app.edit(lambda: world.select_object(view, pixel, self.select.mode.value))
         elif tool == "focus":
             if client is not None:
                 client.camera.look_at = pick.point.numpy().astype(np.float64)

@@ -1,0 +1,161 @@
+"""Objects from splats (spatial/splats/objects.py) and selecting them with a click (World.select_object, segment).
+
+On trained built-in scenes against their true instance masks: scripts/bench_objects.py (scripts/results/objects.txt).
+The test-size scene (64x48, 300 steps) is too coarse for that: its objects are a few hundred blurred Gaussians."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from spatial.splats.objects import segment
+from spatial_viewer.world import World
+
+
+def surface_world(seed: int = 0) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """A floor (z = 0, 4 x 4) with a box and a ball standing on it, a floater beside the box and faint Gaussians
+    in the air, as splat parameters; with the true object of each Gaussian (0 floor, 1 box, 2 ball)."""
+    g = torch.Generator().manual_seed(seed)
+    floor = torch.cat([torch.rand(6000, 2, generator=g) * 4 - 2, torch.zeros(6000, 1)], 1)
+    # a box 0.6 wide and 0.8 tall standing at (-0.8, 0): its four sides and top
+    u = torch.rand(3000, 2, generator=g)
+    side = torch.randint(0, 5, (3000,), generator=g)
+    box = torch.stack([-0.8 + 0.6 * (u[:, 0] - 0.5), 0.6 * (u[:, 1] - 0.5), 0.8 * u[:, 1]], 1)
+    box[side == 0] = torch.stack([torch.full_like(u[:, 0], -1.1), 0.6 * (u[:, 0] - 0.5), 0.8 * u[:, 1]], 1)[side == 0]
+    box[side == 1] = torch.stack([torch.full_like(u[:, 0], -0.5), 0.6 * (u[:, 0] - 0.5), 0.8 * u[:, 1]], 1)[side == 1]
+    box[side == 2] = torch.stack([-0.8 + 0.6 * (u[:, 0] - 0.5), torch.full_like(u[:, 0], -0.3), 0.8 * u[:, 1]],
+                                 1)[side == 2]
+    box[side == 3] = torch.stack([-0.8 + 0.6 * (u[:, 0] - 0.5), torch.full_like(u[:, 0], 0.3), 0.8 * u[:, 1]],
+                                 1)[side == 3]
+    box[side == 4] = torch.stack([-0.8 + 0.6 * (u[:, 0] - 0.5), 0.6 * (u[:, 1] - 0.5), torch.full_like(u[:, 0], 0.8)],
+                                 1)[side == 4]
+    # a ball of radius 0.4 resting on the floor at (0.9, 0.5)
+    d = torch.nn.functional.normalize(torch.randn(3000, 3, generator=g), dim=-1)
+    ball = torch.tensor([0.9, 0.5, 0.4]) + 0.4 * d
+    floater = torch.tensor([-0.8, -0.45, 1.2]) + 0.01 * torch.randn(5, 3, generator=g)  # near the box, off it
+    shell = torch.nn.functional.normalize(torch.randn(50, 3, generator=g), dim=-1)
+    faint = torch.tensor([0.9, 0.5, 0.4]) + 0.45 * shell
+    means = torch.cat([floor, box, ball, floater, faint])
+    truth = torch.cat([torch.zeros(6000), torch.ones(3000), torch.full((3000,), 2), torch.ones(5),
+                       torch.full((50,), 2)])
+    N = len(means)
+    opacities = torch.full((N,), 3.0)
+    opacities[-50:] = -3.0  # the faint ones: opacity 0.05
+    params = {"means": means, "quats": torch.tensor([1.0, 0, 0, 0]).expand(N, 4).clone(),
+              "scales": torch.full((N, 3), math.log(0.01)), "opacities": opacities,
+              "sh0": torch.zeros(N, 1, 3), "shN": torch.zeros(N, 0, 3)}
+    return params, truth.long()
+
+
+def test_the_floor_the_box_and_the_ball_are_three_objects():
+    params, truth = surface_world()
+    labels = segment(params)
+    assert sorted(torch.unique(labels).tolist()) == [0, 1, 2]  # the floater and the faint ones joined an object
+    # the floor is the plane (object 0); the box and the ball each one object; what stands on the floor within the
+    # plane's distance (3 spacings, about 0.05 here) of it goes with the floor
+    on_floor = params["means"][:, 2] < 0.1
+    assert (labels[truth == 0] == 0).all()
+    for thing in (1, 2):
+        mine = (truth == thing) & ~on_floor
+        assert len(torch.unique(labels[mine])) == 1 and int(labels[mine][0]) != 0
+    assert int(labels[truth == 1][~on_floor[truth == 1]][0]) != int(labels[truth == 2][~on_floor[truth == 2]][0])
+    # the floater beside the box is the box's; the faint shell around the ball is the ball's
+    assert (labels[12000:12005] == int(labels[(truth == 1) & ~on_floor][0])).all()
+    high = params["means"][-50:, 2] > 0.2  # the low ones are nearer the floor than the ball, and go with it
+    assert high.sum() > 30 and (labels[-50:][high] == int(labels[(truth == 2) & ~on_floor][0])).all()
+
+
+def test_the_objects_do_not_depend_on_the_units_or_the_order():
+    params, _ = surface_world()
+    labels = segment(params)
+    scaled = {**params, "means": params["means"] * 100 + torch.tensor([5.0, -3.0, 2.0])}  # centimetres, moved
+    assert torch.equal(segment(scaled), labels)
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(1))
+    shuffled = segment({k: v[order] for k, v in params.items()})
+    # the same partition (ids may be given in another order only if two pieces had the same size)
+    pairs = set(zip(labels[order].tolist(), shuffled.tolist()))
+    assert len(pairs) == len(torch.unique(labels))
+
+
+def test_too_few_opaque_gaussians_are_no_object():
+    params, _ = surface_world()
+    few = {k: v[:3] for k, v in params.items()}
+    assert segment(few).tolist() == [-1, -1, -1]
+
+
+def test_a_click_selects_the_whole_object_and_undo_takes_it_back():
+    params, truth = surface_world()
+    world = World()
+    world.add_layer("world", params)
+    camera = ball_camera()
+    count = world.select_object(camera, (80.5, 60.5))  # the ball is in the middle of the picture
+    chosen = world.selection["world"]
+    ball = (truth == 2) & (params["means"][:, 2] >= 0.1)  # above the floor's band (see above)
+    assert chosen[ball].all() and not chosen[truth == 1].any() and not chosen[params["means"][:, 2] < 0.0001].any()
+    assert count == int(chosen.sum())
+    world.select_object(camera, (80.5, 2.5), mode="add")  # above the ball: nothing there, nothing added
+    assert torch.equal(world.selection["world"], chosen)
+    world.undo()
+    world.undo()
+    assert world.selected_count() == 0
+    assert world.history()[-1][0] == "select object (add)"
+
+
+def test_the_objects_are_found_again_when_the_world_changes():
+    params, truth = surface_world()
+    world = World()
+    world.add_layer("world", params)
+    first = world.segment()
+    assert world.segment() is first  # one segmentation per state of the layers
+    world.select_box(torch.tensor([0.4, 0.0, 0.05]), torch.tensor([1.4, 1.0, 1.0]))  # the ball (above the floor)
+    world.delete_selected()
+    again = world.segment()["world"]
+    assert again is not first["world"] and len(again) == world.layer("world").count
+    assert len(torch.unique(again)) == 2  # the floor and the box
+
+
+def ball_camera():
+    from spatial.cameras import Cameras, intrinsics_from_fov, look_at
+
+    eye = torch.tensor([[0.9, -3.0, 1.5]], dtype=torch.float64)
+    c2w = look_at(eye, torch.tensor([[0.9, 0.5, 0.4]], dtype=torch.float64),
+                  torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64)).float()
+    return Cameras(c2w, intrinsics_from_fov(50.0, 160, 120)[None], 160, 120)
+
+
+def test_splitting_into_objects_makes_a_layer_of_each_and_undo_joins_them(tmp_path):
+    params, truth = surface_world()
+    world = World()
+    world.add_layer("world", params)
+    layers = world.split_objects()
+    assert [l.name for l in world.layers] == ["object-0", "object-1", "object-2"] == [l.name for l in layers]
+    assert sum(l.count for l in layers) == len(truth)
+    floor = world.layer("object-0").params["means"]
+    assert len(floor) >= 6000 and float(floor[:, 2].abs().max()) < 0.1  # the plane first
+    world.undo()
+    assert [l.name for l in world.layers] == ["world"] and world.layer("world").count == len(truth)
+
+
+def test_the_viewer_s_object_tool_selects_what_is_clicked(tmp_path):
+    import socket
+
+    from spatial_viewer.app import ViewerApp
+
+    params, truth = surface_world()
+    world = World()
+    world.add_layer("world", params)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = ViewerApp(world, out=tmp_path / "edited.ply")
+    app.start("127.0.0.1", port)
+    try:
+        app.tools.use("select object")
+        app.tools.click(ball_camera(), (80.5, 60.5))
+        chosen = world.selection["world"]
+        ball = (truth == 2) & (params["means"][:, 2] >= 0.1)
+        assert chosen[ball].all() and not chosen[truth == 1].any()
+        assert world.history()[-1] == ("select object", True)
+    finally:
+        app.stop()
