@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from spatial.splats.objects import segment
@@ -159,3 +160,18 @@ def test_the_viewer_s_object_tool_selects_what_is_clicked(tmp_path):
         assert world.history()[-1] == ("select object", True)
     finally:
         app.stop()
+
+
+def test_export_writes_one_object_and_lists_them_for_a_wrong_id(tmp_path, capsys):
+    from spatial.cli import main
+    from spatial.formats import load_splats, save_splats
+
+    params, truth = surface_world()
+    save_splats(params, tmp_path / "world.ply")
+    main(["export", "ply", str(tmp_path / "world.ply"), "--object", "0", "--out", str(tmp_path / "floor.ply")])
+    floor = load_splats(tmp_path / "floor.ply")["means"]
+    assert len(floor) >= 6000 and float(floor[:, 2].abs().max()) < 0.1
+    with pytest.raises(SystemExit):
+        main(["export", "ply", str(tmp_path / "world.ply"), "--object", "7", "--out", str(tmp_path / "x.ply")])
+    said = " ".join(capsys.readouterr().err.split())
+    assert "world.ply: no object 7; its objects are 0 (" in said and "2 (" in said and "3 (" not in said, said

@@ -31,6 +31,9 @@ class SplatExport:
     """Keep only Gaussians whose centre is inside the box from --box-min to --box-max (world units)."""
     box_max: tuple[float, float, float] | None = None
     """Upper corner of the box (see --box-min)."""
+    object: int | None = None
+    """Keep only this object of the world (spatial/splats/objects.py: the large planes first, a floor or a wall, then
+    the things on them from the largest); an ID it does not have lists those it has, with their sizes."""
     max_splats: str | None = None
     """Keep at most this many Gaussians (a count, or a percentage such as 25%): neighbours are merged in pairs,
     those that show least in the training views first (by opacity and size, for a splat file)."""
@@ -65,9 +68,11 @@ class SplatExport:
             raise SpatialError("give both --box-min and --box-max, or neither")
         if self.box_min is not None:
             mask &= select.in_box(model.params, torch.tensor(self.box_min), torch.tensor(self.box_max))
+        if self.object is not None:
+            mask &= _object_mask(model.params, self.object, self.model)
         kept = int(mask.sum())
         if kept == 0:
-            raise SpatialError(f"{self.model}: no Gaussian passes the filters (--min-opacity, --box-*); "
+            raise SpatialError(f"{self.model}: no Gaussian passes the filters (--min-opacity, --box-*, --object); "
                                "nothing to write")
         params = select.subset(model.params, mask)
         limit = kept if self.max_splats is None else splat_count(self.max_splats, kept)
@@ -133,3 +138,19 @@ def export_commands() -> dict[str, type]:
                        "__doc__": f"Export splats as {fmt.summary}."})
     return {**splats, "mesh": ExportMesh, "density-mesh": ExportDensityMesh, "points": ExportPoints,
             "collider": ExportCollider}
+
+
+def _object_mask(params: dict, object_id: int, source: Path):
+    """`[N]` bool: the Gaussians of object `object_id` of the world (spatial.splats.objects.segment)."""
+    import torch
+
+    from spatial.splats.objects import segment
+
+    labels = segment(params)
+    counts = torch.bincount(labels[labels >= 0])
+    if not 0 <= object_id < len(counts):
+        listed = ", ".join(f"{i} ({int(c):,} Gaussians)" for i, c in enumerate(counts[:12].tolist()))
+        more = f" and {len(counts) - 12} more" if len(counts) > 12 else ""
+        raise SpatialError(f"{source}: no object {object_id}; its objects are " + (listed + more if len(counts) else
+                           "none (too few opaque Gaussians)"))
+    return labels == object_id
