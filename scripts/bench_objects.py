@@ -25,17 +25,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+from bench_collider import train  # noqa: E402 - the cpu preset on a built-in scene, as the collider bench trains
+
 MIN_PIXELS = 0.002  # an instance shows well in a view when it covers this share of its pixels
-
-
-def train(name: str, out: Path) -> Path:
-    from spatial.scenes import make_scene
-    from spatial.training.loop import run_training
-    from spatial.training.methods import get_method
-
-    run_training("splat", make_scene(name), out, get_method("splat").preset_config("cpu"), resume=False,
-                 preset="cpu")
-    return out
 
 
 def measure(name: str, run: Path) -> dict:

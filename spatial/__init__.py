@@ -22,6 +22,8 @@ from spatial.mesh import FusionConfig, Mesh, mesh_from_depth, save_mesh, save_po
 from spatial.render_path import render_camera_path
 from spatial.rigs import make_rig
 from spatial.scene import Scene
+from spatial.splats.objects import ObjectsConfig
+from spatial.splats.objects import segment as segment_objects
 from spatial.splats.transform import merge_splats, transform_splats
 from spatial.trained import SplatModel, TrainedModel, load_model
 
@@ -33,6 +35,7 @@ __all__ = [
     "Cameras",
     "FusionConfig",
     "Mesh",
+    "ObjectsConfig",
     "Scene",
     "SpatialError",
     "SplatModel",
@@ -55,6 +58,7 @@ __all__ = [
     "save_mesh",
     "save_points",
     "save_splats",
+    "segment_objects",
     "spiral_path",
     "transform_splats",
     "write_colmap",

@@ -77,3 +77,12 @@ def big_world(n: int, seed: int = 0) -> dict[str, torch.Tensor]:
             "scales": torch.full((n, 3), math.log(3.0 / math.sqrt(n))),  # about as far apart as they are wide
             "opacities": torch.full((n,), 2.0), "sh0": ((rgb - 0.5) / 0.28209479)[:, None],
             "shN": torch.zeros(n, 0, 3)}
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

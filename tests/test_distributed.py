@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import pytest
 import torch
 
 from spatial.formats.ply import load_ply
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -46,12 +46,6 @@ def test_two_processes_train_as_one_with_a_batch_of_two(orbit_path, tmp_path):
         assert torch.equal(b[name], a[name]), (name, float((b[name] - a[name]).abs().max()))
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == \
         sorted(p.name for p in (tmp_path / "one").iterdir())  # one run folder, written by process 0 alone
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_a_process_that_dies_ends_the_others_with_one_line(orbit_path, tmp_path):

@@ -139,18 +139,14 @@ def test_splitting_into_objects_makes_a_layer_of_each_and_undo_joins_them(tmp_pa
 
 
 def test_the_viewer_s_object_tool_selects_what_is_clicked(tmp_path):
-    import socket
-
     from spatial_viewer.app import ViewerApp
+    from tests.helpers import free_port
 
     params, truth = surface_world()
     world = World()
     world.add_layer("world", params)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     app = ViewerApp(world, out=tmp_path / "edited.ply")
-    app.start("127.0.0.1", port)
+    app.start("127.0.0.1", free_port())
     try:
         app.tools.use("select object")
         app.tools.click(ball_camera(), (80.5, 60.5))

@@ -12,17 +12,12 @@ import torch
 from spatial import SpatialError, load_camera_path, load_model
 from spatial.transforms import rotmat_to_quat
 from spatial.video_out import read_video
+from tests.helpers import free_port
 
 
 class FakeCamera:  # what viser reports for a browser's camera
     def __init__(self, c2w, fov_radians):
         self.wxyz, self.position, self.fov = rotmat_to_quat(c2w[:3, :3]).numpy(), c2w[:3, 3].numpy(), fov_radians
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_a_path_made_in_the_viewer_saves_and_renders_to_matching_video(trained_run, tmp_path):

@@ -4,7 +4,6 @@ Skips (with the reason) where chromium or playwright is missing; CI installs bot
 """
 
 import shutil
-import socket
 import time
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import numpy as np
 import pytest
 
 from spatial.formats import load_splats
+from tests.helpers import free_port
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -19,12 +19,6 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "-
 W, H = 400, 300
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -242,7 +236,7 @@ def test_a_two_million_splat_world_shows_its_preview_first(browser, tmp_path):
 
     from spatial_viewer.app import ViewerApp
     from spatial_viewer.world import World
-    from tests.helpers import big_world
+    from tests.helpers import big_world, free_port
 
     world = World()
     world.add_layer("big", big_world(2_000_000))

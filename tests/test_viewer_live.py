@@ -15,12 +15,7 @@ from spatial.splats.step import StepConfig
 from spatial.splats.strategies import DefaultStrategy
 from spatial.splats.trainer import SplatTrainConfig, SplatTrainer
 from spatial.training.loop import LiveViewerOptions
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.helpers import free_port
 
 
 def wait_for(condition, seconds=20.0):

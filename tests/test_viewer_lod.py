@@ -4,7 +4,6 @@ chosen by the camera's distance, merged in the background, and follows selection
 from __future__ import annotations
 
 import math
-import socket
 import time
 
 import numpy as np
@@ -13,13 +12,7 @@ import torch
 
 from spatial.splats.select import importance
 from spatial_viewer.lod import LayerChunks, LodConfig, camera_levels, level_count, uniform_levels
-from tests.helpers import big_world, random_splat_params
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.helpers import big_world, free_port, random_splat_params
 
 
 def test_chunks_cut_the_layer_by_place_and_order_each_most_important_first():
