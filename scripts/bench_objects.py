@@ -62,7 +62,8 @@ def measure(name: str, run: Path) -> dict:
         first = shown[0]
         pieces, _ = ndimage.label(truth[first] == instance)
         largest = pieces == np.argmax(np.bincount(pieces.reshape(-1))[1:]) + 1
-        y, x = np.unravel_index(np.argmax(ndimage.distance_transform_edt(largest)), largest.shape)
+        inside = ndimage.distance_transform_edt(np.pad(largest, 1))[1:-1, 1:-1]  # the picture's edge bounds it too
+        y, x = np.unravel_index(np.argmax(inside), largest.shape)
         world.select_object(scene.cameras[first], (x + 0.5, y + 0.5))
         chosen = world.selection["world"]
         views = shown[:4]
