@@ -171,3 +171,14 @@ def test_export_writes_one_object_and_lists_them_for_a_wrong_id(tmp_path, capsys
         main(["export", "ply", str(tmp_path / "world.ply"), "--object", "7", "--out", str(tmp_path / "x.ply")])
     said = " ".join(capsys.readouterr().err.split())
     assert "world.ply: no object 7; its objects are 0 (" in said and "2 (" in said and "3 (" not in said, said
+
+
+def test_a_small_thing_in_a_big_world_is_still_an_object():
+    """800 Gaussians of a ball beside a floor of 300,000: under 0.5% of the world, but more than `min_count`."""
+    g = torch.Generator().manual_seed(2)
+    floor = torch.cat([torch.rand(300_000, 2, generator=g) * 20 - 10, torch.zeros(300_000, 1)], 1)
+    ball = torch.tensor([0.0, 0.0, 0.5]) + 0.4 * torch.nn.functional.normalize(torch.randn(800, 3, generator=g), dim=-1)
+    means = torch.cat([floor, ball])
+    labels = segment({"means": means, "opacities": torch.full((len(means),), 3.0)})
+    high = means[:, 2] > 0.2
+    assert len(torch.unique(labels)) == 2 and len(torch.unique(labels[high])) == 1 and int(labels[high][0]) == 1

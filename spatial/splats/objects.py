@@ -12,8 +12,10 @@ Gaussians are. Objects in captured worlds mostly stand on a floor or against a w
    refitted by least squares, each one object: the Gaussians within `plane_distance` spacings of it;
 3. the rest are joined to their neighbours within `link` spacings, and each connected piece is an object (the
    floor gone, a box and the ball beside it fall apart);
-4. pieces smaller than `min_share` of the opaque Gaussians (floaters, a stray patch) join the object of the nearest
-   Gaussian in a larger one, and the translucent Gaussians join the object of the nearest opaque one.
+4. pieces of fewer opaque Gaussians than `min_share` of them, or than `min_count` in a big world (floaters, a
+   stray patch: a few to a hundred Gaussians in the built-in scenes, their objects a thousand and more) join the
+   object of the nearest Gaussian in a larger one, and the translucent Gaussians join the object of the nearest
+   opaque one.
 It is good at objects separated by space once the large planes are out (things on a floor, on a table, in front
 of a wall); it cannot part objects that touch each other (a cup on a saucer, a person leaning on a car) or tell
 apart what shares one plane (a poster on a wall is the wall).
@@ -41,7 +43,10 @@ class ObjectsConfig:
     link: float = 8.0
     """Gaussians within this many spacings of each other are in the same object (once the planes are out)."""
     min_share: float = 0.005
-    """Pieces with fewer than this share of the opaque Gaussians join the nearest larger object."""
+    """Pieces with fewer than this share of the opaque Gaussians join the nearest larger object (floaters)..."""
+    min_count: int = 500
+    """... or with fewer than this many, if that is fewer: in a world of millions, a thing of a thousand Gaussians
+    is still an object (a share alone would merge it into its neighbour)."""
     tries: int = 300
     """RANSAC's tries per plane."""
     seed: int = 0
@@ -93,8 +98,7 @@ def segment(params: dict[str, Tensor], config: ObjectsConfig | None = None) -> T
         rank[order] = np.arange(len(order))
         labels[left] = planes + rank[pieces]
     # small pieces join the nearest Gaussian of a large object (planes are large by construction)
-    sizes = np.bincount(labels)
-    large = sizes >= config.min_share * len(points)
+    large = np.bincount(labels) >= min(config.min_share * len(points), config.min_count)
     if large.any() and not large.all():
         big = np.nonzero(large[labels])[0]
         small = np.nonzero(~large[labels])[0]
