@@ -80,8 +80,8 @@ def measure(name: str, run: Path) -> dict:
              for v in sorted({v for vs in used_views.values() for v in vs})}
     iou = np.zeros((len(instances), len(objects)))
     for i, instance in enumerate(instances):
+        views = used_views.get(instance, [])
         for j, o in enumerate(objects):
-            views = used_views.get(instance, [])
             inter = sum(int((drawn[o, v] & (truth[v] == instance)).sum()) for v in views)
             union = sum(int((drawn[o, v] | (truth[v] == instance)).sum()) for v in views)
             iou[i, j] = inter / union if union else 0.0

@@ -345,9 +345,9 @@ class World:
                                     tuple(l.transform.reshape(-1).tolist())) for l in layers))
         if self._objects is not None and self._objects[0] == key:
             return self._objects[1]
-        parts = [{"means": l.world_means(), "opacities": l.params["opacities"]} for l in layers]
-        labels = objects.segment({k: torch.cat([p[k] for p in parts]) for k in ("means", "opacities")}, config) \
-            if parts else torch.zeros(0, dtype=torch.int64, device="cpu")
+        labels = objects.segment({"means": torch.cat([l.world_means() for l in layers]),
+                                  "opacities": torch.cat([l.params["opacities"] for l in layers])}, config) \
+            if layers else torch.zeros(0, dtype=torch.int64, device="cpu")
         result = dict(zip([l.name for l in layers], labels.split([l.count for l in layers])))
         self._objects = (key, result)
         return result

@@ -85,8 +85,8 @@ def segment(params: dict[str, Tensor], config: ObjectsConfig | None = None) -> T
         k = min(16, len(left) - 1)
         pieces = np.zeros(len(left), dtype=np.int64)
         if k > 0:
-            distance, neighbour = cKDTree(points[left]).query(points[left], k=k + 1,
-                                                              distance_upper_bound=config.link * spacing)
+            _, neighbour = cKDTree(points[left]).query(points[left], k=k + 1,
+                                                       distance_upper_bound=config.link * spacing)
             a = np.repeat(np.arange(len(left)), k)
             b = neighbour[:, 1:].reshape(-1)
             near = b < len(left)
