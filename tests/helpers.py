@@ -86,3 +86,20 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def kernel_isas() -> list[str]:
+    """The builds of the C kernels (`SPATIAL_KERNEL_ISA`) this machine runs: native and portable everywhere, and on
+    x86-64 the AVX2 one where the CPU has x86-64-v3's instructions (on an AVX-512 machine it is not the native
+    build, so the tests cover the vector width a laptop without AVX-512 runs)."""
+    from spatial.c_kernels import ISA_FLAGS
+
+    isas = ["native", "portable"]
+    if "avx2" in ISA_FLAGS:
+        try:
+            flags = set(next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split())
+        except (OSError, StopIteration):
+            flags = set()
+        if {"avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "movbe", "xsave", "abm"} <= flags:
+            isas.append("avx2")
+    return isas

@@ -16,12 +16,13 @@ from spatial.cameras import intrinsics_from_fov, look_at, rigid_inverse
 from spatial.render import RenderOptions, rasterize, torch_backend
 from spatial.render.cpu_backend import kernel_available
 from spatial.render.gsplat_backend import gsplat_available
-from tests.helpers import random_gaussians
+from tests.helpers import kernel_isas, random_gaussians
 
 W, H, N = 48, 40, 300
-BACKENDS = [
+BACKENDS = [  # "cpu:ISA" is the cpu backend with the kernel's build ISA (tests/helpers.py: kernel_isas)
     "torch",
-    pytest.param("cpu", marks=pytest.mark.skipif(not kernel_available(), reason="no C compiler")),
+    *(pytest.param(f"cpu:{isa}", marks=pytest.mark.skipif(not kernel_available(), reason="no C compiler"))
+      for isa in kernel_isas()),
     pytest.param("gsplat", marks=[pytest.mark.cuda, pytest.mark.skipif(
         not (torch.cuda.is_available() and gsplat_available()), reason="needs a CUDA device and gsplat")]),
 ]
@@ -74,6 +75,9 @@ def render_and_backward(backend: str, options: RenderOptions, sh_degree, device,
 def test_forward_and_backward_match_the_reference(backend, absgrad, antialiased, sh_degree, cameras_per_call,
                                                   monkeypatch):
     device = "cuda" if backend == "gsplat" else "cpu"
+    backend, _, isa = backend.partition(":")
+    if isa:
+        monkeypatch.setenv("SPATIAL_KERNEL_ISA", isa)
     options = RenderOptions(sh_degree=sh_degree, antialiased=antialiased, absgrad=absgrad)
     views = list(range(cameras_per_call))
     # the reference: one camera per call, in one chunk (the default budget holds this whole image)

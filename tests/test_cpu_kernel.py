@@ -1,13 +1,41 @@
-"""The C compositing kernel against the pure-PyTorch path: forward and gradients on random inputs."""
+"""The C compositing kernel against the pure-PyTorch path: forward and gradients on random inputs, in every build
+of the kernel this machine runs (`SPATIAL_KERNEL_ISA`: its own instruction set, the baseline, and AVX2 on an
+AVX-512 machine), each holding its own vector width."""
+
+import platform
 
 import pytest
 import torch
 
-from spatial.render import RenderOptions, rasterize
+from spatial.render import RenderOptions, cpu_kernel, rasterize
 from spatial.render.cpu_backend import kernel_available
-from tests.helpers import camera, random_gaussians
+from tests.helpers import camera, kernel_isas, random_gaussians
 
 pytestmark = pytest.mark.skipif(not kernel_available(), reason="no C compiler: the CPU kernel cannot be built")
+X86 = platform.machine().lower() in ("x86_64", "amd64")
+
+
+def cpu_flags() -> set[str]:
+    try:
+        return set(next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split())
+    except (OSError, StopIteration):
+        return set()
+
+
+@pytest.fixture(params=kernel_isas())
+def isa(request, monkeypatch):
+    monkeypatch.setenv("SPATIAL_KERNEL_ISA", request.param)
+    return request.param
+
+
+def test_each_build_has_its_vector_width(isa):
+    lanes = cpu_kernel.load().composite_lanes()
+    if not X86:
+        assert lanes == 4
+    elif isa == "native":
+        assert lanes == (16 if "avx512f" in cpu_flags() else 8 if "avx" in cpu_flags() else 4)
+    else:
+        assert lanes == {"portable": 4, "avx2": 8}[isa]
 
 
 @pytest.mark.parametrize("n, opacity_range, sh_degree, seed", [
@@ -15,7 +43,7 @@ pytestmark = pytest.mark.skipif(not kernel_available(), reason="no C compiler: t
     (120, (0.05, 0.9), 2, 1),
     (50, (0.1, 0.95), None, 2),
 ])
-def test_kernel_matches_torch_path(n, opacity_range, sh_degree, seed):
+def test_kernel_matches_torch_path(n, opacity_range, sh_degree, seed, isa):
     means, quats, scales, opac, rgb = random_gaussians(n, seed=seed, opacity_range=opacity_range)
     colors = rgb if sh_degree is None else torch.randn(n, (sh_degree + 1) ** 2, 3,
                                                        generator=torch.Generator().manual_seed(seed)) * 0.4

@@ -1,6 +1,6 @@
 """The compositing step in C with OpenMP, compiled on first use with the machine's C compiler (see
-spatial/c_kernels.py). When no compiler is found, `load()` returns None and the renderer falls back to the
-pure-PyTorch path.
+spatial/c_kernels.py; `SPATIAL_KERNEL_ISA` picks the build). When no compiler is found, `load()` returns None and
+the renderer falls back to the pure-PyTorch path.
 """
 
 from __future__ import annotations
@@ -20,4 +20,5 @@ def load() -> ctypes.CDLL | None:
         i64, i32, ptr = ctypes.c_int64, ctypes.c_int, ctypes.c_void_p
         lib.composite_forward.argtypes = [i64, i32, i32, i32, i32, i32] + [ptr] * 10 + [i32]
         lib.composite_backward.argtypes = [i64, i32, i32, i32, i32, i32] + [ptr] * 15 + [i32]
+        lib.composite_lanes.argtypes, lib.composite_lanes.restype = [], ctypes.c_int
     return lib
