@@ -68,3 +68,25 @@ def test_kernel_matches_torch_path(n, opacity_range, sh_degree, seed, isa):
         scale = ga.abs().max().clamp_min(1e-6)
         assert ((ga - gb).abs().max() / scale) < 1e-4, name
     assert torch.allclose(m2d_a, m2d_b, atol=1e-4 * m2d_a.abs().max())
+
+
+@pytest.mark.parametrize("shape", [(1, 37, 45, 3), (2, 16, 23, 3), (1, 6, 4, 1)],
+                         ids=["image", "batch", "smaller-than-the-window"])
+def test_ssim_kernel_matches_the_metric(shape, isa):
+    from spatial.metrics import ssim
+    from spatial.render.cpu_backend import ssim_cpu
+
+    g = torch.Generator().manual_seed(shape[1])
+    image = torch.rand(shape, generator=g)
+    target = (image + 0.3 * torch.randn(shape, generator=g)).clamp(0, 1)
+    weight = torch.rand((), generator=g) + 0.5  # an upstream gradient other than one
+    values, grads = [], []
+    for fn in (ssim, ssim_cpu):
+        x = image.clone().requires_grad_()
+        value = fn(x, target)
+        (value * weight).backward()
+        values.append(value.detach())
+        grads.append(x.grad)
+    assert 0.2 < values[0] < 0.95  # neither identical nor unrelated images
+    torch.testing.assert_close(values[1], values[0], atol=1e-6, rtol=0)
+    assert (grads[1] - grads[0]).abs().max() <= 1e-5 * grads[0].abs().max()

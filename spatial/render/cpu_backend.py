@@ -4,9 +4,15 @@ Forward and backward are hand-written in `cpu_kernel/composite.c`; the backward 
 Gaussians back to front (as gsplat's CUDA kernel does) instead of keeping autograd's
 per-intersection intermediates, so it is both faster and leaner than the pure-PyTorch path,
 which stays as the reference it is tested against.
+
+The backend also brings the SSIM its training loss takes (`ssim_cpu`, `cpu_kernel/ssim.c`): the same quantity as
+`spatial.metrics.ssim`, which stays its reference, by separable blurs instead of five 2D convolutions.
 """
 
 from __future__ import annotations
+
+import ctypes
+import functools
 
 import torch
 from torch import Tensor
@@ -87,3 +93,50 @@ def rasterize_cpu(means, quats, scales, opacities, colors, world_to_cam, K, widt
     """Same arguments and shapes as `rasterize_torch`; CPU tensors."""
     return rasterize_torch(means, quats, scales, opacities, colors, world_to_cam, K, width, height,
                            background, options, composite_fn=composite_cpu)
+
+
+SSIM_WINDOW, SSIM_SIGMA = 11, 1.5  # spatial.metrics.ssim's defaults
+
+
+@functools.cache
+def _ssim_window() -> Tensor:
+    """The 1D Gaussian window [SSIM_WINDOW] whose outer product is spatial.metrics.ssim's 2D window."""
+    x = torch.arange(SSIM_WINDOW, dtype=torch.float32, device="cpu") - (SSIM_WINDOW - 1) / 2
+    g = torch.exp(-(x**2) / (2 * SSIM_SIGMA**2))
+    return g / g.sum()
+
+
+class _SSIM(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, a: Tensor, b: Tensor) -> Tensor:  # a, b [H, W, C]; b is a constant (no gradient)
+        lib = cpu_kernel.load_ssim()
+        a, b = a.contiguous().float(), b.detach().contiguous().float()
+        H, W, C = a.shape
+        moments = torch.empty(5, C, H, W, device="cpu")  # blurred a, b, a^2, b^2, ab
+        total = ctypes.c_double()
+        g = _ssim_window()
+        lib.ssim_forward(H, W, C, _ptr(a), _ptr(b), _ptr(g), SSIM_WINDOW // 2, _ptr(moments), ctypes.byref(total),
+                         torch.get_num_threads())
+        ctx.save_for_backward(a, b, moments)
+        return torch.full((), total.value / (H * W * C), device="cpu")
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        lib = cpu_kernel.load_ssim()
+        a, b, moments = ctx.saved_tensors
+        H, W, C = a.shape
+        grad_a = torch.empty_like(a)
+        lib.ssim_backward(H, W, C, _ptr(a), _ptr(b), _ptr(_ssim_window()), SSIM_WINDOW // 2, _ptr(moments),
+                          1.0 / (H * W * C), _ptr(grad_a), torch.get_num_threads())
+        return grad_a * grad, None  # the upstream gradient as a tensor: reading it as a number would wait for it
+
+
+def ssim_cpu(a: Tensor, b: Tensor) -> Tensor:
+    """Mean SSIM of images `[B, H, W, C]` in 0-1 as `spatial.metrics.ssim` gives it, by the C kernel (CPU tensors;
+    `b` is taken as a constant, as the training target is); `spatial.metrics.ssim` where the kernel is unavailable."""
+    from spatial.metrics import ssim
+
+    if cpu_kernel.load_ssim() is None or b.requires_grad:
+        return ssim(a, b)
+    values = [_SSIM.apply(a[i], b[i]) for i in range(a.shape[0])]
+    return (sum(values[1:], values[0]) / len(values)).to(a.dtype)

@@ -11,7 +11,7 @@ from torch import Tensor
 from spatial.errors import SpatialError
 from spatial.host_syncs import host_only
 from spatial.metrics import psnr, ssim
-from spatial.render import RenderOptions
+from spatial.render import RenderOptions, backend_for
 from spatial.splats.appearance import AppearanceConfig, ImageAppearance
 from spatial.splats.model import render_splats
 from spatial.splats.strategies.base import RenderedView, StepInfo, Strategy
@@ -126,6 +126,9 @@ def train_step(
         raise ValueError(f"train_step learns per-image appearance: give image_rows for each of the {B} views")
     views, images, losses = [], [], []
     options = strategy.render_options(config.render)
+    loss_ssim = ssim
+    if backend_for(state.params["means"].device, options) == "cpu":  # the CPU backend brings its own SSIM kernel
+        from spatial.render.cpu_backend import ssim_cpu as loss_ssim
     for b, target in enumerate(targets):
         H, W = target.shape[:2]
         out = render_splats(state.params, world_to_cam[b:b + 1], K[b:b + 1], W, H, sh_degree, backgrounds[b:b + 1],
@@ -136,7 +139,7 @@ def train_step(
         image = out.rgb[0] if gains is None else out.rgb[0] * gains[b]
         image = image if appearance is None else appearance(image, image_rows[b])
         l1 = torch.abs(image - target).mean()
-        d_ssim = 1 - ssim(image[None], target[None])
+        d_ssim = 1 - loss_ssim(image[None], target[None])
         loss = (1 - config.ssim_lambda) * l1 + config.ssim_lambda * d_ssim
         if b == B - 1:  # the regularisers once for the step, weighted to survive the division by B
             regularization = strategy.regularization(state.params)
