@@ -1,38 +1,51 @@
-"""CPU training speed: seconds per splat training iteration (forward, backward, optimizer step).
+"""CPU training speed: seconds per splat training iteration (forward, backward, optimizer step), ours beside OpenSplat.
 
-    python scripts/bench_cpu_training.py --scene outputs/sceaux      # a processed sceaux_castle
-    python scripts/bench_cpu_training.py --scene outputs/sceaux --out scripts/results/cpu_training.json
+    python scripts/bench_cpu_training.py --scene outputs/sceaux --opensplat /path/to/opensplat \
+        --out scripts/results/cpu_training.json | tee scripts/results/cpu_training.txt
 
-1. The reference configuration: the scene at 1/4 resolution, Gaussians initialised from its SfM
-   points, SH degree 0, no densification. It prints the median of 20 iterations after 5 of warm-up,
-   and the same for the pure-PyTorch path (the baseline, measured in the same run) with the ratio.
-   Reference point: the C++/libtorch CPU trainer OpenSplat 1.1.5 (CPU build), measured side by side on
-   the project's 2-core machine, takes about 0.69 s per iteration here (`OPENSPLAT_SECONDS`).
-2. A sweep over resolution and Gaussian count, with the measured time per (pixel x Gaussians per
-   tile), which stays flat when time grows linearly with that work.
-3. Peak memory of one iteration at 1920x1080 with 500,000 Gaussians (its own process).
-4. With --e2e: the default built-in scene trained with the cpu preset, as seconds per 1,000 iterations.
+1. The reference configuration: the scene at 1/4 resolution, Gaussians initialised from its SfM points, SH degree
+   0, no densification, both cores. Measured interleaved, `--repeats` times: ours (the median of `--steps`
+   iterations after 5 of warm-up) and OpenSplat 1.1.5's CPU build (`--opensplat BIN`; without it the steps to build
+   it are printed and no ratio is given) on the same scene folder with the same settings (`-d 4 --num-downscales 0`,
+   densification off by `--warmup-length`, SH degree 0 for its first 1000 steps, SSIM weight 0.2 as ours). Its
+   time per iteration is (T(n2) - T(n1)) / (n2 - n1) of two runs of n1 and n2 iterations, which cancels its start-up
+   (loading and downscaling the photos). The ratio is the median of ours against the median of its.
+2. Where our step spends its time (torch's profiler over 5 iterations, the top operations).
+3. The pure-PyTorch path (the `torch` backend) on the same configuration: the speed-up of the C kernel.
+4. A sweep over resolution and Gaussian count, with the measured time per (pixel x Gaussians per tile), which stays
+   flat when time grows linearly with that work.
+5. Peak memory of one iteration at 1920x1080 with 500,000 Gaussians (its own process).
+6. With --e2e: the default built-in scene trained with the cpu preset: test PSNR and training seconds.
 Make the scene with: spatial process images ../shared/data/sceaux_castle/images outputs/sceaux --max-size 0
+Nothing else may run on the machine meanwhile: two trainers sharing two cores measure the sharing.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-OPENSPLAT_SECONDS = 0.69  # OpenSplat 1.1.5, CPU build, this configuration, re-measured side by side
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_real_captures import OPENSPLAT_BUILD  # noqa: E402 - how to build the peer, said once for both benches
+
+OPENSPLAT_STEPS = (10, 40)  # the two run lengths whose difference is timed
 
 
-def iteration_times(scene, config, steps: int, warmup: int):
+def iteration_times(scene, config, steps: int, warmup: int, trainer=None):
+    """Seconds of each of `steps` iterations after `warmup` more, on `trainer` (made from `scene` and `config` when
+    None); the times and the trainer, which goes on from where it stopped when passed again."""
     from spatial.splats.trainer import SplatTrainer
 
-    trainer = SplatTrainer(scene, config, Path("/tmp/spatial-bench"))
+    trainer = trainer or SplatTrainer(scene, config, Path(tempfile.mkdtemp(prefix="spatial-bench-")))
     times = []
     for i in range(warmup + steps):
         t = time.perf_counter()
@@ -40,6 +53,35 @@ def iteration_times(scene, config, steps: int, warmup: int):
         if i >= warmup:
             times.append(time.perf_counter() - t)
     return times, trainer
+
+
+def opensplat_iteration(binary: Path, scene: Path) -> tuple[float, list[float]]:
+    """OpenSplat's seconds per iteration on `scene` in the reference configuration, from two runs of
+    OPENSPLAT_STEPS iterations (their wall times returned too)."""
+    walls = []
+    with tempfile.TemporaryDirectory() as out:
+        for n in OPENSPLAT_STEPS:
+            command = [str(binary), str(scene.resolve()), "--cpu", "--keep-crs", "-d", "4", "--num-downscales", "0",
+                       "--sh-degree", "1", "--sh-degree-interval", "1000", "--warmup-length", "1000000",
+                       "--ssim-weight", "0.2", "-n", str(n), "-o", str(Path(out) / "splat.ply")]
+            start = time.perf_counter()
+            done = subprocess.run(command, cwd=out, capture_output=True, text=True)
+            walls.append(time.perf_counter() - start)
+            if done.returncode != 0:
+                raise SystemExit(f"OpenSplat failed (exit {done.returncode}): {(done.stdout + done.stderr)[-500:]}")
+            if f"Step {n}:" not in done.stdout:
+                raise SystemExit(f"OpenSplat did not report step {n}: {done.stdout[-500:]}")
+    return (walls[1] - walls[0]) / (OPENSPLAT_STEPS[1] - OPENSPLAT_STEPS[0]), walls
+
+
+def step_profile(trainer, steps: int = 5, rows: int = 14) -> str:
+    """torch's profiler over `steps` iterations: the operations taking the most time, as a table."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(steps):
+            trainer.step()
+    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)
 
 
 def reference_config(backend: str):
@@ -93,7 +135,10 @@ def memory_probe() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scene", type=Path, required=False, help="a processed sceaux_castle scene folder")
-    parser.add_argument("--steps", type=int, default=20, help="timed iterations (median reported)")
+    parser.add_argument("--steps", type=int, default=20, help="timed iterations of ours per repeat (median reported)")
+    parser.add_argument("--opensplat", type=Path, help="OpenSplat's binary (1.1.5, CPU build), timed beside ours")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved measurements of each trainer")
+    parser.add_argument("--no-sweep", action="store_true", help="skip the resolution sweep and the memory probe")
     parser.add_argument("--out", type=Path, help="write the figures as JSON here")
     parser.add_argument("--e2e", action="store_true", help="also train the default scene with the cpu preset (~6 min)")
     parser.add_argument("--memory-probe", action="store_true", help=argparse.SUPPRESS)
@@ -112,21 +157,71 @@ def main() -> None:
     scene = load_scene(args.scene)
     small = scene.downscaled(4)
     W, H = int(small.cameras.width[0]), int(small.cameras.height[0])
+    from spatial.c_kernels import kernel_isa
+    from spatial.render import cpu_kernel
+
+    lanes = cpu_kernel.load().composite_lanes()
     print(f"reference: {args.scene.name} at 1/4 = {W}x{H}, {scene.points.shape[0]:,} SfM points, SH 0, "
-          f"{torch.get_num_threads()} threads")
-    for backend, steps in (("cpu", args.steps), ("torch", max(3, args.steps // 4))):
-        times, trainer = iteration_times(scene, reference_config(backend), steps, warmup=5 if backend == "cpu" else 1)
-        n = trainer.state.params["means"].shape[0]
-        median = statistics.median(times)
-        results[f"reference_{backend}"] = {"median_s": round(median, 4), "iterations": len(times), "gaussians": n,
-                                           "width": W, "height": H}
-        print(f"  {backend:6} backend: median {median:.3f} s per iteration over {len(times)} "
-              f"(min {min(times):.3f}, max {max(times):.3f}), {n:,} Gaussians")
-    ratio = results["reference_torch"]["median_s"] / results["reference_cpu"]["median_s"]
+          f"{torch.get_num_threads()} threads; {platform.processor() or platform.machine()}, kernel build "
+          f"{kernel_isa()} ({lanes} lanes)")
+    results.update(width=W, height=H, kernel_isa=kernel_isa(), kernel_lanes=lanes)
+    if args.opensplat is None:
+        print("  " + OPENSPLAT_BUILD.replace("\n", "\n  "))
+    elif not os.access(args.opensplat, os.X_OK):
+        raise SystemExit(f"--opensplat {args.opensplat}: not an executable file")
+    ours, peer, trainer = [], [], None
+    for r in range(args.repeats):
+        times, trainer = iteration_times(scene, reference_config("cpu"), args.steps, 5 if trainer is None else 1,
+                                         trainer)
+        ours.append(statistics.median(times))
+        line = f"  repeat {r + 1}: ours {ours[-1]:.3f} s per iteration (median of {len(times)})"
+        if args.opensplat is not None:
+            seconds, walls = opensplat_iteration(args.opensplat, args.scene)
+            peer.append(seconds)
+            line += (f"; OpenSplat {seconds:.3f} s ({OPENSPLAT_STEPS[0]} iterations in {walls[0]:.1f} s, "
+                     f"{OPENSPLAT_STEPS[1]} in {walls[1]:.1f} s)")
+        print(line, flush=True)
+    n = trainer.state.params["means"].shape[0]
+    results["reference_cpu"] = {"median_s": round(statistics.median(ours), 4), "repeats": [round(t, 4) for t in ours],
+                                "iterations_per_repeat": args.steps, "gaussians": n}
+    print(f"  ours: median {statistics.median(ours):.3f} s per iteration over {args.repeats} repeats, {n:,} Gaussians")
+    if peer:
+        results["reference_opensplat"] = {"median_s": round(statistics.median(peer), 4),
+                                          "repeats": [round(t, 4) for t in peer], "binary": str(args.opensplat),
+                                          "runs": list(OPENSPLAT_STEPS)}
+        versus = statistics.median(peer) / statistics.median(ours)
+        results["speedup_vs_opensplat"] = round(versus, 2)
+        print(f"  OpenSplat: median {statistics.median(peer):.3f} s per iteration over {args.repeats} repeats")
+        print(f"  ours is {versus:.2f}x faster per iteration than OpenSplat (target 5x: "
+              f"{'met' if versus >= 5 else 'NOT met'})")
+    print("where our step spends its time (5 iterations):")
+    table = step_profile(trainer)
+    print("\n".join("  " + line for line in table.splitlines()))
+    results["profile"] = table
+
+    times, baseline = iteration_times(scene, reference_config("torch"), max(3, args.steps // 4), 1)
+    results["reference_torch"] = {"median_s": round(statistics.median(times), 4), "iterations": len(times)}
+    ratio = statistics.median(times) / results["reference_cpu"]["median_s"]
     results["speedup_vs_pure_torch"] = round(ratio, 2)
-    versus = OPENSPLAT_SECONDS / results["reference_cpu"]["median_s"]
-    results["speedup_vs_opensplat"] = round(versus, 2)
-    print(f"  speed-up over the pure-PyTorch path: {ratio:.1f}x; vs OpenSplat's {OPENSPLAT_SECONDS} s: {versus:.1f}x")
+    print(f"  torch backend: median {statistics.median(times):.3f} s per iteration over {len(times)}; the C kernel "
+          f"is {ratio:.1f}x faster")
+    del baseline
+    if not args.no_sweep:
+        sweep_and_memory(scene, results)
+    if args.e2e:
+        from bench_render import end_to_end_training
+
+        result = end_to_end_training()
+        results["default_scene_cpu_preset"] = result
+        print(f"default scene, cpu preset: {result['psnr']:.2f} dB (target 31.5) in {result['train_seconds']:.0f} s "
+              f"of training (target 180)")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2))
+
+
+def sweep_and_memory(scene, results: dict) -> None:
+    import torch
 
     print("sweep (cpu backend): time per iteration against pixels x Gaussians per tile")
     sweep = []
@@ -162,18 +257,6 @@ def main() -> None:
               f"({'under' if peak < 6144 else 'OVER'} 6 GB)")
     else:
         print(f"memory probe failed: {probe.stderr.strip()[-300:]}")
-    if args.e2e:
-        sys.path.insert(0, str(Path(__file__).parent))
-        from bench_render import end_to_end_training
-
-        result = end_to_end_training()
-        steps = result["step"]
-        results["default_scene_cpu_preset"] = {**result, "seconds_per_1000_iterations":
-                                               round(1000 * result["train_seconds"] / steps, 1)}
-        print(f"default scene, cpu preset: {1000 * result['train_seconds'] / steps:.0f} s per 1,000 iterations")
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":

@@ -69,12 +69,16 @@ class _Composite(torch.autograd.Function):
             _ptr(features), _ptr(t_final), _ptr(n_contrib), _ptr(v_out), _ptr(v_alpha),
             _ptr(v_means2d), _ptr(v_conics), _ptr(v_opac), _ptr(v_feat), None if v_abs is None else _ptr(v_abs),
             torch.get_num_threads())
-        ids = bins.gaussian_ids
-        if v_abs is not None:
-            ctx.absgrad.index_add_(0, ids, v_abs.to(ctx.absgrad.dtype))
         N = means2d.shape[0]
-        grads = tuple(torch.zeros(N, *v.shape[1:], device="cpu").index_add_(0, ids, v)
-                      for v in (v_means2d, v_conics, v_opac, v_feat))
+        per_intersection = [v_means2d, v_conics, v_opac, v_feat] + ([] if v_abs is None else [v_abs])
+        grads = [torch.empty(N, *v.shape[1:], device="cpu") for v in per_intersection]  # [N, ...] each
+        widths = [v.shape[1:].numel() for v in per_intersection]  # floats per row
+        pointers = ctypes.c_void_p * len(grads)
+        lib.sum_by_gaussian(M, N, _ptr(bins.gaussian_ids), len(grads), pointers(*map(_ptr, per_intersection)),
+                            pointers(*map(_ptr, grads)), (ctypes.c_int * len(widths))(*widths),
+                            torch.get_num_threads())
+        if v_abs is not None:
+            ctx.absgrad += grads.pop().to(ctx.absgrad.dtype)
         return (*grads, None, None, None, None, None)
 
 

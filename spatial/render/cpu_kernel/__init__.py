@@ -22,6 +22,7 @@ def load() -> ctypes.CDLL | None:
         lib.composite_forward.argtypes = [i64, i32, i32, i32, i32, i32] + [ptr] * 10 + [i32]
         lib.composite_backward.argtypes = [i64, i32, i32, i32, i32, i32] + [ptr] * 15 + [i32]
         lib.composite_lanes.argtypes, lib.composite_lanes.restype = [], ctypes.c_int
+        lib.sum_by_gaussian.argtypes = [i64, i64, ptr, i32, ptr, ptr, ptr, i32]
     return lib
 
 

@@ -384,3 +384,22 @@ void composite_backward(int64_t n_tiles, int tiles_x, int tile_size, int width, 
 
 /* The pixels per chunk of this build (its vector width in floats). */
 int composite_lanes(void) { return L; }
+
+/* Sum the backward pass's per-intersection gradients into their Gaussians: rows [M, width] of `v` added into rows
+ * [N, width] of `out` (zeroed here) at ids[k], in intersection order (the same sums on every run and build).
+ * Each of the `count` tensors is summed by its own thread. */
+void sum_by_gaussian(int64_t M, int64_t N, const int64_t *ids, int count, const float **v, float **out,
+                     const int *widths, int threads) {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+    for (int t = 0; t < count; t++) {
+        const int w = widths[t];
+        const float *src = v[t];
+        float *dst = out[t];
+        memset(dst, 0, sizeof(float) * (size_t)N * w);
+        for (int64_t k = 0; k < M; k++) {
+            float *d = dst + ids[k] * w;
+            const float *s = src + k * w;
+            for (int j = 0; j < w; j++) d[j] += s[j];
+        }
+    }
+}
