@@ -1,10 +1,12 @@
-"""A picture of a world's objects: the world, its objects each in a colour, and the world with one object deleted.
+"""A picture of a world's objects: the world, its objects each in a colour, one object selected by a click, and
+the world with that object deleted.
 
     python scripts/objects_picture.py RUN docs/images/objects_orbit.png [--view K] [--click X Y]
 
-Renders training view K (default 0) of RUN with our renderer three times: as it is; with every object of
-`World.segment()` in a colour of its own (the first, the largest plane, blue); and after `World.select_object` at
-the clicked pixel (default: the centre of the picture) and `delete_selected`, as the viewer's tools do.
+Renders training view K (default 0) of RUN with our renderer four times: as it is; with every object of
+`World.segment()` in a colour of its own (the first, the largest plane, blue); with what `World.select_object` selects
+at the clicked pixel (default: the centre of the picture; a white cross) tinted orange as the viewer tints a
+selection; and after `delete_selected`, as the viewer's tools do.
 """
 
 from __future__ import annotations
@@ -56,11 +58,18 @@ def main() -> None:
     before, objects = render(params), render(coloured)
     click = tuple(args.click) if args.click else (W / 2, H / 2)
     count = world.select_object(camera, click)
+    chosen = world.selection["world"]
+    orange = torch.tensor([1.0, 0.45, 0.0])
+    tinted = params["sh0"].clone()
+    tinted[chosen, 0] = 0.5 * tinted[chosen, 0] + 0.5 * (orange - 0.5) / C0
+    selected = render({**params, "sh0": tinted, "shN": torch.where(chosen[:, None, None], 0.5, 1.0) * params["shN"]})
+    x, y = int(click[0]), int(click[1])
+    selected[max(y - 6, 0):y + 7, x] = selected[y, max(x - 6, 0):x + 7] = 255  # the click
     world.delete_selected()
     after = render(world.layer("world").params)
     gap = np.full((H, 8, 3), 255, np.uint8)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.concatenate([before, gap, objects, gap, after], 1)).save(args.out)
+    Image.fromarray(np.concatenate([before, gap, objects, gap, selected, gap, after], 1)).save(args.out)
     print(f"{int(labels.max()) + 1} objects; the click at {click} selected {count:,} Gaussians, deleted; "
           f"wrote {args.out}")
 

@@ -182,3 +182,75 @@ def test_a_small_thing_in_a_big_world_is_still_an_object():
     labels = segment({"means": means, "opacities": torch.full((len(means),), 3.0)})
     high = means[:, 2] > 0.2
     assert len(torch.unique(labels)) == 2 and len(torch.unique(labels[high])) == 1 and int(labels[high][0]) == 1
+
+
+def uneven_world(seed: int = 0) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Up is -y. Ground Gaussians lying flat (facing up) with litter of any orientation on them, a trunk standing on
+    the ground (a cylinder whose flat Gaussians face outwards) with its cut top facing up, and a bush behind it, of
+    Gaussians of any orientation; with the truth (0 ground and litter, 1 trunk and top, 2 bush)."""
+    from spatial.transforms import rotmat_to_quat
+
+    g = torch.Generator().manual_seed(seed)
+    ground = torch.stack([torch.rand(8000, generator=g) * 4 - 2, torch.zeros(8000),
+                          torch.rand(8000, generator=g) * 4 - 2], 1)
+    ground_axes = torch.eye(3).expand(8000, 3, 3)  # smallest scale along y: facing up
+    litter = ground[:600] + torch.tensor([0.0, -0.01, 0.0])
+    litter_axes = torch.linalg.qr(torch.randn(600, 3, 3, generator=g))[0]
+    angle = torch.rand(5000, generator=g) * 2 * math.pi
+    height = torch.rand(5000, generator=g) * 1.5
+    trunk = torch.stack([0.3 * angle.cos(), -height, 0.3 * angle.sin()], 1)
+    radial = torch.stack([angle.cos(), torch.zeros(5000), angle.sin()], 1)
+    tangent = torch.stack([-angle.sin(), torch.zeros(5000), angle.cos()], 1)
+    trunk_axes = torch.stack([tangent, torch.tensor([0.0, 1.0, 0.0]).expand(5000, 3), radial], 2)  # smallest: radial
+    r, t = 0.3 * torch.rand(800, generator=g).sqrt(), torch.rand(800, generator=g) * 2 * math.pi
+    top = torch.stack([r * t.cos(), torch.full((800,), -1.5), r * t.sin()], 1)
+    direction = torch.nn.functional.normalize(torch.randn(1500, 3, generator=g), dim=-1)
+    bush = torch.tensor([1.2, -0.25, 1.2]) + 0.25 * direction * torch.rand(1500, 1, generator=g)
+    bush_axes = torch.linalg.qr(torch.randn(1500, 3, 3, generator=g))[0]
+    means = torch.cat([ground, litter, trunk, top, bush])
+    axes = torch.cat([ground_axes, litter_axes, trunk_axes, ground_axes[:800], bush_axes])
+    flat = torch.tensor([0.02, 0.002, 0.02])  # along each Gaussian's axes: the second is its normal...
+    scales = torch.cat([flat.expand(8000, 3), flat.expand(600, 3), torch.tensor([0.02, 0.02, 0.002]).expand(5000, 3),
+                        flat.expand(800, 3), torch.full((1500, 3), 0.01)])  # ...the trunk's third, radial
+    truth = torch.cat([torch.zeros(8600), torch.ones(5800), torch.full((1500,), 2)]).long()
+    N = len(means)
+    axes = axes * torch.linalg.det(axes).sign()[:, None, None]  # proper rotations
+    params = {"means": means, "quats": rotmat_to_quat(axes), "scales": scales.log(),
+              "opacities": torch.full((N,), 3.0), "sh0": torch.zeros(N, 1, 3), "shN": torch.zeros(N, 0, 3)}
+    return params, truth
+
+
+def test_on_uneven_ground_what_stands_is_apart_from_what_faces_up():
+    from spatial.splats.objects import ObjectsConfig
+
+    params, truth = uneven_world()
+    no_plane = ObjectsConfig(max_planes=0)  # ground that is no plane (grass, leaves): no plane is taken out
+    labels = segment(params, no_plane)
+    trunk, bush, ground = (labels[truth == k] for k in (1, 2, 0))
+    assert len(torch.unique(trunk)) == 1  # the trunk and its top facing up, one object
+    assert len(torch.unique(bush)) == 1 and bush[0] != trunk[0]
+    # the ground, and the litter on it away from the trunk and the bush (a leaf at the trunk's foot is the
+    # trunk's: most of what it touches is), are the surroundings
+    x, z = params["means"][:, 0], params["means"][:, 2]
+    away = ((x**2 + z**2).sqrt() > 0.5) & (((x - 1.2) ** 2 + (z - 1.2) ** 2).sqrt() > 0.4)  # link: 8 spacings, 0.12
+    surroundings = labels[(truth == 0) & away]
+    assert (surroundings == surroundings[0]).all() and surroundings[0] not in (trunk[0], bush[0])
+    assert not (labels[:8000] == trunk[0]).any()  # no ground facing up at all
+    # without the orientation rule everything touching is one object
+    plain = segment({k: v for k, v in params.items() if k not in ("quats", "scales")}, no_plane)
+    assert (plain[truth == 1] == plain[truth == 0][0]).all()
+
+
+def test_the_world_segments_in_world_coordinates():
+    """A layer made z-up in its own frame and turned -y-up by its transform: the ground rule sees it upright."""
+    from spatial.splats.objects import ObjectsConfig
+    from spatial.splats.transform import transform_splats
+
+    params, truth = uneven_world()
+    turn = torch.eye(4)
+    turn[:3, :3] = torch.tensor([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]])  # x, y, z -> x, z, -y: -y up becomes z up
+    world = World()
+    world.add_layer("turned", transform_splats(params, turn))
+    world.layer("turned").transform = torch.linalg.inv(turn)
+    labels = world.segment(ObjectsConfig(max_planes=0))["turned"]
+    assert len(torch.unique(labels[truth == 1])) == 1 and not (labels[:8000] == labels[truth == 1][0]).any()

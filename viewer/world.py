@@ -337,16 +337,17 @@ class World:
 
     def segment(self, config: ObjectsConfig | None = None) -> dict[str, Tensor]:
         """Layer name -> `[N]` object id of each Gaussian, for the visible, unlocked layers segmented together in
-        world coordinates (spatial/splats/objects.py: the large planes, then the pieces the rest falls into).
-        Computed once per state of those layers."""
+        world coordinates (spatial/splats/objects.py: the large planes, then the pieces the rest falls into; on
+        uneven ground, what stands apart from what faces up). Computed once per state of those layers."""
         config = config or ObjectsConfig()
         layers = [l for l in self.layers if l.editable and l.count]
         key = (repr(config), tuple((l.name, id(l.params), l.params["means"].data_ptr(), l.count,
                                     tuple(l.transform.reshape(-1).tolist())) for l in layers))
         if self._objects is not None and self._objects[0] == key:
             return self._objects[1]
-        labels = objects.segment({"means": torch.cat([l.world_means() for l in layers]),
-                                  "opacities": torch.cat([l.params["opacities"] for l in layers])}, config) \
+        placed = [l.world_params() for l in layers]
+        labels = objects.segment({name: torch.cat([p[name] for p in placed])
+                                  for name in ("means", "opacities", "quats", "scales")}, config) \
             if layers else torch.zeros(0, dtype=torch.int64, device="cpu")
         result = dict(zip([l.name for l in layers], labels.split([l.count for l in layers])))
         self._objects = (key, result)

@@ -47,15 +47,24 @@ class ObjectsConfig:
     min_count: int = 500
     """... or with fewer than this many, if that is fewer: in a world of millions, a thing of a thousand Gaussians
     is still an object (a share alone would merge it into its neighbour)."""
+    facing_up: float = 0.8
+    """Where no large plane is found (uneven ground: grass, leaves, rock), a flat Gaussian whose normal is within
+    acos(this) of up faces up, and facing up or not is a boundary: the ground and what stands on it fall apart."""
+    flat: float = 2.7
+    """A Gaussian is flat when its largest scale is at least this many times its smallest."""
     tries: int = 300
     """RANSAC's tries per plane."""
     seed: int = 0
     """RANSAC's random seed: the same world gives the same objects."""
 
 
-def segment(params: dict[str, Tensor], config: ObjectsConfig | None = None) -> Tensor:
-    """`[N]` int64 object id of every Gaussian of raw parameters `params` (on the CPU): the planes first, then the
-    other objects from the largest; -1 for all when there are fewer than 4 opaque Gaussians."""
+UP = (0.0, -1.0, 0.0)  # the worlds' up: -y, OpenCV's convention, as `spatial process` and the 3DGS tools orient them
+
+
+def segment(params: dict[str, Tensor], config: ObjectsConfig | None = None, up=UP) -> Tensor:
+    """`[N]` int64 object id of every Gaussian of raw parameters `params` (on the CPU; `means` and `opacities`, and
+    `quats` and `scales` for the ground rule): the planes first, then the other objects from the largest; -1 for all
+    when there are fewer than 4 opaque Gaussians. `up` [3]: the world's up direction."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
     from scipy.spatial import cKDTree
@@ -90,8 +99,12 @@ def segment(params: dict[str, Tensor], config: ObjectsConfig | None = None) -> T
             a = np.repeat(np.arange(len(left)), k)
             b = neighbour[:, 1:].reshape(-1)
             near = b < len(left)
-            graph = coo_matrix((np.ones(int(near.sum())), (a[near], b[near])), shape=(len(left), len(left)))
-            _, pieces = connected_components(graph, directed=False)
+            if planes == 0 and "quats" in params and "scales" in params:  # uneven ground: see _standing_apart
+                pieces = _standing_apart(a, b, near, _facing_up(params, opaque[left], up, config),
+                                         min(config.min_share * len(points), config.min_count))
+            else:
+                graph = coo_matrix((np.ones(int(near.sum())), (a[near], b[near])), shape=(len(left), len(left)))
+                _, pieces = connected_components(graph, directed=False)
         sizes = np.bincount(pieces)
         order = np.argsort(-sizes, kind="stable")  # the largest piece first
         rank = np.empty_like(order)
@@ -107,6 +120,59 @@ def segment(params: dict[str, Tensor], config: ObjectsConfig | None = None) -> T
     out = labels[tree.query(means)[1]]  # every Gaussian: the object of its nearest opaque one
     out[opaque] = labels
     return torch.from_numpy(out.astype(np.int64))
+
+
+def _standing_apart(a: np.ndarray, b: np.ndarray, near: np.ndarray, facing: np.ndarray, large: float) -> np.ndarray:
+    """Pieces `[M]` of M Gaussians linked by the pairs `a`, `b` (where `near`), in a world with no plane to stand on:
+    1. pieces are linked within one kind only, facing up (`facing` [M]: the ground, ledges) or not (what stands);
+    2. the pieces of standing Gaussians holding at least `large` of them are objects;
+    3. a smaller piece, or one facing up, joins the object that holds at least half of its links to other pieces
+       (a patch of bark facing up on a trunk; repeated, so that patches within patches join too);
+    4. what is left is one piece, the surroundings (the ground with its litter, the plants around).
+    Returns piece ids, 0 for the surroundings when there is any."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    M = len(facing)
+    b = np.minimum(b, M - 1)
+    same = near & (facing[a] == facing[b])
+    _, piece = connected_components(coo_matrix((np.ones(int(same.sum())), (a[same], b[same])), shape=(M, M)),
+                                    directed=False)
+    sizes = np.bincount(piece)
+    standing = np.bincount(piece, weights=~facing, minlength=len(sizes)) > 0
+    owner = np.where((sizes >= large) & standing, np.arange(len(sizes)), -1)  # piece -> object (a piece id), or -1
+    across = near & (piece[a] != piece[b])
+    src, dst = piece[a[across]], piece[b[across]]  # links between pieces
+    outside = np.bincount(src, minlength=len(sizes))
+    for _ in range(20):
+        open_link = (owner[src] < 0) & (owner[dst] >= 0)
+        if not open_link.any():
+            break
+        pair, count = np.unique(src[open_link] * len(sizes) + owner[dst[open_link]], return_counts=True)
+        first = np.lexsort((-count, pair // len(sizes)))  # per piece, its most linked object first
+        pair, count = pair[first], count[first]
+        lead = np.r_[True, pair[1:] // len(sizes) != pair[:-1] // len(sizes)]
+        joins = lead & (2 * count >= outside[pair // len(sizes)])
+        if not joins.any():
+            break
+        owner[pair[joins] // len(sizes)] = pair[joins] % len(sizes)
+    result = owner[piece] + 1  # 0: the surroundings
+    return np.unique(result, return_inverse=True)[1].reshape(-1)
+
+
+def _facing_up(params: dict[str, Tensor], index: np.ndarray, up, config: ObjectsConfig) -> np.ndarray:
+    """`[len(index)]` bool: the Gaussians `index` that are flat and whose normal (the axis of the smallest scale)
+    is within acos(config.facing_up) of `up`, either way."""
+    q = torch.nn.functional.normalize(params["quats"].detach().cpu().double()[index], dim=-1)  # [M, 4] wxyz
+    log_scales = params["scales"].detach().cpu().double()[index]  # [M, 3]
+    w, x, y, z = q.unbind(-1)
+    rotation = torch.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
+                            2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
+                            2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1).reshape(-1, 3, 3)
+    normal = rotation[torch.arange(len(index)), :, log_scales.argmin(-1)]  # [M, 3] columns are the axes
+    flat = (log_scales.max(-1).values - log_scales.min(-1).values) >= np.log(config.flat)
+    facing = (normal @ torch.tensor(up, dtype=torch.float64)).abs() >= config.facing_up
+    return (flat & facing).numpy()
 
 
 def _plane(points: np.ndarray, distance: float, tries: int, rng: np.random.Generator) -> np.ndarray | None:
