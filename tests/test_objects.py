@@ -103,6 +103,21 @@ def test_a_click_selects_the_whole_object_and_undo_takes_it_back():
     assert world.history()[-1][0] == "select object (add)"
 
 
+def test_the_gaussians_around_the_click_decide_its_object(monkeypatch):
+    """A stray Gaussian of the box nearest the clicked point on the ball does not make the click select the box."""
+    params, truth = surface_world()
+    world = World()
+    world.add_layer("world", params)
+    camera = ball_camera()
+    pick = world.pick(camera, (80.5, 60.5))
+    labels = world.segment()["world"].clone()
+    ball, box = int(labels[pick.index]), int(labels[truth == 1][0])
+    labels[pick.index] = box  # the one nearest the surface point, now the box's
+    monkeypatch.setattr(world, "segment", lambda config=None: {"world": labels})
+    world.select_object(camera, (80.5, 60.5))
+    assert torch.equal(world.selection["world"], labels == ball)
+
+
 def test_the_objects_are_found_again_when_the_world_changes():
     params, truth = surface_world()
     world = World()

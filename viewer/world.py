@@ -41,6 +41,7 @@ from spatial.transforms import rotation_between, similarity_problem
 from spatial_viewer.history import History
 
 MAX_UNDO = 50
+VOTERS = 16  # Gaussians nearest a clicked surface point that decide which object it is (World.select_object)
 
 
 @dataclass
@@ -355,13 +356,22 @@ class World:
 
     def select_object(self, camera: Cameras, pixel, mode: str = "set", config: ObjectsConfig | None = None) -> int:
         """The whole object under `pixel` (x, y) of the one-camera `camera`: every Gaussian `segment` puts with the
-        one picked there (nothing where nothing is drawn)."""
+        object drawn there (nothing where nothing is drawn). Which object that is, the VOTERS Gaussians nearest the
+        drawn surface point decide, each by its opacity: where two objects meet, or a stray Gaussian of one lies
+        on the other, the nearest single centre may be the other object's."""
         pick = self.pick(camera, pixel)
         if pick is None:
             return self._select({}, mode, "select object")
         labels = self.segment(config)
-        target = labels[pick.layer][pick.index]
-        return self._select({name: ids == target for name, ids in labels.items()}, mode, "select object")
+        layers = [l for l in self.layers if l.name in labels]
+        means = torch.cat([l.world_means() for l in layers])  # [N, 3]
+        weight = torch.sigmoid(torch.cat([l.params["opacities"] for l in layers]))  # [N]
+        ids = torch.cat([labels[l.name] for l in layers])  # [N]
+        nearest = torch.topk((means - pick.point).norm(dim=-1), min(VOTERS, len(ids)), largest=False).indices
+        votes = torch.zeros(int(ids.max()) + 1, dtype=weight.dtype, device="cpu").index_add_(0, ids[nearest],
+                                                                                           weight[nearest])
+        target = int(votes.argmax())
+        return self._select({name: l == target for name, l in labels.items()}, mode, "select object")
 
     # ---- edits ------------------------------------------------------------------------------
     def delete_selected(self) -> int:
