@@ -29,6 +29,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from spatial.transforms import quat_to_rotmat
+
 
 @dataclass
 class ObjectsConfig:
@@ -163,15 +165,12 @@ def _standing_apart(a: np.ndarray, b: np.ndarray, near: np.ndarray, facing: np.n
 def _facing_up(params: dict[str, Tensor], index: np.ndarray, up, config: ObjectsConfig) -> np.ndarray:
     """`[len(index)]` bool: the Gaussians `index` that are flat and whose normal (the axis of the smallest scale)
     is within acos(config.facing_up) of `up`, either way."""
-    q = torch.nn.functional.normalize(params["quats"].detach().cpu().double()[index], dim=-1)  # [M, 4] wxyz
+    index = torch.from_numpy(index)
+    rotation = quat_to_rotmat(params["quats"].detach().cpu().double()[index])  # [M, 3, 3], columns the axes
     log_scales = params["scales"].detach().cpu().double()[index]  # [M, 3]
-    w, x, y, z = q.unbind(-1)
-    rotation = torch.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
-                            2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-                            2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1).reshape(-1, 3, 3)
-    normal = rotation[torch.arange(len(index)), :, log_scales.argmin(-1)]  # [M, 3] columns are the axes
+    normal = rotation[torch.arange(len(index), device="cpu"), :, log_scales.argmin(-1)]  # [M, 3]
     flat = (log_scales.max(-1).values - log_scales.min(-1).values) >= np.log(config.flat)
-    facing = (normal @ torch.tensor(up, dtype=torch.float64)).abs() >= config.facing_up
+    facing = (normal @ torch.tensor(up, dtype=torch.float64, device="cpu")).abs() >= config.facing_up
     return (flat & facing).numpy()
 
 
