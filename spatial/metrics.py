@@ -13,10 +13,15 @@ def psnr(a: Tensor, b: Tensor) -> Tensor:
     return -10 * torch.log10(mse.clamp_min(1e-12))
 
 
-def _window(size: int, sigma: float, channels: int, device, dtype) -> Tensor:
+def gaussian_window(size: int, sigma: float, device, dtype) -> Tensor:
+    """The SSIM's 1D Gaussian window `[size]`, summing to one; the 2D window is its outer product."""
     x = torch.arange(size, device=device, dtype=dtype) - (size - 1) / 2
     g = torch.exp(-(x**2) / (2 * sigma**2))
-    g = g / g.sum()
+    return g / g.sum()
+
+
+def _window(size: int, sigma: float, channels: int, device, dtype) -> Tensor:
+    g = gaussian_window(size, sigma, device, dtype)
     return (g[:, None] * g[None, :]).expand(channels, 1, size, size).contiguous()
 
 

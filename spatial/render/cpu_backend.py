@@ -104,10 +104,10 @@ SSIM_WINDOW, SSIM_SIGMA = 11, 1.5  # spatial.metrics.ssim's defaults
 
 @functools.cache
 def _ssim_window() -> Tensor:
-    """The 1D Gaussian window [SSIM_WINDOW] whose outer product is spatial.metrics.ssim's 2D window."""
-    x = torch.arange(SSIM_WINDOW, dtype=torch.float32, device="cpu") - (SSIM_WINDOW - 1) / 2
-    g = torch.exp(-(x**2) / (2 * SSIM_SIGMA**2))
-    return g / g.sum()
+    """spatial.metrics.ssim's 1D window `[SSIM_WINDOW]` (its 2D window is the outer product)."""
+    from spatial.metrics import gaussian_window
+
+    return gaussian_window(SSIM_WINDOW, SSIM_SIGMA, "cpu", torch.float32)
 
 
 class _SSIM(torch.autograd.Function):
