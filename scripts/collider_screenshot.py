@@ -11,6 +11,7 @@ view K): the splats alone, the collider alone (opaque, flat-shaded), and the two
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import shutil
 import sys
@@ -38,6 +39,56 @@ def settled(page, clip, seconds: float = 60.0):
     return last
 
 
+@contextlib.contextmanager
+def viewer_in_browser(run: Path, viewport: dict):
+    """`spatial view`'s app on `run`, served and open in headless Chromium: yields (app, page, client) once the
+    browser has connected; stops both after."""
+    from playwright.sync_api import sync_playwright
+
+    from spatial_viewer.cli import build_app
+
+    app = build_app([run], Path(tempfile.mkdtemp()) / "edited.ply")
+    app.start("127.0.0.1", free_port())
+    profile = tempfile.mkdtemp()
+    try:
+        with sync_playwright() as p:
+            context = p.chromium.launch_persistent_context(
+                profile, executable_path=shutil.which("chromium") or "/usr/bin/chromium", headless=True,
+                args=FLAGS, viewport=viewport)
+            page = context.new_page()
+            page.goto(app.url)
+            while not app.server.get_clients():
+                time.sleep(0.2)
+            yield app, page, next(iter(app.server.get_clients().values()))
+            context.close()
+    finally:
+        app.stop()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def look_from(client, cameras, k: int) -> None:
+    """Put the browser's camera where training camera `k` of `cameras` is, with its field of view."""
+    from spatial.transforms import rotmat_to_quat
+
+    c2w = cameras.cam_to_world[k]
+    with client.atomic():
+        client.camera.fov = float(cameras.fov_y[k])
+        client.camera.wxyz = rotmat_to_quat(c2w[:3, :3]).numpy()
+        client.camera.position = c2w[:3, 3].numpy()
+
+
+def save_side_by_side(shots: list, out: Path) -> None:
+    """Screenshots `[H, W, 3]` of one height, 10 white pixels apart, into one picture at `out`."""
+    import numpy as np
+    from PIL import Image
+
+    gap = np.full((shots[0].shape[0], 10, 3), 255)
+    parts = [part for shot in shots for part in (gap, shot)][1:]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.concatenate(parts, 1).astype(np.uint8)).save(out)
+    print(f"wrote {out}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", type=Path)
@@ -49,70 +100,42 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     import numpy as np
-    from PIL import Image
-    from playwright.sync_api import sync_playwright
 
     from spatial.camera_path import scene_frame
-    from spatial.transforms import rotmat_to_quat
-    from spatial_viewer.cli import build_app
     from spatial_viewer.panels.walk import COLLIDER_RGB
 
-    app = build_app([args.run], Path(tempfile.mkdtemp()) / "edited.ply")
-    app.start("127.0.0.1", free_port())
-    profile = tempfile.mkdtemp()
-    try:
+    with viewer_in_browser(args.run, {"width": 1000, "height": 700}) as (app, page, client):
         collider = app.walk.make()
         print(f"collider: {len(collider.mesh.faces):,} triangles, voxels of {collider.voxel_size:.4g}")
-        with sync_playwright() as p:
-            context = p.chromium.launch_persistent_context(
-                profile, executable_path=shutil.which("chromium") or "/usr/bin/chromium", headless=True,
-                args=FLAGS, viewport={"width": 1000, "height": 700})
-            page = context.new_page()
-            page.goto(app.url)
-            while not app.server.get_clients():
-                time.sleep(0.2)
-            client = next(iter(app.server.get_clients().values()))
-            clip = {"x": 0, "y": 160, "width": 650, "height": 540}  # left of the panel, below the notices
-            app.show_cameras(False)
-            settled(page, clip)  # the viewer's first view, which the app sets when the browser connects, drawn
-            if args.view is not None:
-                c2w = app.cameras.cam_to_world[args.view]
-                with client.atomic():
-                    client.camera.fov = float(app.cameras.fov_y[args.view])
-                    client.camera.wxyz = rotmat_to_quat(c2w[:3, :3]).numpy()
-                    client.camera.position = c2w[:3, 3].numpy()
-            else:
-                center, up, radius, height = (np.asarray(v, float) for v in scene_frame(app.cameras))
-                away = app.cameras.centers[0].double().numpy() - center
-                away -= (away @ up) * up  # the first camera's direction from the centre, level
-                away /= np.linalg.norm(away)
-                reach = args.distance * float(np.hypot(radius, height))
-                angle = np.radians(args.elevation)
-                with client.atomic():
-                    client.camera.up_direction = up
-                    client.camera.position = center + reach * (np.cos(angle) * away + np.sin(angle) * up)
-                    client.camera.look_at = center
-            splats = settled(page, clip)
-            for handle in app._layer_handles.values():
-                handle.visible = False
-            mesh = collider.mesh
-            app.server.scene.add_mesh_simple("/collider", mesh.vertices, mesh.faces.astype(np.uint32),
-                                             color=COLLIDER_RGB, flat_shading=True)
-            alone = settled(page, clip)
-            for handle in app._layer_handles.values():
-                handle.visible = True
-            app.walk.show.value = True
-            app.walk._draw()  # as the Walk panel draws it
-            both = settled(page, clip)
-            context.close()
-    finally:
-        app.stop()
-        shutil.rmtree(profile, ignore_errors=True)
-    gap = np.full((splats.shape[0], 10, 3), 255)
-    picture = np.concatenate([splats, gap, alone, gap, both], 1).astype(np.uint8)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(picture).save(args.out)
-    print(f"wrote {args.out}")
+        clip = {"x": 0, "y": 160, "width": 650, "height": 540}  # left of the panel, below the notices
+        app.show_cameras(False)
+        settled(page, clip)  # the viewer's first view, which the app sets when the browser connects, drawn
+        if args.view is not None:
+            look_from(client, app.cameras, args.view)
+        else:
+            center, up, radius, height = (np.asarray(v, float) for v in scene_frame(app.cameras))
+            away = app.cameras.centers[0].double().numpy() - center
+            away -= (away @ up) * up  # the first camera's direction from the centre, level
+            away /= np.linalg.norm(away)
+            reach = args.distance * float(np.hypot(radius, height))
+            angle = np.radians(args.elevation)
+            with client.atomic():
+                client.camera.up_direction = up
+                client.camera.position = center + reach * (np.cos(angle) * away + np.sin(angle) * up)
+                client.camera.look_at = center
+        splats = settled(page, clip)
+        for handle in app._layer_handles.values():
+            handle.visible = False
+        mesh = collider.mesh
+        app.server.scene.add_mesh_simple("/collider", mesh.vertices, mesh.faces.astype(np.uint32),
+                                         color=COLLIDER_RGB, flat_shading=True)
+        alone = settled(page, clip)
+        for handle in app._layer_handles.values():
+            handle.visible = True
+        app.walk.show.value = True
+        app.walk._draw()  # as the Walk panel draws it
+        both = settled(page, clip)
+    save_side_by_side([splats, alone, both], args.out)
 
 
 if __name__ == "__main__":

@@ -11,16 +11,18 @@ screenshots (the viewer tints a selection orange) are saved side by side.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
-from bench_viewer_lod import FLAGS, free_port  # noqa: E402 - Chromium's flags and a free port, as the LOD bench
-from collider_screenshot import settled  # noqa: E402 - a screenshot once the software WebGL has drawn
+from collider_screenshot import (  # noqa: E402 - the viewer in Chromium, as the collider's pictures are taken
+    look_from,
+    save_side_by_side,
+    settled,
+    viewer_in_browser,
+)
 
 
 def main() -> None:
@@ -32,62 +34,31 @@ def main() -> None:
                         "the canvas's width and height")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    import numpy as np
-    from PIL import Image
-    from playwright.sync_api import sync_playwright
-
-    from spatial.transforms import rotmat_to_quat
-    from spatial_viewer.cli import build_app
-
-    app = build_app([args.run], Path(tempfile.mkdtemp()) / "edited.ply")
-    app.start("127.0.0.1", free_port())
-    profile = tempfile.mkdtemp()
-    try:
-        with sync_playwright() as p:
-            context = p.chromium.launch_persistent_context(
-                profile, executable_path=shutil.which("chromium") or "/usr/bin/chromium", headless=True,
-                args=FLAGS, viewport={"width": 1400, "height": 700})
-            page = context.new_page()
-            page.goto(app.url)
-            while not app.server.get_clients():
-                time.sleep(0.2)
-            client = next(iter(app.server.get_clients().values()))
-            box = page.locator("canvas").first.bounding_box()
-            # around the canvas's centre (the view's optical axis), left of the panel, below the notices
-            clip = {"x": box["x"] + box["width"] / 2 - 325, "y": 160, "width": 650, "height": 540}
-            app.show_cameras(False)
-            settled(page, clip)  # the app's first view, set when the browser connects, drawn
-            c2w = app.cameras.cam_to_world[args.view]
-            with client.atomic():
-                client.camera.fov = float(app.cameras.fov_y[args.view])
-                client.camera.wxyz = rotmat_to_quat(c2w[:3, :3]).numpy()
-                client.camera.position = c2w[:3, 3].numpy()
-            before = settled(page, clip)
-            app.tools.use("select object")
-            page.mouse.move(box["x"] + args.at[0] * box["width"], box["y"] + args.at[1] * box["height"])
-            time.sleep(0.3)
-            page.mouse.down()
-            time.sleep(0.1)
-            page.mouse.up()
-            start = time.time()
-            while app.world.selected_count() == 0 and time.time() - start < 60:
-                time.sleep(0.2)
-            selected = app.world.selected_count()
-            total = sum(layer.count for layer in app.world.layers)
-            objects = len({int(i) for ids in app.world.segment().values() for i in ids.unique()})
-            print(f"the click selected {selected:,} of {total:,} Gaussians ({objects} objects)")
-            chosen = settled(page, clip)
-            app.edit(app.world.delete_selected)
-            after = settled(page, clip)
-            context.close()
-    finally:
-        app.stop()
-        shutil.rmtree(profile, ignore_errors=True)
-    gap = np.full((before.shape[0], 10, 3), 255)
-    picture = np.concatenate([before, gap, chosen, gap, after], 1).astype(np.uint8)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(picture).save(args.out)
-    print(f"wrote {args.out}")
+    with viewer_in_browser(args.run, {"width": 1400, "height": 700}) as (app, page, client):
+        box = page.locator("canvas").first.bounding_box()
+        # around the canvas's centre (the view's optical axis), left of the panel, below the notices
+        clip = {"x": box["x"] + box["width"] / 2 - 325, "y": 160, "width": 650, "height": 540}
+        app.show_cameras(False)
+        settled(page, clip)  # the app's first view, set when the browser connects, drawn
+        look_from(client, app.cameras, args.view)
+        before = settled(page, clip)
+        app.tools.use("select object")
+        page.mouse.move(box["x"] + args.at[0] * box["width"], box["y"] + args.at[1] * box["height"])
+        time.sleep(0.3)
+        page.mouse.down()
+        time.sleep(0.1)
+        page.mouse.up()
+        start = time.time()
+        while app.world.selected_count() == 0 and time.time() - start < 60:
+            time.sleep(0.2)
+        selected = app.world.selected_count()
+        total = sum(layer.count for layer in app.world.layers)
+        objects = len({int(i) for ids in app.world.segment().values() for i in ids.unique()})
+        print(f"the click selected {selected:,} of {total:,} Gaussians ({objects} objects)")
+        chosen = settled(page, clip)
+        app.edit(app.world.delete_selected)
+        after = settled(page, clip)
+    save_side_by_side([before, chosen, after], args.out)
 
 
 if __name__ == "__main__":
