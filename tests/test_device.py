@@ -161,6 +161,16 @@ def test_nerf_training_makes_every_tensor_on_the_models_device(preset, autocast,
     assert frame.rgb.dtype == torch.float32 and frame.depth.shape[:3] == frame.rgb.shape[:3]
 
 
+def test_the_nerf_depth_prior_makes_every_tensor_on_the_models_device(small_scenes, tmp_path):
+    config = nerf_config("capture")
+    config.losses.depth = 0.05
+    trainer = NerfTrainer(small_scenes["facade"], config, tmp_path / "run")
+    assert trainer.depth_points is not None and trainer.depth_points.distance.device == trainer.device
+    with factories_default_to_meta():
+        losses = torch.stack([trainer.step()["loss"] for _ in range(3)])
+    assert torch.isfinite(losses).all()
+
+
 def test_an_unbounded_nerf_and_its_meshes_make_tensors_on_the_models_device(small_scenes, tmp_path):
     from spatial.mesh import mesh_from_depth
     from spatial.mesh.fusion import FusionConfig

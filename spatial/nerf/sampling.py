@@ -45,6 +45,14 @@ class Spacing:
         g0, g1 = self._g(near), self._g(far)
         return self._g_inv(g0 + s * (g1 - g0))
 
+    def to_s(self, t: Tensor) -> Tensor:
+        """Distances `t [R, K]` to the normalised spacing (the inverse of `to_t`), clamped to [0, 1]."""
+        near, far = self.near[:, None], self.far[:, None]
+        if self.radius is None:
+            return ((t - near) / (far - near)).clamp(0, 1)
+        g0, g1 = self._g(near), self._g(far)
+        return ((self._g(t) - g0) / (g1 - g0)).clamp(0, 1)
+
 
 def uniform_edges(rays: int, samples: int, jitter: bool, device, generator: torch.Generator | None = None) -> Tensor:
     """`samples` equal intervals of [0, 1] per ray, `[R, samples + 1]`, shifted by a random fraction

@@ -13,9 +13,10 @@ from typing import Literal
 import torch
 
 from spatial.errors import SpatialError
+from spatial.nerf.depth_prior import DepthPoints, visible_points
 from spatial.nerf.field import SpaceMap
 from spatial.nerf.model import ModelConfig, NerfModel, check_weights
-from spatial.nerf.step import CHECK_EVERY, LossConfig, RayBatch, train_step
+from spatial.nerf.step import CHECK_EVERY, LossConfig, RayBatch, check_losses, train_step
 from spatial.scene import Scene
 from spatial.training.checkpoint import check_generator, check_like, check_optimizer_state
 from spatial.training.trainer import (
@@ -99,6 +100,7 @@ def space_map(scene: Scene, config: NerfTrainConfig, has_alpha: bool) -> SpaceMa
 class NerfTrainer(TrainerBase):
     def __init__(self, scene: Scene, config: NerfTrainConfig, out: Path):
         super().__init__(scene, config, out)
+        check_losses(config.losses)
         scene = self.scene
         self.cameras = scene.cameras.to(self.device)
         self.train_ids = torch.tensor(scene.train_ids, device=self.device)
@@ -112,6 +114,11 @@ class NerfTrainer(TrainerBase):
         self.pixel_counts = counts  # [I]
         self.widths = self.cameras.width[self.train_ids]  # [I]
         self.has_alpha = bool((self.pixels[:, 3] < 1).any())
+        self.depth_points = None  # the sparse points each training photo sees (--losses.depth), on the device
+        if config.losses.depth > 0:
+            found = visible_points(scene.cameras[list(scene.train_ids)], scene.points)
+            if found is not None:
+                self.depth_points = DepthPoints(*(x.to(self.device) for x in vars(found).values()))
         # rays and sample jitter are drawn where the model lives; the global seed only sets the initial weights
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
         torch.manual_seed(config.seed)
@@ -168,6 +175,13 @@ class NerfTrainer(TrainerBase):
         image = torch.randint(len(self.train_ids), (R,), generator=g, device=device)
         pixel = (torch.rand(R, generator=g, device=device) * self.pixel_counts[image]).long()
         pixel = torch.minimum(pixel, self.pixel_counts[image] - 1)  # index within its image
+        depth = None
+        if self.depth_points is not None:  # every `every`-th ray through a pixel that sees a sparse point
+            points, every = self.depth_points, max(round(1 / self.config.losses.depth_share), 1)
+            pick = torch.randint(len(points.image), (len(range(0, R, every)),), generator=g, device=device)
+            image[::every], pixel[::every] = points.image[pick], points.pixel[pick]
+            depth = torch.zeros(R, device=device)
+            depth[::every] = points.distance[pick]
         rgba = self.pixels[self.first_pixel[image] + pixel]  # [R, 4]
         width = self.widths[image]
         uv = torch.stack([pixel % width, pixel // width], -1).float() + 0.5
@@ -183,7 +197,8 @@ class NerfTrainer(TrainerBase):
         mine = slice(procs.rank * share, (procs.rank + 1) * share)
         return RayBatch(origins[mine, 0], dirs[mine, 0], ids[mine], target[mine],
                         background[mine] if background.dim() == 2 else background,
-                        None if self.gains is None else self.gains[ids[mine]])
+                        None if self.gains is None else self.gains[ids[mine]],
+                        None if depth is None else depth[mine])
 
     def step(self) -> dict:
         if self.step_index % CHECK_EVERY == 0:

@@ -1,0 +1,101 @@
+"""The sparse points as the NeRF's depth prior: which points a photo sees, the line-of-sight loss, and the rays a
+training step draws at them."""
+
+import copy
+
+import pytest
+import torch
+
+from spatial import SpatialError, load_scene
+from spatial.cameras import Cameras
+from spatial.configs.nerf import PRESETS
+from spatial.nerf.depth_prior import line_of_sight_loss, visible_points
+from spatial.nerf.sampling import Spacing
+from spatial.nerf.trainer import NerfTrainer
+
+
+def looking_down_z(width=64, height=48, focal=50.0) -> Cameras:
+    K = torch.tensor([[focal, 0, width / 2], [0, focal, height / 2], [0, 0, 1]])
+    return Cameras(torch.eye(4)[None], K[None], width, height)
+
+
+def test_a_photo_sees_the_nearer_of_two_points_on_one_pixel_and_nothing_behind_or_beside_it():
+    points = torch.tensor([[0.0, 0.0, 2.0],  # seen, centre pixel
+                           [0.01, 0.0, 5.0],  # behind the first, within a pixel of it: hidden
+                           [1.6, 0.0, 4.0],  # 20 px right of the centre, two cells away: seen
+                           [0.0, 0.0, -3.0],  # behind the camera
+                           [10.0, 0.0, 1.0]])  # outside the image
+    found = visible_points(looking_down_z(), points)
+    assert found.image.tolist() == [0, 0]
+    assert found.pixel.tolist() == [24 * 64 + 32, 24 * 64 + 52]
+    torch.testing.assert_close(found.distance, torch.stack([points[0].norm(), points[2].norm()]))
+
+
+def test_no_points_means_no_prior():
+    assert visible_points(looking_down_z(), torch.zeros(0, 3)) is None
+
+
+def test_the_line_of_sight_loss_is_zero_at_the_surface_and_one_for_a_floater_or_nothing():
+    edges = torch.linspace(0, 1, 11)[None].expand(4, -1)  # [4, 11]: ten intervals
+    at_surface, floater, empty, masked = (torch.zeros(10) for _ in range(4))
+    at_surface[5] = 1.0  # the interval [0.5, 0.6] around the point
+    floater[1] = 1.0  # all the weight well in front of it
+    masked[1] = 1.0
+    weights = torch.stack([at_surface, floater, empty, masked])
+    lo, hi = torch.full((4,), 0.45), torch.full((4,), 0.65)
+    per_ray = [line_of_sight_loss(edges[i:i + 1], weights[i:i + 1], lo[:1], hi[:1], torch.ones(1)).item()
+               for i in range(4)]
+    assert per_ray[:3] == [0.0, 1.0, 1.0]  # all the weight in front of the point, or none at all
+    mask = torch.tensor([1.0, 1.0, 1.0, 0.0])  # the last ray sees no point: it adds nothing
+    assert line_of_sight_loss(edges, weights, lo, hi, mask).item() == pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize("radius", [None, 2.0])
+def test_spacing_to_s_inverts_to_t(radius):
+    spacing = Spacing(torch.tensor([0.1, 0.5]), torch.tensor([20.0, 50.0]), radius)
+    s = torch.rand(2, 7)
+    torch.testing.assert_close(spacing.to_s(spacing.to_t(s)), s, atol=1e-5, rtol=0)
+
+
+def test_every_fourth_training_ray_ends_at_a_sparse_point_and_the_step_trains_on_it(facade_path, tmp_path):
+    scene = load_scene(facade_path)
+    assert scene.points.shape[0] > 0
+    config = copy.deepcopy(PRESETS["tiny"][1])
+    config.steps, config.checkpoint_every = 2, 0
+    config.losses.depth = 0.05
+    trainer = NerfTrainer(scene, config, tmp_path / "run")
+    batch = trainer.sample_batch()
+    R = batch.depth.shape[0]
+    with_depth = torch.zeros(R, dtype=torch.bool)
+    with_depth[::4] = True
+    assert bool((batch.depth[with_depth] > 0).all()) and bool((batch.depth[~with_depth] == 0).all())
+    ends = batch.origins[with_depth] + batch.dirs[with_depth] * batch.depth[with_depth, None]  # [D, 3] world
+    # each ray passes through its pixel's centre, within half a pixel of its point: it ends next to that point
+    nearest = torch.cdist(ends, scene.points).amin(-1)
+    pixel_size = batch.depth[with_depth] / trainer.scene.cameras.fx[batch.image_ids[with_depth]]
+    assert bool((nearest < pixel_size).all())
+    first = trainer.step()
+    assert torch.isfinite(first["loss"])
+    trainer.train(1)
+
+
+def test_without_the_loss_no_ray_is_drawn_at_the_points(facade_path, tmp_path):
+    config = copy.deepcopy(PRESETS["tiny"][1])
+    config.steps, config.checkpoint_every = 2, 0
+    trainer = NerfTrainer(load_scene(facade_path), config, tmp_path / "run")
+    assert trainer.depth_points is None and trainer.sample_batch().depth is None
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"depth_share": 0.0}, "--losses.depth-share must be above 0 and at most 1, got 0.0"),
+    ({"depth_share": 1.5}, "--losses.depth-share must be above 0 and at most 1, got 1.5"),
+    ({"depth": -0.1}, "--losses.depth must be 0 or more, got -0.1"),
+    ({"distortion": float("nan")}, "--losses.distortion must be 0 or more, got nan"),
+])
+def test_bad_loss_settings_are_refused_by_name(change, message, facade_path, tmp_path):
+    config = copy.deepcopy(PRESETS["tiny"][1])
+    for key, value in change.items():
+        setattr(config.losses, key, value)
+    with pytest.raises(SpatialError) as error:
+        NerfTrainer(load_scene(facade_path), config, tmp_path / "run")
+    assert str(error.value) == message
