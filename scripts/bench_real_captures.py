@@ -384,15 +384,22 @@ def main() -> None:
         size = f"; trained at 1/{downscale} of {PHONE_SIZE[0]}x{PHONE_SIZE[1]}" if capture == PHONE_VIDEO else ""
         lines.append(f"{capture}: processing {took}" + (f"; {cameras}" if cameras else "") + size)
         masks = None  # the pixels of each held-out view some training photo sees (the first splat run's)
+        runs = {}  # (method, preset auto resolved to) -> the result of that training run
         for preset in args.presets:
-            result = train(scene, preset, downscale, args.train_seconds, args.marks, cache / f"{capture}-run",
-                           args.steps)
-            image, trainer = result.pop("image"), result.pop("trainer")
-            if masks is None and not preset.startswith("nerf:"):
-                masks = seen_by_training(trainer)
-            result["per_view"] = per_view(trainer, masks) if masks is not None else []
-            del trainer
-            if args.record:
+            same = runs.get(resolved(preset, scene))
+            if same is not None:  # `auto` picked a preset also listed: one training run, two rows
+                result = {**same, "preset": f"{preset} (the run above)"}
+                image = None
+            else:
+                result = train(scene, preset, downscale, args.train_seconds, args.marks, cache / f"{capture}-run",
+                               args.steps)
+                image, trainer = result.pop("image"), result.pop("trainer")
+                if masks is None and not preset.startswith("nerf:"):
+                    masks = seen_by_training(trainer)
+                result["per_view"] = per_view(trainer, masks) if masks is not None else []
+                del trainer
+                runs[resolved(preset, scene)] = result
+            if args.record and image is not None:
                 Image.fromarray(image).save(RESULTS / f"real_{capture}_{preset.replace(':', '_')}.png")
             marks = "  ".join(f"{c['seconds']:.0f} s: {c['psnr']:.2f} dB (cc {c['cc_psnr']:.2f})"
                               for c in result["curve"])
@@ -412,9 +419,11 @@ def main() -> None:
                              "  ".join(f"{v['view']} {v['psnr']:.2f} dB (seen {100 * v['seen']:.0f}%: "
                                        f"{dB(v['psnr_seen'])}, unseen {dB(v['psnr_unseen'])})"
                                        for v in result["per_view"]))
-            records.append({"capture": capture, "process_seconds": seconds, **result})
+            records.append({"capture": capture, "entry": preset, "process_seconds": seconds, **result})
             print("\n".join(lines[-2:]), flush=True)
         if args.opensplat is None:
+            lines.append(verdict([r for r in records if r["capture"] == capture]))
+            print(lines[-1], flush=True)
             continue
         peer_scene = without_held_out(scene, cache / f"{capture}-opensplat-scene")
         mine = [r for r in records if r["capture"] == capture]
@@ -440,17 +449,47 @@ def main() -> None:
                          f"{result['cc_psnr']:.2f} dB  LPIPS {lpips}  {run['steps']} steps in {run['seconds']:.0f} s "
                          f"(wall, loading included)  {result['gaussians']:,} Gaussians; at 4 training views "
                          f"{train_view['psnr']:.2f} dB; over pixels a training photo sees {np.mean(seen):.2f} dB")
-            records.append({"capture": capture, "preset": label, "steps": run["steps"],
+            records.append({"capture": capture, "entry": label, "preset": label, "steps": run["steps"],
                             "train_seconds": run["seconds"], "train_view_psnr": train_view["psnr"],
                             **{k: result[k] for k in ("psnr", "ssim", "cc_psnr", "cc_ssim", "lpips", "per_view",
                                                       "gaussians")}})
             print(lines[-1], flush=True)
+        lines.append(verdict([r for r in records if r["capture"] == capture]))
+        print(lines[-1], flush=True)
     print("\n".join(lines))
     if args.record:
         name = "real_captures" + ("" if args.steps is None else f"_{args.steps}_steps") + \
             ("" if args.captures == DEFAULT_CAPTURES else "_" + "_".join(args.captures))
         (RESULTS / f"{name}.txt").write_text("\n".join(lines) + "\n")
         (RESULTS / f"{name}.json").write_text(json.dumps(records, indent=2) + "\n")
+
+
+def resolved(entry: str, scene: Path) -> tuple[str, str]:
+    """(method, preset) that `entry` (a splat preset or `nerf:PRESET`, maybe `auto`) trains on `scene`."""
+    from spatial.training.methods import get_method
+
+    name, preset = entry.split(":", 1) if entry.startswith("nerf:") else ("splat", entry)
+    return name, get_method(name).preset_name(preset, scene)
+
+
+def verdict(rows: list[dict]) -> str:
+    """One capture's rows set against the issue's targets: `auto` against `cpu` (no lower), against OpenSplat at
+    equal time (>= 1 dB higher) and equal steps (no lower), and the NeRF's `auto` against the splats' (within 2 dB)."""
+    row = {r["entry"]: r for r in rows}
+    if "auto" not in row:
+        return "  targets: no auto row"
+    checks = []
+    for entry, label, least in (("cpu", "cpu", 0.0), ("opensplat, equal time", "OpenSplat at equal time", 1.0),
+                                ("opensplat, equal steps", "OpenSplat at equal steps", 0.0),
+                                ("nerf:auto", "the NeRF's auto", -2.0)):
+        if entry in row:
+            ahead = row["auto"]["psnr"] - row[entry]["psnr"]
+            if entry == "nerf:auto":  # the NeRF may trail the splats by up to 2 dB
+                ahead = -ahead
+            checks.append(f"auto {row['auto']['psnr'] - row[entry]['psnr']:+.2f} dB against {label} "
+                          f"({'NeRF within 2 dB' if entry == 'nerf:auto' else f'target {least:+g}'}: "
+                          f"{'met' if ahead >= least else 'NOT met'})")
+    return "  targets: " + "; ".join(checks)
 
 
 def dB(value: float | None) -> str:
