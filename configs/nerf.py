@@ -11,11 +11,13 @@ video: for a video's frames that `spatial process` made into a scene (what `--pr
 capture: the video preset for real photos (what `--preset auto` picks on a CPU for photos that `spatial process` made
     into a scene), with a per-image appearance embedding and each photo rendered at the exposure its camera recorded
     (EXIF, where the scene has it). Measured by scripts/bench_real_captures.py (scripts/results/). The sparse points'
-    depth prior (--losses.depth) is not on here yet: with 0.05 it lifted sceaux_castle (9 training photos) from
-    9.9-10.9 dB held out to 11.8-13.0 dB, but took monstree (20 photos around a trunk) from 19.3 to 16.9 dB at 120 s,
-    because its test of which points a photo sees keeps 35-96% of them per monstree photo where the reconstruction's
-    tracks say 3-39%: points on the far side of the trunk teach the NeRF to see through it (with 0.01: 20.17 against
-    20.26 dB on monstree, 11.26 dB on sceaux, 2000 steps).
+    depth prior (--losses.depth) is not on here: single runs at 1/4 size, 2000 steps unless said, held-out PSNR --
+      sceaux_castle (9 training photos): off 9.9-10.9 dB (900-4000 steps); 0.05 with the tracks 11.24 dB, with the
+        hidden-point test 12.10 dB (11.8-13.0 over 900-4000 steps); 0.01 11.26 dB;
+      monstree (20 photos around a trunk): off 20.26 dB; 0.05 with the tracks 18.40 dB, with the hidden-point test
+        16.9 dB at 120 s (it keeps 35-96% of the points per photo where the tracks say 3-39%); 0.01 20.17 dB.
+    With the prior monstree's renders lose their colour (grey bark where the photos are red-brown), which is to be
+    understood before it is switched on anywhere.
 capture-gpu: the default preset with the same recorded exposure (what `--preset auto` picks with CUDA for photos).
 """
 

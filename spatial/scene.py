@@ -39,6 +39,8 @@ class Scene:
     exposures: Tensor | None = None  # [C] float64 relative exposure of each photo (spatial/io/exposures.py), if known
     downscale: int = 1  # how much smaller than the folder's own images `image_paths` are (their images_N copies)
     full_size_paths: list[Path] | None = None  # the folder's own images, when `image_paths` are downscaled copies
+    point_views: Tensor | None = None  # [N, 2] int64 (camera, point) pairs: which photo observed which sparse point
+    # in the reconstruction (COLMAP's tracks), or None where the folder does not say
 
     def __post_init__(self) -> None:
         C = len(self.cameras)
@@ -48,6 +50,11 @@ class Scene:
             raise ValueError("points and point_colors must both be [P, 3]")
         if self.exposures is not None and self.exposures.shape != (C,):
             raise ValueError(f"exposures must be [{C}], one per camera")
+        if self.point_views is not None and (
+                self.point_views.dim() != 2 or self.point_views.shape[1] != 2 or (self.point_views.numel() and (
+                    bool((self.point_views < 0).any()) or int(self.point_views[:, 0].max()) >= C
+                    or int(self.point_views[:, 1].max()) >= self.points.shape[0]))):
+            raise ValueError("point_views must be [N, 2] pairs of a camera and a point of this scene")
 
     # ---- what is in it ----------------------------------------------------------------------
     @property
@@ -164,7 +171,16 @@ class Scene:
             full_size_paths=None if self.full_size_paths is None else [self.full_size_paths[i] for i in ids],
             train_ids=list(range(len(ids))), test_ids=[],
             exposures=None if self.exposures is None else self.exposures[ids],
+            point_views=None if self.point_views is None else _views_of(self.point_views, ids, len(self.cameras)),
         )
+
+
+def _views_of(views: Tensor, ids: list[int], count: int) -> Tensor:
+    """The (camera, point) pairs `[N, 2]` of cameras `ids`, renumbered as the subset numbers them."""
+    new_index = torch.full((count,), -1, dtype=torch.int64)
+    new_index[torch.tensor(ids, dtype=torch.int64)] = torch.arange(len(ids))
+    kept = views[new_index[views[:, 0]] >= 0]
+    return torch.stack([new_index[kept[:, 0]], kept[:, 1]], -1)
 
 
 def every_nth_split(count: int, test_every: int = DEFAULT_TEST_EVERY) -> tuple[list[int], list[int]]:

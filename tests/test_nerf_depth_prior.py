@@ -2,13 +2,16 @@
 training step draws at them."""
 
 import copy
+import shutil
 
+import numpy as np
 import pytest
 import torch
 
 from spatial import SpatialError, load_scene
 from spatial.cameras import Cameras
 from spatial.configs.nerf import PRESETS
+from spatial.io.colmap import find_model, load_colmap, point_views_beside, read_model, write_model
 from spatial.nerf.depth_prior import line_of_sight_loss, visible_points
 from spatial.nerf.sampling import Spacing
 from spatial.nerf.trainer import NerfTrainer
@@ -99,3 +102,29 @@ def test_bad_loss_settings_are_refused_by_name(change, message, facade_path, tmp
     with pytest.raises(SpatialError) as error:
         NerfTrainer(load_scene(facade_path), config, tmp_path / "run")
     assert str(error.value) == message
+
+
+def test_the_tracks_say_which_photo_saw_which_point_and_the_prior_keeps_to_them(facade_path, tmp_path):
+    shutil.copytree(facade_path, tmp_path / "scene")  # a COLMAP model (sparse/0) beside a transforms.json
+    model_dir = find_model(tmp_path / "scene")[0]
+    model = read_model(model_dir)
+    first, second = sorted(model.images.values(), key=lambda im: im.name)[:2]
+    P = len(model.points.ids)
+    # every point matched in the first two photos (twice in the second: one pair per photo and point)
+    model.points.tracks = [np.array([[first.id, 0], [second.id, 3], [second.id, 4]], np.int32)] * P
+    write_model(model, model_dir)
+
+    scene = load_colmap(tmp_path / "scene")
+    expected = torch.tensor([[c, p] for c in (0, 1) for p in range(P)])
+    assert torch.equal(scene.point_views, expected)
+    assert torch.equal(scene.subset([1, 2]).point_views, torch.tensor([[0, p] for p in range(P)]))
+    found = visible_points(scene.cameras, scene.points, scene.point_views)
+    assert set(found.image.tolist()) == {0, 1}  # the other photos see none: the tracks say so
+
+    beside = load_scene(tmp_path / "scene")  # read as the transforms.json, which has no tracks
+    assert beside.source_format != "colmap" and beside.point_views is None
+    names = [beside.image_names.index(image.name) for image in (first, second)]
+    views = point_views_beside(beside.root, beside.image_names, beside.points)
+    assert torch.equal(views, torch.tensor(sorted([c, p] for c in names for p in range(P))))
+    moved = beside.points + 1.0  # not the model's points: its tracks are not theirs
+    assert point_views_beside(beside.root, beside.image_names, moved) is None

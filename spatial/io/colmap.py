@@ -169,13 +169,48 @@ def load_colmap(path: Path, images_dir: Path | None = None, test_every: int = 8)
         raise file_error(model_dir, "some 3D points have NaN or infinite coordinates")
     names = [im.name for im in images]
     train, test = read_split_lists(root, names) or every_nth_split(len(images), test_every)
+    views = _point_views(model, {im.id: i for i, im in enumerate(images)})
     return Scene(
         cameras=cameras,
         image_paths=[_image_path(images_dir, im.name, model_dir) for im in images],
         points=torch.from_numpy(model.points.xyz).float().reshape(-1, 3),
         point_colors=torch.from_numpy(model.points.rgb).reshape(-1, 3),
         train_ids=train, test_ids=test, root=root, image_root=images_dir, source_format="colmap",
+        point_views=views,
     )
+
+
+def point_views_beside(root: Path, names: list[str], points: torch.Tensor) -> torch.Tensor | None:
+    """The tracks of the COLMAP model in scene folder `root` (`spatial process` and ns-process-data leave one beside
+    transforms.json) as (camera, point) pairs `[N, 2]` for the cameras `names`, when the model's points are
+    `points [P, 3]`, in the same order; else None."""
+    found = find_model(Path(root))
+    if found is None:
+        return None
+    try:
+        model = read_model(found[0])
+    except SpatialError:
+        return None
+    xyz = model.points.xyz.reshape(-1, 3)
+    if xyz.shape != tuple(points.shape) or not np.allclose(xyz, points.double().numpy(), rtol=1e-5,
+                                                           atol=1e-5 * max(float(np.abs(xyz).max(initial=0)), 1)):
+        return None
+    camera = {name: i for i, name in enumerate(names)}
+    return _point_views(model, {im.id: camera[im.name] for im in model.images.values() if im.name in camera})
+
+
+def _point_views(model: ColmapModel, camera_of: dict[int, int]) -> torch.Tensor | None:
+    """(camera, point) pairs `[N, 2]` from the points' tracks, `camera_of` mapping COLMAP image ids to cameras;
+    None without any. Observations of an image `camera_of` does not hold are left out."""
+    tracks = [np.asarray(t, np.int64).reshape(-1, 2) for t in model.points.tracks]
+    if not tracks or not sum(len(t) for t in tracks):
+        return None
+    image_ids = np.concatenate(tracks)[:, 0]  # [N]
+    points = np.repeat(np.arange(len(tracks)), [len(t) for t in tracks])  # [N]
+    ids, inverse = np.unique(image_ids, return_inverse=True)
+    camera = np.array([camera_of.get(int(i), -1) for i in ids], np.int64)[inverse]  # [N], -1: an image not held
+    pairs = np.unique(np.stack([camera, points], -1)[camera >= 0], axis=0)  # one pair per photo and point
+    return torch.from_numpy(pairs).reshape(-1, 2) if len(pairs) else None
 
 
 def _checked_camera(camera, model_dir: Path) -> tuple:

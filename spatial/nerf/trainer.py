@@ -13,6 +13,7 @@ from typing import Literal
 import torch
 
 from spatial.errors import SpatialError
+from spatial.io.colmap import point_views_beside
 from spatial.nerf.depth_prior import DepthPoints, visible_points
 from spatial.nerf.field import SpaceMap
 from spatial.nerf.model import ModelConfig, NerfModel, check_weights
@@ -116,7 +117,10 @@ class NerfTrainer(TrainerBase):
         self.has_alpha = bool((self.pixels[:, 3] < 1).any())
         self.depth_points = None  # the sparse points each training photo sees (--losses.depth), on the device
         if config.losses.depth > 0:
-            found = visible_points(scene.cameras[list(scene.train_ids)], scene.points)
+            views = scene.point_views if scene.point_views is not None else \
+                point_views_beside(scene.root, scene.image_names, scene.points)  # transforms.json: COLMAP's beside
+            training = replace(scene, point_views=views).subset(scene.train_ids)
+            found = visible_points(training.cameras, training.points, training.point_views)
             if found is not None:
                 self.depth_points = DepthPoints(*(x.to(self.device) for x in vars(found).values()))
         # rays and sample jitter are drawn where the model lives; the global seed only sets the initial weights
