@@ -26,6 +26,10 @@ stated). Its PLY is rendered at the held-out cameras by our renderer, on the
 background it trained on, and scored by our evaluator, exactly as our models are; its render at a training view
 is saved beside ours, to be looked at.
 
+Where `auto` picks a preset that is also listed (cpu for the phone video), it is trained once and shown in both
+rows. Each capture ends with a `targets:` line: `auto` against cpu (no lower), OpenSplat at equal time (>= 1 dB
+higher) and at equal steps (no lower), and the NeRF's `auto` (within 2 dB).
+
 Output: stdout, and with --record scripts/results/real_captures.txt and .json (with `_N_steps` for --steps N, and
 the captures' names when they are not the three).
 """
@@ -386,7 +390,8 @@ def main() -> None:
         masks = None  # the pixels of each held-out view some training photo sees (the first splat run's)
         runs = {}  # (method, preset auto resolved to) -> the result of that training run
         for preset in args.presets:
-            same = runs.get(resolved(preset, scene))
+            key = resolved(preset, scene)
+            same = runs.get(key)
             if same is not None:  # `auto` picked a preset also listed: one training run, two rows
                 result = {**same, "preset": f"{preset} (the run above)"}
                 image = None
@@ -398,7 +403,7 @@ def main() -> None:
                     masks = seen_by_training(trainer)
                 result["per_view"] = per_view(trainer, masks) if masks is not None else []
                 del trainer
-                runs[resolved(preset, scene)] = result
+                runs[key] = result
             if args.record and image is not None:
                 Image.fromarray(image).save(RESULTS / f"real_{capture}_{preset.replace(':', '_')}.png")
             marks = "  ".join(f"{c['seconds']:.0f} s: {c['psnr']:.2f} dB (cc {c['cc_psnr']:.2f})"

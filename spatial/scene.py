@@ -177,8 +177,8 @@ class Scene:
 
 def _views_of(views: Tensor, ids: list[int], count: int) -> Tensor:
     """The (camera, point) pairs `[N, 2]` of cameras `ids`, renumbered as the subset numbers them."""
-    new_index = torch.full((count,), -1, dtype=torch.int64)
-    new_index[torch.tensor(ids, dtype=torch.int64)] = torch.arange(len(ids))
+    new_index = torch.full((count,), -1, dtype=torch.int64, device=views.device)
+    new_index[torch.tensor(ids, dtype=torch.int64, device=views.device)] = torch.arange(len(ids), device=views.device)
     kept = views[new_index[views[:, 0]] >= 0]
     return torch.stack([new_index[kept[:, 0]], kept[:, 1]], -1)
 

@@ -70,7 +70,7 @@ def _not_behind_nearer(uv: Tensor, z: Tensor, W: int, H: int) -> Tensor:
     """`[P]` bool: no other point lands within a cell (`CELL` pixels) around this one's much nearer to the camera."""
     cells_x, cells_y = -(-W // CELL), -(-H // CELL)
     cell = (uv[:, 1] // CELL).long() * cells_x + (uv[:, 0] // CELL).long()
-    nearest = torch.full((cells_y * cells_x,), float("inf")).scatter_reduce(0, cell, z, "amin")
+    nearest = torch.full((cells_y * cells_x,), float("inf"), device=z.device).scatter_reduce(0, cell, z, "amin")
     # the nearest depth among a cell and its eight neighbours
     nearest = -F.max_pool2d(-nearest.reshape(1, 1, cells_y, cells_x), 3, stride=1, padding=1).reshape(-1)
     return z * NEARER <= nearest[cell]
