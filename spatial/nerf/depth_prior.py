@@ -37,6 +37,9 @@ class DepthPoints:
     pixel: Tensor  # [D] int64, row-major pixel index within that image
     distance: Tensor  # [D] float32, along the unit ray through the pixel's centre, world units
 
+    def to(self, device) -> DepthPoints:
+        return DepthPoints(self.image.to(device), self.pixel.to(device), self.distance.to(device))
+
 
 def visible_points(cameras: Cameras, points: Tensor, views: Tensor | None = None) -> DepthPoints | None:
     """The sparse points `[P, 3]` each of the pinhole `cameras` `[C]` sees: those `views` `[N, 2]` (camera, point)

@@ -14,7 +14,7 @@ import torch
 
 from spatial.errors import SpatialError
 from spatial.io.colmap import point_views_beside
-from spatial.nerf.depth_prior import DepthPoints, visible_points
+from spatial.nerf.depth_prior import visible_points
 from spatial.nerf.field import SpaceMap
 from spatial.nerf.model import ModelConfig, NerfModel, check_weights
 from spatial.nerf.step import CHECK_EVERY, LossConfig, RayBatch, check_losses, train_step
@@ -121,8 +121,7 @@ class NerfTrainer(TrainerBase):
                 point_views_beside(scene.root, scene.image_names, scene.points)  # transforms.json: COLMAP's beside
             training = replace(scene, point_views=views).subset(scene.train_ids)
             found = visible_points(training.cameras, training.points, training.point_views)
-            if found is not None:
-                self.depth_points = DepthPoints(*(x.to(self.device) for x in vars(found).values()))
+            self.depth_points = None if found is None else found.to(self.device)
         # rays and sample jitter are drawn where the model lives; the global seed only sets the initial weights
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
         torch.manual_seed(config.seed)
