@@ -20,7 +20,11 @@ capture: the video preset for real photos (what `--preset auto` picks on a CPU f
     understood before it is switched on anywhere. Its free-space half alone (no weight in front of the point) gives
     monstree 14.17 dB and sceaux 12.21 dB: on monstree that half is what does the harm. Not the cause: reading each
     interval by its midpoint (counting the share of each interval in front of the band instead: monstree 18.31 dB,
-    as 18.40 with midpoints).
+    as 18.40 with midpoints). Nor does FreeNeRF's coarse-to-fine schedule help sceaux (the field's finer hash levels
+    opened one by one over 1500 steps, from a quarter of them: 10.38 dB at 2000 steps, within the runs without it;
+    tried as an option and not kept). In the one recorded run of the benchmark (scripts/results/real_captures.txt)
+    this preset scored 20.65 dB on monstree (splats 21.28) and 9.75 dB on sceaux (splats 13.61), where its render
+    of the first held-out photo is white fog.
 capture-gpu: the default preset with the same recorded exposure (what `--preset auto` picks with CUDA for photos).
 """
 
