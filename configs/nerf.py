@@ -13,8 +13,9 @@ capture: the video preset for real photos (what `--preset auto` picks on a CPU f
     (EXIF, where the scene has it). Measured by scripts/bench_real_captures.py (scripts/results/). The sparse points'
     depth prior (--losses.depth) is not on here yet. Its band (spatial/nerf/depth_prior.py's BAND, the share of a
     point's distance either side taken as its surface) is 3% since: 0.05 then gave monstree 19.65 dB and sceaux
-    13.46 dB (single runs, 2000 steps at 1/4 size), where 10% gave the figures below; the capture preset with it on
-    is to be measured in the benchmark's recorded run before it is switched on. With the 10% band, single runs at
+    13.46 dB (single runs, 2000 steps at 1/4 size), where 10% gave the figures below; but run for this preset's
+    4000 steps sceaux fell back to 10.52 dB (12.68 at 1333 steps, 10.89 at 2666): over-fitting nine photos, which
+    the prior slows but does not stop. With the 10% band, single runs at
     1/4 size, 2000 steps unless said, held-out PSNR --
       sceaux_castle (9 training photos): off 9.9-10.9 dB (900-4000 steps); 0.05 with the tracks 11.24 dB, with the
         hidden-point test 12.10 dB (11.8-13.0 over 900-4000 steps); 0.01 11.26 dB;
