@@ -9,30 +9,24 @@ video: for a video's frames that `spatial process` made into a scene (what `--pr
     has detail that the cpu grid blurs: on the phone-style facade video, 33.16 dB held out in 578 s
     (scripts/results/real_captures_nerf.txt) against 29.72 dB with the cpu preset's grid in 148 s (a separate run).
 capture: the video preset for real photos (what `--preset auto` picks on a CPU for photos that `spatial process` made
-    into a scene), with a per-image appearance embedding and each photo rendered at the exposure its camera recorded
-    (EXIF, where the scene has it). Measured by scripts/bench_real_captures.py (scripts/results/). The sparse points'
-    depth prior (--losses.depth) is not on here yet. Its band (spatial/nerf/depth_prior.py's BAND, the share of a
-    point's distance either side taken as its surface) is 3% since: 0.05 then gave monstree 19.65 dB and sceaux
-    13.46 dB (single runs, 2000 steps at 1/4 size), where 10% gave the figures below; but run for this preset's
-    4000 steps sceaux fell back to 10.52 dB (12.68 at 1333 steps, 10.89 at 2666): over-fitting nine photos, which
-    the prior slows but does not stop. With the 10% band, single runs at
-    1/4 size, 2000 steps unless said, held-out PSNR --
-      sceaux_castle (9 training photos): off 9.9-10.9 dB (900-4000 steps); 0.05 with the tracks 11.24 dB, with the
-        hidden-point test 12.10 dB (11.8-13.0 over 900-4000 steps); 0.01 11.26 dB;
-      monstree (20 photos around a trunk): off 20.26 dB; 0.05 with the tracks 18.40 dB, with the hidden-point test
-        16.9 dB at 120 s (it keeps 35-96% of the points per photo where the tracks say 3-39%); 0.01 20.17 dB.
-    With the prior monstree's renders lose their colour (grey bark where the photos are red-brown), which is to be
-    understood before it is switched on anywhere. Its free-space half alone (no weight in front of the point) gives
-    monstree 14.17 dB and sceaux 12.21 dB: on monstree that half is what does the harm. Not the cause: reading each
-    interval by its midpoint (counting the share of each interval in front of the band instead: monstree 18.31 dB,
-    as 18.40 with midpoints). Nor does FreeNeRF's coarse-to-fine schedule help sceaux (the field's finer hash levels
-    opened one by one over 1500 steps, from a quarter of them: 10.38 dB at 2000 steps, within the runs without it;
-    tried as an option and not kept), nor light from beyond the far plane by direction (a small MLP of the view
-    direction in place of the constant background, so that the sky need not be density: 10.81 dB at 2000 steps,
-    renders with the same floaters; not kept). In the one recorded run of the benchmark
-    (scripts/results/real_captures.txt) this preset scored 20.65 dB on monstree (splats 21.28) and 9.75 dB on
-    sceaux (splats 13.61), where its render of the first held-out photo is white fog; there its held-out PSNR fell
-    as it trained (11.31 dB at 120 s, 10.14 at 300 s, 9.75 at the end), while the splats' held steady.
+    into a scene), with a per-image appearance embedding, each photo rendered at the exposure its camera recorded
+    (EXIF, where the scene has it), and the sparse points' free space (--losses.free 0.05, spatial/nerf/
+    depth_prior.py: no weight nearer a training camera than half its photo's nearest points). Measured by
+    scripts/bench_real_captures.py (scripts/results/). Without the free space, in the one recorded run of the
+    benchmark (scripts/results/real_captures.txt) this preset scored 20.65 dB on monstree (splats 21.28) and 9.75 dB
+    on sceaux_castle (splats 13.61), whose render of the first held-out photo was white fog, and whose held-out PSNR
+    fell as it trained (11.31 dB at 120 s, 10.14 at 300 s): nine training photos over-fitted. With it, single runs
+    at 1/4 size, 4000 steps: sceaux 12.92 dB (12.86 at 1333 and at 2666 steps), monstree 20.54 dB (SSIM 0.666);
+    at 2000 steps sceaux scored 12.93 and 12.91 dB with two seeds.
+    Tried on sceaux and not kept, single runs at 1/4 size, 2000 steps unless said, held-out PSNR (off: 9.9-10.9 dB):
+      the depth prior (--losses.depth, its rays at the points; BAND the share of a point's distance taken as its
+        surface): 3% band, 0.05: 13.46 and 11.44 dB with two seeds, 10.52 over 4000 steps (12.68 at 1333); 0.2:
+        12.12 dB; monstree 19.65 dB (off 20.26). 10% band: sceaux 11.24 dB, monstree 18.40 (its bark blurred and
+        grey). Without tracks (a point kept where none projects much nearer) sceaux 12.10 dB, monstree 16.9 dB at
+        120 s. Only its rays' weight in front of the band (10%): monstree 14.17 dB;
+      FreeNeRF's coarse-to-fine schedule (the finer hash levels opened over 1500 steps): 10.38 dB;
+      light from beyond the far plane by direction (a small MLP of the view direction): 10.81 dB;
+      the colour's view direction in degree-1 harmonics: 10.05 dB at 666 steps.
 capture-gpu: the default preset with the same recorded exposure (what `--preset auto` picks with CUDA for photos).
 """
 
@@ -83,7 +77,8 @@ PRESETS["video"] = ("the cpu preset with a 2048-cell 2^19 grid for 4k steps, for
                     VIDEO)
 CAPTURE = with_exposure(VIDEO)
 CAPTURE.model.field.appearance_dim = 8
-PRESETS["capture"] = ("the video preset with a per-image appearance, at each photo's recorded exposure, for photos "
-                      "(CPU, ~10 min)", CAPTURE)
+CAPTURE.losses.free = 0.05
+PRESETS["capture"] = ("the video preset with a per-image appearance, at each photo's recorded exposure, kept out of "
+                      "the free space in front of each camera, for photos (CPU, ~10 min)", CAPTURE)
 PRESETS["capture-gpu"] = ("nerfacto's settings at each photo's recorded exposure, for photos (GPU)",
                           with_exposure(PRESETS["default"][1]))

@@ -2,6 +2,7 @@
 training step draws at them."""
 
 import copy
+import dataclasses
 import shutil
 
 import numpy as np
@@ -12,8 +13,9 @@ from spatial import SpatialError, load_scene
 from spatial.cameras import Cameras
 from spatial.configs.nerf import PRESETS
 from spatial.io.colmap import find_model, load_colmap, point_views_beside, read_model, write_model
-from spatial.nerf.depth_prior import line_of_sight_loss, visible_points
+from spatial.nerf.depth_prior import DepthPoints, free_distances, line_of_sight_loss, visible_points, weight_before
 from spatial.nerf.sampling import Spacing
+from spatial.nerf.step import train_step
 from spatial.nerf.trainer import NerfTrainer
 
 
@@ -51,6 +53,54 @@ def test_the_line_of_sight_loss_is_zero_at_the_surface_and_one_for_a_floater_or_
     assert per_ray[:3] == [0.0, 1.0, 1.0]  # all the weight in front of the point, or none at all
     mask = torch.tensor([1.0, 1.0, 1.0, 0.0])  # the last ray sees no point: it adds nothing
     assert line_of_sight_loss(edges, weights, lo, hi, mask).item() == pytest.approx(2 / 3)
+
+
+def test_the_weight_before_a_distance_counts_the_intervals_whose_middles_are_nearer():
+    edges = torch.linspace(0, 1, 11)[None].expand(2, -1)  # [2, 11]: ten intervals, middles 0.05 ... 0.95
+    weights = torch.arange(20.0).reshape(2, 10) / 100
+    before = weight_before(edges, weights, torch.tensor([0.35, 0.0]))
+    torch.testing.assert_close(before, torch.tensor([0.00 + 0.01 + 0.02, 0.0]))
+
+
+def test_a_photos_free_distance_is_half_its_nearest_points_and_none_without_enough_of_them():
+    distance = torch.cat([torch.arange(1.0, 21.0), torch.full((5,), 3.0)])  # photo 0: 20 points, photo 1: 5
+    image = torch.cat([torch.zeros(20, dtype=torch.long), torch.ones(5, dtype=torch.long)])
+    free = free_distances(DepthPoints(image, torch.zeros_like(image), distance), 3)
+    torch.testing.assert_close(free, torch.tensor([0.5 * 1.19, 0.0, 0.0]))  # 1.19: the 1% quantile of 1 ... 20
+
+
+def test_the_free_space_loss_adds_each_rays_weight_nearer_than_its_photos_free_distance(facade_path, tmp_path):
+    scene = load_scene(facade_path)
+    config = copy.deepcopy(PRESETS["tiny"][1])
+    config.steps, config.checkpoint_every = 2, 0
+    config.losses.free = 1.0
+    trainer = NerfTrainer(scene, config, tmp_path / "run")
+    assert trainer.depth_points is None  # only the photos' free distances, no rays drawn at the points
+    views = point_views_beside(scene.root, scene.image_names, scene.points)  # the tracks, as the trainer reads them
+    training = dataclasses.replace(scene, point_views=views).subset(scene.train_ids)
+    found = visible_points(training.cameras, training.points, training.point_views)
+    nearest = torch.stack([found.distance[found.image == i].min() for i in range(len(scene.train_ids))])
+    assert bool((trainer.free_distance > 0).all()) and bool((trainer.free_distance < nearest).all())
+    batch = trainer.sample_batch()
+    position = (batch.image_ids[:, None] == trainer.train_ids[None]).float().argmax(-1)  # [R] training image
+    assert torch.equal(batch.free, trainer.free_distance[position])
+
+    model, state = trainer.model, trainer.generator.get_state()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # steps that change nothing: the same model each time
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
+
+    def loss(free: float) -> float:
+        trainer.generator.set_state(state)  # the same sample jitter each time
+        losses = copy.deepcopy(config.losses)
+        losses.free = free
+        return train_step(model, optimizer, scheduler, batch, losses, 5, trainer.generator)["loss"].item()
+
+    trainer.generator.set_state(state)
+    out = model(batch.origins, batch.dirs, batch.image_ids, batch.background, 5, trainer.generator)
+    spacing = model.near_far(batch.origins, batch.dirs)[2]
+    near = weight_before(out.edges, out.weights, spacing.to_s(batch.free[:, None])[:, 0]).mean().item()
+    assert near > 0  # an untrained field has weight everywhere
+    assert loss(2.0) - loss(0.0) == pytest.approx(2 * near, rel=1e-4)
 
 
 @pytest.mark.parametrize("radius", [None, 2.0])
@@ -93,6 +143,7 @@ def test_without_the_loss_no_ray_is_drawn_at_the_points(facade_path, tmp_path):
     ({"depth_share": 0.0}, "--losses.depth-share must be above 0 and at most 1, got 0.0"),
     ({"depth_share": 1.5}, "--losses.depth-share must be above 0 and at most 1, got 1.5"),
     ({"depth": -0.1}, "--losses.depth must be 0 or more, got -0.1"),
+    ({"free": -1.0}, "--losses.free must be 0 or more, got -1.0"),
     ({"distortion": float("nan")}, "--losses.distortion must be 0 or more, got nan"),
 ])
 def test_bad_loss_settings_are_refused_by_name(change, message, facade_path, tmp_path):

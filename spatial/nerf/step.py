@@ -9,7 +9,7 @@ from torch import Tensor
 
 from spatial.errors import SpatialError
 from spatial.host_syncs import host_only
-from spatial.nerf.depth_prior import BAND, line_of_sight_loss
+from spatial.nerf.depth_prior import BAND, line_of_sight_loss, weight_before
 from spatial.nerf.model import NerfModel
 from spatial.nerf.rendering import distortion_loss, interlevel_loss
 from spatial.splats.step import CHECK_EVERY
@@ -25,13 +25,16 @@ class LossConfig:
     depth: float = 0.0
     """Weight of the sparse points' line-of-sight loss (spatial/nerf/depth_prior.py): no weight in front of the
     point a training pixel sees, all of it by just behind it. 0: off, as nerfacto."""
+    free: float = 0.0
+    """Weight of the free-space loss (spatial/nerf/depth_prior.py): along every ray of a training photo, no weight
+    nearer than half the distance of the nearest sparse points the photo sees. 0: off."""
     depth_share: float = 0.25
     """Share of each step's rays drawn at training pixels that see a sparse point, when --losses.depth > 0."""
 
 
 def check_losses(losses: LossConfig) -> None:
     """Refuse loss settings no run can use (a SpatialError naming the option)."""
-    for name in ("interlevel", "distortion", "depth"):
+    for name in ("interlevel", "distortion", "depth", "free"):
         if not getattr(losses, name) >= 0:
             raise SpatialError(f"--losses.{name} must be 0 or more, got {getattr(losses, name)!r}")
     if not 0 < losses.depth_share <= 1:
@@ -47,6 +50,7 @@ class RayBatch:
     background: Tensor  # [R, 3] or [3]
     gains: Tensor | None = None  # [R] each ray's photo's recorded exposure gain (NerfTrainConfig.exposure), or None
     depth: Tensor | None = None  # [R] distance of the sparse point each ray sees, 0 where it sees none; or None
+    free: Tensor | None = None  # [R] distance in front of each ray's camera taken as empty (0: none), or None
 
 
 def train_step(model: NerfModel, optimizer: torch.optim.Optimizer, scheduler, batch: RayBatch, losses: LossConfig,
@@ -62,11 +66,14 @@ def train_step(model: NerfModel, optimizer: torch.optim.Optimizer, scheduler, ba
     mse = torch.mean((rgb - batch.target) ** 2)
     loss = mse + losses.interlevel * interlevel_loss(out.edges, out.weights.float(), out.proposals) \
         + losses.distortion * distortion_loss(out.edges, out.weights.float())
+    spacing = model.near_far(batch.origins, batch.dirs)[2]  # distances to the edges' normalised spacing
     if batch.depth is not None and losses.depth > 0:
-        spacing = model.near_far(batch.origins, batch.dirs)[2]
         near, far = (spacing.to_s(batch.depth[:, None] * (1 + side * BAND))[:, 0] for side in (-1, 1))  # [R]
         loss = loss + losses.depth * line_of_sight_loss(out.edges, out.weights.float(), near, far,
                                                         (batch.depth > 0).float())
+    if batch.free is not None and losses.free > 0:
+        loss = loss + losses.free * weight_before(out.edges, out.weights.float(),
+                                                  spacing.to_s(batch.free[:, None])[:, 0]).mean()
     if step % CHECK_EVERY == 0 and not torch.isfinite(loss):  # a NaN stays in the fields: found by the next check
         raise SpatialError(f"training diverged at step {step}: the loss is {loss.item()} "
                            "(try a lower --lr, or check the scene's cameras)")

@@ -14,7 +14,7 @@ import torch
 
 from spatial.errors import SpatialError
 from spatial.io.colmap import point_views_beside
-from spatial.nerf.depth_prior import visible_points
+from spatial.nerf.depth_prior import free_distances, visible_points
 from spatial.nerf.field import SpaceMap
 from spatial.nerf.model import ModelConfig, NerfModel, check_weights
 from spatial.nerf.step import CHECK_EVERY, LossConfig, RayBatch, check_losses, train_step
@@ -116,12 +116,16 @@ class NerfTrainer(TrainerBase):
         self.widths = self.cameras.width[self.train_ids]  # [I]
         self.has_alpha = bool((self.pixels[:, 3] < 1).any())
         self.depth_points = None  # the sparse points each training photo sees (--losses.depth), on the device
-        if config.losses.depth > 0:
+        self.free_distance = None  # [I] the empty distance in front of each training camera (--losses.free)
+        if config.losses.depth > 0 or config.losses.free > 0:
             views = scene.point_views if scene.point_views is not None else \
                 point_views_beside(scene.root, scene.image_names, scene.points)  # transforms.json: COLMAP's beside
             training = replace(scene, point_views=views).subset(scene.train_ids)
             found = visible_points(training.cameras, training.points, training.point_views)
-            self.depth_points = None if found is None else found.to(self.device)
+            found = None if found is None else found.to(self.device)
+            if config.losses.free > 0 and found is not None:
+                self.free_distance = free_distances(found, len(scene.train_ids))
+            self.depth_points = found if config.losses.depth > 0 else None
         # rays and sample jitter are drawn where the model lives; the global seed only sets the initial weights
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
         torch.manual_seed(config.seed)
@@ -201,7 +205,8 @@ class NerfTrainer(TrainerBase):
         return RayBatch(origins[mine, 0], dirs[mine, 0], ids[mine], target[mine],
                         background[mine] if background.dim() == 2 else background,
                         None if self.gains is None else self.gains[ids[mine]],
-                        None if depth is None else depth[mine])
+                        None if depth is None else depth[mine],
+                        None if self.free_distance is None else self.free_distance[image][mine])
 
     def step(self) -> dict:
         if self.step_index % CHECK_EVERY == 0:
