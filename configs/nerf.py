@@ -5,9 +5,13 @@ cpu: sized for a 2-core CPU (about 3 minutes on the default scene): smaller grid
     per-image appearance (as the splats' cpu preset: a held-out view's appearance is unknown).
 tiny: the smallest useful model, for smoke tests and quick checks.
 video: for a video's frames that `spatial process` made into a scene (what `--preset auto` picks for them on a CPU):
-    the cpu preset with a finer grid (2048 cells, 2^19 rows) trained twice as long, about 10 minutes. A real capture
-    has detail that the cpu grid blurs: on the phone-style facade video, 33.16 dB held out in 578 s
-    (scripts/results/real_captures_nerf.txt) against 29.72 dB with the cpu preset's grid in 148 s (a separate run).
+    the cpu preset with a finer grid (2048 cells, 2^19 rows) trained three times as long, about 8 minutes. A real
+    capture has detail that the cpu grid blurs: on the phone-style facade video, 33.16 dB held out after 4000 steps
+    (scripts/results/real_captures_nerf.txt, an earlier run) against 29.72 dB with the cpu preset's grid in 148 s
+    (a separate run). 6000 steps since torch's fused Adam made steps 42% shorter (81 ms on 2 cores): single runs at
+    1/2 size, 33.29 dB after 6000 steps (32.72 at 4000) where 4000 gave 32.66-32.68 dB; with the learning rate
+    decayed to 1e-4 instead of 1e-3, 4000 steps came sooner to the same 32.66 dB (31.55 at 1333 steps, ~30.7
+    with 1e-3); with the free space of the capture preset, 30.67 dB at 1333 steps (the same).
 capture: the video preset for real photos (what `--preset auto` picks on a CPU for photos that `spatial process` made
     into a scene), with a per-image appearance embedding, each photo rendered at the exposure its camera recorded
     (EXIF, where the scene has it), and the sparse points' free space (--losses.free 0.05, spatial/nerf/
@@ -17,7 +21,8 @@ capture: the video preset for real photos (what `--preset auto` picks on a CPU f
     on sceaux_castle (splats 13.61), whose render of the first held-out photo was white fog, and whose held-out PSNR
     fell as it trained (11.31 dB at 120 s, 10.14 at 300 s): nine training photos over-fitted. With it, single runs
     at 1/4 size, 4000 steps: sceaux 12.92 dB (12.86 at 1333 and at 2666 steps), monstree 20.54 dB (SSIM 0.666);
-    at 2000 steps sceaux scored 12.93 and 12.91 dB with two seeds.
+    at 2000 steps sceaux scored 12.93 and 12.91 dB with two seeds; at 6000 steps (the video preset's since the
+    fused Adam), sceaux 13.24 dB (12.88 at 2000, 12.97 at 4000), monstree 20.79 dB (SSIM 0.693) in 474 s.
     Tried on sceaux and not kept, single runs at 1/4 size, 2000 steps unless said, held-out PSNR (off: 9.9-10.9 dB):
       the depth prior (--losses.depth, its rays at the points; BAND the share of a point's distance taken as its
         surface): 3% band, 0.05: 13.46 and 11.44 dB with two seeds, 10.52 over 4000 steps (12.68 at 1333); 0.2:
@@ -72,13 +77,13 @@ PRESETS: dict[str, tuple[str, NerfTrainConfig]] = {
 }
 VIDEO = copy.deepcopy(PRESETS["cpu"][1])
 VIDEO.model.field.hash = HashConfig(levels=12, log2_table_size=19, max_resolution=2048)
-VIDEO.steps, VIDEO.checkpoint_every = 4000, 1000
-PRESETS["video"] = ("the cpu preset with a 2048-cell 2^19 grid for 4k steps, for a video's frames (CPU, ~10 min)",
+VIDEO.steps, VIDEO.checkpoint_every = 6000, 1000
+PRESETS["video"] = ("the cpu preset with a 2048-cell 2^19 grid for 6k steps, for a video's frames (CPU, ~8 min)",
                     VIDEO)
 CAPTURE = with_exposure(VIDEO)
 CAPTURE.model.field.appearance_dim = 8
 CAPTURE.losses.free = 0.05
 PRESETS["capture"] = ("the video preset with a per-image appearance, at each photo's recorded exposure, kept out of "
-                      "the free space in front of each camera, for photos (CPU, ~10 min)", CAPTURE)
+                      "the free space in front of each camera, for photos (CPU, ~8 min)", CAPTURE)
 PRESETS["capture-gpu"] = ("nerfacto's settings at each photo's recorded exposure, for photos (GPU)",
                           with_exposure(PRESETS["default"][1]))
