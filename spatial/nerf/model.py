@@ -55,6 +55,7 @@ class RayOutput:
     edges: Tensor  # [R, S + 1] final intervals, normalised spacing
     weights: Tensor  # [R, S]
     proposals: list[tuple[Tensor, Tensor]]  # per proposal level: (edges, weights)
+    spacing: Spacing  # the rays' distances to and from the edges' normalised spacing
 
 
 def check_model_config(config: ModelConfig) -> None:
@@ -154,7 +155,7 @@ class NerfModel(torch.nn.Module):
         colour = composite(weights, rgb) + (1 - alpha[:, None]) * background
         mids = (t[:, 1:] + t[:, :-1]) / 2
         depth = (weights * mids).sum(-1) / alpha.clamp(min=1e-6)
-        return RayOutput(colour, alpha, depth, edges, weights, proposals)
+        return RayOutput(colour, alpha, depth, edges, weights, proposals, spacing)
 
     @torch.no_grad()
     def render_camera(self, camera: Cameras, background: Tensor, chunk: int = 8192,

@@ -66,14 +66,13 @@ def train_step(model: NerfModel, optimizer: torch.optim.Optimizer, scheduler, ba
     mse = torch.mean((rgb - batch.target) ** 2)
     loss = mse + losses.interlevel * interlevel_loss(out.edges, out.weights.float(), out.proposals) \
         + losses.distortion * distortion_loss(out.edges, out.weights.float())
-    spacing = model.near_far(batch.origins, batch.dirs)[2]  # distances to the edges' normalised spacing
     if batch.depth is not None and losses.depth > 0:
-        near, far = (spacing.to_s(batch.depth[:, None] * (1 + side * BAND))[:, 0] for side in (-1, 1))  # [R]
+        near, far = (out.spacing.to_s(batch.depth[:, None] * (1 + side * BAND))[:, 0] for side in (-1, 1))  # [R]
         loss = loss + losses.depth * line_of_sight_loss(out.edges, out.weights.float(), near, far,
                                                         (batch.depth > 0).float())
     if batch.free is not None and losses.free > 0:
         loss = loss + losses.free * weight_before(out.edges, out.weights.float(),
-                                                  spacing.to_s(batch.free[:, None])[:, 0]).mean()
+                                                  out.spacing.to_s(batch.free[:, None])[:, 0]).mean()
     if step % CHECK_EVERY == 0 and not torch.isfinite(loss):  # a NaN stays in the fields: found by the next check
         raise SpatialError(f"training diverged at step {step}: the loss is {loss.item()} "
                            "(try a lower --lr, or check the scene's cameras)")
