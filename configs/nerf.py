@@ -11,13 +11,15 @@ video: for a video's frames that `spatial process` made into a scene (what `--pr
     (a separate run). 6000 steps since torch's fused Adam made steps 42% shorter (81 ms on 2 cores): single runs at
     1/2 size, 33.29 dB after 6000 steps (32.72 at 4000) where 4000 gave 32.66-32.68 dB; with the learning rate
     decayed to 1e-4 instead of 1e-3, 4000 steps came sooner to the same 32.66 dB (31.55 at 1333 steps, ~30.7
-    with 1e-3); with the free space of the capture preset, 30.67 dB at 1333 steps (the same).
+    with 1e-3); with the free space of the capture preset, 30.67 dB at 1333 steps (the same). In the recorded
+    run of scripts/bench_real_captures.py: 33.11 dB in 506 s (the splats 34.92 dB).
 capture: the video preset for real photos (what `--preset auto` picks on a CPU for photos that `spatial process` made
     into a scene), with a per-image appearance embedding, each photo rendered at the exposure its camera recorded
     (EXIF, where the scene has it), and the sparse points' free space (--losses.free 0.05, spatial/nerf/
     depth_prior.py: no weight nearer a training camera than half its photo's nearest points). Measured by
-    scripts/bench_real_captures.py (scripts/results/). Without the free space, in the one recorded run of the
-    benchmark (scripts/results/real_captures.txt) this preset scored 20.65 dB on monstree (splats 21.28) and 9.75 dB
+    scripts/bench_real_captures.py (scripts/results/): in its recorded run (scripts/results/real_captures.txt)
+    monstree 20.79 dB (splats 21.28) and sceaux_castle 13.04 dB (splats 13.61). Without the free space, in the
+    recorded run before (07a4839) this preset scored 20.65 dB on monstree (splats 21.28) and 9.75 dB
     on sceaux_castle (splats 13.61), whose render of the first held-out photo was white fog, and whose held-out PSNR
     fell as it trained (11.31 dB at 120 s, 10.14 at 300 s): nine training photos over-fitted. With it, single runs
     at 1/4 size, 4000 steps: sceaux 12.92 dB (12.86 at 1333 and at 2666 steps), monstree 20.54 dB (SSIM 0.666);
