@@ -64,14 +64,15 @@ def train_step(model: NerfModel, optimizer: torch.optim.Optimizer, scheduler, ba
         out = model(batch.origins, batch.dirs, batch.image_ids, batch.background, step, generator)
     rgb = out.rgb.float() if batch.gains is None else out.rgb.float() * batch.gains[:, None]  # [R, 3]
     mse = torch.mean((rgb - batch.target) ** 2)
-    loss = mse + losses.interlevel * interlevel_loss(out.edges, out.weights.float(), out.proposals) \
-        + losses.distortion * distortion_loss(out.edges, out.weights.float())
+    weights = out.weights.float()  # [R, S]
+    loss = mse + losses.interlevel * interlevel_loss(out.edges, weights, out.proposals) \
+        + losses.distortion * distortion_loss(out.edges, weights)
     if batch.depth is not None and losses.depth > 0:
         near, far = (out.spacing.to_s(batch.depth[:, None] * (1 + side * BAND))[:, 0] for side in (-1, 1))  # [R]
-        loss = loss + losses.depth * line_of_sight_loss(out.edges, out.weights.float(), near, far,
+        loss = loss + losses.depth * line_of_sight_loss(out.edges, weights, near, far,
                                                         (batch.depth > 0).float())
     if batch.free is not None and losses.free > 0:
-        loss = loss + losses.free * weight_before(out.edges, out.weights.float(),
+        loss = loss + losses.free * weight_before(out.edges, weights,
                                                   out.spacing.to_s(batch.free[:, None])[:, 0]).mean()
     if step % CHECK_EVERY == 0 and not torch.isfinite(loss):  # a NaN stays in the fields: found by the next check
         raise SpatialError(f"training diverged at step {step}: the loss is {loss.item()} "
