@@ -131,13 +131,14 @@ def test_an_ordinary_splat_step_keeps_to_its_budget(preset, path, orbit_path, tm
         assert syncs.total <= SPLAT_BUDGET[path], f"step {trainer.step_count - 1}:\n{syncs.report()}"
 
 
-@pytest.mark.parametrize("preset", list(NERF_PRESETS) + ["capture+depth", "capture+free"])
+@pytest.mark.parametrize("preset", list(NERF_PRESETS) + ["capture+depth", "capture+free", "video+unseen"])
 def test_an_ordinary_nerf_step_keeps_to_its_budget(preset, facade_path, tmp_path):
     config = copy.deepcopy(NERF_PRESETS[preset.split("+")[0]][1])
     config.device, config.checkpoint_every = "cpu", 0
     config.rays_per_batch = 64  # the budget does not depend on the batch: a small one keeps nerfacto's sizes quick
     config.losses.depth = 0.05 if preset.endswith("+depth") else config.losses.depth  # the sparse points' rays
     config.losses.free = 0.05 if preset.endswith("+free") else config.losses.free  # their free space
+    config.losses.unseen = 0.01 if preset.endswith("+unseen") else config.losses.unseen  # space no photo sees
     trainer = NerfTrainer(load_scene(facade_path), config, tmp_path)
     assert (trainer.depth_points is not None) == preset.endswith("+depth")
     for syncs in ordinary_steps(trainer, 2):

@@ -144,6 +144,7 @@ def test_without_the_loss_no_ray_is_drawn_at_the_points(facade_path, tmp_path):
     ({"depth_share": 1.5}, "--losses.depth-share must be above 0 and at most 1, got 1.5"),
     ({"depth": -0.1}, "--losses.depth must be 0 or more, got -0.1"),
     ({"free": -1.0}, "--losses.free must be 0 or more, got -1.0"),
+    ({"unseen": -0.5}, "--losses.unseen must be 0 or more, got -0.5"),
     ({"distortion": float("nan")}, "--losses.distortion must be 0 or more, got nan"),
 ])
 def test_bad_loss_settings_are_refused_by_name(change, message, facade_path, tmp_path):

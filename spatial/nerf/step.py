@@ -12,6 +12,7 @@ from spatial.host_syncs import host_only
 from spatial.nerf.depth_prior import BAND, line_of_sight_loss, weight_before
 from spatial.nerf.model import NerfModel
 from spatial.nerf.rendering import distortion_loss, interlevel_loss
+from spatial.nerf.unseen import unseen_penalty
 from spatial.splats.step import CHECK_EVERY
 from spatial.training.distributed import ONE_PROCESS, Processes
 
@@ -28,13 +29,16 @@ class LossConfig:
     free: float = 0.0
     """Weight of the free-space loss (spatial/nerf/depth_prior.py): along every ray of a training photo, no weight
     nearer than half the distance of the nearest sparse points the photo sees. 0: off."""
+    unseen: float = 0.0
+    """Weight of the unseen-space loss (spatial/nerf/unseen.py): density pushed to zero at random points that no
+    training photo sees, so a view looking there sees through instead of a haze. 0: off."""
     depth_share: float = 0.25
     """Share of each step's rays drawn at training pixels that see a sparse point, when --losses.depth > 0."""
 
 
 def check_losses(losses: LossConfig) -> None:
     """Refuse loss settings no run can use (a SpatialError naming the option)."""
-    for name in ("interlevel", "distortion", "depth", "free"):
+    for name in ("interlevel", "distortion", "depth", "free", "unseen"):
         if not getattr(losses, name) >= 0:
             raise SpatialError(f"--losses.{name} must be 0 or more, got {getattr(losses, name)!r}")
     if not 0 < losses.depth_share <= 1:
@@ -51,6 +55,7 @@ class RayBatch:
     gains: Tensor | None = None  # [R] each ray's photo's recorded exposure gain (NerfTrainConfig.exposure), or None
     depth: Tensor | None = None  # [R] distance of the sparse point each ray sees, 0 where it sees none; or None
     free: Tensor | None = None  # [R] distance in front of each ray's camera taken as empty (0: none), or None
+    unseen: Tensor | None = None  # [N, 3] world points no training photo sees (--losses.unseen), or None
 
 
 def train_step(model: NerfModel, optimizer: torch.optim.Optimizer, scheduler, batch: RayBatch, losses: LossConfig,
@@ -62,6 +67,8 @@ def train_step(model: NerfModel, optimizer: torch.optim.Optimizer, scheduler, ba
     averaged over all of them before the step."""
     with torch.autocast(batch.origins.device.type, dtype=torch.bfloat16, enabled=autocast):
         out = model(batch.origins, batch.dirs, batch.image_ids, batch.background, step, generator)
+        unseen = None if batch.unseen is None or losses.unseen == 0 else \
+            sum(unseen_penalty(f.density(batch.unseen), model.space) for f in (model.field, *model.proposals))
     rgb = out.rgb.float() if batch.gains is None else out.rgb.float() * batch.gains[:, None]  # [R, 3]
     mse = torch.mean((rgb - batch.target) ** 2)
     weights = out.weights.float()  # [R, S]
@@ -74,6 +81,8 @@ def train_step(model: NerfModel, optimizer: torch.optim.Optimizer, scheduler, ba
     if batch.free is not None and losses.free > 0:
         loss = loss + losses.free * weight_before(out.edges, weights,
                                                   out.spacing.to_s(batch.free[:, None])[:, 0]).mean()
+    if unseen is not None:
+        loss = loss + losses.unseen * unseen
     if step % CHECK_EVERY == 0 and not torch.isfinite(loss):  # a NaN stays in the fields: found by the next check
         raise SpatialError(f"training diverged at step {step}: the loss is {loss.item()} "
                            "(try a lower --lr, or check the scene's cameras)")

@@ -18,6 +18,8 @@ from spatial.nerf.depth_prior import free_distances, visible_points
 from spatial.nerf.field import SpaceMap
 from spatial.nerf.model import ModelConfig, NerfModel, check_weights
 from spatial.nerf.step import CHECK_EVERY, LossConfig, RayBatch, check_losses, train_step
+from spatial.nerf.unseen import POINTS as UNSEEN_POINTS
+from spatial.nerf.unseen import unseen_cells, unseen_points
 from spatial.scene import Scene
 from spatial.training.checkpoint import check_generator, check_like, check_optimizer_state
 from spatial.training.trainer import (
@@ -130,6 +132,10 @@ class NerfTrainer(TrainerBase):
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
         torch.manual_seed(config.seed)
         self.space = space_map(scene, config, self.has_alpha).to(self.device)
+        self.unseen_cells = None  # [U] the cells of space no training photo sees (--losses.unseen), or None
+        if config.losses.unseen > 0:
+            cells = unseen_cells(self.cameras[self.train_ids], self.space)
+            self.unseen_cells = cells if len(cells) else None
         self.gains = self.recorded_exposure_gains(  # [C] on the device, or None
             config.exposure, "every image is rendered at one exposure, and the appearance embedding learns what "
             "differs")
@@ -209,7 +215,9 @@ class NerfTrainer(TrainerBase):
                         background[mine] if background.dim() == 2 else background,
                         None if self.gains is None else self.gains[ids[mine]],
                         None if depth is None else depth[mine],
-                        None if self.free_distance is None else self.free_distance[image][mine])
+                        None if self.free_distance is None else self.free_distance[image][mine],
+                        None if self.unseen_cells is None else
+                        unseen_points(self.unseen_cells, self.space, UNSEEN_POINTS, g))
 
     def step(self) -> dict:
         if self.step_index % CHECK_EVERY == 0:

@@ -1,0 +1,123 @@
+"""The unseen-space loss (spatial/nerf/unseen.py): which space no training photo sees, points drawn there, and the
+step pushing the fields' density down there."""
+
+import copy
+
+import pytest
+import torch
+
+from configs.nerf import PRESETS
+from spatial.cameras import Cameras
+from spatial.distortion import CameraModel
+from spatial.io import load_scene
+from spatial.nerf.field import SpaceMap
+from spatial.nerf.step import train_step
+from spatial.nerf.trainer import NerfTrainer
+from spatial.nerf.unseen import grid_to_world, unseen_cells, unseen_penalty, unseen_points
+
+
+def _space(bounded: bool) -> SpaceMap:
+    return SpaceMap(torch.tensor([1.0, -2.0, 0.5]), torch.tensor([3.0, 3.0, 3.0]) if not bounded
+                    else torch.tensor([3.0, 2.0, 1.0]), bounded=bounded)
+
+
+@pytest.mark.parametrize("bounded", [False, True])
+def test_grid_points_map_back_to_where_the_space_map_puts_them(bounded):
+    space = _space(bounded)
+    extent = 1.0 if bounded else 2.0
+    q = (torch.rand(500, 3, generator=torch.Generator().manual_seed(0)) * 2 - 1) * extent * 0.999  # [N, 3]
+    u, inside = space(grid_to_world(space, q))
+    torch.testing.assert_close((u * 2 - 1) * extent, q, atol=1e-4, rtol=1e-4)
+    assert bool(inside.all())
+
+
+def _one_camera(model=CameraModel.PINHOLE) -> Cameras:
+    """A 64x48 camera at the origin looking along +z (OpenCV: x right, y down), 90 degrees across."""
+    K = torch.tensor([[[32.0, 0.0, 32.0], [0.0, 32.0, 24.0], [0.0, 0.0, 1.0]]])
+    return Cameras(torch.eye(4)[None], K, torch.tensor([64]), torch.tensor([48]), model)
+
+
+def _cell_of(space: SpaceMap, world: torch.Tensor, resolution: int) -> torch.Tensor:
+    u, _ = space(world)  # [N, 3] in [0, 1]
+    ijk = (u * resolution).long().clamp(0, resolution - 1)
+    return ijk[:, 0] + ijk[:, 1] * resolution + ijk[:, 2] * resolution ** 2
+
+
+def test_space_in_front_of_a_camera_is_seen_and_behind_it_is_not():
+    space = SpaceMap(torch.zeros(3), torch.full((3,), 4.0), bounded=False)
+    cells = unseen_cells(_one_camera(), space, resolution=16)
+    cells_set = set(cells.tolist())
+    in_front, behind, beside = (torch.tensor([[0.0, 0.0, 2.0]]), torch.tensor([[0.0, 0.0, -2.0]]),
+                                torch.tensor([[6.0, 0.0, 0.5]]))  # beside: 85 degrees off the axis
+    assert _cell_of(space, in_front, 16).item() not in cells_set
+    assert _cell_of(space, behind, 16).item() in cells_set
+    assert _cell_of(space, beside, 16).item() in cells_set
+    assert 0.4 * 16 ** 3 < len(cells) < 16 ** 3  # the camera sees a quarter of all directions, less the grown edge
+
+
+def test_a_panorama_sees_everything():
+    panorama = _one_camera(CameraModel.EQUIRECTANGULAR)
+    assert len(unseen_cells(panorama, _space(False), resolution=8)) == 0
+
+
+@pytest.mark.parametrize("bounded", [False, True])
+def test_unseen_points_fall_in_the_cells_they_are_drawn_from(bounded):
+    space, resolution = _space(bounded), 8
+    cells = torch.tensor([0, 77, 511])
+    points = unseen_points(cells, space, 300, torch.Generator().manual_seed(1), resolution)
+    found = _cell_of(space, points, resolution)
+    assert set(found.tolist()) == {0, 77, 511}
+
+
+def test_the_step_adds_the_weighted_penalty_of_every_field_at_the_unseen_points(facade_path, tmp_path):
+    config = copy.deepcopy(PRESETS["tiny"][1])
+    config.steps, config.checkpoint_every = 2, 0
+    config.losses.unseen = 1.0
+    trainer = NerfTrainer(load_scene(facade_path), config, tmp_path / "run")
+    assert trainer.unseen_cells is not None and trainer.unseen_cells.device == trainer.device
+    batch = trainer.sample_batch()
+    assert batch.unseen.shape == (4096, 3)
+    model, state = trainer.model, trainer.generator.get_state()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # steps that change nothing: the same model each time
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
+
+    def loss(weight: float) -> float:
+        trainer.generator.set_state(state)  # the same sample jitter each time
+        losses = copy.deepcopy(config.losses)
+        losses.unseen = weight
+        return train_step(model, optimizer, scheduler, batch, losses, 5, trainer.generator)["loss"].item()
+
+    with torch.no_grad():
+        penalty = sum(unseen_penalty(f.density(batch.unseen), model.space).item()
+                      for f in (model.field, *model.proposals))
+    assert penalty > 0  # an untrained field has density everywhere
+    assert loss(3.0) - loss(0.0) == pytest.approx(3 * penalty, rel=1e-4)
+
+
+def test_training_with_the_loss_empties_unseen_space_and_keeps_the_surfaces_photos_see(facade_path, tmp_path):
+    scene = load_scene(facade_path)
+
+    def train(weight: float) -> NerfTrainer:
+        config = copy.deepcopy(PRESETS["tiny"][1])
+        config.steps, config.checkpoint_every, config.losses.unseen = 60, 0, weight
+        trainer = NerfTrainer(scene, config, tmp_path / f"run{weight}")
+        for _ in range(60):
+            trainer.step()
+        return trainer
+
+    with_loss, without = train(1.0), train(0.0)
+    unseen = unseen_points(with_loss.unseen_cells, with_loss.space, 2000, torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        def density(trainer: NerfTrainer, points: torch.Tensor) -> float:
+            return trainer.model.field.density(points).mean().item()
+
+        assert density(with_loss, unseen) < 0.5 * density(without, unseen)
+        # the facade's sparse points: surfaces the photos see keep the density they learnt
+        assert density(with_loss, scene.points) > 0.5 * density(without, scene.points)
+
+
+def test_without_the_loss_no_unseen_points_are_drawn(facade_path, tmp_path):
+    config = copy.deepcopy(PRESETS["tiny"][1])
+    config.steps, config.checkpoint_every = 2, 0
+    trainer = NerfTrainer(load_scene(facade_path), config, tmp_path / "run")
+    assert trainer.unseen_cells is None and trainer.sample_batch().unseen is None
