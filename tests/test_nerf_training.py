@@ -204,7 +204,7 @@ def test_auto_picks_a_nerf_capture_preset_for_a_processed_capture(orbit_path, tm
     assert capture.model.field.appearance_dim > 0 == video.model.field.appearance_dim
     assert capture.losses.free > 0 == video.losses.free and capture.losses.unseen > 0 == video.losses.unseen
     capture.exposure, capture.model.field.appearance_dim, capture.losses.free, capture.losses.unseen = False, 0, 0, 0
-    assert capture == video  # the video preset, with a per-image appearance at recorded exposures, free and unseen space
+    assert capture == video  # the video preset, with a per-image appearance at recorded exposures, free, unseen space
     (scene / "manifest.json").write_text(json.dumps({"source": {"video": "/somewhere/walk.mp4"}}))
     assert method.preset_name("auto", scene) == "video"
     assert get_method("splat").preset_name("auto", scene) == "cpu"  # the splats have no video preset

@@ -29,7 +29,7 @@ from spatial.nerf.field import SpaceMap
 RESOLUTION = 128  # cells per side of the grid of seen space (a cell: 1/32 of the radius in the middle)
 POINTS = 4096  # random points in unseen space per step
 LENGTH = 0.01  # the penalty's nominal length, as a share of the scene radius
-CHUNK = 1 << 16  # cell corners projected at a time
+CHUNK = 1 << 22  # (camera, corner) pairs projected at a time: ~50 MB a tensor however many photos
 
 
 def grid_to_world(space: SpaceMap, q: Tensor) -> Tensor:
@@ -55,11 +55,12 @@ def unseen_cells(cameras: Cameras, space: SpaceMap, resolution: int = RESOLUTION
     near = 1e-3 * space.radius
     seen = torch.zeros(len(corners), dtype=torch.bool, device=device)
     width, height = cameras.width.float()[:, None], cameras.height.float()[:, None]  # [C, 1]
-    for i in range(0, len(corners), CHUNK):
-        pix, depth = cameras.project(grid_to_world(space, corners[i:i + CHUNK]))  # [C, N, 2], [C, N]
+    chunk = max(CHUNK // len(cameras), 1024)
+    for i in range(0, len(corners), chunk):
+        pix, depth = cameras.project(grid_to_world(space, corners[i:i + chunk]))  # [C, N, 2], [C, N]
         inside = (depth > near) & (pix[..., 0] >= 0) & (pix[..., 0] <= width) \
             & (pix[..., 1] >= 0) & (pix[..., 1] <= height)  # [C, N]
-        seen[i:i + CHUNK] = inside.any(0)
+        seen[i:i + chunk] = inside.any(0)
     # a cell is seen when any of its 8 corners is: a view's edge cutting through a cell leaves one inside
     cell_seen = torch.nn.functional.max_pool3d(seen.float().reshape(1, 1, n, n, n), 2, stride=1)
     return torch.nonzero(cell_seen.reshape(-1) == 0)[:, 0]
