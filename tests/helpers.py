@@ -103,3 +103,25 @@ def kernel_isas() -> list[str]:
         if {"avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "movbe", "xsave", "abm"} <= flags:
             isas.append("avx2")
     return isas
+
+
+def nerf_loss_with(trainer, batch, step: int = 5):
+    """`loss(**weights) -> float`: the NeRF step's loss on `batch` with some of `trainer`'s loss weights changed, the
+    model held still (a zero-rate optimizer) and the same sample jitter every call, so two calls differ only by the
+    terms whose weights differ."""
+    import copy
+
+    from spatial.nerf.step import train_step
+
+    model, state = trainer.model, trainer.generator.get_state()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
+
+    def loss(**weights: float) -> float:
+        trainer.generator.set_state(state)
+        losses = copy.deepcopy(trainer.config.losses)
+        for name, value in weights.items():
+            setattr(losses, name, value)
+        return train_step(model, optimizer, scheduler, batch, losses, step, trainer.generator)["loss"].item()
+
+    return loss

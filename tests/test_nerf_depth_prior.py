@@ -15,8 +15,8 @@ from spatial.configs.nerf import PRESETS
 from spatial.io.colmap import find_model, load_colmap, point_views_beside, read_model, write_model
 from spatial.nerf.depth_prior import DepthPoints, free_distances, line_of_sight_loss, visible_points, weight_before
 from spatial.nerf.sampling import Spacing
-from spatial.nerf.step import train_step
 from spatial.nerf.trainer import NerfTrainer
+from tests.helpers import nerf_loss_with
 
 
 def looking_down_z(width=64, height=48, focal=50.0) -> Cameras:
@@ -86,21 +86,13 @@ def test_the_free_space_loss_adds_each_rays_weight_nearer_than_its_photos_free_d
     assert torch.equal(batch.free, trainer.free_distance[position])
 
     model, state = trainer.model, trainer.generator.get_state()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # steps that change nothing: the same model each time
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
-
-    def loss(free: float) -> float:
-        trainer.generator.set_state(state)  # the same sample jitter each time
-        losses = copy.deepcopy(config.losses)
-        losses.free = free
-        return train_step(model, optimizer, scheduler, batch, losses, 5, trainer.generator)["loss"].item()
-
+    loss = nerf_loss_with(trainer, batch)
     trainer.generator.set_state(state)
     out = model(batch.origins, batch.dirs, batch.image_ids, batch.background, 5, trainer.generator)
     spacing = model.near_far(batch.origins, batch.dirs)[2]
     near = weight_before(out.edges, out.weights, spacing.to_s(batch.free[:, None])[:, 0]).mean().item()
     assert near > 0  # an untrained field has weight everywhere
-    assert loss(2.0) - loss(0.0) == pytest.approx(2 * near, rel=1e-4)
+    assert loss(free=2.0) - loss(free=0.0) == pytest.approx(2 * near, rel=1e-4)
 
 
 @pytest.mark.parametrize("radius", [None, 2.0])

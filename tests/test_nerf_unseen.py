@@ -6,14 +6,14 @@ import copy
 import pytest
 import torch
 
-from configs.nerf import PRESETS
 from spatial.cameras import Cameras
+from spatial.configs.nerf import PRESETS
 from spatial.distortion import CameraModel
 from spatial.io import load_scene
 from spatial.nerf.field import SpaceMap
-from spatial.nerf.step import train_step
 from spatial.nerf.trainer import NerfTrainer
 from spatial.nerf.unseen import grid_to_world, unseen_cells, unseen_penalty, unseen_points
+from tests.helpers import nerf_loss_with
 
 
 def _space(bounded: bool) -> SpaceMap:
@@ -77,21 +77,12 @@ def test_the_step_adds_the_weighted_penalty_of_every_field_at_the_unseen_points(
     assert trainer.unseen_cells is not None and trainer.unseen_cells.device == trainer.device
     batch = trainer.sample_batch()
     assert batch.unseen.shape == (4096, 3)
-    model, state = trainer.model, trainer.generator.get_state()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # steps that change nothing: the same model each time
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
-
-    def loss(weight: float) -> float:
-        trainer.generator.set_state(state)  # the same sample jitter each time
-        losses = copy.deepcopy(config.losses)
-        losses.unseen = weight
-        return train_step(model, optimizer, scheduler, batch, losses, 5, trainer.generator)["loss"].item()
-
+    model, loss = trainer.model, nerf_loss_with(trainer, batch)
     with torch.no_grad():
         penalty = sum(unseen_penalty(f.density(batch.unseen), model.space).item()
                       for f in (model.field, *model.proposals))
     assert penalty > 0  # an untrained field has density everywhere
-    assert loss(3.0) - loss(0.0) == pytest.approx(3 * penalty, rel=1e-4)
+    assert loss(unseen=3.0) - loss(unseen=0.0) == pytest.approx(3 * penalty, rel=1e-4)
 
 
 def test_training_with_the_loss_empties_unseen_space_and_keeps_the_surfaces_photos_see(facade_path, tmp_path):
