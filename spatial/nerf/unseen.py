@@ -32,6 +32,11 @@ LENGTH = 0.01  # the penalty's nominal length, as a share of the scene radius
 CHUNK = 1 << 22  # (camera, corner) pairs projected at a time: ~50 MB a tensor however many photos
 
 
+def extent(space: SpaceMap) -> float:
+    """Half the side of the grid's cube: 1 for a box, 2 for an unbounded scene's contracted cube."""
+    return 1.0 if space.bounded else 2.0
+
+
 def grid_to_world(space: SpaceMap, q: Tensor) -> Tensor:
     """World points `[N, 3]` of points `[N, 3]` in the grid's cube: [-1, 1] for a box, [-2, 2] (contracted) for an
     unbounded scene. The inverse of `SpaceMap`'s map (before its shift to [0, 1])."""
@@ -47,9 +52,8 @@ def unseen_cells(cameras: Cameras, space: SpaceMap, resolution: int = RESOLUTION
     device = cameras.cam_to_world.device
     if cameras.model == CameraModel.EQUIRECTANGULAR or len(cameras) == 0:
         return torch.zeros(0, dtype=torch.int64, device=device)
-    extent = 1.0 if space.bounded else 2.0
     n = resolution + 1
-    axis = torch.linspace(-extent, extent, n, device=device)  # [G + 1] the cells' corners
+    axis = torch.linspace(-extent(space), extent(space), n, device=device)  # [G + 1] the cells' corners
     z, y, x = torch.meshgrid(axis, axis, axis, indexing="ij")
     corners = torch.stack([x, y, z], -1).reshape(-1, 3)  # [(G + 1)^3, 3] in the grid's cube
     near = 1e-3 * space.radius
@@ -74,8 +78,7 @@ def unseen_points(cells: Tensor, space: SpaceMap, count: int, generator: torch.G
     pick = cells[torch.randint(len(cells), (count,), generator=generator, device=device)]  # [N]
     ijk = torch.stack([pick % resolution, pick // resolution % resolution, pick // resolution ** 2], -1)  # [N, 3]
     jitter = torch.rand(count, 3, generator=generator, device=device)
-    extent = 1.0 if space.bounded else 2.0
-    q = ((ijk.float() + jitter) / resolution * 2 - 1) * extent  # [N, 3] in the grid's cube
+    q = ((ijk.float() + jitter) / resolution * 2 - 1) * extent(space)  # [N, 3] in the grid's cube
     return grid_to_world(space, q)
 
 
