@@ -167,6 +167,7 @@ def test_the_nerf_depth_prior_makes_every_tensor_on_the_models_device(small_scen
     trainer = NerfTrainer(small_scenes["facade"], config, tmp_path / "run")
     assert trainer.depth_points is not None and trainer.depth_points.distance.device == trainer.device
     assert trainer.free_distance.device == trainer.device and trainer.unseen_cells.device == trainer.device
+    assert trainer.sight.hidden.device == trainer.device and trainer.sight.tile_size.device == trainer.device
     with factories_default_to_meta():
         losses = torch.stack([trainer.step()["loss"] for _ in range(3)])
     assert torch.isfinite(losses).all()

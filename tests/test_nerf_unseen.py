@@ -10,9 +10,10 @@ from spatial.cameras import Cameras
 from spatial.configs.nerf import PRESETS
 from spatial.distortion import CameraModel
 from spatial.io import load_scene
+from spatial.nerf.depth_prior import DepthPoints
 from spatial.nerf.field import SpaceMap
 from spatial.nerf.trainer import NerfTrainer
-from spatial.nerf.unseen import grid_to_world, unseen_cells, unseen_penalty, unseen_points
+from spatial.nerf.unseen import POINTS, Sight, grid_to_world, unseen_cells, unseen_penalty, unseen_points
 from tests.helpers import nerf_loss_with
 
 
@@ -45,19 +46,43 @@ def _cell_of(space: SpaceMap, world: torch.Tensor, resolution: int) -> torch.Ten
 
 def test_space_in_front_of_a_camera_is_seen_and_behind_it_is_not():
     space = SpaceMap(torch.zeros(3), torch.full((3,), 4.0), bounded=False)
-    cells = unseen_cells(_one_camera(), space, resolution=16)
-    cells_set = set(cells.tolist())
+    sight = Sight.of(_one_camera(), space)
     in_front, behind, beside = (torch.tensor([[0.0, 0.0, 2.0]]), torch.tensor([[0.0, 0.0, -2.0]]),
                                 torch.tensor([[6.0, 0.0, 0.5]]))  # beside: 85 degrees off the axis
-    assert _cell_of(space, in_front, 16).item() not in cells_set
-    assert _cell_of(space, behind, 16).item() in cells_set
-    assert _cell_of(space, beside, 16).item() in cells_set
-    assert 0.4 * 16 ** 3 < len(cells) < 16 ** 3  # the camera sees a quarter of all directions, less the grown edge
+    # exact at a view's edge (90 degrees across: x = z): the cell around both points holds seen and unseen space
+    inside_edge, outside_edge = torch.tensor([[2.1, 0.0, 2.5]]), torch.tensor([[2.9, 0.0, 2.1]])
+    seen = sight.seen(torch.cat([in_front, behind, beside, inside_edge, outside_edge]))
+    assert seen.tolist() == [True, False, False, True, False]
+    cells = set(unseen_cells(sight, space, resolution=16).tolist())
+    assert _cell_of(space, in_front, 16).item() not in cells  # wholly seen: no points drawn there
+    assert _cell_of(space, inside_edge, 16).item() == _cell_of(space, outside_edge, 16).item()
+    assert {_cell_of(space, p, 16).item() for p in (behind, beside, inside_edge)} <= cells
+    assert 0.4 * 16 ** 3 < len(cells) < 16 ** 3  # the camera sees a quarter of all directions
+
+
+def test_space_behind_the_sparse_points_a_photo_sees_is_hidden_only_where_they_cover_it():
+    """A wall of points at z = 2 over the left half of the photo: behind it (beyond twice its distance) is hidden,
+    in front of it is seen, and so is the far space the right half (no points: sky) looks into."""
+    space = SpaceMap(torch.zeros(3), torch.full((3,), 4.0), bounded=False)
+    camera = _one_camera()
+    v, u = torch.meshgrid(torch.arange(0.5, 48), torch.arange(0.5, 32), indexing="ij")  # the left half's pixels
+    uv = torch.stack([u, v], -1).reshape(-1, 2)
+    wall = torch.cat([(uv - torch.tensor([32.0, 24.0])) / 32 * 2, torch.full((len(uv), 1), 2.0)], -1)  # [P, 3]
+    points = DepthPoints(torch.zeros(len(uv), dtype=torch.int64), (v.long() * 64 + u.long()).reshape(-1),
+                         wall.norm(dim=-1))
+    behind_left, in_front_left, behind_right = (torch.tensor([[-4.0, 0.0, 12.0]]), torch.tensor([[-0.3, 0.0, 1.0]]),
+                                                torch.tensor([[1.5, 0.0, 12.0]]))
+    probes = torch.cat([behind_left, in_front_left, behind_right])
+    assert Sight.of(camera, space, points).seen(probes).tolist() == [False, True, True]
+    assert Sight.of(camera, space).seen(probes).tolist() == [True, True, True]
+    hidden = set(unseen_cells(Sight.of(camera, space, points), space, resolution=32).tolist())
+    plain = set(unseen_cells(Sight.of(camera, space), space, resolution=32).tolist())
+    assert plain < hidden and _cell_of(space, behind_left, 32).item() in hidden - plain
 
 
 def test_a_panorama_sees_everything():
-    panorama = _one_camera(CameraModel.EQUIRECTANGULAR)
-    assert len(unseen_cells(panorama, _space(False), resolution=8)) == 0
+    space = _space(False)
+    assert len(unseen_cells(Sight.of(_one_camera(CameraModel.EQUIRECTANGULAR), space), space, resolution=8)) == 0
 
 
 @pytest.mark.parametrize("bounded", [False, True])
@@ -76,10 +101,12 @@ def test_the_step_adds_the_weighted_penalty_of_every_field_at_the_unseen_points(
     trainer = NerfTrainer(load_scene(facade_path), config, tmp_path / "run")
     assert trainer.unseen_cells is not None and trainer.unseen_cells.device == trainer.device
     batch = trainer.sample_batch()
-    assert batch.unseen.shape == (4096, 3)
+    assert batch.unseen.shape == (POINTS, 3)
+    assert torch.equal(batch.unseen_mask, (~trainer.sight.seen(batch.unseen)).float())
+    assert 0 < batch.unseen_mask.mean().item() < 1  # the cells not wholly seen hold some seen space
     model, loss = trainer.model, nerf_loss_with(trainer, batch)
     with torch.no_grad():
-        penalty = sum(unseen_penalty(f.density(batch.unseen), model.space).item()
+        penalty = sum(unseen_penalty(f.density(batch.unseen), model.space, batch.unseen_mask).item()
                       for f in (model.field, *model.proposals))
     assert penalty > 0  # an untrained field has density everywhere
     assert loss(unseen=3.0) - loss(unseen=0.0) == pytest.approx(3 * penalty, rel=1e-4)
@@ -97,7 +124,8 @@ def test_training_with_the_loss_empties_unseen_space_and_keeps_the_surfaces_phot
         return trainer
 
     with_loss, without = train(1.0), train(0.0)
-    unseen = unseen_points(with_loss.unseen_cells, with_loss.space, 2000, torch.Generator().manual_seed(3))
+    drawn = unseen_points(with_loss.unseen_cells, with_loss.space, 2000, torch.Generator().manual_seed(3))
+    unseen = drawn[~with_loss.sight.seen(drawn)]
     with torch.no_grad():
         def density(trainer: NerfTrainer, points: torch.Tensor) -> float:
             return trainer.model.field.density(points).mean().item()

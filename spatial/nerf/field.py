@@ -162,8 +162,16 @@ class RadianceField(torch.nn.Module):
         with unit directions `dirs [R, 3]`. `image_ids [R]` picks each ray's appearance embedding;
         None uses the mean of the training images'.
         """
+        sigma, rgb, _ = self.with_extra(x, dirs, image_ids, None)
+        return sigma, rgb
+
+    def with_extra(self, x: Tensor, dirs: Tensor, image_ids: Tensor | None,
+                   extra: Tensor | None) -> tuple[Tensor, Tensor, Tensor | None]:
+        """`forward`, and the density `[N]` at `extra [N, 3]` more world points (None: none) looked up in the same
+        pass: one backward of the hash grid, which fills a whole table's gradient each time, instead of two."""
         R, S, _ = x.shape
-        sigma, geo = self._density(x.reshape(-1, 3))
+        sigma, geo = self._density(x.reshape(-1, 3) if extra is None else torch.cat([x.reshape(-1, 3), extra]))
+        sigma, extra_sigma, geo = sigma[:R * S], (None if extra is None else sigma[R * S:]), geo[:R * S]
         per_ray = [sh_basis(dirs, self.config.direction_sh_degree)]  # [R, K]: one per ray, not per sample
         if self.appearance is not None:
             if image_ids is None:
@@ -173,4 +181,4 @@ class RadianceField(torch.nn.Module):
         per_ray = torch.cat(per_ray, -1)
         inputs = torch.cat([geo.reshape(R, S, -1), per_ray[:, None].expand(R, S, -1)], -1)
         rgb = torch.sigmoid(self.colour_net(inputs).float())
-        return sigma.reshape(R, S), rgb
+        return sigma.reshape(R, S), rgb, extra_sigma

@@ -56,6 +56,7 @@ class RayOutput:
     weights: Tensor  # [R, S]
     proposals: list[tuple[Tensor, Tensor]]  # per proposal level: (edges, weights)
     spacing: Spacing  # the rays' distances to and from the edges' normalised spacing
+    extra_density: list[Tensor] | None = None  # per field (radiance, then proposals): density [N] at `extra` points
 
 
 def check_model_config(config: ModelConfig) -> None:
@@ -131,31 +132,39 @@ class NerfModel(torch.nn.Module):
         return t0, t1, Spacing(t0, t1, self.radius)
 
     def forward(self, origins: Tensor, dirs: Tensor, image_ids: Tensor | None, background: Tensor,
-                step: int | None = None, generator: torch.Generator | None = None) -> RayOutput:
+                step: int | None = None, generator: torch.Generator | None = None,
+                extra: Tensor | None = None) -> RayOutput:
         """Render rays `origins, dirs [R, 3]` (unit dirs). `step` is given in training: it jitters the
-        samples and anneals the proposal weights; None renders deterministically."""
+        samples and anneals the proposal weights; None renders deterministically. `extra [N, 3]`: world points
+        whose density in every field is wanted too (`RayOutput.extra_density`), looked up in the same passes."""
         training = step is not None
         _, _, spacing = self.near_far(origins, dirs)
         R = origins.shape[0]
         anneal = 1.0 if not training else _anneal(min(step / max(self.config.anneal_steps, 1), 1.0))
         edges = uniform_edges(R, self.config.proposal_samples[0], training, origins.device, generator)
-        proposals = []
+        proposals, extra_density = [], []
         for level, proposal in enumerate(self.proposals):
             t = spacing.to_t(edges)
-            sigma = proposal.density(_points(origins, dirs, t)).reshape(R, -1)
+            points = _points(origins, dirs, t)  # [R * S, 3]
+            sigma = proposal.density(points if extra is None else torch.cat([points, extra]))
+            if extra is not None:
+                extra_density.append(sigma[len(points):])
+            sigma = sigma[:len(points)].reshape(R, -1)
             weights = render_weights(sigma, t * self.space.density_scale)
             proposals.append((edges, weights))
             n = self.config.proposal_samples[level + 1] if level + 1 < len(self.proposals) \
                 else self.config.field_samples
             edges = pdf_edges(edges, weights.detach() ** anneal, n, training, generator)
         t = spacing.to_t(edges)
-        sigma, rgb = self.field(_points(origins, dirs, t).reshape(R, -1, 3), dirs, image_ids)
+        sigma, rgb, extra_sigma = self.field.with_extra(_points(origins, dirs, t).reshape(R, -1, 3), dirs, image_ids,
+                                                        extra)
         weights = render_weights(sigma, t * self.space.density_scale)  # t in the unit densities are per (radii)
         alpha = weights.sum(-1)
         colour = composite(weights, rgb) + (1 - alpha[:, None]) * background
         mids = (t[:, 1:] + t[:, :-1]) / 2
         depth = (weights * mids).sum(-1) / alpha.clamp(min=1e-6)
-        return RayOutput(colour, alpha, depth, edges, weights, proposals, spacing)
+        return RayOutput(colour, alpha, depth, edges, weights, proposals, spacing,
+                         None if extra is None else [extra_sigma, *extra_density])
 
     @torch.no_grad()
     def render_camera(self, camera: Cameras, background: Tensor, chunk: int = 8192,

@@ -55,7 +55,8 @@ class RayBatch:
     gains: Tensor | None = None  # [R] each ray's photo's recorded exposure gain (NerfTrainConfig.exposure), or None
     depth: Tensor | None = None  # [R] distance of the sparse point each ray sees, 0 where it sees none; or None
     free: Tensor | None = None  # [R] distance in front of each ray's camera taken as empty (0: none), or None
-    unseen: Tensor | None = None  # [N, 3] world points no training photo sees (--losses.unseen), or None
+    unseen: Tensor | None = None  # [N, 3] world points drawn where training photos may not see (--losses.unseen)
+    unseen_mask: Tensor | None = None  # [N] float, 1 where no training photo sees the point
 
 
 def train_step(model: NerfModel, optimizer: torch.optim.Optimizer, scheduler, batch: RayBatch, losses: LossConfig,
@@ -66,9 +67,10 @@ def train_step(model: NerfModel, optimizer: torch.optim.Optimizer, scheduler, ba
     training processes (spatial/training/distributed.py) each renders its share of the rays, and the gradients are
     averaged over all of them before the step."""
     with torch.autocast(batch.origins.device.type, dtype=torch.bfloat16, enabled=autocast):
-        out = model(batch.origins, batch.dirs, batch.image_ids, batch.background, step, generator)
-        unseen = None if batch.unseen is None or losses.unseen == 0 else \
-            sum(unseen_penalty(f.density(batch.unseen), model.space) for f in (model.field, *model.proposals))
+        extra = None if losses.unseen == 0 else batch.unseen  # looked up with the samples: one pass per field
+        out = model(batch.origins, batch.dirs, batch.image_ids, batch.background, step, generator, extra)
+        unseen = None if extra is None else \
+            sum(unseen_penalty(density, model.space, batch.unseen_mask) for density in out.extra_density)
     rgb = out.rgb.float() if batch.gains is None else out.rgb.float() * batch.gains[:, None]  # [R, 3]
     mse = torch.mean((rgb - batch.target) ** 2)
     weights = out.weights.float()  # [R, S]

@@ -19,7 +19,7 @@ from spatial.nerf.field import SpaceMap
 from spatial.nerf.model import ModelConfig, NerfModel, check_weights
 from spatial.nerf.step import CHECK_EVERY, LossConfig, RayBatch, check_losses, train_step
 from spatial.nerf.unseen import POINTS as UNSEEN_POINTS
-from spatial.nerf.unseen import unseen_cells, unseen_points
+from spatial.nerf.unseen import Sight, unseen_cells, unseen_points
 from spatial.scene import Scene
 from spatial.training.checkpoint import check_generator, check_like, check_optimizer_state
 from spatial.training.trainer import (
@@ -119,7 +119,8 @@ class NerfTrainer(TrainerBase):
         self.has_alpha = bool((self.pixels[:, 3] < 1).any())
         self.depth_points = None  # the sparse points each training photo sees (--losses.depth), on the device
         self.free_distance = None  # [I] the empty distance in front of each training camera (--losses.free)
-        if config.losses.depth > 0 or config.losses.free > 0:
+        found = None
+        if config.losses.depth > 0 or config.losses.free > 0 or config.losses.unseen > 0:
             views = scene.point_views if scene.point_views is not None else \
                 point_views_beside(scene.root, scene.image_names, scene.points)  # transforms.json: COLMAP's beside
             training = replace(scene, point_views=views).subset(scene.train_ids)
@@ -132,9 +133,10 @@ class NerfTrainer(TrainerBase):
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
         torch.manual_seed(config.seed)
         self.space = space_map(scene, config, self.has_alpha).to(self.device)
-        self.unseen_cells = None  # [U] the cells of space no training photo sees (--losses.unseen), or None
+        self.unseen_cells = None  # [U] the cells of space training photos do not wholly see (--losses.unseen)
         if config.losses.unseen > 0:
-            cells = unseen_cells(self.cameras[self.train_ids], self.space)
+            self.sight = Sight.of(self.cameras[self.train_ids], self.space, found)
+            cells = unseen_cells(self.sight, self.space)
             self.unseen_cells = cells if len(cells) else None
         self.gains = self.recorded_exposure_gains(  # [C] on the device, or None
             config.exposure, "every image is rendered at one exposure, and the appearance embedding learns what "
@@ -208,6 +210,10 @@ class NerfTrainer(TrainerBase):
         else:
             background = self.background
         target = rgba[:, :3] * rgba[:, 3:] + background * (1 - rgba[:, 3:])
+        unseen = mask = None
+        if self.unseen_cells is not None:  # points in cells not wholly seen, and which of them no photo sees
+            unseen = unseen_points(self.unseen_cells, self.space, UNSEEN_POINTS, g)  # [N, 3]
+            mask = (~self.sight.seen(unseen)).float()  # [N]
         procs = self.processes
         share = R // procs.world_size  # equal shares, so every process draws its sample jitter alike
         mine = slice(procs.rank * share, (procs.rank + 1) * share)
@@ -216,8 +222,7 @@ class NerfTrainer(TrainerBase):
                         None if self.gains is None else self.gains[ids[mine]],
                         None if depth is None else depth[mine],
                         None if self.free_distance is None else self.free_distance[image][mine],
-                        None if self.unseen_cells is None else
-                        unseen_points(self.unseen_cells, self.space, UNSEEN_POINTS, g))
+                        unseen, mask)
 
     def step(self) -> dict:
         if self.step_index % CHECK_EVERY == 0:
