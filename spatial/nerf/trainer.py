@@ -134,6 +134,7 @@ class NerfTrainer(TrainerBase):
         torch.manual_seed(config.seed)
         self.space = space_map(scene, config, self.has_alpha).to(self.device)
         self.unseen_cells = None  # [U] the cells of space training photos do not wholly see (--losses.unseen)
+        self.sight = None  # what the training photos see (--losses.unseen), or None
         if config.losses.unseen > 0:
             self.sight = Sight.of(self.cameras[self.train_ids], self.space, found)
             cells = unseen_cells(self.sight, self.space)
