@@ -12,8 +12,9 @@ lock=tests/interop/nerfstudio-requirements.txt
 dir="${SPATIAL_NERFSTUDIO_CACHE:-$HOME/.cache/spatial/nerfstudio}/$(sha1sum "$lock" | cut -c1-12)"
 if [ ! -f "$dir/.complete" ]; then
   [ "${1:-}" = --build ] || exit 0
-  # open3d, which nerfstudio reads point clouds with, links against libusb-1.0 (Debian: libusb-1.0-0)
-  if ! "$(command -v ldconfig || echo /sbin/ldconfig)" -p | grep -q 'libusb-1\.0\.so'; then
+  # open3d, which nerfstudio reads point clouds with, links against libusb-1.0 (Debian: libusb-1.0-0). grep reads
+  # all of ldconfig's list: with -q it would stop at the first match, and pipefail would count the SIGPIPE as absent
+  if ! "$(command -v ldconfig || echo /sbin/ldconfig)" -p | grep 'libusb-1\.0\.so' >/dev/null; then
     echo "scripts/nerfstudio_env.sh: nerfstudio's open3d needs libusb-1.0 (apt-get install libusb-1.0-0)" >&2
     exit 1
   fi
