@@ -31,9 +31,11 @@ def test_one_view_per_step_is_the_step_it_was(orbit_path, tmp_path):
     """tests/data/single_view_steps.pt holds the parameters after 40 steps of the single-view step (densifying from
     step 11, random backgrounds, the torch rasterizer) on the test-size orbit scene, for the default and MCMC
     strategies. They run in a fixed order of float operations (tests/fixed_order.py: PyTorch's and MKL's baseline
-    kernels, oneDNN off, one thread), which is bit for bit the same on any x86-64 CPU, with or without AVX-512; in
-    the CPU's own order forty steps drift by up to 2e-2 between kernels, so a tolerance could not tell a change from
-    rounding.
+    kernels, oneDNN off, one thread); in the CPU's own order forty steps drift by up to 2e-2 between kernels. The
+    fixed order was bit for bit the same on the Intel machines below, but not on an AMD EPYC (2026-12-06): the same
+    Gaussians (every densification and relocation decision alike), their values apart by up to 3.4e-3 (quaternions;
+    means 3.4e-5). So the count of Gaussians must match exactly and the values to 1e-2, three times that drift and
+    half the CPU's own order's.
 
     The history: the steps were first recorded in the CPU's own order from the step as it was before batches
     (commit 3ea9f91); the MCMC entry again when its position noise was gated as gsplat's is; both in the fixed order
@@ -50,7 +52,8 @@ def test_one_view_per_step_is_the_step_it_was(orbit_path, tmp_path):
         params = steps[strategy]
         assert params["means"].shape[0] > 1500, strategy  # densified (or relocated) along the way
         for name, value in golden[strategy].items():
-            assert torch.equal(params[name], value), f"{strategy}: {name}"
+            assert params[name].shape == value.shape, f"{strategy}: {name}"
+            torch.testing.assert_close(params[name], value, atol=1e-2, rtol=0, msg=f"{strategy}: {name}")
 
 
 class Recorder:
