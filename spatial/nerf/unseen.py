@@ -90,7 +90,7 @@ class Sight:
             & (pix[..., 1] >= 0) & (pix[..., 1] <= cameras.height.float()[:, None])  # [C, N]
         if self.hidden is not None:  # and not behind the sparse points that part of the photo sees
             size = self.tile_size
-            tile = torch.where(inside, (pix[..., 1] / size).long() * self.tiles_across + (pix[..., 0] / size).long(), 0)
+            tile = torch.where(inside, tile_of(pix[..., 0], pix[..., 1], size, self.tiles_across), 0)  # [C, N]
             inside &= (world[None] - cameras.centers[:, None]).norm(dim=-1) <= self.hidden.gather(1, tile)
         return inside.any(0)
 
@@ -103,6 +103,11 @@ def tile_grid(cameras: Cameras) -> tuple[Tensor, int, int]:
     return size, int(float(cameras.width.max()) // smallest) + 1, int(float(cameras.height.max()) // smallest) + 1
 
 
+def tile_of(x: Tensor, y: Tensor, size: Tensor, across: int) -> Tensor:
+    """The tile (row-major, `across` tiles a row) of pixel positions `x, y` in tiles of `size` pixels (int64)."""
+    return (y / size).long() * across + (x / size).long()
+
+
 def hidden_beyond(cameras: Cameras, points: DepthPoints) -> Tensor:
     """`[C, T]` per camera and tile (`tile_grid`): the distance beyond which space is hidden behind the sparse points
     that camera sees there, `BEHIND` times the farthest of them in the tile and its eight neighbours; infinite where
@@ -111,7 +116,7 @@ def hidden_beyond(cameras: Cameras, points: DepthPoints) -> Tensor:
     size, tx, ty = tile_grid(cameras)
     size, widths = size.to(device)[points.image], cameras.width.to(device)[points.image]  # [D]
     x, y = points.pixel % widths, points.pixel // widths
-    tile = points.image * (tx * ty) + (y / size).long() * tx + (x / size).long()  # [D]
+    tile = points.image * (tx * ty) + tile_of(x, y, size, tx)  # [D]
     far = torch.full((len(cameras) * tx * ty,), float("inf"), device=device)  # infinite where none
     far = far.scatter_reduce(0, tile, points.distance, "amax", include_self=False).reshape(len(cameras), 1, ty, tx)
     # the farthest of nine tiles, and infinite when any of them is empty: only the inside of a surface hides
