@@ -122,6 +122,7 @@ def nerf_loss_with(trainer, batch, step: int = 5):
         losses = copy.deepcopy(trainer.config.losses)
         for name, value in weights.items():
             setattr(losses, name, value)
-        return train_step(model, optimizer, scheduler, batch, losses, step, trainer.generator)["loss"].item()
+        return train_step(model, optimizer, scheduler, batch, losses, step, trainer.generator,
+                          sight=trainer.sight)["loss"].item()
 
     return loss

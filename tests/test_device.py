@@ -163,7 +163,7 @@ def test_nerf_training_makes_every_tensor_on_the_models_device(preset, autocast,
 
 def test_the_nerf_depth_prior_makes_every_tensor_on_the_models_device(small_scenes, tmp_path):
     config = nerf_config("capture")
-    config.losses.depth = config.losses.free = config.losses.unseen = 0.05
+    config.losses.depth = config.losses.free = config.losses.unseen = config.losses.lone = 0.05
     trainer = NerfTrainer(small_scenes["facade"], config, tmp_path / "run")
     assert trainer.depth_points is not None and trainer.depth_points.distance.device == trainer.device
     assert trainer.free_distance.device == trainer.device and trainer.unseen_cells.device == trainer.device

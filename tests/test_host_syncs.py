@@ -131,7 +131,8 @@ def test_an_ordinary_splat_step_keeps_to_its_budget(preset, path, orbit_path, tm
         assert syncs.total <= SPLAT_BUDGET[path], f"step {trainer.step_count - 1}:\n{syncs.report()}"
 
 
-@pytest.mark.parametrize("preset", list(NERF_PRESETS) + ["capture+depth", "capture+free", "video+unseen"])
+@pytest.mark.parametrize("preset", list(NERF_PRESETS) + ["capture+depth", "capture+free", "video+unseen",
+                                                        "video+lone"])
 def test_an_ordinary_nerf_step_keeps_to_its_budget(preset, facade_path, tmp_path):
     config = copy.deepcopy(NERF_PRESETS[preset.split("+")[0]][1])
     config.device, config.checkpoint_every = "cpu", 0
@@ -139,6 +140,7 @@ def test_an_ordinary_nerf_step_keeps_to_its_budget(preset, facade_path, tmp_path
     config.losses.depth = 0.05 if preset.endswith("+depth") else config.losses.depth  # the sparse points' rays
     config.losses.free = 0.05 if preset.endswith("+free") else config.losses.free  # their free space
     config.losses.unseen = 0.01 if preset.endswith("+unseen") else config.losses.unseen  # space no photo sees
+    config.losses.lone = 0.01 if preset.endswith("+lone") else config.losses.lone  # rays' weight one photo sees
     trainer = NerfTrainer(load_scene(facade_path), config, tmp_path)
     assert (trainer.depth_points is not None) == preset.endswith("+depth")
     for syncs in ordinary_steps(trainer, 2):

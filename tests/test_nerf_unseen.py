@@ -13,7 +13,16 @@ from spatial.io import load_scene
 from spatial.nerf.depth_prior import DepthPoints
 from spatial.nerf.field import SpaceMap
 from spatial.nerf.trainer import NerfTrainer
-from spatial.nerf.unseen import POINTS, Sight, grid_to_world, unseen_cells, unseen_penalty, unseen_points
+from spatial.nerf.unseen import (
+    PHOTOS,
+    POINTS,
+    Sight,
+    grid_to_world,
+    lone_weight,
+    unseen_cells,
+    unseen_penalty,
+    unseen_points,
+)
 from tests.helpers import nerf_loss_with
 
 
@@ -80,6 +89,23 @@ def test_space_behind_the_sparse_points_a_photo_sees_is_hidden_only_where_they_c
     assert plain < hidden and _cell_of(space, behind_left, 32).item() in hidden - plain
 
 
+def test_space_one_photo_alone_sees_is_not_seen_by_two():
+    """Two cameras a unit apart (x = 0 and x = 1) looking along +z, 90 degrees across: at z = 3 the left one sees
+    x in [-3, 3], the right one x in [-2, 4]."""
+    space = SpaceMap(torch.zeros(3), torch.full((3,), 4.0), bounded=False)
+    one = _one_camera()
+    cam_to_world = torch.eye(4).repeat(2, 1, 1)
+    cam_to_world[1, 0, 3] = 1.0
+    cameras = Cameras(cam_to_world, one.K.expand(2, 3, 3), torch.tensor([64, 64]), torch.tensor([48, 48]),
+                      CameraModel.PINHOLE)
+    both, left_only, right_only, behind = [0.5, 0.0, 3.0], [-2.5, 0.0, 3.0], [3.5, 0.0, 3.0], [0.0, 0.0, -2.0]
+    points = torch.tensor([both, left_only, right_only, behind])
+    assert Sight.of(cameras, space, photos=2).seen_by(points).tolist() == [[True, True, False, False],
+                                                                           [True, False, True, False]]
+    assert Sight.of(cameras, space, photos=2).seen(points).tolist() == [True, False, False, False]
+    assert Sight.of(cameras, space).seen(points).tolist() == [True, True, True, False]
+
+
 def test_a_panorama_sees_everything():
     space = _space(False)
     assert len(unseen_cells(Sight.of(_one_camera(CameraModel.EQUIRECTANGULAR), space), space, resolution=8)) == 0
@@ -140,3 +166,26 @@ def test_without_the_loss_no_unseen_points_are_drawn(facade_path, tmp_path):
     config.steps, config.checkpoint_every = 2, 0
     trainer = NerfTrainer(load_scene(facade_path), config, tmp_path / "run")
     assert trainer.unseen_cells is None and trainer.sample_batch().unseen is None
+
+
+def test_the_step_adds_each_rays_weight_where_fewer_than_two_photos_see(facade_path, tmp_path):
+    config = copy.deepcopy(PRESETS["tiny"][1])
+    config.steps, config.checkpoint_every, config.losses.lone = 2, 0, 1.0
+    trainer = NerfTrainer(load_scene(facade_path), config, tmp_path / "run")
+    assert trainer.sight.photos == PHOTOS == 2 and trainer.unseen_cells is None  # no points drawn for it
+    batch = trainer.sample_batch()
+    state = trainer.generator.get_state()
+    loss = nerf_loss_with(trainer, batch)
+    trainer.generator.set_state(state)  # the same samples along the rays as the step's
+    with torch.no_grad():
+        out = trainer.model(batch.origins, batch.dirs, batch.image_ids, batch.background, 5, trainer.generator)
+        t = out.spacing.to_t((out.edges[:, 1:] + out.edges[:, :-1]) / 2)  # [R, S]
+        midpoints = batch.origins[:, None] + batch.dirs[:, None] * t[..., None]  # [R, S, 3]
+        photos = trainer.sight.seen_by(midpoints.reshape(-1, 3)).sum(0).reshape(t.shape)  # [R, S]
+        expected = (out.weights * (photos < 2)).sum(-1).mean().item()
+        assert 0 < (photos < 2).float().mean().item() < 1  # samples both sides of the rule
+        assert lone_weight(trainer.sight, batch.origins, batch.dirs, out.edges, out.weights,
+                           out.spacing).item() == pytest.approx(expected, rel=1e-5)
+    assert expected > 0  # an untrained field has weight everywhere
+    assert loss(lone=3.0) - loss(lone=0.0) == pytest.approx(3 * expected, rel=1e-3)
+

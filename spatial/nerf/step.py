@@ -12,7 +12,7 @@ from spatial.host_syncs import host_only
 from spatial.nerf.depth_prior import BAND, line_of_sight_loss, weight_before
 from spatial.nerf.model import NerfModel
 from spatial.nerf.rendering import distortion_loss, interlevel_loss
-from spatial.nerf.unseen import unseen_penalty
+from spatial.nerf.unseen import Sight, lone_weight, unseen_penalty
 from spatial.splats.step import CHECK_EVERY
 from spatial.training.distributed import ONE_PROCESS, Processes
 
@@ -30,15 +30,18 @@ class LossConfig:
     """Weight of the free-space loss (spatial/nerf/depth_prior.py): along every ray of a training photo, no weight
     nearer than half the distance of the nearest sparse points the photo sees. 0: off."""
     unseen: float = 0.0
-    """Weight of the unseen-space loss (spatial/nerf/unseen.py): density pushed to zero at random points that no
-    training photo sees, so a view looking there sees through instead of a haze. 0: off."""
+    """Weight of the unseen-space loss (spatial/nerf/unseen.py): density pushed to zero at random points that fewer
+    than two training photos see, so a view looking there sees through instead of a haze. 0: off."""
+    lone: float = 0.0
+    """Weight of the lone-space loss (spatial/nerf/unseen.py): along every training ray, the weight in space fewer
+    than two training photos see, where one photo alone would paint what it sees at any distance. 0: off."""
     depth_share: float = 0.25
     """Share of each step's rays drawn at training pixels that see a sparse point, when --losses.depth > 0."""
 
 
 def check_losses(losses: LossConfig) -> None:
     """Refuse loss settings no run can use (a SpatialError naming the option)."""
-    for name in ("interlevel", "distortion", "depth", "free", "unseen"):
+    for name in ("interlevel", "distortion", "depth", "free", "unseen", "lone"):
         if not getattr(losses, name) >= 0:
             raise SpatialError(f"--losses.{name} must be 0 or more, got {getattr(losses, name)!r}")
     if not 0 < losses.depth_share <= 1:
@@ -61,11 +64,11 @@ class RayBatch:
 
 def train_step(model: NerfModel, optimizer: torch.optim.Optimizer, scheduler, batch: RayBatch, losses: LossConfig,
                step: int, generator: torch.Generator, autocast: bool = False,
-               processes: Processes = ONE_PROCESS) -> dict:
+               processes: Processes = ONE_PROCESS, sight: Sight | None = None) -> dict:
     """Render the batch's rays, take one optimizer step. Returns the step's stats as 0-dim tensors on the
     device (`float()` them to show them; reading waits for the GPU). `autocast`: bfloat16 fields. Under several
     training processes (spatial/training/distributed.py) each renders its share of the rays, and the gradients are
-    averaged over all of them before the step."""
+    averaged over all of them before the step. `sight`: what the training photos see, for --losses.lone."""
     with torch.autocast(batch.origins.device.type, dtype=torch.bfloat16, enabled=autocast):
         extra = None if losses.unseen == 0 else batch.unseen  # looked up with the samples: one pass per field
         out = model(batch.origins, batch.dirs, batch.image_ids, batch.background, step, generator, extra)
@@ -85,6 +88,8 @@ def train_step(model: NerfModel, optimizer: torch.optim.Optimizer, scheduler, ba
                                                   out.spacing.to_s(batch.free[:, None])[:, 0]).mean()
     if unseen is not None:
         loss = loss + losses.unseen * unseen
+    if sight is not None and losses.lone > 0:
+        loss = loss + losses.lone * lone_weight(sight, batch.origins, batch.dirs, out.edges, weights, out.spacing)
     if step % CHECK_EVERY == 0 and not torch.isfinite(loss):  # a NaN stays in the fields: found by the next check
         raise SpatialError(f"training diverged at step {step}: the loss is {loss.item()} "
                            "(try a lower --lr, or check the scene's cameras)")

@@ -18,8 +18,8 @@ from spatial.nerf.depth_prior import free_distances, visible_points
 from spatial.nerf.field import SpaceMap
 from spatial.nerf.model import ModelConfig, NerfModel, check_weights
 from spatial.nerf.step import CHECK_EVERY, LossConfig, RayBatch, check_losses, train_step
+from spatial.nerf.unseen import PHOTOS, Sight, unseen_cells, unseen_points
 from spatial.nerf.unseen import POINTS as UNSEEN_POINTS
-from spatial.nerf.unseen import Sight, unseen_cells, unseen_points
 from spatial.scene import Scene
 from spatial.training.checkpoint import check_generator, check_like, check_optimizer_state
 from spatial.training.trainer import (
@@ -134,9 +134,10 @@ class NerfTrainer(TrainerBase):
         torch.manual_seed(config.seed)
         self.space = space_map(scene, config, self.has_alpha).to(self.device)
         self.unseen_cells = None  # [U] the cells of space training photos do not wholly see (--losses.unseen)
-        self.sight = None  # what the training photos see (--losses.unseen), or None
+        self.sight = None  # what the training photos see (--losses.unseen, --losses.lone), or None
+        if config.losses.unseen > 0 or config.losses.lone > 0:
+            self.sight = Sight.of(self.cameras[self.train_ids], self.space, found, PHOTOS)
         if config.losses.unseen > 0:
-            self.sight = Sight.of(self.cameras[self.train_ids], self.space, found)
             cells = unseen_cells(self.sight, self.space)
             self.unseen_cells = cells if len(cells) else None
         self.gains = self.recorded_exposure_gains(  # [C] on the device, or None
@@ -212,7 +213,7 @@ class NerfTrainer(TrainerBase):
             background = self.background
         target = rgba[:, :3] * rgba[:, 3:] + background * (1 - rgba[:, 3:])
         unseen = mask = None
-        if self.unseen_cells is not None:  # points in cells not wholly seen, and which of them no photo sees
+        if self.unseen_cells is not None:  # points in cells not wholly seen, and which of them fewer than two see
             unseen = unseen_points(self.unseen_cells, self.space, UNSEEN_POINTS, g)  # [N, 3]
             mask = (~self.sight.seen(unseen)).float()  # [N]
         procs = self.processes
@@ -229,7 +230,7 @@ class NerfTrainer(TrainerBase):
         if self.step_index % CHECK_EVERY == 0:
             self.processes.check_identical(self.model.parameters(), self.step_index)
         stats = train_step(self.model, self.optimizer, self.scheduler, self.sample_batch(), self.config.losses,
-                           self.step_index, self.generator, self.autocast, self.processes)
+                           self.step_index, self.generator, self.autocast, self.processes, self.sight)
         self.step_index += 1
         return stats
 
