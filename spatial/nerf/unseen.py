@@ -39,7 +39,7 @@ steps at 1/4 size (held-out PSNR, then `100_7100`, `100_7108`): two photos for t
 wing drawn where the splats draw it, the median depth over that photo's left third 8.7 units (5180 before: sky);
 at 0.05 the wing drawn but the facade blurred, 13.46 dB (SSIM 0.49 against 0.52 at 0.01). The midpoints are tested
 with the rays' own samples, no extra pass of any field: a step took 6% longer (324 s against 304 s for 3000).
-Monstree over the preset's 6000 steps: 20.90 dB, SSIM 0.704 (one photo seeing alone before: 20.86 dB, 0.697).
+Monstree over the preset's 6000 steps: 20.90 dB, SSIM 0.704 (with one photo's sight enough: 20.86 dB, 0.697).
 """
 
 from __future__ import annotations
