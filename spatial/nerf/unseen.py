@@ -183,7 +183,6 @@ def unseen_penalty(sigma: Tensor, space: SpaceMap, unseen: Tensor) -> Tensor:
     return (torch.log1p(sigma * (space.density_scale * space.radius * LENGTH)) * unseen).mean()
 
 
-
 def lone_weight(sight: Sight, origins: Tensor, dirs: Tensor, edges: Tensor, weights: Tensor,
                 spacing: Spacing) -> Tensor:
     """Mean over rays `origins, dirs [R, 3]` of their weight `[R, S]` in intervals `edges [R, S + 1]` (normalised
