@@ -151,6 +151,26 @@ def test_a_held_out_photo_is_rendered_at_its_own_exposure(exposed_orbit, tmp_pat
     assert torch.allclose(trainer.render_view(held_out), plain.render_view(held_out) * expected_gain)
 
 
+def test_with_per_image_appearance_a_held_out_photo_takes_what_of_it_follows_exposure(exposed_orbit, tmp_path):
+    root, dark = exposed_orbit
+    scene = load_scene(root)
+    config = exposure_config(1, True)
+    config.step.appearance.per_image = True
+    trainer = SplatTrainer(scene, config, tmp_path / "run")
+    log_gains = torch.log(trainer.gains)  # [C]
+    train = log_gains[scene.train_ids]  # two exposures among the training photos
+    slope = torch.tensor([[-0.4, 0.0, 0.0, 0.05], [0.0, -0.3, 0.0, 0.05], [0.0, 0.0, -0.5, 0.05]])
+    with torch.no_grad():  # transforms that darken as exposure rises, as a camera's tone curve does
+        trainer.state.appearance.transforms.copy_(torch.eye(3, 4) + slope * (train - train.mean())[:, None, None])
+    held_out = scene.test_ids[0]
+    expected_transform = torch.eye(3, 4) + slope * (log_gains[held_out] - train.mean())
+    assert not torch.allclose(expected_transform, torch.eye(3, 4), atol=1e-3)  # its exposure is off the mean
+    bare = SplatTrainer(scene, exposure_config(1, True), tmp_path / "bare").render_view(held_out)  # its gain alone
+    expected = bare @ expected_transform[:, :3].T + expected_transform[:, 3]
+    assert torch.allclose(trainer.render_view(held_out), expected, atol=1e-5)
+    assert "with the part of the learned appearance that follows exposure" in trainer.eval_extras()["held_out"]
+
+
 def test_training_at_known_exposures_fits_photos_of_two_exposures(exposed_orbit, tmp_path):
     root, dark = exposed_orbit
     scene = replace(load_scene(root), background=(0.0, 0.0, 0.0))

@@ -28,6 +28,23 @@ def test_the_transforms_are_centred_on_the_identity_and_applied_per_image():
     assert torch.allclose(centred[0, :, :3], centred[2, :, :3] - 0.5 * torch.eye(3), atol=1e-6)
 
 
+def test_the_transforms_line_over_a_recorded_value_is_their_least_squares_fit():
+    x = torch.tensor([0.0, 1.0, 2.0, 5.0])  # each image's log exposure, say
+    slope = torch.tensor([[-0.5, 0.1, 0.0, 0.2], [0.0, -0.3, 0.0, 0.1], [0.05, 0.0, -0.6, 0.3]])  # [3, 4]
+    appearance = ImageAppearance(4, "cpu")
+    wobble = torch.tensor([1.0, -2.0, 1.0, 0.0])  # off the line, uncorrelated with x and summing to 0
+    with torch.no_grad():
+        appearance.transforms.copy_(torch.eye(3, 4) + slope * (x - x.mean())[:, None, None]
+                                    + 0.01 * wobble[:, None, None] * torch.ones(3, 4)
+                                    + 0.2 * torch.eye(3, 4))  # a shift shared by all, which centring removes
+    assert (wobble * (x - x.mean())).sum() == 0
+    assert torch.allclose(appearance.following(x, x.mean()), torch.eye(3, 4), atol=1e-6)  # the mean at the mean
+    assert torch.allclose(appearance.following(x, torch.tensor(3.5)), torch.eye(3, 4) + slope * (3.5 - 2.0),
+                          atol=1e-5)
+    same = torch.full((4,), 0.7)  # every photo at one exposure: nothing follows it
+    assert torch.equal(appearance.following(same, torch.tensor(0.9)), torch.eye(3, 4))
+
+
 def test_a_darker_photo_gets_a_darker_transform_and_the_splats_keep_the_average(orbit_path, tmp_path):
     scene = load_scene(orbit_path)
     trainer = SplatTrainer(scene, appearance_config(150), tmp_path)

@@ -13,6 +13,7 @@ from spatial.errors import SpatialError
 from spatial.host_syncs import host_only
 from spatial.scene import Scene
 from spatial.splats.appearance import ImageAppearance
+from spatial.splats.appearance import apply as apply_colour
 from spatial.splats.model import init_splats, random_points, render_splats, sh_degree_of
 from spatial.splats.step import CHECK_EVERY, StepConfig, TrainState, check_finite, make_optimizers, train_step
 from spatial.splats.strategies.default import DefaultStrategy
@@ -185,15 +186,21 @@ class SplatTrainer(TrainerBase):
                             cfg.sh_degree, self.background, cfg.render)
         image = out.rgb[0] if self.gains is None else out.rgb[0] * self.gains[index]  # [H, W, 3]
         appearance = self.state.appearance
-        if appearance is None or cfg.appearance.held_out == "mean":
+        if appearance is None:
             return image
-        return appearance(image, self._rows[self.nearest_training_view[index]])
+        if cfg.appearance.held_out == "nearest":
+            return appearance(image, self._rows[self.nearest_training_view[index]])
+        if self.gains is None:
+            return image
+        # at its exposure, with the part of the learned appearance that follows exposure over the training photos
+        log_gains = torch.log(self.gains)  # [C]
+        return apply_colour(image, appearance.following(log_gains[self.scene.train_ids], log_gains[index]))
 
     def eval_extras(self) -> dict:
         extras = {"gaussians": self.state.params["means"].shape[0]}
         appearance = self.config.step.appearance
         extras["held_out"] = held_out_protocol(appearance.held_out if appearance.per_image else None,
-                                               self.gains is not None)
+                                               self.gains is not None, follows_exposure=True)
         return extras
 
     def checkpoint_state(self) -> dict:

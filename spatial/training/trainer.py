@@ -233,15 +233,18 @@ COLOUR_CORRECTED = ("cc_psnr and cc_ssim after the least-squares affine colour m
 HELD_OUT = "rendered without per-image appearance; " + COLOUR_CORRECTED
 
 
-def held_out_protocol(appearance: str | None, exposure: bool) -> str:
+def held_out_protocol(appearance: str | None, exposure: bool, follows_exposure: bool = False) -> str:
     """How held-out photos are rendered, for eval.json: `appearance` None (the model learns none per image), "nearest"
-    or "mean"; `exposure`: at each photo's recorded exposure."""
+    or "mean"; `exposure`: at each photo's recorded exposure; `follows_exposure`: with the learned appearance's
+    line over log exposure (spatial/splats/appearance.py)."""
     how = {None: "rendered without per-image appearance",
            "nearest": "rendered with the appearance learned for the training photo taken nearest it (by camera "
                       "position)",
            "mean": "rendered with the training photos' mean appearance (the world's own colours)"}[appearance]
     if exposure:
         how += ", at its recorded exposure relative to the training photos' (exposures.json, from EXIF)"
+    if exposure and follows_exposure and appearance == "mean":
+        how += ", with the part of the learned appearance that follows exposure over the training photos"
     return how + "; " + COLOUR_CORRECTED
 
 
