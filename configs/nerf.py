@@ -55,6 +55,10 @@ capture: the video preset for real photos (what `--preset auto` picks on a CPU f
     place a surface): 13.98 dB (7.95, 20.00), the left wing still streaked; with the rays' weight there pushed out
     too (--losses.lone 0.01, spatial/nerf/unseen.py), 13.28 dB (7.80, 18.76) and the wing drawn where the splats
     draw it; 0.05 blurred the facade (13.46 dB, SSIM 0.49). Monstree with both, 6000 steps: 20.90 dB (SSIM 0.704).
+    A held-out photo is rendered with the training photos' mean embedding at its recorded gain. Tried and not kept:
+    the point at its exposure on the embeddings' least-squares line over log exposure (what the splats' transforms
+    take, spatial/splats/appearance.py): sceaux 13.45 dB against 13.28 at 3000 steps, monstree 20.11 against 20.90
+    at 6000 (IMG_1025 17.32 against 18.81): through the colour MLP, a line in the embedding is no line in colour.
 capture-gpu: the default preset with the same recorded exposure (what `--preset auto` picks with CUDA for photos).
 """
 

@@ -236,30 +236,6 @@ def test_a_nerf_trains_and_renders_each_photo_at_its_recorded_exposure(exposed_o
     trainer.step()
 
 
-def test_a_nerf_renders_a_held_out_photo_on_its_embeddings_line_over_exposure(exposed_orbit, tmp_path):
-    from spatial.nerf.trainer import NerfTrainer
-
-    root, dark = exposed_orbit
-    scene = load_scene(root)
-    trainer = NerfTrainer(scene, nerf_config(True), tmp_path / "run")
-    log_gains = torch.log(trainer.gains)  # [C]
-    train = log_gains[scene.train_ids]  # [I] two exposures
-    mean, slope = torch.tensor([0.3, -0.2, 0.1, 0.5]), torch.tensor([-1.0, 0.5, 0.0, 2.0])  # [D]
-    with torch.no_grad():
-        trainer.model.field.appearance.weight[scene.train_ids] = mean + slope * (train - train.mean())[:, None]
-    held_out = scene.test_ids[0]
-    expected = mean + slope * (log_gains[held_out] - train.mean())  # [D], off the mean
-    assert torch.allclose(trainer._appearance_of(held_out), expected, atol=1e-5)
-    assert not torch.allclose(expected, mean, atol=1e-2)
-    with torch.no_grad():
-        on_line = trainer.model.render_camera(trainer.cameras[held_out], trainer.background, image_id=expected)
-        at_mean = trainer.model.render_camera(trainer.cameras[held_out], trainer.background)
-    gain = trainer.gains[held_out]
-    assert torch.allclose(trainer.render_view(held_out), on_line["rgb"] * gain, atol=1e-6)
-    assert not torch.allclose(on_line["rgb"], at_mean["rgb"], atol=1e-4)  # the embedding changes the colours
-    assert "with the part of the learned appearance that follows exposure" in trainer.eval_extras()["held_out"]
-
-
 def test_a_nerf_on_a_scene_without_exposures_says_so(orbit_path, tmp_path):
     from spatial.nerf.trainer import NerfTrainer
 

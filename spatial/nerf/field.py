@@ -157,20 +157,10 @@ class RadianceField(torch.nn.Module):
         trained = (weight != 0).any(1, keepdim=True).to(weight.dtype)  # [images, 1]
         return (weight * trained).sum(0) / trained.sum().clamp_min(1)
 
-    def appearance_following(self, x: Tensor, rows: Tensor, at: Tensor) -> Tensor:
-        """The embedding `[D]` at `at` (0-dim) of the least-squares line that the embeddings of the training images
-        `rows [I]` follow along `x [I]`, a value each of them records (its log exposure): per channel, through their
-        mean at x's mean; their mean where x does not vary."""
-        e = self.appearance.weight[rows]  # [I, D]
-        mean = x.to(e).mean()
-        x = x.to(e) - mean  # [I]
-        slope = (x[:, None] * (e - e.mean(0))).sum(0) / (x * x).sum().clamp(min=1e-12)  # [D]
-        return e.mean(0) + slope * (at.to(e) - mean)
-
     def forward(self, x: Tensor, dirs: Tensor, image_ids: Tensor | None) -> tuple[Tensor, Tensor]:
         """Density `[R, S]` and RGB `[R, S, 3]` at world points `x [R, S, 3]`: S samples on each of R rays
-        with unit directions `dirs [R, 3]`. `image_ids [R]` (int64) picks each ray's appearance embedding; a float
-        `[D]` is the embedding of every ray; None uses the mean of the training images'.
+        with unit directions `dirs [R, 3]`. `image_ids [R]` picks each ray's appearance embedding;
+        None uses the mean of the training images'.
         """
         sigma, rgb, _ = self.with_extra(x, dirs, image_ids, None)
         return sigma, rgb
@@ -186,8 +176,6 @@ class RadianceField(torch.nn.Module):
         if self.appearance is not None:
             if image_ids is None:
                 per_ray.append(self.mean_appearance()[None].expand(R, -1))
-            elif image_ids.is_floating_point():  # one embedding [D] for every ray
-                per_ray.append(image_ids.to(geo.dtype)[None].expand(R, -1))
             else:
                 per_ray.append(self.appearance(image_ids))
         per_ray = torch.cat(per_ray, -1)

@@ -168,11 +168,10 @@ class NerfModel(torch.nn.Module):
 
     @torch.no_grad()
     def render_camera(self, camera: Cameras, background: Tensor, chunk: int = 8192,
-                      image_id: int | Tensor | None = None) -> dict[str, Tensor]:
+                      image_id: int | None = None) -> dict[str, Tensor]:
         """One camera's image: `rgb [H, W, 3]`, `alpha [H, W, 1]`, camera-z `depth [H, W, 1]` (a panorama's: the
         distance); with the appearance
-        embedding of scene image `image_id`, the embedding `image_id` itself (a float `[D]`), or the training images'
-        mean (None)."""
+        embedding of scene image `image_id`, or the training images' mean (None)."""
         H, W = int(camera.height[0]), int(camera.width[0])
         device = next(self.parameters()).device
         cam = camera.to(device)
@@ -181,8 +180,7 @@ class NerfModel(torch.nn.Module):
         panorama = cam.model == CameraModel.EQUIRECTANGULAR
         parts = {"rgb": [], "alpha": [], "depth": []}
         for i in range(0, origins.shape[0], chunk):
-            ids = image_id if image_id is None or isinstance(image_id, Tensor) else \
-                torch.full((min(chunk, origins.shape[0] - i),), image_id, device=device)
+            ids = None if image_id is None else torch.full((min(chunk, origins.shape[0] - i),), image_id, device=device)
             out = self(origins[i:i + chunk], dirs[i:i + chunk], ids, background.to(device))
             parts["rgb"].append(out.rgb)
             parts["alpha"].append(out.alpha[:, None])

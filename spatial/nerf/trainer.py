@@ -245,18 +245,11 @@ class NerfTrainer(TrainerBase):
         finally:
             self.model.train()
 
-    def _appearance_of(self, index: int) -> int | torch.Tensor | None:
-        """The appearance embedding view `index` is rendered with: a scene view's (int), the training photos' mean
-        (None), or at a recorded exposure the point on their embeddings' line over log exposure at the view's (a
-        `[D]`; see spatial/splats/appearance.py, where the transforms follow it likewise)."""
-        if not self.config.model.field.appearance_dim:
+    def _appearance_of(self, index: int) -> int | None:
+        """The appearance embedding view `index` is rendered with (None: the training photos' mean)."""
+        if not self.config.model.field.appearance_dim or self.config.held_out_appearance == "mean":
             return None
-        if self.config.held_out_appearance == "nearest":
-            return self.nearest_training_view[index]
-        if self.gains is None:
-            return None
-        log_gains = torch.log(self.gains)  # [C]
-        return self.model.field.appearance_following(log_gains[self.train_ids], self.train_ids, log_gains[index])
+        return self.nearest_training_view[index]
 
     def render_view(self, index: int) -> torch.Tensor:
         rgb = self.render(index)["rgb"]  # [H, W, 3]
@@ -264,7 +257,7 @@ class NerfTrainer(TrainerBase):
 
     def eval_extras(self) -> dict:
         appearance = self.config.held_out_appearance if self.config.model.field.appearance_dim else None
-        return {"held_out": held_out_protocol(appearance, self.gains is not None, follows_exposure=True)}
+        return {"held_out": held_out_protocol(appearance, self.gains is not None)}
 
     def checkpoint_state(self) -> dict:
         return {
