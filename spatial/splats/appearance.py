@@ -22,7 +22,7 @@ per entry of the 3x4 transform, the least-squares line over the training photos'
 is the identity where the exposures do not vary. Nothing of the held-out photo but its EXIF is used. Measured with
 the `capture` preset at 1/4 size (scripts/bench_real_captures.py's split, held-out PSNR): sceaux_castle (its
 training photos' transforms fall by about 0.5 on the diagonal per unit of log exposure) 14.50 and 14.71 dB with the
-bare gain for seeds 0 and 1, 14.75 and 15.03 with the line (the `cpu` preset 14.91 and 14.52; rendered at the mean
+bare gain for seeds 0 and 1, 14.74 and 15.03 with the line (the `cpu` preset 14.91 and 14.52; rendered at the mean
 exposure 14.88 and 15.13); monstree 21.32 dB with the gain, 21.33 with the line (at the mean exposure 20.35).
 """
 
