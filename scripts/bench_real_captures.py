@@ -385,7 +385,8 @@ def main() -> None:
              f"steps, {os.cpu_count()} CPU cores, torch {torch.__version__}; held out: every 8th image, rendered "
              "in the world's own colours (the training photos' mean appearance; 'at nearest photo's appearance': "
              "with that learned for the training photo nearest it, where the preset learns one), at the photo's "
-             "EXIF exposure where the preset uses it ('at mean exposure': at the training photos' mean exposure); "
+             "EXIF exposure where the preset uses it, the splats with what of their learned appearance follows "
+             "exposure ('at mean exposure': at the training photos' mean exposure); "
              "cc: PSNR after each render's "
              "least-squares affine colour map onto its photo (Zip-NeRF's colour-corrected metric)"]
     records = []
