@@ -19,6 +19,7 @@ import torch
 from spatial.device import peak_memory_mb, pick_device
 from spatial.errors import SpatialError
 from spatial.files import write_json_atomic
+from spatial.host_memory import keep_freed_memory
 from spatial.metrics import colour_correct, psnr, ssim
 from spatial.scene import Scene
 from spatial.training.checkpoint import check_step, read_checkpoint, write_checkpoint
@@ -52,6 +53,8 @@ class TrainerBase:
         # process takes its own GPU
         self.processes = processes_from_environment(str(config.device))
         self.device = pick_device(config.device)
+        if self.device.type == "cpu":  # each step's large gradients reused, not faulted in afresh (host_memory.py)
+            keep_freed_memory()
         notes = list(scene.notes)  # what the user should know before training starts
         if config.downscale is None:  # auto: settled here, so config.json and checkpoints record the factor
             config.downscale = auto_downscale(scene, self.device)
