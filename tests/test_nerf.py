@@ -37,13 +37,15 @@ def direct_hash_encoding(table: torch.Tensor, x: torch.Tensor, resolutions: list
     return out
 
 
-@pytest.mark.parametrize("backend", ["torch", "c"])
-def test_hash_encoding_matches_the_direct_implementation_in_values_and_gradients(backend):
+@pytest.mark.parametrize("backend,features", [("torch", 2), ("c", 2), ("c", 1), ("c", 3)])
+def test_hash_encoding_matches_the_direct_implementation_in_values_and_gradients(backend, features):
+    """The C lookup has a path unrolled for 2 features per row (every preset's) and a general one: both held."""
     if backend == "c" and hash_kernel() is None:
         pytest.skip("no C compiler here: the C hash lookup is not built")
     torch.manual_seed(0)
     # levels 4 and 8 fit the table densely (5^3, 9^3 <= 2^10); 16 and 32 are hashed, with collisions
-    config = HashConfig(levels=4, features_per_level=2, log2_table_size=10, min_resolution=4, max_resolution=32)
+    config = HashConfig(levels=4, features_per_level=features, log2_table_size=10, min_resolution=4,
+                        max_resolution=32)
     enc = HashEncoding(config)
     assert enc.resolutions == [4, 8, 16, 32]
     with torch.no_grad():

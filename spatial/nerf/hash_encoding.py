@@ -134,7 +134,7 @@ class _HashKernel(torch.autograd.Function):
     def backward(ctx, grad: Tensor):
         x, resolutions = ctx.saved_tensors
         grad = grad.contiguous().float()
-        grad_table = torch.zeros(ctx.table_shape, dtype=torch.float32, device="cpu")
+        grad_table = torch.empty(ctx.table_shape, dtype=torch.float32, device="cpu")  # every row written there
         hash_kernel().hash_backward(x.shape[0], resolutions.shape[0], ctx.table_shape[1], ctx.table_size,
                                     resolutions.data_ptr(), x.data_ptr(), grad.data_ptr(), grad_table.data_ptr(),
                                     torch.get_num_threads())
