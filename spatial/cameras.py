@@ -67,6 +67,13 @@ class Cameras:
             self.height.to(device), self.model, self.dist.to(device),
         )
 
+    def simplified(self) -> Cameras:
+        """These cameras as PINHOLE when every distortion coefficient is zero (a lens model with nothing to undo:
+        rays then skip the Newton iterations of `undistort`), else themselves. Reads the coefficients once."""
+        if self.model in (CameraModel.PINHOLE, CameraModel.EQUIRECTANGULAR) or bool(self.dist.any()):
+            return self
+        return Cameras(self.cam_to_world, self.K, self.width, self.height, CameraModel.PINHOLE, self.dist)
+
     @staticmethod
     def cat(batches: list[Cameras]) -> Cameras:
         """One batch from several; models are promoted to one that represents all of them."""

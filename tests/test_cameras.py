@@ -110,6 +110,18 @@ def test_project_unproject_round_trip(model):
     assert torch.allclose(back, points.expand_as(back), atol=1e-4)
 
 
+@pytest.mark.parametrize("model", [CameraModel.SIMPLE_RADIAL, CameraModel.OPENCV, CameraModel.OPENCV_FISHEYE])
+def test_cameras_with_zero_coefficients_simplify_to_pinholes_with_the_same_rays(model):
+    cams = random_cameras(model)
+    assert cams.simplified() is cams  # a lens with something to undo keeps its model
+    zero = Cameras(cams.cam_to_world, cams.K, cams.width, cams.height, model, torch.zeros(len(cams), 4))
+    pinhole = zero.simplified()
+    assert pinhole.model == CameraModel.PINHOLE
+    uv = pixel_centers(640, 480)[::53, ::61].reshape(1, -1, 2).expand(len(cams), -1, -1)
+    for a, b in zip(zero.pixel_rays(uv), pinhole.pixel_rays(uv)):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
 def test_rays_pass_through_projected_points():
     cams = random_cameras(CameraModel.OPENCV, count=2)
     o, d = cams.rays(1)  # [H, W, 3]

@@ -105,7 +105,7 @@ class NerfTrainer(TrainerBase):
         super().__init__(scene, config, out)
         check_losses(config.losses)
         scene = self.scene
-        self.cameras = scene.cameras.to(self.device)
+        self.cameras = scene.cameras.to(self.device).simplified()  # read here once, not per step
         self.train_ids = torch.tensor(scene.train_ids, device=self.device)
         # every training pixel in one table (images may differ in size, as undistorted captures do)
         images = [torch.from_numpy(scene.load_rgba(i)) for i in scene.train_ids]
