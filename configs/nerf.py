@@ -5,21 +5,25 @@ cpu: sized for a 2-core CPU (about 3 minutes on the default scene): smaller grid
     per-image appearance (as the splats' cpu preset: a held-out view's appearance is unknown).
 tiny: the smallest useful model, for smoke tests and quick checks.
 video: for a video's frames that `spatial process` made into a scene (what `--preset auto` picks for them on a CPU):
-    the cpu preset with a finer grid (2048 cells, 2^19 rows) trained three times as long, about 8 minutes. A real
-    capture has detail that the cpu grid blurs: on the phone-style facade video, 33.16 dB held out after 4000 steps
-    (scripts/results/real_captures_nerf.txt, an earlier run) against 29.72 dB with the cpu preset's grid in 148 s
-    (a separate run). 6000 steps since torch's fused Adam made steps 42% shorter (81 ms on 2 cores): single runs at
-    1/2 size, 33.29 dB after 6000 steps (32.72 at 4000) where 4000 gave 32.66-32.68 dB; with the learning rate
-    decayed to 1e-4 instead of 1e-3, 4000 steps came sooner to the same 32.66 dB (31.55 at 1333 steps, ~30.7
-    with 1e-3); with the free space of the capture preset, 30.67 dB at 1333 steps (the same). In the recorded
-    run of scripts/bench_real_captures.py: 33.79 dB in 478 s (the splats 36.54 dB; 33.11 and 34.92 in the one
-    before).
+    the cpu preset with a finer grid (2048 cells, 2^19 rows), 24 field samples a ray instead of 16, trained four
+    times as long (8000 steps), about 9 minutes. A real capture has detail that the cpu grid blurs: on the
+    phone-style facade video, 33.16 dB held out after 4000 steps (scripts/results/real_captures_nerf.txt, an earlier
+    run) against 29.72 dB with the cpu preset's grid in 148 s (a separate run). Single runs of the facade video at
+    1/2 size on 2 cores (scripts/bench_real_captures.py's training): with 16 field samples, 33.79 dB after 6000
+    steps (the recorded run's figure, in 433 s since the faster step), 34.12 after 8000, 34.13 after 10000: more
+    steps no longer helped; with 24, 37.20 dB (SSIM 0.971, 36.10 at 300 s) after 8000 steps in 516 s, where the
+    splats scored 36.54: 16 samples a ray were too few to draw the surfaces the proposals find. Earlier, before the
+    step got faster: the finest grid at 4096 cells, 33.70 dB (nothing gained); with the learning rate decayed to
+    1e-4 instead of 1e-3, 4000 steps came sooner to the same 32.66 dB.
 capture: the video preset for real photos (what `--preset auto` picks on a CPU for photos that `spatial process`
     made into a scene), with a per-image appearance embedding, each photo rendered at the exposure its camera
     recorded (EXIF, where the scene has it), and the sparse points' free space (--losses.free 0.05, spatial/nerf/
     depth_prior.py: no weight nearer a training camera than half its photo's nearest points), and the space fewer
-    than two photos see kept empty (--losses.unseen 0.01 and --losses.lone 0.01, below). Measured by
-    scripts/bench_real_captures.py (scripts/results/): in its recorded run (scripts/results/real_captures.txt)
+    than two photos see kept empty (--losses.unseen 0.01 and --losses.lone 0.01, below); 6000 steps (its step is
+    slower than the video preset's: 8000 would pass 600 s). With the video preset's 24 field samples, single runs at
+    1/4 size on 2 cores: monstree 21.87 dB (SSIM 0.742) in 491 s, sceaux_castle 14.20 dB (SSIM 0.631) in 448 s,
+    and sharper, where 16 samples scored 20.79 and 13.59 dB in the recorded run below (splats 21.32 and 14.50).
+    With 16, measured by scripts/bench_real_captures.py: in its recorded run (scripts/results/real_captures.txt)
     monstree 20.79 dB in 600 s, 5966 steps (splats 21.32) and sceaux_castle 13.59 dB in 600 s, 5292 steps (splats
     14.50), its left wing drawn; in the run before, with one photo's sight enough, 20.72 dB in 580 s and 13.14 dB in
     521 s (streaks over the wing); without the unseen space, 20.79 dB in 453 s and 13.04 dB in 482 s. Without the
@@ -104,14 +108,16 @@ PRESETS: dict[str, tuple[str, NerfTrainConfig]] = {
 }
 VIDEO = copy.deepcopy(PRESETS["cpu"][1])
 VIDEO.model.field.hash = HashConfig(levels=12, log2_table_size=19, max_resolution=2048)
-VIDEO.steps, VIDEO.checkpoint_every = 6000, 1000
-PRESETS["video"] = ("the cpu preset with a 2048-cell 2^19 grid for 6k steps, for a video's frames (CPU, ~8 min)",
-                    VIDEO)
+VIDEO.model.field_samples = 24
+VIDEO.steps, VIDEO.checkpoint_every = 8000, 1000
+PRESETS["video"] = ("the cpu preset with a 2048-cell 2^19 grid, 24 field samples, 8k steps, for a video's frames "
+                    "(CPU, ~9 min)", VIDEO)
 CAPTURE = with_exposure(VIDEO)
 CAPTURE.model.field.appearance_dim = 8
 CAPTURE.losses.free = 0.05
 CAPTURE.losses.unseen = 0.01
 CAPTURE.losses.lone = 0.01
+CAPTURE.steps = 6000
 PRESETS["capture"] = ("the video preset with a per-image appearance, at each photo's recorded exposure, kept out of "
                       "the free space in front of each camera and of space fewer than two photos see, for photos "
                       "(CPU, ~10 min)",
