@@ -68,9 +68,11 @@ class Cameras:
         )
 
     def simplified(self) -> Cameras:
-        """These cameras as PINHOLE when every distortion coefficient is zero (a lens model with nothing to undo:
-        rays then skip the Newton iterations of `undistort`), else themselves. Reads the coefficients once."""
-        if self.model in (CameraModel.PINHOLE, CameraModel.EQUIRECTANGULAR) or bool(self.dist.any()):
+        """These cameras as PINHOLE when their model is a pinhole with lens distortion (SIMPLE_RADIAL, OPENCV) and
+        every coefficient is zero (nothing to undo: rays then skip the Newton iterations of `undistort`), else
+        themselves. A fisheye with zero coefficients is still a fisheye (equidistant, not a pinhole). Reads the
+        coefficients once."""
+        if self.model not in (CameraModel.SIMPLE_RADIAL, CameraModel.OPENCV) or bool(self.dist.any()):
             return self
         return Cameras(self.cam_to_world, self.K, self.width, self.height, CameraModel.PINHOLE, self.dist)
 
