@@ -206,6 +206,8 @@ def test_auto_picks_a_nerf_capture_preset_for_a_processed_capture(orbit_path, tm
     assert capture.losses.lone > 0 == video.losses.lone
     capture.exposure, capture.model.field.appearance_dim, capture.losses.free, capture.losses.unseen = False, 0, 0, 0
     capture.losses.lone = 0
+    assert capture.steps < video.steps  # its steps are slower: fewer of them fill the same time
+    capture.steps = video.steps
     assert capture == video  # the video preset, with a per-image appearance at recorded exposures, free, unseen space
     (scene / "manifest.json").write_text(json.dumps({"source": {"video": "/somewhere/walk.mp4"}}))
     assert method.preset_name("auto", scene) == "video"
