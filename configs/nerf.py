@@ -1,12 +1,15 @@
 """Presets for `spatial train nerf --preset NAME`.
 
 default: nerfacto's settings (hash grids of 2^19 rows, 4096 rays, 256/96 proposal and 48 field samples), for a GPU.
-cpu: sized for a 2-core CPU (about 3 minutes on the default scene): smaller grids, fewer samples and rays, and no
-    per-image appearance (as the splats' cpu preset: a held-out view's appearance is unknown).
+cpu: sized for a 2-core CPU (about 2 minutes on the default scene): smaller grids, fewer samples and rays, and no
+    per-image appearance (as the splats' cpu preset: a held-out view's appearance is unknown). 24 field samples a
+    ray: on the default scene (scripts/bench_nerf_vs_splat.py, 2 cores) 16 scored 30.27 dB in 79 s, 24 scored
+    31.38 dB in 109 and 119 s (two runs; the splats' cpu preset 31.87 dB in 135 and 170 s beside them: steps of
+    this machine vary that much in time from one run to the next).
 tiny: the smallest useful model, for smoke tests and quick checks.
 video: for a video's frames that `spatial process` made into a scene (what `--preset auto` picks for them on a CPU):
-    the cpu preset with a finer grid (2048 cells, 2^19 rows), 24 field samples a ray instead of 16, trained four
-    times as long (8000 steps), about 9 minutes. A real capture has detail that the cpu grid blurs: on the
+    the cpu preset with a finer grid (2048 cells, 2^19 rows), trained four times as long (8000 steps), about 9
+    minutes. A real capture has detail that the cpu grid blurs: on the
     phone-style facade video, 33.16 dB held out after 4000 steps (scripts/results/real_captures_nerf.txt, an earlier
     run) against 29.72 dB with the cpu preset's grid in 148 s (a separate run). Single runs of the facade video at
     1/2 size on 2 cores (scripts/bench_real_captures.py's training): with 16 field samples, 33.79 dB after 6000
@@ -20,7 +23,7 @@ capture: the video preset for real photos (what `--preset auto` picks on a CPU f
     recorded (EXIF, where the scene has it), and the sparse points' free space (--losses.free 0.05, spatial/nerf/
     depth_prior.py: no weight nearer a training camera than half its photo's nearest points), and the space fewer
     than two photos see kept empty (--losses.unseen 0.01 and --losses.lone 0.01, below); 6000 steps (its step is
-    slower than the video preset's: 8000 would pass 600 s). With the video preset's 24 field samples, single runs at
+    slower than the video preset's: 8000 would pass 600 s). With 24 field samples (the cpu preset's), single runs at
     1/4 size on 2 cores: monstree 21.87 dB (SSIM 0.742) in 491 s, sceaux_castle 14.20 dB (SSIM 0.631) in 448 s,
     and sharper, where 16 samples scored 20.79 and 13.59 dB in the recorded run below (splats 21.32 and 14.50).
     With 16, measured by scripts/bench_real_captures.py: in its recorded run (scripts/results/real_captures.txt)
@@ -86,12 +89,12 @@ CPU_PROPOSALS = (HashConfig(levels=5, log2_table_size=15, min_resolution=16, max
 PRESETS: dict[str, tuple[str, NerfTrainConfig]] = {
     "default": ("nerfacto's settings, 30k steps (GPU)", NerfTrainConfig()),
     "cpu": (
-        "2k steps of 1024 rays, 12-level 2^17 grid, 48/24 proposal and 16 field samples (CPU, ~3 min)",
+        "2k steps of 1024 rays, 12-level 2^17 grid, 48/24 proposal and 24 field samples (CPU, ~2 min)",
         NerfTrainConfig(
             model=ModelConfig(
                 field=FieldConfig(hash=HashConfig(levels=12, log2_table_size=17, max_resolution=512),
                                   appearance_dim=0),
-                proposal_hash=CPU_PROPOSALS, proposal_samples=(48, 24), field_samples=16, anneal_steps=300),
+                proposal_hash=CPU_PROPOSALS, proposal_samples=(48, 24), field_samples=24, anneal_steps=300),
             steps=2000, rays_per_batch=1024, checkpoint_every=500),
     ),
     "tiny": (
@@ -108,10 +111,9 @@ PRESETS: dict[str, tuple[str, NerfTrainConfig]] = {
 }
 VIDEO = copy.deepcopy(PRESETS["cpu"][1])
 VIDEO.model.field.hash = HashConfig(levels=12, log2_table_size=19, max_resolution=2048)
-VIDEO.model.field_samples = 24
 VIDEO.steps, VIDEO.checkpoint_every = 8000, 1000
-PRESETS["video"] = ("the cpu preset with a 2048-cell 2^19 grid, 24 field samples, 8k steps, for a video's frames "
-                    "(CPU, ~9 min)", VIDEO)
+PRESETS["video"] = ("the cpu preset with a 2048-cell 2^19 grid for 8k steps, for a video's frames (CPU, ~9 min)",
+                    VIDEO)
 CAPTURE = with_exposure(VIDEO)
 CAPTURE.model.field.appearance_dim = 8
 CAPTURE.losses.free = 0.05
