@@ -9,13 +9,14 @@ cpu: sized for a 2-core CPU (about 2 minutes on the default scene): smaller grid
 tiny: the smallest useful model, for smoke tests and quick checks.
 video: for a video's frames that `spatial process` made into a scene (what `--preset auto` picks for them on a CPU):
     the cpu preset with a finer grid (2048 cells, 2^19 rows), trained four times as long (8000 steps), about 9
-    minutes. A real capture has detail that the cpu grid blurs: on the
-    phone-style facade video, 33.16 dB held out after 4000 steps (scripts/results/real_captures_nerf.txt, an earlier
-    run) against 29.72 dB with the cpu preset's grid in 148 s (a separate run). Single runs of the facade video at
+    minutes. A real capture has detail that the cpu grid blurs: on the phone-style facade video, 33.16 dB held out
+    after 4000 steps (scripts/results/real_captures_nerf.txt, an earlier run) against 29.72 dB with the cpu preset's
+    grid in 148 s (a separate run). Single runs of the facade video at
     1/2 size on 2 cores (scripts/bench_real_captures.py's training): with 16 field samples, 33.79 dB after 6000
     steps (the recorded run's figure, in 433 s since the faster step), 34.12 after 8000, 34.13 after 10000: more
-    steps no longer helped; with 24, 37.20 dB (SSIM 0.971, 36.10 at 300 s) after 8000 steps in 516 s, where the
-    splats scored 36.54: 16 samples a ray were too few to draw the surfaces the proposals find. Earlier, before the
+    steps no longer helped; with 24, 37.20 dB (SSIM 0.971, 36.10 at 300 s) after 8000 steps in 516 s (454 s in the
+    benchmark's run, scripts/results/real_captures_facade_24_samples.txt, where the splats scored 36.32 over two
+    seeds): 16 samples a ray were too few to draw the surfaces the proposals find. Earlier, before the
     step got faster: the finest grid at 4096 cells, 33.70 dB (nothing gained); with the learning rate decayed to
     1e-4 instead of 1e-3, 4000 steps came sooner to the same 32.66 dB.
 capture: the video preset for real photos (what `--preset auto` picks on a CPU for photos that `spatial process`
