@@ -11,12 +11,12 @@ video: for a video's frames that `spatial process` made into a scene (what `--pr
     the cpu preset with a finer grid (2048 cells, 2^19 rows), trained four times as long (8000 steps), about 9
     minutes. A real capture has detail that the cpu grid blurs: on the phone-style facade video, 33.16 dB held out
     after 4000 steps (scripts/results/real_captures_nerf.txt, an earlier run) against 29.72 dB with the cpu preset's
-    grid in 148 s (a separate run). Single runs of the facade video at
-    1/2 size on 2 cores (scripts/bench_real_captures.py's training): with 16 field samples, 33.79 dB after 6000
-    steps (the recorded run's figure, in 433 s since the faster step), 34.12 after 8000, 34.13 after 10000: more
-    steps no longer helped; with 24, 37.20 dB (SSIM 0.971, 36.10 at 300 s) after 8000 steps in 516 s (454 s in the
-    benchmark's run, scripts/results/real_captures_facade_24_samples.txt, where the splats scored 36.32 over two
-    seeds): 16 samples a ray were too few to draw the surfaces the proposals find. Earlier, before the
+    grid in 148 s (a separate run). Single runs of the facade video at 1/2 size on 2 cores
+    (scripts/bench_real_captures.py's training): with 16 field samples, 33.79 dB after 6000 steps (the figure of
+    the recorded run at ceefbb7; 433 s since the faster step), 34.12 after 8000, 34.13 after 10000: more steps no
+    longer helped; with 24, 37.20 dB (SSIM 0.971, 36.40 at 300 s) after 8000 steps in 461 s in the
+    benchmark's recorded run (scripts/results/real_captures.txt; the splats 36.32 dB over two seeds beside it, 516 s
+    in a single run): 16 samples a ray were too few to draw the surfaces the proposals find. Earlier, before the
     step got faster: the finest grid at 4096 cells, 33.70 dB (nothing gained); with the learning rate decayed to
     1e-4 instead of 1e-3, 4000 steps came sooner to the same 32.66 dB.
 capture: the video preset for real photos (what `--preset auto` picks on a CPU for photos that `spatial process`
@@ -24,10 +24,11 @@ capture: the video preset for real photos (what `--preset auto` picks on a CPU f
     recorded (EXIF, where the scene has it), and the sparse points' free space (--losses.free 0.05, spatial/nerf/
     depth_prior.py: no weight nearer a training camera than half its photo's nearest points), and the space fewer
     than two photos see kept empty (--losses.unseen 0.01 and --losses.lone 0.01, below); 6000 steps (its step is
-    slower than the video preset's: 8000 would pass 600 s). With 24 field samples (the cpu preset's), single runs at
-    1/4 size on 2 cores: monstree 21.87 dB (SSIM 0.742) in 491 s, sceaux_castle 14.20 dB (SSIM 0.631) in 448 s,
-    and sharper, where 16 samples scored 20.79 and 13.59 dB in the recorded run below (splats 21.32 and 14.50).
-    With 16, measured by scripts/bench_real_captures.py: in its recorded run (scripts/results/real_captures.txt)
+    slower than the video preset's: 8000 would pass 600 s). With 24 field samples (the cpu preset's), in the benchmark's
+    recorded run (scripts/results/real_captures.txt) at 1/4 size on 2 cores: monstree 21.87 dB (SSIM 0.742) in
+    461 s, sceaux_castle 14.20 dB (SSIM 0.631) in 405 s, and sharper (the splats 21.51 and 14.88 dB over two seeds
+    beside them), where 16 samples scored 20.79 and 13.59 dB in the recorded run below (splats 21.32 and 14.50).
+    With 16, measured by scripts/bench_real_captures.py: in its recorded run at ceefbb7
     monstree 20.79 dB in 600 s, 5966 steps (splats 21.32) and sceaux_castle 13.59 dB in 600 s, 5292 steps (splats
     14.50), its left wing drawn; in the run before, with one photo's sight enough, 20.72 dB in 580 s and 13.14 dB in
     521 s (streaks over the wing); without the unseen space, 20.79 dB in 453 s and 13.04 dB in 482 s. Without the
