@@ -8,7 +8,7 @@ cpu: sized for a 2-core CPU (about 2 minutes on the default scene): smaller grid
     this machine vary that much in time from one run to the next).
 tiny: the smallest useful model, for smoke tests and quick checks.
 video: for a video's frames that `spatial process` made into a scene (what `--preset auto` picks for them on a CPU):
-    the cpu preset with a finer grid (2048 cells, 2^19 rows), trained four times as long (8000 steps), about 9
+    the cpu preset with a finer grid (2048 cells, 2^19 rows), trained four times as long (8000 steps), about 8
     minutes. A real capture has detail that the cpu grid blurs: on the phone-style facade video, 33.16 dB held out
     after 4000 steps (scripts/results/real_captures_nerf.txt, an earlier run) against 29.72 dB with the cpu preset's
     grid in 148 s (a separate run). Single runs of the facade video at 1/2 size on 2 cores
@@ -114,7 +114,7 @@ PRESETS: dict[str, tuple[str, NerfTrainConfig]] = {
 VIDEO = copy.deepcopy(PRESETS["cpu"][1])
 VIDEO.model.field.hash = HashConfig(levels=12, log2_table_size=19, max_resolution=2048)
 VIDEO.steps, VIDEO.checkpoint_every = 8000, 1000
-PRESETS["video"] = ("the cpu preset with a 2048-cell 2^19 grid for 8k steps, for a video's frames (CPU, ~9 min)",
+PRESETS["video"] = ("the cpu preset with a 2048-cell 2^19 grid for 8k steps, for a video's frames (CPU, ~8 min)",
                     VIDEO)
 CAPTURE = with_exposure(VIDEO)
 CAPTURE.model.field.appearance_dim = 8
@@ -124,7 +124,7 @@ CAPTURE.losses.lone = 0.01
 CAPTURE.steps = 6000
 PRESETS["capture"] = ("the video preset with a per-image appearance, at each photo's recorded exposure, kept out of "
                       "the free space in front of each camera and of space fewer than two photos see, for photos "
-                      "(CPU, ~10 min)",
+                      "(CPU, ~8 min)",
                       CAPTURE)
 PRESETS["capture-gpu"] = ("nerfacto's settings at each photo's recorded exposure, for photos (GPU)",
                           with_exposure(PRESETS["default"][1]))
